@@ -1,0 +1,72 @@
+"""The content-addressed media store: files named by their sha256 under ``ACCORD_HOME/media``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from accord.errors import NotFound
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class MediaStore:
+    """Files stored once, by content; a name is the sha256 of the bytes.
+
+    Attributes:
+        root: the store's folder (``<root>/ab/cd/abcd…``).
+    """
+
+    root: Path
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def open_path(self, sha256: str) -> Path:
+        """The stored file's path, or :class:`NotFound`."""
+        path = self.path_for(sha256)
+        if not path.is_file():
+            msg = f"media {sha256}: not in the media store at {self.root}"
+            raise NotFound(msg)
+        return path
+
+    def put(self, source: Path, sha256: str) -> bool:
+        """Copy ``source`` in under its (already verified) hash; ``True`` if it was new.
+
+        The copy goes to a temporary file first and is renamed into place, so a crash
+        never leaves a partial file under a content name.
+        """
+        dest = self.path_for(sha256)
+        if dest.is_file():
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return True
+
+    def remove(self, sha256: str) -> None:
+        """Remove a file this process just added (used to undo a failed import)."""
+        self.path_for(sha256).unlink(missing_ok=True)

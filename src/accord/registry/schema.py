@@ -1,0 +1,218 @@
+"""SQL tables of the registry (SQLAlchemy 2), the same on SQLite and PostgreSQL.
+
+History is kept by *system versioning*: every versioned table is keyed by
+``(id, version)`` and carries ``recorded_from`` / ``recorded_to`` (UTC). A change
+closes the current version (sets ``recorded_to``) and inserts the next one, so what the
+registry said at any instant ``t`` is the rows with
+``recorded_from <= t < coalesce(recorded_to, ∞)``. Child rows (shares, media) belong
+to one version of their parent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes stored as naive UTC (identical on SQLite and PostgreSQL)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = f"naive datetime {value.isoformat()} given to the store; expected timezone-aware"
+            raise ValueError(msg)
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite may hand back text in raw queries
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Versioned:
+    """Columns every system-versioned table has."""
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recorded_from: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_to: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivery_pk: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+
+class DeliveryRow(Base):
+    """One imported delivery (a delivery that changed nothing is not recorded)."""
+
+    __tablename__ = "deliveries"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    sender: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    received_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+
+class SourceRow(Versioned, Base):
+    __tablename__ = "sources"
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    origin: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    terms: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    public_domain: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class PartyRow(Versioned, Base):
+    __tablename__ = "parties"
+    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    ipi: Mapped[str | None] = mapped_column(String(16))
+    isni: Mapped[str | None] = mapped_column(String(16))
+    dpid: Mapped[str | None] = mapped_column(String(18))
+    territory: Mapped[str | None] = mapped_column(String(2))
+
+
+class WorkRow(Versioned, Base):
+    __tablename__ = "works"
+    work_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    iswc: Mapped[str | None] = mapped_column(String(11), index=True)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    writers: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+
+
+class WorkShareRow(Base):
+    __tablename__ = "work_shares"
+    work_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
+    __table_args__ = (
+        ForeignKeyConstraint(["work_id", "version"], ["works.work_id", "works.version"]),
+        Index("ix_work_shares_party", "party_id"),
+    )
+
+
+class RecordingRow(Versioned, Base):
+    __tablename__ = "recordings"
+    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    artists: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    duration_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    genre: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    works: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    source_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+
+
+class RecordingShareRow(Base):
+    __tablename__ = "recording_shares"
+    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
+    __table_args__ = (
+        ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
+        Index("ix_recording_shares_party", "party_id"),
+    )
+
+
+class RecordingMediaRow(Base):
+    __tablename__ = "recording_media"
+    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    __table_args__ = (
+        ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
+    )
+
+
+class AgreementRow(Versioned, Base):
+    __tablename__ = "agreements"
+    agreement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    licensor: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    side: Mapped[str] = mapped_column(String(16), nullable=False)
+    uses: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    worldwide: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    territories_include: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    territories_exclude: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    coverage_catalog: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    coverage_recordings: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    coverage_works: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    pool_share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
+    master_split_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
+    training_pool_method: Mapped[str] = mapped_column(String(32), nullable=False)
+    minimum_guarantee_micros: Mapped[int | None] = mapped_column(BigInteger)
+    minimum_guarantee_currency: Mapped[str | None] = mapped_column(String(3))
+    advance_micros: Mapped[int | None] = mapped_column(BigInteger)
+    advance_currency: Mapped[str | None] = mapped_column(String(3))
+    model_scope: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class OptOutRow(Versioned, Base):
+    __tablename__ = "optouts"
+    optout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    target: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    uses: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    effective: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class AuditEventRow(Base):
+    """Every change to rights: who, when, what. Kept forever, never edited."""
+
+    __tablename__ = "audit_events"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")
+for _name in VERSIONED_TABLES:
+    _t = Base.metadata.tables[_name]
+    Index(f"ix_{_name}_current", _t.c.recorded_to)

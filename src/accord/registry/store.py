@@ -1,0 +1,623 @@
+"""The registry's SQL store: SQLite by default, PostgreSQL by URL, history kept.
+
+Reads return domain records (:mod:`accord.registry.entities`); writes take a
+:class:`ChangeSet`, compare it with what the registry holds now, and in ONE transaction
+close the versions that change and insert their successors. A change set that changes
+nothing writes nothing (no delivery row, no audit event): importing twice is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, Table, and_, create_engine, event, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from accord.errors import NotFound, StoreError
+from accord.registry import rows
+from accord.registry.entities import (
+    Agreement,
+    Catalog,
+    MediaRef,
+    OptOut,
+    Party,
+    Recording,
+    Share,
+    Source,
+    Work,
+)
+from accord.registry.media import MediaStore
+from accord.registry.schema import Base
+from accord.settings import Settings, get_settings
+from accord.timeutil import iso, utcnow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+INSERT_BATCH = 5_000
+
+T = Base.metadata.tables
+
+# kind -> (table name, key column, entity -> key)
+KINDS: dict[str, tuple[str, str]] = {
+    "sources": ("sources", "source_id"),
+    "parties": ("parties", "party_id"),
+    "works": ("works", "work_id"),
+    "recordings": ("recordings", "isrc"),
+    "agreements": ("agreements", "agreement_id"),
+    "optouts": ("optouts", "optout_id"),
+}
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Records to make current in the registry (new ones or new versions of known ones).
+
+    Attributes:
+        sources, parties, works, recordings, agreements, optouts: the records, by kind.
+    """
+
+    sources: tuple[Source, ...] = ()
+    parties: tuple[Party, ...] = ()
+    works: tuple[Work, ...] = ()
+    recordings: tuple[Recording, ...] = ()
+    agreements: tuple[Agreement, ...] = ()
+    optouts: tuple[OptOut, ...] = ()
+
+    def by_kind(self) -> dict[str, Sequence[Any]]:
+        return {kind: getattr(self, kind) for kind in KINDS}
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    """The delivery a change set came in.
+
+    Attributes:
+        delivery_id: the sender's id for it.
+        sender: the delivering party.
+        content_sha256: hash of the delivery's canonical content.
+        created: when the sender made it.
+        format: ``json`` or ``csv``.
+    """
+
+    delivery_id: str
+    sender: str
+    content_sha256: str
+    created: datetime
+    format: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write changed.
+
+    Attributes:
+        at: the instant the new versions are recorded from.
+        added: new records per kind.
+        changed: new versions of known records per kind.
+        unchanged: records given that were already current, per kind.
+        delivery_pk: the delivery row written, if any.
+    """
+
+    at: datetime
+    added: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    delivery_pk: int | None = None
+
+    @property
+    def changed_anything(self) -> bool:
+        return any(self.added.values()) or any(self.changed.values())
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a record, with the span of time the registry held it.
+
+    Attributes:
+        version: 1, 2, ...
+        recorded_from: when the registry started saying this.
+        recorded_to: when it stopped (``None``: still current).
+        record: the record itself.
+        recorded_by: who made the change.
+    """
+
+    version: int
+    recorded_from: datetime
+    recorded_to: datetime | None
+    record: Any
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+
+
+def _as_of(table: Table, t: datetime) -> Any:
+    return and_(
+        table.c.recorded_from <= t, or_(table.c.recorded_to.is_(None), table.c.recorded_to > t)
+    )
+
+
+class Store:
+    """The registry: one SQL database plus the content-addressed media store."""
+
+    def __init__(
+        self, engine: Engine, media: MediaStore, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.engine = engine
+        self.media = media
+        self.clock = clock
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        migrate: bool = True,
+    ) -> Store:
+        """Open (and by default migrate) the registry the settings point at."""
+        settings = settings or get_settings()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine, MediaStore(settings.media_dir), clock)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            msg = f"database {self.engine.url.render_as_string(hide_password=True)}: cannot open or migrate ({exc.orig})"
+            raise StoreError(msg) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----------------------------------------------------------------- reading
+
+    def snapshot(self, as_of: datetime | None = None) -> Catalog:
+        """Everything the registry said at ``as_of`` (default: now), as domain records."""
+        t = as_of or self.clock()
+        with self.engine.connect() as conn:
+            return _read_catalog(conn, t)
+
+    def history(self, kind: str, key: str) -> list[Version]:
+        """Every version of one record, oldest first."""
+        if kind not in KINDS:
+            msg = f"kind: {kind!r} is not one of {', '.join(KINDS)}"
+            raise NotFound(msg)
+        name, key_col = KINDS[kind]
+        table = T[name]
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(table).where(table.c[key_col] == key).order_by(table.c.version)
+            ).mappings()
+            versions = []
+            for r in found:
+                record = _read_one(conn, kind, r)
+                versions.append(
+                    Version(
+                        r["version"], r["recorded_from"], r["recorded_to"], record, r["recorded_by"]
+                    )
+                )
+        if not versions:
+            msg = f"{kind[:-1]} {key!r}: not in the registry"
+            raise NotFound(msg)
+        return versions
+
+    def delivery_by_hash(self, content_sha256: str) -> dict[str, Any] | None:
+        table = T["deliveries"]
+        with self.engine.connect() as conn:
+            r = (
+                conn.execute(select(table).where(table.c.content_sha256 == content_sha256).limit(1))
+                .mappings()
+                .first()
+            )
+        return dict(r) if r else None
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        table = T["deliveries"]
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(table).order_by(table.c.pk)).mappings()]
+
+    def audit_log(self, limit: int = 100) -> list[AuditEvent]:
+        table = T["audit_events"]
+        with self.engine.connect() as conn:
+            found = conn.execute(select(table).order_by(table.c.pk.desc()).limit(limit)).mappings()
+            return [
+                AuditEvent(r["at"], r["actor"], r["action"], r["subject"], r["detail"])
+                for r in found
+            ]
+
+    # ----------------------------------------------------------------- writing
+
+    def apply(
+        self,
+        changes: ChangeSet,
+        *,
+        actor: str,
+        action: str,
+        delivery: DeliveryInfo | None = None,
+    ) -> WriteResult:
+        """Make ``changes`` current, in one transaction; nothing is written if nothing changes."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            current = _read_catalog(conn, now)
+            plan = _plan(changes, current)
+            result = WriteResult(
+                at=now,
+                added={k: len(v) for k, v in plan.added.items()},
+                changed={k: len(v) for k, v in plan.changed.items()},
+                unchanged=plan.unchanged,
+            )
+            if not result.changed_anything:
+                return result
+            delivery_pk = None
+            if delivery is not None:
+                delivery_pk = conn.execute(
+                    insert(T["deliveries"]).values(
+                        delivery_id=delivery.delivery_id,
+                        sender=delivery.sender,
+                        content_sha256=delivery.content_sha256,
+                        created=delivery.created,
+                        received_at=now,
+                        format=delivery.format,
+                        summary={"added": result.added, "changed": result.changed},
+                        received_by=actor,
+                    )
+                ).inserted_primary_key[0]
+            _write_plan(conn, plan, now=now, actor=actor, delivery_pk=delivery_pk)
+            _audit(conn, plan, now=now, actor=actor, action=action, delivery=delivery)
+            return WriteResult(
+                at=now,
+                added=result.added,
+                changed=result.changed,
+                unchanged=result.unchanged,
+                delivery_pk=delivery_pk,
+            )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _read_catalog(conn: Connection, t: datetime) -> Catalog:
+    sources = [
+        rows.source_of(r)
+        for r in conn.execute(select(T["sources"]).where(_as_of(T["sources"], t))).mappings()
+    ]
+    parties = [
+        rows.party_of(r)
+        for r in conn.execute(select(T["parties"]).where(_as_of(T["parties"], t))).mappings()
+    ]
+    wshares = _children(conn, "work_shares", "works", "work_id", t, _share_of)
+    works = [
+        rows.work_of(r, wshares.get(r["work_id"], ()))
+        for r in conn.execute(select(T["works"]).where(_as_of(T["works"], t))).mappings()
+    ]
+    rshares = _children(conn, "recording_shares", "recordings", "isrc", t, _share_of)
+    rmedia = _children(conn, "recording_media", "recordings", "isrc", t, _media_of)
+    recordings = [
+        rows.recording_of(r, rshares.get(r["isrc"], ()), rmedia.get(r["isrc"], ()))
+        for r in conn.execute(select(T["recordings"]).where(_as_of(T["recordings"], t))).mappings()
+    ]
+    agreements = [
+        rows.agreement_of(r)
+        for r in conn.execute(select(T["agreements"]).where(_as_of(T["agreements"], t))).mappings()
+    ]
+    optouts = [
+        rows.optout_of(r)
+        for r in conn.execute(select(T["optouts"]).where(_as_of(T["optouts"], t))).mappings()
+    ]
+    return Catalog.of(
+        parties=parties,
+        works=works,
+        recordings=recordings,
+        agreements=agreements,
+        optouts=optouts,
+        sources=sources,
+        as_of=t,
+    )
+
+
+def _share_of(r: Any) -> Share:
+    return Share(r["party_id"], int(r["share_ppm"]))
+
+
+def _media_of(r: Any) -> MediaRef:
+    return MediaRef(r["sha256"], r["kind"], int(r["size"]), r["filename"])
+
+
+def _children(
+    conn: Connection, child: str, parent: str, key: str, t: datetime, make: Callable[[Any], Any]
+) -> dict[str, list[Any]]:
+    c, p = T[child], T[parent]
+    q = (
+        select(c)
+        .join(p, and_(c.c[key] == p.c[key], c.c.version == p.c.version))
+        .where(_as_of(p, t))
+    )
+    out: dict[str, list[Any]] = defaultdict(list)
+    for r in conn.execute(q).mappings():
+        out[r[key]].append(make(r))
+    return out
+
+
+def _read_one(conn: Connection, kind: str, r: Any) -> Any:
+    if kind == "sources":
+        return rows.source_of(r)
+    if kind == "parties":
+        return rows.party_of(r)
+    if kind == "agreements":
+        return rows.agreement_of(r)
+    if kind == "optouts":
+        return rows.optout_of(r)
+    if kind == "works":
+        c = T["work_shares"]
+        shares = conn.execute(
+            select(c).where(c.c.work_id == r["work_id"], c.c.version == r["version"])
+        ).mappings()
+        return rows.work_of(r, [_share_of(s) for s in shares])
+    c, m = T["recording_shares"], T["recording_media"]
+    shares = conn.execute(
+        select(c).where(c.c.isrc == r["isrc"], c.c.version == r["version"])
+    ).mappings()
+    media = conn.execute(
+        select(m).where(m.c.isrc == r["isrc"], m.c.version == r["version"])
+    ).mappings()
+    return rows.recording_of(r, [_share_of(s) for s in shares], [_media_of(x) for x in media])
+
+
+# ---------------------------------------------------------------------- writing
+
+
+@dataclass
+class _Plan:
+    added: dict[str, list[Any]] = field(default_factory=dict)
+    changed: dict[str, list[Any]] = field(default_factory=dict)  # new versions
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> old record
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+
+def _key(kind: str, record: Any) -> str:
+    return str(getattr(record, KINDS[kind][1]))
+
+
+def _plan(changes: ChangeSet, current: Catalog) -> _Plan:
+    plan = _Plan()
+    holders = {
+        "sources": current.sources,
+        "parties": current.parties,
+        "works": current.works,
+        "recordings": current.recordings,
+        "agreements": current.agreements,
+        "optouts": current.optouts,
+    }
+    for kind, records in changes.by_kind().items():
+        have = holders[kind]
+        added, changed, same = [], [], 0
+        prev: dict[str, Any] = {}
+        for rec in records:
+            key = _key(kind, rec)
+            old = have.get(key)
+            if old is None:
+                added.append(rec)
+            elif old != rec:
+                changed.append(rec)
+                prev[key] = old
+            else:
+                same += 1
+        plan.added[kind], plan.changed[kind], plan.unchanged[kind] = added, changed, same
+        plan.previous[kind] = prev
+    return plan
+
+
+def _next_versions(conn: Connection, kind: str, keys: Iterable[str]) -> dict[str, int]:
+    name, key_col = KINDS[kind]
+    table = T[name]
+    keys = list(keys)
+    out: dict[str, int] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        q = select(table.c[key_col], table.c.version).where(table.c[key_col].in_(chunk))
+        for k, v in conn.execute(q):
+            out[k] = max(out.get(k, 0), v)
+    return {k: out.get(k, 0) + 1 for k in keys}
+
+
+def _write_plan(
+    conn: Connection, plan: _Plan, *, now: datetime, actor: str, delivery_pk: int | None
+) -> None:
+    values_of = {
+        "sources": rows.source_values,
+        "parties": rows.party_values,
+        "works": rows.work_values,
+        "recordings": rows.recording_values,
+        "agreements": rows.agreement_values,
+        "optouts": rows.optout_values,
+    }
+    for kind, (name, key_col) in KINDS.items():
+        changed = plan.changed.get(kind, [])
+        records = plan.added.get(kind, []) + changed
+        if not records:
+            continue
+        table = T[name]
+        if changed:
+            # Close the current version of every record that changes (its history stays).
+            closing = [_key(kind, r) for r in changed]
+            for i in range(0, len(closing), 500):
+                conn.execute(
+                    update(table)
+                    .where(
+                        table.c[key_col].in_(closing[i : i + 500]), table.c.recorded_to.is_(None)
+                    )
+                    .values(recorded_to=now)
+                )
+            versions = _next_versions(conn, kind, closing)
+        else:
+            versions = {}
+        main: list[dict[str, Any]] = []
+        shares: list[dict[str, Any]] = []
+        media: list[dict[str, Any]] = []
+        for rec in records:
+            key = _key(kind, rec)
+            version = versions.get(key, 1)
+            vals = values_of[kind](rec)
+            vals.update(
+                version=version,
+                recorded_from=now,
+                recorded_to=None,
+                delivery_pk=delivery_pk,
+                recorded_by=actor,
+            )
+            main.append(vals)
+            if kind == "works":
+                shares += [
+                    {"work_id": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm}
+                    for s in rec.shares
+                ]
+            elif kind == "recordings":
+                shares += [
+                    {"isrc": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm}
+                    for s in rec.shares
+                ]
+                media += [
+                    {
+                        "isrc": key,
+                        "version": version,
+                        "sha256": m.sha256,
+                        "kind": m.kind,
+                        "size": m.size,
+                        "filename": m.filename,
+                    }
+                    for m in rec.media
+                ]
+        _bulk(conn, table, main)
+        if kind == "works":
+            _bulk(conn, T["work_shares"], shares)
+        elif kind == "recordings":
+            _bulk(conn, T["recording_shares"], shares)
+            _bulk(conn, T["recording_media"], media)
+
+
+def _bulk(conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+    for i in range(0, len(values), INSERT_BATCH):
+        conn.execute(insert(table), values[i : i + INSERT_BATCH])
+
+
+def _audit(
+    conn: Connection,
+    plan: _Plan,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    delivery: DeliveryInfo | None,
+) -> None:
+    """One event for the change set, plus one per rights change (agreement, opt-out, ownership)."""
+    events: list[dict[str, Any]] = []
+    summary = {
+        "added": {k: len(v) for k, v in plan.added.items() if v},
+        "changed": {k: len(v) for k, v in plan.changed.items() if v},
+    }
+    if delivery is not None:
+        summary["delivery"] = {
+            "id": delivery.delivery_id,
+            "sender": delivery.sender,
+            "sha256": delivery.content_sha256,
+        }
+    events.append(
+        {
+            "at": now,
+            "actor": actor,
+            "action": action,
+            "subject": delivery.delivery_id if delivery else action,
+            "detail": summary,
+        }
+    )
+    for kind in ("agreements", "optouts"):
+        for rec in plan.added.get(kind, []):
+            events.append(
+                {
+                    "at": now,
+                    "actor": actor,
+                    "action": f"{kind[:-1]}.added",
+                    "subject": _key(kind, rec),
+                    "detail": _rights_detail(rec),
+                }
+            )
+        for rec in plan.changed.get(kind, []):
+            events.append(
+                {
+                    "at": now,
+                    "actor": actor,
+                    "action": f"{kind[:-1]}.amended",
+                    "subject": _key(kind, rec),
+                    "detail": _rights_detail(rec),
+                }
+            )
+    for kind in ("recordings", "works"):
+        for rec in plan.changed.get(kind, []):
+            old = plan.previous[kind][_key(kind, rec)]
+            if old.shares != rec.shares:
+                events.append(
+                    {
+                        "at": now,
+                        "actor": actor,
+                        "action": f"{kind[:-1]}.ownership_changed",
+                        "subject": _key(kind, rec),
+                        "detail": {
+                            "before": {s.party_id: s.ppm for s in old.shares},
+                            "after": {s.party_id: s.ppm for s in rec.shares},
+                        },
+                    }
+                )
+    _bulk(conn, T["audit_events"], events)
+
+
+def _rights_detail(rec: Agreement | OptOut) -> dict[str, Any]:
+    if isinstance(rec, Agreement):
+        return {
+            "licensor": rec.licensor,
+            "side": rec.side.value,
+            "uses": sorted(u.value for u in rec.uses),
+            "territory": rec.territory.describe(),
+            "start": iso(rec.start),
+            "end": iso(rec.end),
+        }
+    return {
+        "party": rec.party_id,
+        "scope": rec.scope.value,
+        "target": rec.target,
+        "uses": sorted(u.value for u in rec.uses),
+        "effective": iso(rec.effective),
+    }
