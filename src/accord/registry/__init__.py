@@ -1,0 +1,1 @@
+"""The rights registry: parties, recordings, works, agreements, opt-outs, deliveries."""
