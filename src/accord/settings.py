@@ -34,9 +34,7 @@ class Settings(BaseSettings):
             "Empty: an SQLite file at ACCORD_HOME/accord.db."
         ),
     )
-    workers: int = Field(
-        default=0, ge=0, description="Worker processes for batch work; 0 means one per CPU core."
-    )
+    workers: int = Field(default=0, ge=0, description="Worker processes for batch work; 0 means one per CPU core.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -133,9 +133,7 @@ def read_delivery(folder: Path) -> RawDelivery:
         return _read_json(folder)
     if (folder / "recordings.csv").is_file() or (folder / "delivery.csv").is_file():
         return _read_csv(folder)
-    p = Problem(
-        "", "", "path", str(folder), "catalog.json, or delivery.csv and recordings.csv", "not_found"
-    )
+    p = Problem("", "", "path", str(folder), "catalog.json, or delivery.csv and recordings.csv", "not_found")
     raise Rejected(f"delivery {folder}", [p])
 
 
@@ -144,18 +142,12 @@ def _read_json(folder: Path) -> RawDelivery:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = (
-            f"line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else "$"
-        )
+        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "$"
         p = Problem("catalog.json", where, "", "", f"valid UTF-8 JSON ({exc})", "unreadable")
         raise Rejected(f"delivery {folder}", [p]) from None
     root = Loc("catalog.json", "$")
     if not isinstance(doc, dict):
-        raise Rejected(
-            f"delivery {folder}", [root.problem("", doc, "a JSON object at the top", "wrong_type")]
-        )
+        raise Rejected(f"delivery {folder}", [root.problem("", doc, "a JSON object at the top", "wrong_type")])
     raw = RawDelivery(folder, "json", Item(root, {k: doc.get(k) for k in HEADER_KEYS if k in doc}))
     for key in doc:
         if key not in HEADER_KEYS and key not in SECTIONS:
@@ -205,9 +197,7 @@ CSV_FILES: dict[str, tuple[str, ...]] = {
 CSV_REQUIRED = {"delivery.csv", "recordings.csv"}
 
 
-def _read_csv_file(
-    folder: Path, name: str, problems: list[Problem]
-) -> list[tuple[Loc, dict[str, str]]]:
+def _read_csv_file(folder: Path, name: str, problems: list[Problem]) -> list[tuple[Loc, dict[str, str]]]:
     path = folder / name
     if not path.is_file():
         if name in CSV_REQUIRED:
@@ -260,18 +250,13 @@ def _read_csv(folder: Path) -> RawDelivery:
     if head_rows:
         hloc, hdata = head_rows[0]
         if len(head_rows) > 1:
-            problems.append(
-                hloc.problem("", len(head_rows), "exactly one row in delivery.csv", "wrong_type")
-            )
+            problems.append(hloc.problem("", len(head_rows), "exactly one row in delivery.csv", "wrong_type"))
     else:
         hloc, hdata = Loc("delivery.csv", "row 2", csv=True), {}
-    raw = RawDelivery(
-        folder, "csv", Item(hloc, {k: v for k, v in hdata.items() if v}), problems=problems
-    )
+    raw = RawDelivery(folder, "csv", Item(hloc, {k: v for k, v in hdata.items() if v}), problems=problems)
 
     raw.sections["parties"] = [
-        Item(loc, {k: v for k, v in row.items() if v})
-        for loc, row in _read_csv_file(folder, "parties.csv", problems)
+        Item(loc, {k: v for k, v in row.items() if v}) for loc, row in _read_csv_file(folder, "parties.csv", problems)
     ]
     wshares: dict[str, list[dict[str, Any]]] = {}
     for loc, row in _read_csv_file(folder, "work_shares.csv", problems):
@@ -291,11 +276,7 @@ def _read_csv(folder: Path) -> RawDelivery:
         works.append(Item(loc, data))
     for work_id, orphans in wshares.items():
         for s in orphans:
-            problems.append(
-                s["__loc__"].problem(
-                    "work", work_id, "a work id listed in works.csv", "unknown_reference"
-                )
-            )
+            problems.append(s["__loc__"].problem("work", work_id, "a work id listed in works.csv", "unknown_reference"))
     raw.sections["works"] = works
 
     rshares: dict[str, list[dict[str, Any]]] = {}
@@ -327,11 +308,7 @@ def _read_csv(folder: Path) -> RawDelivery:
         recordings.append(Item(loc, data))
     for isrc, orphans in rshares.items():
         for s in orphans:
-            problems.append(
-                s["__loc__"].problem(
-                    "isrc", isrc, "an ISRC listed in recordings.csv", "unknown_reference"
-                )
-            )
+            problems.append(s["__loc__"].problem("isrc", isrc, "an ISRC listed in recordings.csv", "unknown_reference"))
     raw.sections["recordings"] = recordings
     raw.sections.setdefault("sources", [])
     raw.sections.setdefault("agreements", [])

@@ -57,9 +57,7 @@ class FieldReader:
                     "unknown_field",
                 )
 
-    def fail(
-        self, path: str, value: object, expected: str, code: str, loc: Loc | None = None
-    ) -> None:
+    def fail(self, path: str, value: object, expected: str, code: str, loc: Loc | None = None) -> None:
         self.ok = False
         self.problems.append((loc or self.loc).problem(path, value, expected, code))
 
@@ -70,9 +68,7 @@ class FieldReader:
         v = self.data.get(key)
         return v is not None and v != "" and v != []
 
-    def text(
-        self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
-    ) -> str | None:
+    def text(self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None) -> str | None:
         v = self.data.get(key)
         if v is None or v == "":
             if required:
@@ -141,9 +137,7 @@ class FieldReader:
             return default
         return v
 
-    def choice(
-        self, key: str, enum: type[E], *, required: bool = True, default: E | None = None
-    ) -> E | None:
+    def choice(self, key: str, enum: type[E], *, required: bool = True, default: E | None = None) -> E | None:
         v = self.data.get(key)
         if v is None or v == "":
             if required:
@@ -167,9 +161,7 @@ class FieldReader:
             self.fail(key, v, str(exc).split(": ", 1)[-1], "invalid_date")
             return None
 
-    def identifier(
-        self, key: str, kind: identifiers.IdentifierKind, *, required: bool = False
-    ) -> str | None:
+    def identifier(self, key: str, kind: identifiers.IdentifierKind, *, required: bool = False) -> str | None:
         v = self.data.get(key)
         if v is None or v == "":
             if required:
@@ -193,26 +185,17 @@ class FieldReader:
             return None
         return v.upper()
 
-    def percent(
-        self, key: str, value: object, *, loc: Loc | None = None, path: str | None = None
-    ) -> int | None:
+    def percent(self, key: str, value: object, *, loc: Loc | None = None, path: str | None = None) -> int | None:
         return _convert(self, path or key, value, loc, lambda v: percent_to_ppm(v, field=key))
 
     def money(self, key: str) -> Money | None:
         v = self.data.get(key)
         if v is None:
             return None
-        if (
-            not isinstance(v, dict)
-            or set(v) - {"amount", "currency"}
-            or "amount" not in v
-            or "currency" not in v
-        ):
+        if not isinstance(v, dict) or set(v) - {"amount", "currency"} or "amount" not in v or "currency" not in v:
             self.fail(key, v, '{"amount": "25000.00", "currency": "EUR"} or null', "wrong_type")
             return None
-        return _convert(
-            self, key, v, None, lambda m: parse_amount(m["amount"], m["currency"], field=key)
-        )
+        return _convert(self, key, v, None, lambda m: parse_amount(m["amount"], m["currency"], field=key))
 
     def share(self, obj: object, path: str, loc: Loc | None = None) -> tuple[str, int] | None:
         """A ``{party, share}`` / ``{party, share_ppm}`` pair."""
@@ -250,9 +233,7 @@ class FieldReader:
                 lambda v: check_ppm(v, field="share_ppm"),
             )
         elif obj.get("share") not in (None, ""):
-            ppm = _convert(
-                self, f"{path}.share", obj["share"], loc, lambda v: percent_to_ppm(v, field="share")
-            )
+            ppm = _convert(self, f"{path}.share", obj["share"], loc, lambda v: percent_to_ppm(v, field="share"))
         else:
             self.fail(f"{path}.share", None, "a share (percent) or share_ppm", "missing_field", loc)
             return None
@@ -261,9 +242,7 @@ class FieldReader:
         return party, ppm
 
 
-def _convert(
-    reader: FieldReader, path: str, value: Any, loc: Loc | None, fn: Callable[[Any], Any]
-) -> Any:
+def _convert(reader: FieldReader, path: str, value: Any, loc: Loc | None, fn: Callable[[Any], Any]) -> Any:
     try:
         return fn(value)
     except ValidationError as exc:

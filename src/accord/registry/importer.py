@@ -109,16 +109,12 @@ def import_delivery(
     current = store.snapshot()
     valid = validate_delivery(raw, current, progress=progress)
     stage("validate", t0)
-    if (
-        valid.header is None
-    ):  # validate_delivery raises on any problem; this is for the type checker
+    if valid.header is None:  # validate_delivery raises on any problem; this is for the type checker
         raise Rejected(f"delivery {folder}", [])
     header = valid.header
 
     if store.delivery_by_hash(header.content_sha256) is not None:
-        return ImportReport(
-            header.delivery_id, header.sender, header.content_sha256, None, True, 0, timings
-        )
+        return ImportReport(header.delivery_id, header.sender, header.content_sha256, None, True, 0, timings)
 
     t0 = time.perf_counter()
     added: list[str] = []
@@ -128,9 +124,7 @@ def import_delivery(
                 added.append(sha)
         stage("media", t0)
         t0 = time.perf_counter()
-        result = store.apply(
-            valid.changes, actor=actor, action="delivery.imported", delivery=header
-        )
+        result = store.apply(valid.changes, actor=actor, action="delivery.imported", delivery=header)
         stage("write", t0)
     except BaseException:
         for sha in added:  # leave the media store as it was
@@ -140,23 +134,17 @@ def import_delivery(
         for sha in added:
             store.media.remove(sha)
         added = []
-    return ImportReport(
-        header.delivery_id, header.sender, header.content_sha256, result, False, len(added), timings
-    )
+    return ImportReport(header.delivery_id, header.sender, header.content_sha256, result, False, len(added), timings)
 
 
-def validate_delivery(
-    raw: RawDelivery, current: Catalog, *, progress: ProgressCallback | None = None
-) -> _Validated:
+def validate_delivery(raw: RawDelivery, current: Catalog, *, progress: ProgressCallback | None = None) -> _Validated:
     """Every rule of the delivery format, against the registry as it is now.
 
     Raises:
         Rejected: with every problem found.
     """
     problems: list[Problem] = list(raw.problems)
-    head = FieldReader(
-        raw.header, problems, allowed=("accord_delivery", "delivery_id", "sender", "created")
-    )
+    head = FieldReader(raw.header, problems, allowed=("accord_delivery", "delivery_id", "sender", "created"))
     version = head.text("accord_delivery")
     if version is not None and version not in SUPPORTED_VERSIONS:
         head.fail(
@@ -213,26 +201,17 @@ def validate_delivery(
         sources=all_sources,
         recordings={**current.recordings, **{k: v for k, (_, v) in recordings.items()}},
     )
-    agreements = _unique(
-        raw, "agreements", "agreement_id", problems, lambda it: read_agreement(it, problems, merged)
-    )
-    optouts = _unique(
-        raw, "optouts", "optout_id", problems, lambda it: read_optout(it, problems, merged)
-    )
+    agreements = _unique(raw, "agreements", "agreement_id", problems, lambda it: read_agreement(it, problems, merged))
+    optouts = _unique(raw, "optouts", "optout_id", problems, lambda it: read_optout(it, problems, merged))
     if problems:
         raise Rejected(f"delivery {raw.folder}", problems)
     if delivery_id is None or sender is None or created is None:
         raise Rejected(f"delivery {raw.folder}", problems)
 
     media_hashes = {
-        raw_path: sha
-        for sha, raw_path in (
-            (s, str(p.relative_to(raw.folder.resolve()))) for s, p in media.items()
-        )
+        raw_path: sha for sha, raw_path in ((s, str(p.relative_to(raw.folder.resolve()))) for s, p in media.items())
     }
-    header = DeliveryInfo(
-        delivery_id, sender, raw.content_sha256(media_hashes), created, raw.format
-    )
+    header = DeliveryInfo(delivery_id, sender, raw.content_sha256(media_hashes), created, raw.format)
     changes = ChangeSet(
         sources=tuple(v for _, (_, v) in sorted(sources.items())),
         parties=tuple(v for _, (_, v) in sorted(parties.items())),

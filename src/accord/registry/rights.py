@@ -86,11 +86,7 @@ def _territory(r: FieldReader) -> Territory | None:
         return None
     worldwide = raw.get("worldwide", False)
     include, exclude = raw.get("include", []), raw.get("exclude", [])
-    if (
-        not isinstance(worldwide, bool)
-        or not isinstance(include, list)
-        or not isinstance(exclude, list)
-    ):
+    if not isinstance(worldwide, bool) or not isinstance(include, list) or not isinstance(exclude, list):
         r.fail("territory", raw, shape, "wrong_type")
         return None
     if worldwide and include:
@@ -183,11 +179,7 @@ def _coverage(r: FieldReader, side: Side | None, catalog: Catalog) -> Coverage |
         listed.append(ident)
     if not r.ok:
         return None
-    return (
-        Coverage(recordings=frozenset(listed))
-        if key == "recordings"
-        else Coverage(works=frozenset(listed))
-    )
+    return Coverage(recordings=frozenset(listed)) if key == "recordings" else Coverage(works=frozenset(listed))
 
 
 def _terms(r: FieldReader) -> CommercialTerms | None:
@@ -232,9 +224,7 @@ def read_agreement(item: Item, problems: list[Problem], catalog: Catalog) -> Agr
     r = FieldReader(item, problems, allowed=AGREEMENT_FIELDS)
     aid, licensor = r.ident("id"), r.ident("licensor")
     if licensor is not None and licensor not in catalog.parties:
-        r.fail(
-            "licensor", licensor, "a party in the registry or this delivery", "unknown_reference"
-        )
+        r.fail("licensor", licensor, "a party in the registry or this delivery", "unknown_reference")
     side = r.choice("side", Side)
     uses = _uses(r, allow_all=False)
     territory = _territory(r)
@@ -264,9 +254,7 @@ def read_optout(item: Item, problems: list[Problem], catalog: Catalog) -> OptOut
             target = validate_isrc(target)
         except InvalidIdentifier as exc:
             r.fail("target", target, f"a valid ISRC: {exc}", "invalid_identifier")
-    known: Mapping[str, object] = (
-        catalog.recordings if scope == OptOutScope.RECORDING else catalog.works
-    )
+    known: Mapping[str, object] = catalog.recordings if scope == OptOutScope.RECORDING else catalog.works
     if r.ok and scope in (OptOutScope.RECORDING, OptOutScope.WORK) and target not in known:
         r.fail(
             "target",
@@ -276,12 +264,7 @@ def read_optout(item: Item, problems: list[Problem], catalog: Catalog) -> OptOut
         )
     uses = _uses(r, allow_all=True)
     effective = r.instant("effective")
-    if (
-        r.ok
-        and party is not None
-        and scope is not None
-        and not opt_out_standing(catalog, party, scope, target)
-    ):
+    if r.ok and party is not None and scope is not None and not opt_out_standing(catalog, party, scope, target):
         r.fail(
             "party",
             party,

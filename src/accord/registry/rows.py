@@ -161,9 +161,7 @@ def agreement_of(r: Row) -> Agreement:
             pool_share_ppm=int(r["pool_share_ppm"]),
             master_split_ppm=int(r["master_split_ppm"]),
             training_pool_method=TrainingPoolMethod(r["training_pool_method"]),
-            minimum_guarantee=_money(
-                r["minimum_guarantee_micros"], r["minimum_guarantee_currency"]
-            ),
+            minimum_guarantee=_money(r["minimum_guarantee_micros"], r["minimum_guarantee_currency"]),
             advance=_money(r["advance_micros"], r["advance_currency"]),
         ),
         model_scope=ModelScope(r["model_scope"]),

@@ -161,9 +161,7 @@ class RecordingMediaRow(Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     filename: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    __table_args__ = (
-        ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
-    )
+    __table_args__ = (ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),)
 
 
 class AgreementRow(Versioned, Base):

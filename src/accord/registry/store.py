@@ -145,17 +145,13 @@ class AuditEvent:
 
 
 def _as_of(table: Table, t: datetime) -> Any:
-    return and_(
-        table.c.recorded_from <= t, or_(table.c.recorded_to.is_(None), table.c.recorded_to > t)
-    )
+    return and_(table.c.recorded_from <= t, or_(table.c.recorded_to.is_(None), table.c.recorded_to > t))
 
 
 class Store:
     """The registry: one SQL database plus the content-addressed media store."""
 
-    def __init__(
-        self, engine: Engine, media: MediaStore, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, engine: Engine, media: MediaStore, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.media = media
         self.clock = clock
@@ -189,7 +185,9 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
-            msg = f"database {self.engine.url.render_as_string(hide_password=True)}: cannot open or migrate ({exc.orig})"
+            msg = (
+                f"database {self.engine.url.render_as_string(hide_password=True)}: cannot open or migrate ({exc.orig})"
+            )
             raise StoreError(msg) from exc
 
     def close(self) -> None:
@@ -211,17 +209,11 @@ class Store:
         name, key_col = KINDS[kind]
         table = T[name]
         with self.engine.connect() as conn:
-            found = conn.execute(
-                select(table).where(table.c[key_col] == key).order_by(table.c.version)
-            ).mappings()
+            found = conn.execute(select(table).where(table.c[key_col] == key).order_by(table.c.version)).mappings()
             versions = []
             for r in found:
                 record = _read_one(conn, kind, r)
-                versions.append(
-                    Version(
-                        r["version"], r["recorded_from"], r["recorded_to"], record, r["recorded_by"]
-                    )
-                )
+                versions.append(Version(r["version"], r["recorded_from"], r["recorded_to"], record, r["recorded_by"]))
         if not versions:
             msg = f"{kind[:-1]} {key!r}: not in the registry"
             raise NotFound(msg)
@@ -230,11 +222,7 @@ class Store:
     def delivery_by_hash(self, content_sha256: str) -> dict[str, Any] | None:
         table = T["deliveries"]
         with self.engine.connect() as conn:
-            r = (
-                conn.execute(select(table).where(table.c.content_sha256 == content_sha256).limit(1))
-                .mappings()
-                .first()
-            )
+            r = conn.execute(select(table).where(table.c.content_sha256 == content_sha256).limit(1)).mappings().first()
         return dict(r) if r else None
 
     def deliveries(self) -> list[dict[str, Any]]:
@@ -246,10 +234,7 @@ class Store:
         table = T["audit_events"]
         with self.engine.connect() as conn:
             found = conn.execute(select(table).order_by(table.c.pk.desc()).limit(limit)).mappings()
-            return [
-                AuditEvent(r["at"], r["actor"], r["action"], r["subject"], r["detail"])
-                for r in found
-            ]
+            return [AuditEvent(r["at"], r["actor"], r["action"], r["subject"], r["detail"]) for r in found]
 
     # ----------------------------------------------------------------- writing
 
@@ -311,14 +296,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _read_catalog(conn: Connection, t: datetime) -> Catalog:
-    sources = [
-        rows.source_of(r)
-        for r in conn.execute(select(T["sources"]).where(_as_of(T["sources"], t))).mappings()
-    ]
-    parties = [
-        rows.party_of(r)
-        for r in conn.execute(select(T["parties"]).where(_as_of(T["parties"], t))).mappings()
-    ]
+    sources = [rows.source_of(r) for r in conn.execute(select(T["sources"]).where(_as_of(T["sources"], t))).mappings()]
+    parties = [rows.party_of(r) for r in conn.execute(select(T["parties"]).where(_as_of(T["parties"], t))).mappings()]
     wshares = _children(conn, "work_shares", "works", "work_id", t, _share_of)
     works = [
         rows.work_of(r, wshares.get(r["work_id"], ()))
@@ -331,13 +310,9 @@ def _read_catalog(conn: Connection, t: datetime) -> Catalog:
         for r in conn.execute(select(T["recordings"]).where(_as_of(T["recordings"], t))).mappings()
     ]
     agreements = [
-        rows.agreement_of(r)
-        for r in conn.execute(select(T["agreements"]).where(_as_of(T["agreements"], t))).mappings()
+        rows.agreement_of(r) for r in conn.execute(select(T["agreements"]).where(_as_of(T["agreements"], t))).mappings()
     ]
-    optouts = [
-        rows.optout_of(r)
-        for r in conn.execute(select(T["optouts"]).where(_as_of(T["optouts"], t))).mappings()
-    ]
+    optouts = [rows.optout_of(r) for r in conn.execute(select(T["optouts"]).where(_as_of(T["optouts"], t))).mappings()]
     return Catalog.of(
         parties=parties,
         works=works,
@@ -361,11 +336,7 @@ def _children(
     conn: Connection, child: str, parent: str, key: str, t: datetime, make: Callable[[Any], Any]
 ) -> dict[str, list[Any]]:
     c, p = T[child], T[parent]
-    q = (
-        select(c)
-        .join(p, and_(c.c[key] == p.c[key], c.c.version == p.c.version))
-        .where(_as_of(p, t))
-    )
+    q = select(c).join(p, and_(c.c[key] == p.c[key], c.c.version == p.c.version)).where(_as_of(p, t))
     out: dict[str, list[Any]] = defaultdict(list)
     for r in conn.execute(q).mappings():
         out[r[key]].append(make(r))
@@ -383,17 +354,11 @@ def _read_one(conn: Connection, kind: str, r: Any) -> Any:
         return rows.optout_of(r)
     if kind == "works":
         c = T["work_shares"]
-        shares = conn.execute(
-            select(c).where(c.c.work_id == r["work_id"], c.c.version == r["version"])
-        ).mappings()
+        shares = conn.execute(select(c).where(c.c.work_id == r["work_id"], c.c.version == r["version"])).mappings()
         return rows.work_of(r, [_share_of(s) for s in shares])
     c, m = T["recording_shares"], T["recording_media"]
-    shares = conn.execute(
-        select(c).where(c.c.isrc == r["isrc"], c.c.version == r["version"])
-    ).mappings()
-    media = conn.execute(
-        select(m).where(m.c.isrc == r["isrc"], m.c.version == r["version"])
-    ).mappings()
+    shares = conn.execute(select(c).where(c.c.isrc == r["isrc"], c.c.version == r["version"])).mappings()
+    media = conn.execute(select(m).where(m.c.isrc == r["isrc"], m.c.version == r["version"])).mappings()
     return rows.recording_of(r, [_share_of(s) for s in shares], [_media_of(x) for x in media])
 
 
@@ -454,9 +419,7 @@ def _next_versions(conn: Connection, kind: str, keys: Iterable[str]) -> dict[str
     return {k: out.get(k, 0) + 1 for k in keys}
 
 
-def _write_plan(
-    conn: Connection, plan: _Plan, *, now: datetime, actor: str, delivery_pk: int | None
-) -> None:
+def _write_plan(conn: Connection, plan: _Plan, *, now: datetime, actor: str, delivery_pk: int | None) -> None:
     values_of = {
         "sources": rows.source_values,
         "parties": rows.party_values,
@@ -477,9 +440,7 @@ def _write_plan(
             for i in range(0, len(closing), 500):
                 conn.execute(
                     update(table)
-                    .where(
-                        table.c[key_col].in_(closing[i : i + 500]), table.c.recorded_to.is_(None)
-                    )
+                    .where(table.c[key_col].in_(closing[i : i + 500]), table.c.recorded_to.is_(None))
                     .values(recorded_to=now)
                 )
             versions = _next_versions(conn, kind, closing)
@@ -502,13 +463,11 @@ def _write_plan(
             main.append(vals)
             if kind == "works":
                 shares += [
-                    {"work_id": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm}
-                    for s in rec.shares
+                    {"work_id": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm} for s in rec.shares
                 ]
             elif kind == "recordings":
                 shares += [
-                    {"isrc": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm}
-                    for s in rec.shares
+                    {"isrc": key, "version": version, "party_id": s.party_id, "share_ppm": s.ppm} for s in rec.shares
                 ]
                 media += [
                     {

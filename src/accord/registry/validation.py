@@ -43,9 +43,7 @@ def read_source(item: Item, problems: list[Problem]) -> Source | None:
 
 
 def read_party(item: Item, problems: list[Problem]) -> Party | None:
-    r = FieldReader(
-        item, problems, allowed=("id", "kind", "name", "ipi", "isni", "dpid", "territory")
-    )
+    r = FieldReader(item, problems, allowed=("id", "kind", "name", "ipi", "isni", "dpid", "territory"))
     pid, kind, name = r.ident("id"), r.choice("kind", PartyKind), r.text("name")
     ipi = r.identifier("ipi", IdentifierKind.IPI_NAME)
     isni = r.identifier("isni", IdentifierKind.ISNI)
@@ -109,9 +107,7 @@ def read_work(item: Item, problems: list[Problem]) -> Work | None:
     return Work(wid, title, iswc, tuple(writers), shares)
 
 
-def read_recording(
-    item: Item, problems: list[Problem], folder: Path
-) -> tuple[Recording, dict[str, Path]] | None:
+def read_recording(item: Item, problems: list[Problem], folder: Path) -> tuple[Recording, dict[str, Path]] | None:
     """A recording, and the media files (sha256 → path in the delivery) it brings."""
     r = FieldReader(
         item,
@@ -265,9 +261,7 @@ def check_references(
             other = iswcs.get(work.iswc)
             if other is not None and other != wid:
                 problems.append(
-                    item.loc.problem(
-                        "iswc", work.iswc, f"an ISWC not already held by work {other}", "duplicate"
-                    )
+                    item.loc.problem("iswc", work.iswc, f"an ISWC not already held by work {other}", "duplicate")
                 )
     for _isrc, (item, rec) in recordings.items():
         for i, artist in enumerate(rec.artists):
@@ -310,11 +304,7 @@ def _check_share_parties(
         if share.party_id in parties:
             continue
         idx = next(
-            (
-                i
-                for i, s in enumerate(raw)
-                if isinstance(s, dict) and s.get("party") == share.party_id
-            ),
+            (i for i, s in enumerate(raw) if isinstance(s, dict) and s.get("party") == share.party_id),
             0,
         )
         obj = raw[idx] if idx < len(raw) else {}

@@ -12,7 +12,6 @@ from alembic import op
 
 import accord.registry.schema
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -81,9 +80,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_deliveries")),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_deliveries_content_sha256"), ["content_sha256"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_deliveries_content_sha256"), ["content_sha256"], unique=False)
 
     op.create_table(
         "optouts",
