@@ -244,7 +244,9 @@ def check_references(
     problems: list[Problem],
 ) -> None:
     """Every party, work and source named by a delivered work or recording must exist."""
-    iswcs: dict[str, str] = {w.iswc: wid for wid, w in known_works.items() if w.iswc}
+    # ISWCs held by registered works this delivery does not restate, then the delivery's in order:
+    # a second work claiming an ISWC is the one reported.
+    iswcs: dict[str, str] = {w.iswc: wid for wid, w in known_works.items() if w.iswc and wid not in works}
     for wid, (item, work) in works.items():
         for i, writer in enumerate(work.writers):
             if writer not in parties:
@@ -258,8 +260,8 @@ def check_references(
                 )
         _check_share_parties(item, work.shares, parties, problems)
         if work.iswc:
-            other = iswcs.get(work.iswc)
-            if other is not None and other != wid:
+            other = iswcs.setdefault(work.iswc, wid)
+            if other != wid:
                 problems.append(
                     item.loc.problem("iswc", work.iswc, f"an ISWC not already held by work {other}", "duplicate")
                 )

@@ -1,0 +1,47 @@
+# Accord — the README's two commands are `make demo` and `make test`.
+# Everything else here is what those two are made of.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export ACCORD_HOME ?= $(CURDIR)/.accord
+
+.PHONY: help venv demo test lint format bench clean
+
+help:
+	@echo "make demo   - set up .venv and run the end-to-end demo (SQLite, local files, local process pool)"
+	@echo "make test   - set up .venv and run lint and the whole test suite (SQLite and PostgreSQL)"
+	@echo "make bench  - run the benchmarks and print their tables"
+	@echo "make lint   - ruff check and ruff format --check"
+
+# The virtual environment, rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/accord init
+	$(BIN)/accord catalog demo
+
+test: venv lint
+	bash scripts/ensure-postgres
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .accord .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,143 @@
+"""The ``accord`` command: thin Typer commands over the domain functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accord import __version__
+from accord.cli.catalog import app as catalog_app
+from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
+from accord.cli.rights import agreement_app, optout_app
+from accord.identifiers import identify, validate_isrc
+from accord.licensing import LicensingPolicy
+from accord.settings import get_settings
+from accord.timeutil import iso
+
+app = typer.Typer(
+    name="accord",
+    help="Accord: licensed-by-design AI music. Registry, licensing policy, consented training, royalties.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(optout_app, name="optout")
+id_app = typer.Typer(
+    help="Music-industry identifiers: ISRC, ISWC, IPI, ISNI, GRid, DPID, UPC/EAN.", no_args_is_help=True
+)
+app.add_typer(id_app, name="id")
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"accord {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+@handle_errors
+def init() -> None:
+    """Create ACCORD_HOME and the registry (migrated to the newest schema)."""
+    settings = get_settings()
+    store = open_store()
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"Accord home:    {settings.home}")
+    console.print(f"Registry:       {store.engine.url.render_as_string(hide_password=True)} (migrated)")
+    console.print(f"Media store:    {settings.media_dir}")
+
+
+@app.command()
+@handle_errors
+def check(
+    isrc: Annotated[str, typer.Argument(help="The recording's ISRC.")],
+    use: Annotated[str, typer.Option(help="train, generate or remix.")],
+    territory: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 territory of the use.")],
+    at: Annotated[str | None, typer.Option(help="Instant of the use (default: now).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Registry as it stood then (default: now).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+) -> None:
+    """May this recording be used so? Exit 0 eligible, 1 not eligible, 2 error."""
+    code = validate_isrc(isrc)
+    store = open_store()
+    catalog = store.snapshot(instant(as_of, field="as_of") if as_of else None)
+    decision = LicensingPolicy(catalog).decide(code, use, instant(at, field="at"), territory)
+    if as_json:
+        print_json(decision.to_dict())
+    else:
+        rec = catalog.recordings.get(code)
+        title = f" ({rec.title})" if rec else ""
+        verdict = "[bold green]ELIGIBLE[/]" if decision.eligible else "[bold red]NOT ELIGIBLE[/]"
+        console.print(
+            f"{code}{title}: {verdict} for {decision.use.value} in {decision.territory} at {iso(decision.at)}"
+        )
+        if decision.eligible:
+            table = Table(title="Agreements relied on", title_justify="left")
+            for col in ("agreement", "licensor", "side", "until"):
+                table.add_column(col)
+            for aid in decision.relied_on:
+                a = catalog.agreements[aid]
+                table.add_row(aid, a.licensor, a.side.value, iso(a.end) or "open-ended")
+        else:
+            table = Table(title="Reasons", title_justify="left")
+            for col in ("code", "side", "party", "subject", "why"):
+                table.add_column(col, overflow="fold")
+            for r in decision.reasons:
+                table.add_row(r.code, r.side.value if r.side else "", r.party_id, r.subject, r.message)
+        console.print(table)
+    if not decision.eligible:
+        raise typer.Exit(EXIT_NO)
+
+
+@id_app.command("check")
+def id_check(
+    code: Annotated[str, typer.Argument(help="The identifier, in any usual spelling.")],
+    kind: Annotated[
+        str | None, typer.Option(help="isrc, iswc, ipi_name, ipi_base, isni, grid, dpid, gtin (default: guess).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What kind of identifier this is, whether it is valid, and why. Exit 0 valid, 1 invalid, 2 usage."""
+    try:
+        result = identify(code, kind)
+    except ValueError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
+    if as_json:
+        print_json(result.to_dict())
+    elif result.valid:
+        console.print(f"[green]valid[/] {result.kind.value if result.kind else ''}: {result.display}")
+    else:
+        what = result.kind.value if result.kind else "unknown kind"
+        console.print(f"[red]invalid[/] {what}: {result.message} (rule: {result.rule})", highlight=False)
+    if not result.valid:
+        raise typer.Exit(EXIT_NO)
+
+
+@app.command("log")
+@handle_errors
+def audit_log(
+    limit: Annotated[int, typer.Option(help="How many events, newest first.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The audit log of changes to rights: who, when, what."""
+    events = open_store().audit_log(limit)
+    if as_json:
+        print_json(
+            [
+                {"at": iso(e.at), "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}
+                for e in events
+            ]
+        )
+        return
+    table = Table(title="Audit log (newest first)", title_justify="left")
+    for col in ("at", "actor", "action", "subject", "detail"):
+        table.add_column(col, overflow="fold")
+    for e in events:
+        table.add_row(iso(e.at) or "", e.actor, e.action, e.subject, str(e.detail))
+    console.print(table)
