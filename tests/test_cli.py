@@ -119,7 +119,7 @@ def test_ending_an_agreement_keeps_its_history(imported: Path, settings: Setting
     code, _ = run("check", "GBXYZ2600002", "--use", "train", "--at", "2026-11-01", "--territory", "GB")
     assert code == 0
     versions = Store.open(settings, migrate=False).history("agreements", "AGR-M")
-    assert [v.record.end for v in versions][0] is None and versions[1].record.end is not None
+    assert versions[0].record.end is None and versions[1].record.end is not None
     code, out = run("agreement", "end", "AGR-M", "--at", "2027-01-01")
     assert code == 2 and "brought forward" in out
 

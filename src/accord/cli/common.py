@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import sys
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
