@@ -1,0 +1,16 @@
+"""Run every benchmark: ``python -m benchmarks`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import bench_registry
+
+
+def main() -> int:
+    bench_registry.main(sys.argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
