@@ -21,6 +21,7 @@ from accord.cli.common import (
     print_rejection,
     progress_bar,
 )
+from accord.demo import DemoBuildReport, build_demo_delivery
 from accord.errors import NotFound, Rejected
 from accord.identifiers import IdentifierKind, display, validate_isrc
 from accord.licensing import Decision, LicensingPolicy
@@ -89,8 +90,6 @@ def demo_cmd(
     table: Annotated[bool, typer.Option("--table/--no-table", help="Print every recording's eligibility.")] = True,
 ) -> None:
     """Build the demo catalog from public-domain scores (music21 corpus), import it, show eligibility."""
-    from accord.demo import build_demo_delivery
-
     settings = get_settings()
     store = open_store()
     when = instant(at, field="at")
@@ -123,16 +122,21 @@ def demo_cmd(
     console.print(f"Demo done in {time.perf_counter() - started:.1f} s. Registry: {settings.resolved_database_url}")
 
 
-def _print_build(built: object) -> None:
-    per = getattr(built, "collections", None)
-    if not per:
-        return
-    table = Table(title="Collections", title_justify="left")
-    for col in ("collection", "found", "exported", "skipped"):
-        table.add_column(col, justify="right" if col != "collection" else "left")
-    for name, stats in sorted(per.items()):
-        table.add_row(name, str(stats.found), str(stats.exported), str(stats.skipped))
+def _print_build(built: DemoBuildReport) -> None:
+    table = Table(title="Demo collections (public domain, from the music21 corpus)", title_justify="left")
+    table.add_column("collection")
+    for col in ("found", "duplicates", "selected", "exported", "skipped"):
+        table.add_column(col, justify="right")
+    table.add_column("skipped because", overflow="fold")
+    for c in built.collections:
+        reasons = ", ".join(f"{r} ({n})" for r, n in c.skip_reasons)
+        table.add_row(
+            c.name, str(c.found), str(c.duplicates), str(c.selected), str(c.exported), str(c.skipped), reasons
+        )
     console.print(table)
+    if built.excluded:
+        console.print("Left out on purpose (their terms do not allow this use): " + ", ".join(built.excluded))
+    console.print("Styles: " + ", ".join(f"{s} {n}" for s, n in sorted(built.styles, key=lambda sn: -sn[1])))
 
 
 def _decisions(catalog: Catalog, when: object, territory: str) -> dict[str, dict[Use, Decision]]:
@@ -145,12 +149,14 @@ def _decisions(catalog: Catalog, when: object, territory: str) -> dict[str, dict
 
 
 def _short_reasons(decisions: dict[Use, Decision]) -> str:
-    seen: dict[str, None] = {}
+    """Each distinct reason once, with the uses it blocks: ``no_agreement P-HARBOUR (all)``."""
+    blocked: dict[str, list[str]] = {}
     for use in USES:
         for r in decisions[use].reasons:
-            who = f" {r.party_id}" if r.party_id else ""
-            seen.setdefault(f"{use.value}: {r.code}{who}", None)
-    return "; ".join(seen)
+            key = r.code + (f" {r.party_id}" if r.party_id else "")
+            if use.value not in blocked.setdefault(key, []):
+                blocked[key].append(use.value)
+    return "; ".join(f"{k} ({'all' if len(v) == len(USES) else ', '.join(v)})" for k, v in blocked.items())
 
 
 def _print_eligibility(catalog: Catalog, when: object, territory: str) -> None:

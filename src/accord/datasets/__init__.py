@@ -1,0 +1,1 @@
+"""Consented training sets: manifests, Merkle proofs, taint tracking."""
