@@ -10,10 +10,12 @@ from rich.table import Table
 from accord import __version__
 from accord.cli.catalog import app as catalog_app
 from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
+from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.rights import agreement_app, optout_app
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
 from accord.settings import get_settings
+from accord.signing import ensure_operator_key, load_operator_key
 from accord.timeutil import iso
 
 app = typer.Typer(
@@ -25,6 +27,11 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(optout_app, name="optout")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(model_app, name="model")
+app.command("audit")(audit_cmd)
+key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 id_app = typer.Typer(
     help="Music-industry identifiers: ISRC, ISWC, IPI, ISNI, GRid, DPID, UPC/EAN.", no_args_is_help=True
 )
@@ -43,13 +50,25 @@ def main(
 @app.command()
 @handle_errors
 def init() -> None:
-    """Create ACCORD_HOME and the registry (migrated to the newest schema)."""
+    """Create ACCORD_HOME, the registry (migrated to the newest schema) and the operator's signing key."""
     settings = get_settings()
     store = open_store()
     settings.media_dir.mkdir(parents=True, exist_ok=True)
+    key, created = ensure_operator_key(settings.home)
     console.print(f"Accord home:    {settings.home}")
     console.print(f"Registry:       {store.engine.url.render_as_string(hide_password=True)} (migrated)")
     console.print(f"Media store:    {settings.media_dir}")
+    console.print(f"Operator key:   Ed25519 {key.public_hex} ({'created' if created else 'kept'})")
+
+
+@key_app.command("export")
+@handle_errors
+def key_export(
+    pem: Annotated[bool, typer.Option("--pem", help="Print a PEM block instead of hex.")] = False,
+) -> None:
+    """Print the operator's public key, to give to rights holders who verify proofs."""
+    key = load_operator_key(get_settings().home)
+    typer.echo(key.public_pem if pem else key.public_hex)
 
 
 @app.command()

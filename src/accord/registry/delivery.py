@@ -177,7 +177,7 @@ def _read_json(folder: Path) -> RawDelivery:
 
 CSV_FILES: dict[str, tuple[str, ...]] = {
     "delivery.csv": HEADER_KEYS,
-    "parties.csv": ("id", "kind", "name", "ipi", "isni", "dpid", "territory"),
+    "parties.csv": ("id", "kind", "name", "ipi", "isni", "dpid", "territory", "disclose"),
     "works.csv": ("id", "iswc", "title", "writers"),
     "work_shares.csv": ("work", "party", "share"),
     "recordings.csv": (

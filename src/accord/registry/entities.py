@@ -85,6 +85,7 @@ class Party:
         isni: ISNI (compact), if known.
         dpid: DDEX party id, if known.
         territory: ISO 3166-1 alpha-2 home territory, if known.
+        disclose: whether public summaries may name it and its items (some licensors ask not to be).
     """
 
     party_id: str
@@ -94,6 +95,7 @@ class Party:
     isni: str | None = None
     dpid: str | None = None
     territory: str | None = None
+    disclose: bool = True
 
 
 @dataclass(frozen=True)

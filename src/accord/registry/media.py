@@ -9,7 +9,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from accord.errors import NotFound
+from accord.errors import AccordError, NotFound
+
+
+class TamperedMedia(AccordError):
+    """A stored file whose bytes no longer match the hash it is filed under."""
+
+    code = "tampered_media"
+
 
 CHUNK = 1 << 20
 
@@ -66,6 +73,32 @@ class MediaStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return True
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes under their sha256 (atomically); returns the hash."""
+        sha = hashlib.sha256(data).hexdigest()
+        dest = self.path_for(sha)
+        if dest.is_file():
+            return sha
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return sha
+
+    def read_verified(self, sha256: str) -> bytes:
+        """The stored bytes, checked against their name; a mismatch is an error, never silent."""
+        data = self.open_path(sha256).read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            msg = f"media {sha256}: stored file has sha256 {actual}; the store was tampered with"
+            raise TamperedMedia(msg)
+        return data
 
     def remove(self, sha256: str) -> None:
         """Remove a file this process just added (used to undo a failed import)."""

@@ -52,6 +52,7 @@ def party_values(p: Party) -> dict[str, Any]:
         "isni": p.isni,
         "dpid": p.dpid,
         "territory": p.territory,
+        "disclose": p.disclose,
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -107,6 +108,7 @@ class PartyRow(Versioned, Base):
     isni: Mapped[str | None] = mapped_column(String(16))
     dpid: Mapped[str | None] = mapped_column(String(18))
     territory: Mapped[str | None] = mapped_column(String(2))
+    disclose: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
 
 
 class WorkRow(Versioned, Base):
@@ -208,6 +210,46 @@ class AuditEventRow(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     subject: Mapped[str] = mapped_column(String(128), nullable=False)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class ManifestRow(Base):
+    """A training-set manifest, by its Merkle root; its file lives in the content-addressed store."""
+
+    __tablename__ = "manifests"
+    root: Mapped[str] = mapped_column(String(64), primary_key=True)
+    use: Mapped[str] = mapped_column(String(16), nullable=False)
+    territory: Mapped[str] = mapped_column(String(2), nullable=False)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    tree_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    excluded: Mapped[int] = mapped_column(Integer, nullable=False)
+    file_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    built_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ModelRow(Base):
+    """A trained model version and the manifest it was trained on."""
+
+    __tablename__ = "models"
+    model_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    manifest_root: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    registered_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class ModelApprovalRow(Base):
+    """A licensor's approval or refusal of one model version (the latest per licensor counts)."""
+
+    __tablename__ = "model_approvals"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(96), nullable=False, index=True)
+    licensor: Mapped[str] = mapped_column(String(64), nullable=False)
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    by: Mapped[str] = mapped_column(String(64), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")

@@ -219,6 +219,21 @@ class Store:
             raise NotFound(msg)
         return versions
 
+    def changed_since(self, t: datetime) -> tuple[dict[str, set[str]], dict[str, dict[str, datetime]]]:
+        """Keys per kind with a version recorded after ``t``, and when each one's latest version was recorded."""
+        keys: dict[str, set[str]] = {}
+        when: dict[str, dict[str, datetime]] = {}
+        with self.engine.connect() as conn:
+            for kind, (name, key_col) in KINDS.items():
+                table = T[name]
+                q = select(table.c[key_col], table.c.recorded_from).where(table.c.recorded_from > t)
+                latest: dict[str, datetime] = {}
+                for key, recorded in conn.execute(q):
+                    if key not in latest or recorded > latest[key]:
+                        latest[key] = recorded
+                keys[kind], when[kind] = set(latest), latest
+        return keys, when
+
     def delivery_by_hash(self, content_sha256: str) -> dict[str, Any] | None:
         table = T["deliveries"]
         with self.engine.connect() as conn:

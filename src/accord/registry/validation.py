@@ -43,15 +43,16 @@ def read_source(item: Item, problems: list[Problem]) -> Source | None:
 
 
 def read_party(item: Item, problems: list[Problem]) -> Party | None:
-    r = FieldReader(item, problems, allowed=("id", "kind", "name", "ipi", "isni", "dpid", "territory"))
+    r = FieldReader(item, problems, allowed=("id", "kind", "name", "ipi", "isni", "dpid", "territory", "disclose"))
     pid, kind, name = r.ident("id"), r.choice("kind", PartyKind), r.text("name")
     ipi = r.identifier("ipi", IdentifierKind.IPI_NAME)
     isni = r.identifier("isni", IdentifierKind.ISNI)
     dpid = r.identifier("dpid", IdentifierKind.DPID)
     territory = r.country("territory")
+    disclose = r.boolean("disclose", default=True)
     if not r.ok or pid is None or kind is None or name is None:
         return None
-    return Party(pid, kind, name, ipi, isni, dpid, territory)
+    return Party(pid, kind, name, ipi, isni, dpid, territory, disclose)
 
 
 def _shares(r: FieldReader, key: str = "shares") -> tuple[Share, ...] | None:
