@@ -23,6 +23,8 @@ from typing import Any
 from accord.datasets.manifest import FORMAT as MANIFEST_FORMAT
 from accord.datasets.manifest import Manifest, ManifestItem
 from accord.datasets.merkle import EMPTY_ROOT, MerkleTree, verify_inclusion
+from accord.errors import InvalidIdentifier
+from accord.identifiers import validate_isrc
 from accord.signing import canonical_json, verify_signature
 
 PROOF_FORMAT = "accord-proof/1"
@@ -98,15 +100,31 @@ def _neighbour_ok(n: Any, root: bytes, size: int) -> tuple[bool, str, str]:
     return ok, str(isrc), f"leaf {index} ({isrc})"
 
 
-def verify_proof(proof: Mapping[str, Any], root_hex: str, *, public_key_hex: str | None = None) -> Verdict:
-    """Check a proof against a root (and, if given, the operator's pinned public key). Never raises."""
+def _is_compact_isrc(isrc: str) -> bool:
+    try:
+        return validate_isrc(isrc) == isrc
+    except InvalidIdentifier:
+        return False
+
+
+def verify_proof(
+    proof: Mapping[str, Any], root_hex: str, *, public_key_hex: str | None = None, isrc: str | None = None
+) -> Verdict:
+    """Check a proof against a root (and, if given, the operator's pinned key and the ISRC asked about).
+
+    Never raises: a malformed proof is an invalid one.
+    """
     checks: list[tuple[str, bool, str]] = []
 
     def check(name: str, ok: bool, detail: str = "") -> bool:
         checks.append((name, bool(ok), detail))
         return bool(ok)
 
+    asked = isrc
     kind, isrc = str(proof.get("kind", "")), str(proof.get("isrc", ""))
+    check("recording", _is_compact_isrc(isrc), f"{isrc} is a compact ISRC")
+    if asked is not None:
+        check("asked", isrc == asked, f"the proof is about {isrc}, you asked about {asked}")
     statement = proof.get("statement")
     signature = proof.get("signature")
     if not isinstance(statement, Mapping) or not isinstance(signature, Mapping):
