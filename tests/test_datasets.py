@@ -249,7 +249,7 @@ def test_a_tampered_media_file_stops_training_with_a_clear_error(registry: Store
     path = registry.media.path_for(manifest.items[1].media_sha256)
     path.write_bytes(path.read_bytes() + b"tampered")
     loader = ManifestLoader(manifest, registry.media)
-    with pytest.raises(TamperedMedia, match="GBXYZ2600002.*nothing was trained|nothing was trained.*GBXYZ2600002"):
+    with pytest.raises(TamperedMedia, match=r"nothing was trained.*GBXYZ2600002"):
         loader.verify()
     with pytest.raises(TamperedMedia):
         list(loader)
