@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_registry
+from benchmarks import bench_datasets, bench_registry
 
 
 def main() -> int:
     bench_registry.main(sys.argv[1:])
+    bench_datasets.main(sys.argv[1:])
     return 0
 
 

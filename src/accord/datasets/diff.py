@@ -138,12 +138,12 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _agreements(ids: Iterable[str]) -> str:
+def _listed(ids: Iterable[str]) -> str:
     return ", ".join(ids) or "none"
 
 
 def _added(isrc: str, item: ManifestItem, was: Exclusion | None) -> ItemChange:
-    relied = f"now licensed under {_agreements(item.agreements)}"
+    relied = f"now licensed under {_listed(item.agreements)}"
     if was is None:
         why = (f"{isrc} was not in the catalog when A was built: a new delivery", relied)
         return ItemChange(isrc, "added", why, ("new_delivery",))
@@ -154,7 +154,7 @@ def _added(isrc: str, item: ManifestItem, was: Exclusion | None) -> ItemChange:
 
 
 def _removed(isrc: str, item: ManifestItem, now: Exclusion | None) -> ItemChange:
-    relied = f"A relied on {_agreements(item.agreements)}"
+    relied = f"A relied on {_listed(item.agreements)}"
     if now is None:
         why = (f"{isrc} is not in the catalog B was built from: the recording was removed", relied)
         return ItemChange(isrc, "removed", why, ("recording_removed",))
@@ -170,7 +170,8 @@ def _changed(old: ManifestItem, new: ManifestItem) -> ItemChange | None:
     if (old.media_sha256, old.size) != (new.media_sha256, new.size):
         codes.append("media_changed")
         why.append(
-            f"a new media file: {old.media_sha256[:12]}… ({old.size} bytes) → {new.media_sha256[:12]}… ({new.size} bytes)"
+            f"a new media file: {old.media_sha256[:12]}… ({old.size} bytes) → "
+            f"{new.media_sha256[:12]}… ({new.size} bytes)"
         )
     if old.agreements != new.agreements:
         codes.append("agreements_changed")
@@ -179,15 +180,15 @@ def _changed(old: ManifestItem, new: ManifestItem) -> ItemChange | None:
             sorted(set(new.agreements) - set(old.agreements)),
         )
         why.append(
-            f"agreements relied on: {_agreements(old.agreements)} → {_agreements(new.agreements)}"
-            f" (no longer: {_agreements(gone)}; new: {_agreements(came)})"
+            f"agreements relied on: {_listed(old.agreements)} → {_listed(new.agreements)}"
+            f" (no longer: {_listed(gone)}; new: {_listed(came)})"
         )
     if (old.master_owners, old.publishers, old.works) != (new.master_owners, new.publishers, new.works):
         codes.append("ownership_changed")
         why.append(
-            f"owners: master {_agreements(old.master_owners)} → {_agreements(new.master_owners)}, "
-            f"publishing {_agreements(old.publishers)} → {_agreements(new.publishers)}, "
-            f"works {_agreements(old.works)} → {_agreements(new.works)}"
+            f"owners: master {_listed(old.master_owners)} → {_listed(new.master_owners)}, "
+            f"publishing {_listed(old.publishers)} → {_listed(new.publishers)}, "
+            f"works {_listed(old.works)} → {_listed(new.works)}"
         )
     if (old.duration_ms, old.genre, old.media_kind) != (new.duration_ms, new.genre, new.media_kind):
         codes.append("details_changed")

@@ -1,21 +1,18 @@
 """Public summaries of training content: what a manifest holds, and on what licensing basis.
 
-In the spirit of the public summaries of training content that AI regulation asks model
-providers to publish (the EU AI Act's template for general-purpose AI models): totals,
-hours of music, who licensed the material and under which agreements, genres, sources,
-and the time span the licences cover. :func:`summarize` builds a JSON-ready dict (every
-list sorted, the same bytes for the same inputs); :func:`render_markdown` turns it into a
-page a person reads.
+In the spirit of the public training-content summaries AI regulation asks model providers
+to publish (the EU AI Act's template for general-purpose AI models): totals, hours, who
+licensed the material under which agreements, genres, sources, the time span licensed.
+:func:`summarize` builds a deterministic JSON-ready dict; :func:`render_markdown` a page.
 
-**Licensors that asked not to be named** (``Party.disclose`` false), and parties the
-catalog has no record of (no consent to be named is on record), are never named: not
-their name, party id or agreement ids, nor the title or ISRC of any recording they are on
-(as owner, publisher, artist or writer). They appear as "undisclosed licensor 1", "2" ...,
-numbered by item count, then hours, then a hash of the manifest root and party id (an
-order that reveals nothing of the id). Every free text taken from the catalog (names,
-agreement ids, source texts, genres, example titles, filter values) is withheld when it
-contains any of those secrets (case-insensitively; secrets under four characters only as
-whole words): a disclosed text is sometimes withheld for safety, a secret never leaks.
+**Licensors that asked not to be named** (``Party.disclose`` false), and parties with no
+record in the catalog (no consent on record), are never named: not their name, party id or
+agreement ids, nor the title or ISRC of any recording they are on (as owner, publisher,
+artist or writer). They appear as "undisclosed licensor 1", "2" ..., numbered by items,
+hours, then a hash of manifest root and party id (an order that reveals nothing of the id).
+Any catalog text shown (names, agreement ids, sources, genres, titles, filter values) that
+contains one of those secrets (case-insensitively; under four characters, as a whole word)
+is withheld: a disclosed text may be withheld for safety, a secret never leaks.
 """
 
 from __future__ import annotations
@@ -87,10 +84,6 @@ class _Licensor:
     isrcs: dict[str, int] = field(default_factory=dict)  # ISRC → duration_ms
     agreements: set[str] = field(default_factory=set)
 
-    @property
-    def duration_ms(self) -> int:
-        return sum(self.isrcs.values())
-
 
 def _gather(manifest: Manifest, catalog: Catalog) -> dict[str, _Licensor]:
     licensors: dict[str, _Licensor] = {}
@@ -142,7 +135,7 @@ def _licensor_entries(
             "disclosed": disclosed,
             "kind": party.kind.value if party else "unknown",
             "sides": sorted(lic.sides),
-            **_amount(len(lic.isrcs), lic.duration_ms),
+            **_amount(len(lic.isrcs), sum(lic.isrcs.values())),
             "basis": _basis(agreements),
             "agreements": [_agreement(a, secrets) for a in agreements] if disclosed else [],
             "examples": _examples(lic, catalog, secrets) if disclosed else [],
@@ -151,7 +144,7 @@ def _licensor_entries(
     named = [lic for pid, lic in licensors.items() if pid not in hidden]
     named.sort(key=lambda lic: (catalog.parties[lic.party_id].name.casefold(), lic.party_id))
     unnamed = [lic for pid, lic in licensors.items() if pid in hidden]
-    unnamed.sort(key=lambda lic: (-len(lic.isrcs), -lic.duration_ms, salted(lic.party_id)))
+    unnamed.sort(key=lambda lic: (-len(lic.isrcs), -sum(lic.isrcs.values()), salted(lic.party_id)))
     entries = [base(lic, secrets.clean(catalog.parties[lic.party_id].name), True) for lic in named]
     entries += [base(lic, f"undisclosed licensor {n}", False) for n, lic in enumerate(unnamed, start=1)]
     return entries
@@ -260,6 +253,10 @@ def _cell(value: object) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def _hours(row: dict[str, Any]) -> str:
+    return f"{row['hours']:.2f}"
+
+
 def _section(title: str, head: tuple[str, ...], rows: Iterable[Iterable[object]]) -> list[str]:
     lines = [title, "", "| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     return [*lines, *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows), ""]
@@ -305,7 +302,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     until = span["latest_end"] or ("open-ended" if span["open_ended"] else "")
     totals = [
         ("recordings", t["items"]),
-        ("hours of music", f"{t['hours']:.2f}"),
+        ("hours of music", _hours(t)),
         ("bytes", t["bytes"]),
         ("recordings left out", t["excluded"]),
         ("licensors", f"{t['licensors']} ({t['undisclosed_licensors']} not named)"),
@@ -316,28 +313,17 @@ def render_markdown(summary: dict[str, Any]) -> str:
     out += _section("## Totals", ("", ""), totals)
     if t["excluded_by_reason"]:
         out += _section("### Left out, by reason", ("reason", "recordings"), t["excluded_by_reason"].items())
-    head = ("licensor", "kind", "sides", "recordings", "hours", "agreements")
-    out += _section(
-        "## Licensors",
-        head,
-        [
-            (
-                x["licensor"],
-                x["kind"],
-                ", ".join(x["sides"]),
-                x["items"],
-                f"{x['hours']:.2f}",
-                x["basis"]["agreement_count"],
-            )
-            for x in lics
-        ],
-    )
+    rows = [
+        (x["licensor"], x["kind"], ", ".join(x["sides"]), x["items"], _hours(x), x["basis"]["agreement_count"])
+        for x in lics
+    ]
+    out += _section("## Licensors", ("licensor", "kind", "sides", "recordings", "hours", "agreements"), rows)
     basis = [row for x in lics for row in _basis_rows(x)]
     out += _section("## Licensing basis", ("licensor", "agreement", "uses", "territory", "from", "until"), basis)
-    genres = [(g["genre"], g["items"], f"{g['hours']:.2f}") for g in summary["genres"]]
+    genres = [(g["genre"], g["items"], _hours(g)) for g in summary["genres"]]
     out += _section("## Genres", ("genre", "recordings", "hours"), genres)
     sources = [
-        (s["title"], s["terms"], "yes" if s["public_domain"] else "no", s["items"], f"{s['hours']:.2f}")
+        (s["title"], s["terms"], "yes" if s["public_domain"] else "no", s["items"], _hours(s))
         for s in summary["sources"]
     ]
     out += _section("## Sources", ("source", "terms", "public domain", "recordings", "hours"), sources)
