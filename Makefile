@@ -26,7 +26,7 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/accord init
-	$(BIN)/accord catalog demo
+	$(BIN)/accord demo
 
 test: venv lint
 	bash scripts/ensure-postgres

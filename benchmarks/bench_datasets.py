@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from tests.factories import optout
 
 from accord.datasets import service
 from accord.datasets.merkle import MerkleTree, verify_inclusion
@@ -33,7 +34,6 @@ from accord.registry.store import ChangeSet, Store
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
 from benchmarks.bench_registry import synthetic_delivery
-from tests.factories import optout
 
 
 def bench(n: int, workdir: Path) -> dict[str, float]:
@@ -101,17 +101,23 @@ def bench(n: int, workdir: Path) -> dict[str, float]:
     catalog = store.snapshot(at)
     policy = LicensingPolicy(catalog)
     naive = sum(
-        1
-        for item in manifest.items
-        if any(not policy.decide(item.isrc, u, at, "GB").eligible for u in AUDITED_USES)
+        1 for item in manifest.items if any(not policy.decide(item.isrc, u, at, "GB").eligible for u in AUDITED_USES)
     )
     naive_s = time.perf_counter() - t0
     assert naive >= flagged
     store.close()
     return {
-        "n": n, "items": items, "build_s": build_s, "tree_s": tree_s, "hash_s": hash_s,
-        "prove_ms": prove_s * 1000, "verify_ms": verify_s * 1000, "audit_s": audit_s,
-        "naive_s": naive_s, "flagged": flagged, "rechecked": report.manifests[0].rechecked,
+        "n": n,
+        "items": items,
+        "build_s": build_s,
+        "tree_s": tree_s,
+        "hash_s": hash_s,
+        "prove_ms": prove_s * 1000,
+        "verify_ms": verify_s * 1000,
+        "audit_s": audit_s,
+        "naive_s": naive_s,
+        "flagged": flagged,
+        "rechecked": report.manifests[0].rechecked,
     }
 
 
@@ -126,15 +132,35 @@ def main(argv: list[str] | None = None) -> None:
             console.print(f"datasets benchmark: {n:,} recordings ...")
             results.append(bench(n, Path(tmp)))
     table = Table(title=f"Datasets benchmark ({platform.machine()}, Python {platform.python_version()})")
-    cols = ("recordings", "items", "build+sign (s)", "tree (s)", "tree ÷ bare hash", "prove (ms)", "verify (ms)",
-            "audit (s)", "rechecked", "flagged", "naive audit (s)", "naive ÷ audit")
+    cols = (
+        "recordings",
+        "items",
+        "build+sign (s)",
+        "tree (s)",
+        "tree ÷ bare hash",
+        "prove (ms)",
+        "verify (ms)",
+        "audit (s)",
+        "rechecked",
+        "flagged",
+        "naive audit (s)",
+        "naive ÷ audit",
+    )
     for col in cols:
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(
-            f"{r['n']:,}", f"{r['items']:,}", f"{r['build_s']:.2f}", f"{r['tree_s']:.3f}",
-            f"{r['tree_s'] / r['hash_s']:.1f}×", f"{r['prove_ms']:.2f}", f"{r['verify_ms']:.2f}",
-            f"{r['audit_s']:.2f}", f"{r['rechecked']:,}", f"{r['flagged']:,}", f"{r['naive_s']:.2f}",
+            f"{r['n']:,}",
+            f"{r['items']:,}",
+            f"{r['build_s']:.2f}",
+            f"{r['tree_s']:.3f}",
+            f"{r['tree_s'] / r['hash_s']:.1f}×",
+            f"{r['prove_ms']:.2f}",
+            f"{r['verify_ms']:.2f}",
+            f"{r['audit_s']:.2f}",
+            f"{r['rechecked']:,}",
+            f"{r['flagged']:,}",
+            f"{r['naive_s']:.2f}",
             f"{r['naive_s'] / r['audit_s']:.1f}×",
         )
     console.print(table)

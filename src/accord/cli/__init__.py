@@ -11,6 +11,7 @@ from accord import __version__
 from accord.cli.catalog import app as catalog_app
 from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
+from accord.cli.demo import demo
 from accord.cli.rights import agreement_app, optout_app
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
@@ -30,6 +31,7 @@ app.add_typer(optout_app, name="optout")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.command("audit")(audit_cmd)
+app.command("demo")(demo)
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 id_app = typer.Typer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from accord.licensing import Decision, LicensingPolicy
 from accord.money import ppm_to_percent
 from accord.registry.entities import GRANTABLE_USES, Catalog, Use
 from accord.registry.importer import ImportReport, import_delivery
+from accord.registry.store import Store
 from accord.settings import get_settings
 from accord.timeutil import iso
 
@@ -90,11 +92,16 @@ def demo_cmd(
     table: Annotated[bool, typer.Option("--table/--no-table", help="Print every recording's eligibility.")] = True,
 ) -> None:
     """Build the demo catalog from public-domain scores (music21 corpus), import it, show eligibility."""
+    started = time.perf_counter()
+    run_catalog_demo(limit=limit, workers=workers, territory=territory, when=instant(at, field="at"), table=table)
+    console.print(f"Demo catalog done in {time.perf_counter() - started:.1f} s.")
+
+
+def run_catalog_demo(*, limit: int | None, workers: int, territory: str, when: datetime, table: bool) -> Store:
+    """Build (or reuse) the demo delivery, import it, print the eligibility tables; the store it went into."""
     settings = get_settings()
     store = open_store()
-    when = instant(at, field="at")
     dest = settings.cache_dir / "demo-delivery"
-    started = time.perf_counter()
     with progress_bar() as update:
         built = build_demo_delivery(
             dest,
@@ -119,7 +126,7 @@ def demo_cmd(
     if table:
         _print_eligibility(catalog, when, territory)
     _print_situations(catalog, when, territory)
-    console.print(f"Demo done in {time.perf_counter() - started:.1f} s. Registry: {settings.resolved_database_url}")
+    return store
 
 
 def _print_build(built: DemoBuildReport) -> None:
