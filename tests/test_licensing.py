@@ -492,3 +492,9 @@ def test_factories_convert_percent_to_ppm_exactly():
         to_ppm("33.33333")
     with pytest.raises(TypeError):
         to_ppm(33.3)  # type: ignore[arg-type]
+
+
+def test_decide_all_checks_its_inputs_before_the_first_decision():
+    with pytest.raises(ValidationError) as raised:
+        LicensingPolicy(fully_licensed_catalog()).decide_all("train", AT, "ZZ")
+    assert raised.value.field == "territory"

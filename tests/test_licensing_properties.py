@@ -32,7 +32,7 @@ WORK_IDS = ("W-0001", "W-0002", "W-0003", "W-0004")
 UNKNOWN_WORK = "W-9999"
 ALL = frozenset({"train", "generate", "remix"})
 
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -216,7 +216,7 @@ def oracle_eligible(cat: Catalog, isrc: str, use: Use, at: datetime, territory: 
 # ------------------------------------------------------------------ properties
 
 
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=120)
 @given(catalogs())
 def test_policy_agrees_with_the_plain_rule(cat):
     # every use, at every boundary date and between them, in every territory

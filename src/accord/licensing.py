@@ -185,7 +185,10 @@ def _percent(ppm: int) -> str:
     return ("-" if ppm < 0 else "") + f"{whole}.{frac:04d}".rstrip("0").rstrip(".") + "%"
 
 
-def _owners(shares: Iterable[Share]) -> tuple[tuple[str, int], ...]:
+_Owners = tuple[tuple[str, int], ...]  # (party id, ppm), by party id
+
+
+def _owners(shares: Iterable[Share]) -> _Owners:
     """Each owner once, its shares summed, by party id (the order reasons are given in)."""
     total: dict[str, int] = defaultdict(int)
     for share in shares:
@@ -267,7 +270,7 @@ class _Terms:
 @dataclass(frozen=True, slots=True)
 class _WorkFacts:
     work_id: str
-    owners: tuple[tuple[str, int], ...]
+    owners: _Owners
     problem: str | None  # why its shares are not a whole 100%
     writers: frozenset[str]
     parties: frozenset[str]  # who has standing on it
@@ -276,7 +279,7 @@ class _WorkFacts:
 @dataclass(frozen=True, slots=True)
 class _RecordingFacts:
     isrc: str
-    owners: tuple[tuple[str, int], ...]
+    owners: _Owners
     problem: str | None
     artists: frozenset[str]
     work_ids: tuple[str, ...]  # sorted, each once
@@ -284,7 +287,7 @@ class _RecordingFacts:
     parties: frozenset[str]  # who has standing on it
 
 
-_Query = tuple[Use, datetime, str]
+_Query = tuple[Use, datetime, str]  # use, instant (UTC), territory (upper case)
 
 
 class LicensingPolicy:
@@ -318,10 +321,13 @@ class LicensingPolicy:
     def decide_all(
         self, use: Use | str, at: datetime, territory: str, isrcs: Iterable[str] | None = None
     ) -> Iterator[Decision]:
-        """Decide every recording in the catalog (or those given), sorted by ISRC."""
+        """Decide every recording in the catalog (or those given), sorted by ISRC.
+
+        The inputs are checked at once (not on the first ``next``); decisions come lazily.
+        """
         query = (_choice(Use, use, "use"), _instant(at), _territory(territory))
-        for isrc in sorted(self.catalog.recordings if isrcs is None else set(isrcs)):
-            yield self._decide(isrc, *query)
+        wanted = sorted(self.catalog.recordings if isrcs is None else set(isrcs))
+        return (self._decide(isrc, *query) for isrc in wanted)
 
     def _work(self, work_id: str) -> _WorkFacts | None:
         if work_id not in self._works:
@@ -394,13 +400,7 @@ class LicensingPolicy:
             self._check_owners(pub, work_id, work.owners, query, reasons, relied)
 
     def _check_owners(
-        self,
-        side: Side,
-        subject: str,
-        owners: tuple[tuple[str, int], ...],
-        query: _Query,
-        reasons: list[Reason],
-        relied: set[str],
+        self, side: Side, subject: str, owners: _Owners, query: _Query, reasons: list[Reason], relied: set[str]
     ) -> None:
         """Every owner of ``subject`` with a non-zero share needs a fitting agreement."""
         use, at, territory = query

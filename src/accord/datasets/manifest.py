@@ -48,6 +48,8 @@ class ManifestItem:
         agreements: the agreement ids the decision relied on, sorted.
         master_owners: master owners with a non-zero share, sorted.
         publishers: publishing owners (of embodied works) with a non-zero share, sorted.
+        standing: every party with standing to opt it out (owners of any share on either
+            side, artists, writers), sorted: what the taint audit indexes.
         works: the works it embodies.
         genre: its style, for conditioning and summaries.
     """
@@ -60,6 +62,7 @@ class ManifestItem:
     agreements: tuple[str, ...]
     master_owners: tuple[str, ...]
     publishers: tuple[str, ...]
+    standing: tuple[str, ...]
     works: tuple[str, ...]
     genre: str
 
@@ -73,6 +76,7 @@ class ManifestItem:
             "agreements": list(self.agreements),
             "master_owners": list(self.master_owners),
             "publishers": list(self.publishers),
+            "standing": list(self.standing),
             "works": list(self.works),
             "genre": self.genre,
         }
@@ -88,6 +92,7 @@ class ManifestItem:
             agreements=tuple(d["agreements"]),
             master_owners=tuple(d["master_owners"]),
             publishers=tuple(d["publishers"]),
+            standing=tuple(d["standing"]),
             works=tuple(d["works"]),
             genre=d["genre"],
         )
@@ -98,6 +103,7 @@ class ManifestItem:
 
     @property
     def parties(self) -> frozenset[str]:
+        """Owners with a non-zero share, on either side."""
         return frozenset(self.master_owners) | frozenset(self.publishers)
 
 
@@ -274,7 +280,13 @@ def build_manifest(
                 Exclusion(isrc, ({"code": "no_training_media", "message": f"{isrc} has no MIDI file on record"},))
             )
             continue
-        publishers = {s.party_id for wid in rec.works for s in catalog.works[wid].shares if s.ppm}
+        works = [catalog.works[wid] for wid in rec.works]
+        publishers = {s.party_id for w in works for s in w.shares if s.ppm}
+        standing = (
+            {s.party_id for s in rec.shares}
+            | set(rec.artists)
+            | {p for w in works for p in (*w.writers, *(s.party_id for s in w.shares))}
+        )
         items.append(
             ManifestItem(
                 isrc=isrc,
@@ -285,6 +297,7 @@ def build_manifest(
                 agreements=decision.relied_on,
                 master_owners=tuple(sorted(s.party_id for s in rec.shares if s.ppm)),
                 publishers=tuple(sorted(publishers)),
+                standing=tuple(sorted(standing)),
                 works=rec.works,
                 genre=rec.genre,
             )

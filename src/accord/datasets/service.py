@@ -17,7 +17,7 @@ from accord.datasets.manifest import Manifest, build_manifest
 from accord.datasets.repository import ManifestRecord
 from accord.datasets.taint import Changes, ManifestAudit, ModelStatus, audit_manifest, model_status
 from accord.errors import ValidationError
-from accord.registry.entities import Catalog, Use
+from accord.registry.entities import Use
 from accord.registry.store import Store
 from accord.signing import OperatorKey
 from accord.timeutil import iso
@@ -94,32 +94,31 @@ def _changes(store: Store, since: datetime) -> Changes:
 def audit(store: Store, at: datetime, *, roots: list[str] | None = None) -> AuditReport:
     """Audit every stored manifest (or those listed) and the models trained on them."""
     started = time.perf_counter()
-    catalog = store.snapshot(at)
+    rights = store.snapshot(at, isrcs=())  # parties, agreements, opt-outs: no recordings needed yet
     models_by_root: dict[str, list[str]] = {}
     for model in repository.list_models(store):
         models_by_root.setdefault(model.manifest_root, []).append(model.model_id)
     records = [r for r in repository.list_manifests(store) if roots is None or r.root in roots]
     audits: list[ManifestAudit] = []
     statuses: list[ModelStatus] = []
-    snapshots: dict[datetime, Catalog] = {}
     for record in records:
         manifest, _ = repository.load_manifest(store, record.root)
         as_of = manifest.header.as_of
-
-        def then(t: datetime = as_of) -> Catalog:
-            if t not in snapshots:
-                snapshots[t] = store.snapshot(t)
-            return snapshots[t]
-
         # The registry read at build time held what was recorded up to min(as_of, built_at).
         read_until = min(as_of, record.built_at)
         result = audit_manifest(
-            manifest, catalog, _changes(store, read_until), at, then=then, models=models_by_root.get(record.root, ())
+            manifest,
+            rights,
+            _changes(store, read_until),
+            at,
+            now=lambda isrcs: store.snapshot(at, isrcs=isrcs),
+            then=lambda isrcs, t=as_of: store.snapshot(t, isrcs=isrcs),
+            models=models_by_root.get(record.root, ()),
         )
         audits.append(result)
         for model_id in result.models:
             decisions = {p: a.decision for p, a in repository.latest_approvals(store, model_id).items()}
-            statuses.append(model_status(model_id, manifest, result, catalog, decisions))
+            statuses.append(model_status(model_id, manifest, result, rights, decisions))
     return AuditReport(at, tuple(audits), tuple(statuses), time.perf_counter() - started)
 
 

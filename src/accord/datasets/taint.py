@@ -136,21 +136,12 @@ class Changes:
     recorded_at: Mapping[str, Mapping[str, datetime]] = field(default_factory=dict)
 
 
-def _standing(catalog: Catalog, isrc: str) -> set[str]:
-    """Every party on a recording: master owners, artists, writers and publishers of its works."""
-    rec = catalog.recordings.get(isrc)
-    if rec is None:
-        return set()
-    parties = {s.party_id for s in rec.shares} | set(rec.artists)
-    for wid in rec.works:
-        work = catalog.works.get(wid)
-        if work is not None:
-            parties |= {s.party_id for s in work.shares} | set(work.writers)
-    return parties
-
-
 def touched_items(manifest: Manifest, catalog: Catalog, changes: Changes, at: datetime) -> list[int]:
-    """Indices of the manifest's items that a change since its ``as_of`` may have affected."""
+    """Indices of the manifest's items that a change since its ``as_of`` may have affected.
+
+    Reads only the catalog's agreements and opt-outs: each item names every party with
+    standing on it, so no recording needs loading to know whom a change concerns.
+    """
     since = manifest.header.as_of
     parties: set[str] = set()
     works: set[str] = set(changes.keys.get("works", ()))
@@ -163,11 +154,11 @@ def touched_items(manifest: Manifest, catalog: Catalog, changes: Changes, at: da
             parties.add(o.party_id)
     if not (parties or works or isrcs):
         return []
-    touched = []
-    for i, item in enumerate(manifest.items):
-        if item.isrc in isrcs or works.intersection(item.works) or parties.intersection(_standing(catalog, item.isrc)):
-            touched.append(i)
-    return touched
+    return [
+        i
+        for i, item in enumerate(manifest.items)
+        if item.isrc in isrcs or works.intersection(item.works) or parties.intersection(item.standing)
+    ]
 
 
 def _since(
@@ -195,19 +186,26 @@ def _since(
 
 def audit_manifest(
     manifest: Manifest,
-    catalog: Catalog,
+    rights: Catalog,
     changes: Changes,
     at: datetime,
     *,
-    then: Callable[[], Catalog],
+    now: Callable[[list[str]], Catalog],
+    then: Callable[[list[str]], Catalog],
     models: Iterable[str] = (),
 ) -> ManifestAudit:
     """Flags for one manifest: items touched by changes, asked about again at ``at``.
 
-    ``then`` gives the registry as of the manifest's ``as_of`` (loaded only if needed): a use
-    other than the manifest's own is flagged only if the item *was* eligible for it then.
+    ``rights`` needs only agreements and opt-outs (to find the touched items); ``now(isrcs)``
+    and ``then(isrcs)`` give the registry for those recordings at ``at`` and as of the
+    manifest's ``as_of`` (``then`` only if needed: a use other than the manifest's own is
+    flagged only if the item *was* eligible for it then).
     """
-    touched = touched_items(manifest, catalog, changes, at)
+    touched = touched_items(manifest, rights, changes, at)
+    if not touched:
+        return ManifestAudit(manifest.root, manifest.header.as_of, (), 0, tuple(models))
+    isrcs = [manifest.items[i].isrc for i in touched]
+    catalog = now(isrcs)
     policy = LicensingPolicy(catalog)
     then_policy: LicensingPolicy | None = None
     territory = manifest.header.territory
@@ -219,7 +217,7 @@ def audit_manifest(
             if now.eligible:
                 continue
             if use is not manifest.header.use:
-                then_policy = then_policy or LicensingPolicy(then())
+                then_policy = then_policy or LicensingPolicy(then(isrcs))
                 if not then_policy.decide(item.isrc, use, manifest.header.as_of, territory).eligible:
                     continue  # it never had this use: not a change, not a flag
             reasons = tuple(r.to_dict() for r in now.reasons)

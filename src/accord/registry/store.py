@@ -195,11 +195,15 @@ class Store:
 
     # ----------------------------------------------------------------- reading
 
-    def snapshot(self, as_of: datetime | None = None) -> Catalog:
-        """Everything the registry said at ``as_of`` (default: now), as domain records."""
+    def snapshot(self, as_of: datetime | None = None, *, isrcs: Iterable[str] | None = None) -> Catalog:
+        """Everything the registry said at ``as_of`` (default: now), as domain records.
+
+        With ``isrcs``, only those recordings and their works are read (with every party,
+        agreement, opt-out and source): what the policy needs to decide about them.
+        """
         t = as_of or self.clock()
         with self.engine.connect() as conn:
-            return _read_catalog(conn, t)
+            return _read_catalog(conn, t, isrcs)
 
     def history(self, kind: str, key: str) -> list[Version]:
         """Every version of one record, oldest first."""
@@ -310,20 +314,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # ---------------------------------------------------------------------- reading
 
 
-def _read_catalog(conn: Connection, t: datetime) -> Catalog:
+def _read_catalog(conn: Connection, t: datetime, isrcs: Iterable[str] | None = None) -> Catalog:
+    """The registry at ``t``; with ``isrcs``, only those recordings and the works they embody
+    (parties, agreements, opt-outs and sources are always whole: the policy needs them all)."""
     sources = [rows.source_of(r) for r in conn.execute(select(T["sources"]).where(_as_of(T["sources"], t))).mappings()]
     parties = [rows.party_of(r) for r in conn.execute(select(T["parties"]).where(_as_of(T["parties"], t))).mappings()]
-    wshares = _children(conn, "work_shares", "works", "work_id", t, _share_of)
-    works = [
-        rows.work_of(r, wshares.get(r["work_id"], ()))
-        for r in conn.execute(select(T["works"]).where(_as_of(T["works"], t))).mappings()
-    ]
-    rshares = _children(conn, "recording_shares", "recordings", "isrc", t, _share_of)
-    rmedia = _children(conn, "recording_media", "recordings", "isrc", t, _media_of)
+    wanted = None if isrcs is None else sorted(set(isrcs))
+    rshares = _children(conn, "recording_shares", "recordings", "isrc", t, _share_of, wanted)
+    rmedia = _children(conn, "recording_media", "recordings", "isrc", t, _media_of, wanted)
     recordings = [
         rows.recording_of(r, rshares.get(r["isrc"], ()), rmedia.get(r["isrc"], ()))
-        for r in conn.execute(select(T["recordings"]).where(_as_of(T["recordings"], t))).mappings()
+        for r in _current(conn, "recordings", "isrc", t, wanted)
     ]
+    work_ids = None if wanted is None else sorted({w for rec in recordings for w in rec.works})
+    wshares = _children(conn, "work_shares", "works", "work_id", t, _share_of, work_ids)
+    works = [rows.work_of(r, wshares.get(r["work_id"], ())) for r in _current(conn, "works", "work_id", t, work_ids)]
     agreements = [
         rows.agreement_of(r) for r in conn.execute(select(T["agreements"]).where(_as_of(T["agreements"], t))).mappings()
     ]
@@ -339,22 +344,57 @@ def _read_catalog(conn: Connection, t: datetime) -> Catalog:
     )
 
 
+IN_CHUNK = 500
+
+
+def _current(conn: Connection, name: str, key: str, t: datetime, keys: list[str] | None) -> Iterable[Any]:
+    """Rows of a versioned table current at ``t`` (all, or those with the given keys)."""
+    table = T[name]
+    if keys is None:
+        yield from conn.execute(select(table).where(_as_of(table, t))).mappings()
+        return
+    for i in range(0, len(keys), IN_CHUNK):
+        q = select(table).where(_as_of(table, t), table.c[key].in_(keys[i : i + IN_CHUNK]))
+        yield from conn.execute(q).mappings()
+
+
 def _share_of(r: Any) -> Share:
-    return Share(r["party_id"], int(r["share_ppm"]))
+    return Share(r[0], int(r[1]))
 
 
 def _media_of(r: Any) -> MediaRef:
-    return MediaRef(r["sha256"], r["kind"], int(r["size"]), r["filename"])
+    return MediaRef(r[0], r[1], int(r[2]), r[3])
+
+
+CHILD_COLUMNS = {
+    "recording_shares": ("party_id", "share_ppm"),
+    "work_shares": ("party_id", "share_ppm"),
+    "recording_media": ("sha256", "kind", "size", "filename"),
+}
 
 
 def _children(
-    conn: Connection, child: str, parent: str, key: str, t: datetime, make: Callable[[Any], Any]
+    conn: Connection,
+    child: str,
+    parent: str,
+    key: str,
+    t: datetime,
+    make: Callable[[Any], Any],
+    keys: list[str] | None = None,
 ) -> dict[str, list[Any]]:
+    """Child rows of the parent versions current at ``t``, grouped by parent key (plain tuples: fast)."""
     c, p = T[child], T[parent]
-    q = select(c).join(p, and_(c.c[key] == p.c[key], c.c.version == p.c.version)).where(_as_of(p, t))
+    cols = [c.c[key], *(c.c[name] for name in CHILD_COLUMNS[child])]
+    base = select(*cols).join(p, and_(c.c[key] == p.c[key], c.c.version == p.c.version)).where(_as_of(p, t))
+    queries = (
+        [base]
+        if keys is None
+        else [base.where(c.c[key].in_(keys[i : i + IN_CHUNK])) for i in range(0, len(keys), IN_CHUNK)]
+    )
     out: dict[str, list[Any]] = defaultdict(list)
-    for r in conn.execute(q).mappings():
-        out[r[key]].append(make(r))
+    for q in queries:
+        for row in conn.execute(q):
+            out[row[0]].append(make(row[1:]))
     return out
 
 
@@ -370,11 +410,15 @@ def _read_one(conn: Connection, kind: str, r: Any) -> Any:
     if kind == "works":
         c = T["work_shares"]
         shares = conn.execute(select(c).where(c.c.work_id == r["work_id"], c.c.version == r["version"])).mappings()
-        return rows.work_of(r, [_share_of(s) for s in shares])
+        return rows.work_of(r, [Share(s["party_id"], int(s["share_ppm"])) for s in shares])
     c, m = T["recording_shares"], T["recording_media"]
     shares = conn.execute(select(c).where(c.c.isrc == r["isrc"], c.c.version == r["version"])).mappings()
     media = conn.execute(select(m).where(m.c.isrc == r["isrc"], m.c.version == r["version"])).mappings()
-    return rows.recording_of(r, [_share_of(s) for s in shares], [_media_of(x) for x in media])
+    return rows.recording_of(
+        r,
+        [Share(s["party_id"], int(s["share_ppm"])) for s in shares],
+        [MediaRef(x["sha256"], x["kind"], int(x["size"]), x["filename"]) for x in media],
+    )
 
 
 # ---------------------------------------------------------------------- writing
