@@ -197,8 +197,8 @@ def _owners(shares: Iterable[Share]) -> _Owners:
 
 
 def _share_problem(shares: tuple[Share, ...]) -> str | None:
-    """Why a set of shares is not a whole 100%, in words, or None."""
-    for share in shares:
+    """Why a set of shares is not a whole 100%, in words, or None (owners in party-id order)."""
+    for share in sorted(shares, key=lambda s: s.party_id):
         if not 0 <= share.ppm <= PPM_WHOLE:
             return f"include {_percent(share.ppm)} for {share.party_id}, outside 0-100%"
     total = sum(share.ppm for share in shares)
