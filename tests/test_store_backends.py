@@ -88,3 +88,12 @@ def test_an_unchanged_change_set_writes_nothing(store: Store) -> None:
     second = store.apply(_change_set(cat), actor="t", action="t")
     assert not second.changed_anything
     assert store.audit_log() == events
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []

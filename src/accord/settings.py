@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=0, ge=0, description="Worker processes for batch work; 0 means one per CPU core.")
 
+    plans: str = Field(
+        default='{"free": {"downloads_per_month": 0}, "pro": {"downloads_per_month": 30}}',
+        description="Creator plans as JSON: downloads per calendar month per plan; 0 means stream only.",
+    )
+    soundfont: str = Field(
+        default="",
+        description="SoundFont (.sf2) for rendering audio; empty: the first General MIDI soundfont found.",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, SQLite under ``home`` by default, psycopg 3 for PostgreSQL."""
@@ -50,6 +59,14 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.home / "media"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.home / "outputs"
 
     @property
     def cache_dir(self) -> Path:

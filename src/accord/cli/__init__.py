@@ -13,6 +13,7 @@ from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
 from accord.cli.rights import agreement_app, optout_app
+from accord.cli.studio import creator_app, credential_app, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
 from accord.settings import get_settings
@@ -32,6 +33,11 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 app.command("audit")(audit_cmd)
 app.command("demo")(demo)
+app.command("train")(train_cmd)
+app.command("generate")(generate_cmd)
+app.add_typer(creator_app, name="creator")
+app.add_typer(output_app, name="output")
+app.add_typer(credential_app, name="credential")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 id_app = typer.Typer(

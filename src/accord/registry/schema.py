@@ -252,6 +252,43 @@ class ModelApprovalRow(Base):
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
+class CreatorRow(Base):
+    """An end user who generates music, on a plan that limits how outputs leave the platform."""
+
+    __tablename__ = "creators"
+    creator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(32), nullable=False)
+    territory: Mapped[str] = mapped_column(String(2), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class OutputRow(Base):
+    """A generated piece: its files (by sha256 in the content-addressed store) and how it was made."""
+
+    __tablename__ = "outputs"
+    output_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(96), nullable=False, index=True)
+    creator_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    prompt: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    seed: Mapped[int] = mapped_column(Integer, nullable=False)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    credential: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class UsageEventRow(Base):
+    """A generation, play, stream or download: idempotent by its event id, never edited."""
+
+    __tablename__ = "usage_events"
+    event_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    creator_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    output_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    model_id: Mapped[str] = mapped_column(String(96), nullable=False)
+    territory: Mapped[str] = mapped_column(String(2), nullable=False)
+
+
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")
 for _name in VERSIONED_TABLES:
     _t = Base.metadata.tables[_name]

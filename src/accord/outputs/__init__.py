@@ -1,0 +1,1 @@
+"""Generated outputs: creators and their plans, the outputs themselves, and usage events."""

@@ -1,0 +1,284 @@
+"""The studio: training on a manifest, and generating a piece that may be released.
+
+Orchestration only (named stages); the model, rendering, credentials and policy live in
+their own modules. Generation refuses, with a clear message, a model the taint audit or a
+licensor's per-version approval blocks, and a remix of a recording whose ``remix`` licence
+does not hold for the creator's territory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from accord import __version__
+from accord.datasets import repository, service
+from accord.datasets.loader import ManifestLoader
+from accord.datasets.repository import ModelRecord
+from accord.errors import NotFound, NotLicensed, ValidationError
+from accord.licensing import LicensingPolicy
+from accord.outputs.store import Creator, Output, get_creator, record_event, save_output
+from accord.registry.store import Store
+from accord.settings import Settings
+from accord.signing import ensure_operator_key
+from accord.timeutil import iso
+
+Progress = Callable[[str, int, int], None]
+
+
+def model_dir(settings: Settings, model_id: str) -> Path:
+    return settings.models_dir / model_id
+
+
+def train_on_manifest(
+    store: Store,
+    settings: Settings,
+    manifest_ref: str,
+    *,
+    preset: str = "demo",
+    minutes: float | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    model_id: str | None = None,
+    actor: str = "operator",
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[ModelRecord, Any]:
+    """Train a model reading only the manifest's files (hash-checked), then register it with its card."""
+    from accord.model.train import train
+
+    manifest, _ = repository.load_manifest(store, manifest_ref)
+    model_id = model_id or f"accord-{preset}-{manifest.root[:12]}-s{seed}"
+    out = model_dir(settings, model_id)
+    existing = repository.find_model(store, model_id)
+    if existing is not None and (out / "model_card.json").is_file() and not (out / "ckpt.pt").is_file():
+        msg = f"model {model_id!r}: registered but its files are missing from {out}"
+        raise NotFound(msg)
+    loader = ManifestLoader(manifest, store.media)
+    catalog = store.snapshot(manifest.header.as_of)
+    result = train(
+        manifest, loader, catalog, out, preset=preset, minutes=minutes, steps=steps, seed=seed, progress=progress
+    )
+    card = dict(result.card)
+    card["model_id"] = model_id
+    (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    record, _ = repository.register_model(
+        store, model_id, manifest.root, card=json.loads(json.dumps(card, default=str)), actor=actor
+    )
+    return record, result
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a creator asks for.
+
+    Attributes:
+        style: style / genre (a condition the model was trained with).
+        key: e.g. ``"D major"`` (``None``: the model chooses).
+        tempo_bpm: beats per minute (``None``: the model chooses).
+        bars: length in bars.
+        from_isrc: continue or remix this catalog recording (needs its ``remix`` licence).
+        prime_bars: bars of it to continue from.
+    """
+
+    style: str
+    key: str | None = None
+    tempo_bpm: int | None = None
+    bars: int = 16
+    from_isrc: str | None = None
+    prime_bars: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "key": self.key,
+            "tempo_bpm": self.tempo_bpm,
+            "bars": self.bars,
+            "from": self.from_isrc,
+            "prime_bars": self.prime_bars if self.from_isrc else None,
+        }
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A released output and where its files are.
+
+    Attributes:
+        output: the stored output.
+        folder: where its files were written.
+        paths: kind → path (midi, audio, pianoroll, credential).
+        render: the rendering report (synthesizer, timings).
+        seconds: wall time per stage.
+    """
+
+    output: Output
+    folder: Path
+    paths: dict[str, Path]
+    render: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+_LOADED: dict[Path, Any] = {}
+
+
+def _load(path: Path) -> Any:
+    from accord.model.sample import load_model
+
+    if path not in _LOADED:
+        if not path.is_dir():
+            msg = f"model files: {path} not found (train the model first: accord train)"
+            raise NotFound(msg)
+        _LOADED[path] = load_model(path)
+    return _LOADED[path]
+
+
+def check_may_generate(store: Store, model_id: str, creator: Creator, prompt: Prompt) -> bytes | None:
+    """Refuse a blocked model or an unlicensed remix; the prime MIDI bytes for a remix."""
+    now = store.clock()
+    status = service.status_of_model(store, model_id, now)
+    use = "remix" if prompt.from_isrc else "generate"
+    if not status.can_serve(use):
+        msg = f"model {model_id} may not serve {use} now: " + "; ".join(status.reasons)
+        raise NotLicensed(msg)
+    if prompt.from_isrc is None:
+        return None
+    catalog = store.snapshot(now, isrcs=[prompt.from_isrc])
+    decision = LicensingPolicy(catalog).decide(prompt.from_isrc, "remix", now, creator.territory)
+    if not decision.eligible:
+        why = " ".join(r.message for r in decision.reasons)
+        msg = f"remix of {prompt.from_isrc} refused in {creator.territory}: no remix licence holds. {why}"
+        raise NotLicensed(msg)
+    rec = catalog.recordings[prompt.from_isrc]
+    midi = next((m for m in sorted(rec.media, key=lambda m: m.sha256) if m.kind == "midi"), None)
+    if midi is None:
+        msg = f"from: {prompt.from_isrc} has no MIDI file to continue from"
+        raise ValidationError(msg, field="from", value=prompt.from_isrc)
+    return store.media.read_verified(midi.sha256)
+
+
+def generate_output(
+    store: Store,
+    settings: Settings,
+    *,
+    model_id: str,
+    creator_id: str,
+    prompt: Prompt,
+    seed: int,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Generated:
+    """Generate, render and credential one piece, store it, and record the generation event."""
+    from accord.media.pianoroll import piano_roll
+    from accord.media.render import render
+    from accord.model.sample import generate
+    from accord.provenance.certificates import ensure_dev_chain
+    from accord.provenance.credential import Credential, embed_c2pa, write_sidecar
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    creator = get_creator(store, creator_id)
+    model = repository.get_model(store, model_id)
+    prime = check_may_generate(store, model_id, creator, prompt)
+    timings["checks"] = time.perf_counter() - t0
+
+    def step(name: str, n: int) -> None:
+        if progress:
+            progress(name, n, 5)
+
+    t0 = time.perf_counter()
+    loaded = _load(model_dir(settings, model_id))
+    piece = generate(
+        loaded,
+        style=prompt.style,
+        key=prompt.key,
+        tempo_bpm=prompt.tempo_bpm,
+        bars=prompt.bars,
+        seed=seed,
+        prime_midi=prime,
+        prime_bars=prompt.prime_bars,
+    )
+    timings["generate"] = time.perf_counter() - t0
+    step("generate", 1)
+
+    created = store.clock()
+    output_id = (
+        "OUT-"
+        + hashlib.sha256(json.dumps([model_id, creator_id, prompt.to_dict(), seed, iso(created)]).encode())
+        .hexdigest()[:16]
+        .upper()
+    )
+    folder = (out_dir or settings.outputs_dir) / output_id
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"midi": folder / f"{output_id}.mid", "audio": folder / f"{output_id}.wav"}
+    paths["midi"].write_bytes(piece.midi)
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "plain.wav"
+        rendered = render(piece.midi, plain)
+        timings["render"] = time.perf_counter() - t0
+        step("render", 2)
+        t0 = time.perf_counter()
+        paths["pianoroll"] = piano_roll(piece.midi, folder / f"{output_id}.png", title=f"{output_id} · {prompt.style}")
+        timings["pianoroll"] = time.perf_counter() - t0
+        step("piano roll", 3)
+
+        t0 = time.perf_counter()
+        credential = Credential(
+            output_id=output_id,
+            model_id=model_id,
+            manifest_root=model.manifest_root,
+            prompt=prompt.to_dict(),
+            seed=seed,
+            created=iso(created) or "",
+            generator=f"Accord {__version__}",
+            guard={"status": "pending", "note": "the replication guard is not built yet; nothing was checked"},
+            attribution={"status": "pending", "note": "attribution is not built yet; nothing was computed"},
+            media_sha256={
+                "midi": hashlib.sha256(piece.midi).hexdigest(),
+                "audio": hashlib.sha256(plain.read_bytes()).hexdigest(),
+            },
+        )
+        key, _ = ensure_operator_key(settings.home)
+        paths["credential"] = write_sidecar(credential, folder / f"{output_id}.credential.json", key)
+        try:
+            embed_c2pa(credential, plain, paths["audio"], ensure_dev_chain(settings.home))
+        except Exception:
+            paths["audio"].unlink(missing_ok=True)
+            raise
+        timings["credential"] = time.perf_counter() - t0
+        step("credential", 4)
+
+    files = {
+        kind: {"sha256": store.media.put_bytes(path.read_bytes()), "name": path.name} for kind, path in paths.items()
+    }
+    output = Output(output_id, model_id, creator_id, created, prompt.to_dict(), seed, files, credential.to_dict())
+    save_output(store, output)
+    record_event(store, "generation", output, creator, at=created, event_id=f"gen-{output_id}")
+    step("stored", 5)
+    render_info = {
+        "synthesizer": rendered.synthesizer,
+        "soundfont": rendered.soundfont,
+        "seconds_of_audio": rendered.seconds_of_audio,
+        "render_seconds": rendered.render_seconds,
+        "tokens": piece.n_tokens,
+        "tokens_per_second": piece.tokens_per_second,
+    }
+    return Generated(output, folder, paths, render_info, timings)
+
+
+def copy_for_download(store: Store, output: Output, dest: Path) -> list[Path]:
+    """Copy an output's files out of the content-addressed store (after the plan allowed it)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for info in output.files.values():
+        target = dest / info["name"]
+        shutil.copyfile(store.media.open_path(info["sha256"]), target)
+        out.append(target)
+    return out
