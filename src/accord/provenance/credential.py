@@ -1,0 +1,516 @@
+"""An output's content credential, in two forms, and the one check for both.
+
+A :class:`Credential` says what made an output: the model, the root of the consented
+training manifest it was trained on, the prompt and seed, when, by which Accord, what the
+replication guard and attribution found (``{"status": "pending"}`` until they exist — never
+invented values), and the SHA-256 of the MIDI and of the audio as rendered.
+
+It travels in two forms:
+
+- a **sidecar** (``accord-credential/1``): the credential and the operator's Ed25519 signature
+  over its canonical JSON (:func:`write_sidecar`);
+- a **C2PA manifest** embedded in the audio (:func:`embed_c2pa`), signed with an X.509 chain
+  (:mod:`accord.provenance.certificates`): the ``c2pa.created`` action marked
+  ``trainedAlgorithmicMedia`` (AI-generated), a CAWG training-and-data-mining assertion saying
+  ``notAllowed`` to every use, and ``com.accord.generation`` carrying the credential.
+
+:func:`verify_file` takes either and reports problems as values.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+from accord import __version__
+from accord.errors import AccordError, NotFound, ValidationError
+from accord.provenance.certificates import DEV_COMMON_NAME, CertChain
+from accord.signing import ALGORITHM, OperatorKey, canonical_json, parse_public_key, verify_signature
+from accord.timeutil import parse_instant
+
+FORMAT = "accord-credential/1"
+
+GENERATION_LABEL = "com.accord.generation"
+TRAINING_MINING_LABEL = "cawg.training-mining"
+TRAINING_MINING_ENTRIES = ("cawg.ai_generative_training", "cawg.ai_training", "cawg.ai_inference", "cawg.data_mining")
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+ACTIONS_LABELS = ("c2pa.actions", "c2pa.actions.v2")
+
+# the C2PA validation code for a signer that chains to no trust anchor the verifier holds
+UNTRUSTED = "signingCredential.untrusted"
+
+AUDIO_MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4"}
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_FIELDS = (
+    "output_id",
+    "model_id",
+    "manifest_root",
+    "prompt",
+    "seed",
+    "created",
+    "generator",
+    "guard",
+    "attribution",
+    "media_sha256",
+)
+
+
+def credential_problems(data: Any) -> list[str]:
+    """Every way ``data`` fails to be a credential's dict, as messages (empty: it is one)."""
+    if not isinstance(data, Mapping):
+        return [f"credential: {type(data).__name__} is not an object"]
+    problems = [f"credential.{name}: missing" for name in _FIELDS if name not in data]
+    problems += [f"credential.{name}: unexpected field" for name in sorted(set(data) - set(_FIELDS))]
+    for name in ("output_id", "model_id", "manifest_root", "generator", "created"):
+        if name in data and (not isinstance(data[name], str) or not data[name]):
+            problems.append(f"credential.{name}: {data[name]!r} is not a non-empty string")
+    if isinstance(data.get("created"), str) and data["created"]:
+        try:
+            parse_instant(data["created"], field="created")
+        except ValidationError:
+            problems.append(f"credential.created: {data['created']!r} is not an ISO 8601 instant with an offset")
+    if "seed" in data and (not isinstance(data["seed"], int) or isinstance(data["seed"], bool)):
+        problems.append(f"credential.seed: {data['seed']!r} is not an integer")
+    if "prompt" in data and not isinstance(data["prompt"], Mapping):
+        problems.append(f"credential.prompt: {data['prompt']!r} is not an object")
+    for name in ("guard", "attribution"):
+        if name in data:
+            value = data[name]
+            if not isinstance(value, Mapping) or not isinstance(value.get("status"), str) or not value["status"]:
+                problems.append(f"credential.{name}: {value!r} is not an object with a status")
+    if "media_sha256" in data:
+        hashes = data["media_sha256"]
+        if not isinstance(hashes, Mapping) or not hashes:
+            problems.append(f"credential.media_sha256: {hashes!r} is not an object of kind → SHA-256")
+        else:
+            for kind, digest in hashes.items():
+                if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+                    problems.append(f"credential.media_sha256.{kind}: {digest!r} is not 64 lower-case hex digits")
+    return problems
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What made one output: the content of its credential, whichever form carries it.
+
+    Attributes:
+        output_id: the output's id.
+        model_id: the model that generated it.
+        manifest_root: the Merkle root (hex) of the training manifest the model was trained on.
+        prompt: the prompt, as given (style, key, tempo ...).
+        seed: the sampling seed.
+        created: when it was generated, ISO 8601 UTC (``2026-11-01T12:00:00Z``).
+        generator: the software, ``"Accord <version>"``.
+        guard: what the replication guard found; ``{"status": "pending", ...}`` until it exists.
+        attribution: what attribution found; ``{"status": "pending", ...}`` until it exists.
+        media_sha256: kind → SHA-256 hex: ``midi``, and ``audio`` as rendered, before any
+            C2PA manifest was embedded in it.
+    """
+
+    output_id: str
+    model_id: str
+    manifest_root: str
+    prompt: dict[str, Any]
+    seed: int
+    created: str
+    generator: str
+    guard: dict[str, Any]
+    attribution: dict[str, Any]
+    media_sha256: dict[str, str]
+
+    def __post_init__(self) -> None:
+        problems = credential_problems(self.to_dict())
+        if problems:
+            msg = f"credential for {self.output_id!r}: " + "; ".join(problems)
+            raise ValidationError(msg, field="credential", value=self.output_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The credential as JSON-ready data (a deep copy: changing it changes nothing here)."""
+        return copy.deepcopy({name: getattr(self, name) for name in _FIELDS})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Credential:
+        problems = credential_problems(data)
+        if problems:
+            msg = "credential: " + "; ".join(problems)
+            raise ValidationError(msg, field="credential", value=str(data.get("output_id", "")))
+        return cls(**{name: copy.deepcopy(data[name]) for name in _FIELDS})
+
+
+@dataclass(frozen=True)
+class CredentialCheck:
+    """The outcome of checking one credential file.
+
+    Attributes:
+        valid: no problem was found.
+        form: ``sidecar`` (signed JSON) or ``c2pa`` (manifest embedded in the audio).
+        credential: the credential's content as found, or ``None`` where none could be read.
+        problems: every reason it fails, in the order found; empty when valid.
+        notes: what was checked and how far it can be trusted (signer, trust list, time-stamp).
+    """
+
+    valid: bool
+    form: str
+    credential: dict[str, Any] | None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "form": self.form,
+            "credential": self.credential,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def wav_without_c2pa(data: bytes) -> bytes | None:
+    """The WAV bytes with their ``C2PA`` RIFF chunk taken out, or ``None`` if not a WAV with one.
+
+    C2PA embeds its manifest store in WAV as one extra RIFF chunk; dropping it (and fixing the
+    RIFF size) gives back the audio as it was before embedding.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    chunks, pos, found = [], 12, False
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        end = pos + 8 + size + (size & 1)  # RIFF chunks are padded to an even length
+        if data[pos : pos + 4] == b"C2PA":
+            found = True
+        else:
+            chunks.append(data[pos:end])
+        pos = end
+    if not found:
+        return None
+    body = b"".join(chunks)
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+
+
+def write_sidecar(credential: Credential, path: Path, key: OperatorKey) -> Path:
+    """Write the signed sidecar (``accord-credential/1``) for ``credential`` at ``path``; return ``path``."""
+    data = credential.to_dict()
+    document = {"format": FORMAT, "credential": data, "signature": key.signature_block(data)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def manifest_definition(credential: Credential, title: str, mime: str) -> dict[str, Any]:
+    """The C2PA manifest definition (c2pa-python ``Builder`` JSON) for an output's audio."""
+    return {
+        "claim_generator_info": [{"name": "Accord", "version": __version__}],
+        "title": title,
+        "format": mime,
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                            "softwareAgent": {"name": "Accord", "version": __version__},
+                            "when": credential.created,
+                        }
+                    ]
+                },
+            },
+            {
+                "label": TRAINING_MINING_LABEL,
+                "data": {"entries": {entry: {"use": "notAllowed"} for entry in TRAINING_MINING_ENTRIES}},
+            },
+            {"label": GENERATION_LABEL, "data": credential.to_dict()},
+        ],
+    }
+
+
+def _mime(path: Path) -> str:
+    mime = AUDIO_MIME.get(path.suffix.lower())
+    if mime is None:
+        msg = f"audio: {path.name} has suffix {path.suffix!r}; expected one of {', '.join(sorted(AUDIO_MIME))}"
+        raise ValidationError(msg, field="audio", value=str(path))
+    return mime
+
+
+def embed_c2pa(credential: Credential, audio_in: Path, audio_out: Path, chain: CertChain) -> None:
+    """Write ``audio_out``: ``audio_in`` with a signed C2PA manifest for ``credential`` embedded.
+
+    ``audio_out`` appears complete or not at all; it may be ``audio_in`` itself.
+
+    Raises:
+        NotFound: ``audio_in`` does not exist.
+        ValidationError: not a WAV, MP3 or M4A file.
+        AccordError: the C2PA library refused to sign (bad chain, unreadable audio ...).
+    """
+    if not audio_in.is_file():
+        msg = f"audio: no file at {audio_in}"
+        raise NotFound(msg)
+    mime = _mime(audio_in)
+    definition = manifest_definition(credential, audio_out.name, mime)
+    info = c2pa.C2paSignerInfo(
+        alg=chain.algorithm, sign_cert=chain.chain_pem, private_key=chain.private_key_pem, ta_url=chain.tsa_url
+    )
+    audio_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = audio_out.with_name(audio_out.name + ".c2pa.tmp")
+    try:
+        with (
+            c2pa.Signer.from_info(info) as signer,
+            c2pa.Builder(definition) as builder,
+            audio_in.open("rb") as source,
+            tmp.open("w+b") as dest,
+        ):
+            builder.sign(signer, mime, source, dest)
+        os.replace(tmp, audio_out)
+    except c2pa.C2paError as err:
+        msg = f"C2PA: could not sign {audio_in.name} with the {chain.source} chain ({chain.common_name}): {err}"
+        raise AccordError(msg) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _media_check(credential: Any, media: Path) -> tuple[list[str], list[str]]:
+    """(problems, notes) from comparing ``media``'s SHA-256 with the credential's media hashes."""
+    if not media.is_file():
+        return [f"media: no file at {media}"], []
+    hashes = credential.get("media_sha256") if isinstance(credential, Mapping) else None
+    if not isinstance(hashes, Mapping) or not hashes:
+        return [f"media: the credential names no media hashes to compare {media.name} with"], []
+    digest = _sha256_file(media)
+    for kind, expected in sorted(hashes.items()):
+        if digest == expected:
+            return [], [f"media: {media.name} is the credential's {kind} (sha256 {digest})"]
+    stripped = wav_without_c2pa(media.read_bytes())
+    if stripped is not None:
+        inner = hashlib.sha256(stripped).hexdigest()
+        for kind, expected in sorted(hashes.items()):
+            if inner == expected:
+                return [], [f"media: {media.name} less its embedded C2PA manifest is the credential's {kind}"]
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(hashes.items()))
+    return [f"media: {media.name} has sha256 {digest}, which matches none of the credential's ({kinds})"], []
+
+
+def _verify_sidecar(document: Any, public_key_hex: str | None, media: Path | None) -> CredentialCheck:
+    problems: list[str] = []
+    notes: list[str] = []
+    if not isinstance(document, Mapping):
+        return CredentialCheck(False, "sidecar", None, ("sidecar: the JSON is not an object",))
+    if document.get("format") != FORMAT:
+        problems.append(f"format: {document.get('format')!r}; expected {FORMAT!r}")
+    credential, signature = document.get("credential"), document.get("signature")
+    if not isinstance(credential, Mapping):
+        problems.append("credential: missing or not an object")
+        return CredentialCheck(False, "sidecar", None, tuple(problems))
+    credential = dict(credential)
+    problems += credential_problems(credential)
+    if not isinstance(signature, Mapping):
+        problems.append("signature: missing or not an object")
+    else:
+        algorithm, key, value = signature.get("algorithm"), signature.get("public_key"), signature.get("value")
+        if algorithm != ALGORITHM:
+            problems.append(f"signature.algorithm: {algorithm!r}; expected {ALGORITHM!r}")
+        if not isinstance(key, str) or not isinstance(value, str):
+            problems.append("signature: public_key and value must be hex strings")
+        else:
+            check_key, who = key.lower(), f"key {key} (not pinned)"
+            if public_key_hex is not None:
+                try:
+                    pinned: str | None = parse_public_key(public_key_hex)
+                except AccordError as err:
+                    pinned = None
+                    problems.append(f"pinned key: {err}")
+                if pinned is not None:
+                    if pinned != check_key:
+                        problems.append(f"signature: signed by key {key}, not the pinned operator key {pinned}")
+                    check_key, who = pinned, "the pinned operator key"
+            if verify_signature(check_key, canonical_json(credential), value):
+                notes.append(f"Ed25519 signature valid, by {who}")
+                if public_key_hex is None:
+                    notes.append("pass the operator's public key (--public-key) to check who signed")
+            else:
+                problems.append("signature: the Ed25519 signature does not match the credential")
+    if media is not None:
+        media_problems, media_notes = _media_check(credential, media)
+        problems += media_problems
+        notes += media_notes
+    return CredentialCheck(not problems, "sidecar", credential, tuple(problems), tuple(notes))
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is an object, else an empty one: assertion data is whatever the signer wrote."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _failures(store: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every failure status in a Reader report: the active manifest's and its ingredients'."""
+    results = store.get("validation_results")
+    if isinstance(results, Mapping):
+        out = _seq(_obj(results.get("activeManifest")).get("failure"))
+        for delta in _seq(results.get("ingredientDeltas")):
+            out += _seq(_obj(_obj(delta).get("validationDeltas")).get("failure"))
+    else:
+        out = _seq(store.get("validation_status"))  # older reports carry only this list
+    return [_obj(f) for f in out]
+
+
+def _signature_findings(store: Mapping[str, Any], manifest: Mapping[str, Any]) -> tuple[list[str], list[str], str]:
+    """(problems, notes, signer common name) from the library's validation of the manifest store."""
+    problems: list[str] = []
+    notes: list[str] = []
+    state = store.get("validation_state")
+    failures = _failures(store)
+    untrusted = any(f.get("code") == UNTRUSTED for f in failures)
+    problems += [f"c2pa: {f.get('code')}: {f.get('explanation', '')}" for f in failures if f.get("code") != UNTRUSTED]
+    if state not in ("Valid", "Trusted") and not problems:
+        problems.append(f"c2pa: validation state {state!r}; expected 'Valid' or 'Trusted'")
+    signer = _obj(manifest.get("signature_info"))
+    common_name = str(signer.get("common_name") or signer.get("issuer") or "unknown signer")
+    if not problems:
+        if state == "Trusted":
+            notes.append(f"signature valid, signer {common_name} on the verifier's trust list")
+        elif untrusted and common_name == DEV_COMMON_NAME:
+            notes.append("signature valid, signer not on a trust list (development chain)")
+        elif untrusted:
+            notes.append(f"signature valid, signer {common_name} not on the verifier's trust list")
+        else:
+            notes.append(f"signature valid, signed by {common_name}")
+    if not signer.get("time"):
+        notes.append("no trusted time-stamp: the signing time is not attested")
+    return problems, notes, common_name
+
+
+def _assertion_findings(manifest: Mapping[str, Any]) -> tuple[list[str], list[str], dict[str, Any] | None]:
+    """(problems, notes, credential) from the manifest's assertions: AI marking, TDM, generation."""
+    problems: list[str] = []
+    notes: list[str] = []
+    assertions = {_obj(a).get("label"): _obj(a).get("data") for a in _seq(manifest.get("assertions"))}
+    actions = [_obj(a) for label in ACTIONS_LABELS for a in _seq(_obj(assertions.get(label)).get("actions"))]
+    if any(
+        a.get("action") == "c2pa.created" and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions
+    ):
+        notes.append("marked AI-generated: c2pa.created, digital source type trainedAlgorithmicMedia")
+    else:
+        problems.append("c2pa: no c2pa.created action with digital source type trainedAlgorithmicMedia")
+    entries = _obj(_obj(assertions.get(TRAINING_MINING_LABEL)).get("entries"))
+    if entries:
+        uses = ", ".join(f"{name} {_obj(v).get('use')}" for name, v in sorted(entries.items()))
+        notes.append(f"training and data mining: {uses}")
+    else:
+        problems.append(f"c2pa: no {TRAINING_MINING_LABEL} assertion")
+    credential = assertions.get(GENERATION_LABEL)
+    if credential is None:
+        problems.append(f"c2pa: no {GENERATION_LABEL} assertion; not an Accord output credential")
+        return problems, notes, None
+    problems += credential_problems(credential)
+    return problems, notes, dict(credential) if isinstance(credential, Mapping) else None
+
+
+def _verify_c2pa(
+    path: Path, public_key_hex: str | None, media: Path | None, trust_anchors: Path | None
+) -> CredentialCheck:
+    mime = AUDIO_MIME.get(path.suffix.lower())  # None: the library detects the format from the bytes
+    context = None
+    if trust_anchors is not None:
+        if not trust_anchors.is_file():
+            msg = f"trust anchors: no file at {trust_anchors}"
+            raise NotFound(msg)
+        context = c2pa.Context.from_dict({"trust": {"trust_anchors": trust_anchors.read_text()}})
+    try:
+        with path.open("rb") as fh, c2pa.Reader(mime, fh, context=context) as reader:
+            store = json.loads(reader.json())
+    except c2pa.C2paError.ManifestNotFound:
+        return CredentialCheck(False, "c2pa", None, (f"c2pa: no C2PA manifest in {path.name}",))
+    except c2pa.C2paError as err:
+        return CredentialCheck(False, "c2pa", None, (f"c2pa: {path.name} could not be read ({err})",))
+    finally:
+        if context is not None:
+            context.close()
+    manifest = _obj(store).get("manifests")
+    manifest = _obj(manifest).get(str(store.get("active_manifest")))
+    if not isinstance(manifest, Mapping):
+        return CredentialCheck(False, "c2pa", None, (f"c2pa: {path.name} has no active manifest",))
+
+    problems, notes, common_name = _signature_findings(store, manifest)
+    more_problems, more_notes, credential = _assertion_findings(manifest)
+    problems += more_problems
+    notes += more_notes
+    if public_key_hex is not None:
+        notes.append(
+            "the pinned Ed25519 key checks sidecars; a C2PA manifest is signed by its X.509 certificate "
+            f"({common_name}) and checked against trust anchors"
+        )
+    if media is not None and credential is not None:
+        media_problems, media_notes = _media_check(credential, media)
+        problems += media_problems
+        notes += media_notes
+    return CredentialCheck(not problems, "c2pa", credential, tuple(problems), tuple(notes))
+
+
+def _read_sidecar(path: Path) -> tuple[bool, Any]:
+    """(is a sidecar, parsed JSON or the parse error message)."""
+    with path.open("rb") as fh:
+        head = fh.read(64).lstrip()
+    if not head.startswith(b"{") and path.suffix.lower() != ".json":
+        return False, None
+    try:
+        return True, json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return True, f"sidecar: {path.name} is not valid JSON ({err})"
+
+
+def verify_file(
+    path: Path,
+    *,
+    public_key_hex: str | None = None,
+    media: Path | None = None,
+    trust_anchors: Path | None = None,
+) -> CredentialCheck:
+    """Check a credential: a sidecar JSON, or an audio file with an embedded C2PA manifest.
+
+    Args:
+        path: the sidecar (``*.credential.json``) or the audio file.
+        public_key_hex: the operator's Ed25519 public key (64 hex digits or PEM) to pin a
+            sidecar's signer to; without it the key in the sidecar is used and said to be unpinned.
+        media: a MIDI or audio file whose SHA-256 must be one of the credential's media hashes
+            (an audio file with the C2PA manifest embedded matches its pre-embedding hash).
+        trust_anchors: a PEM file of root certificates to trust for C2PA signers (e.g. the C2PA
+            trust list); without it no signer is on a trust list.
+
+    Raises:
+        NotFound: ``path`` (or ``trust_anchors``) does not exist. Every other fault is a problem
+        in the returned check.
+    """
+    if not path.is_file():
+        msg = f"credential: no file at {path}"
+        raise NotFound(msg)
+    is_sidecar, document = _read_sidecar(path)
+    if is_sidecar:
+        if isinstance(document, str):
+            return CredentialCheck(False, "sidecar", None, (document,))
+        return _verify_sidecar(document, public_key_hex, media)
+    return _verify_c2pa(path, public_key_hex, media, trust_anchors)
