@@ -39,10 +39,10 @@ from accord.provenance.credential import (
     TRAINING_MINING_LABEL,
     Credential,
     embed_c2pa,
-    verify_file,
     wav_without_c2pa,
     write_sidecar,
 )
+from accord.provenance.verify import verify_file
 from accord.signing import OperatorKey, canonical_json
 from accord.timeutil import utcnow
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from accord.errors import ValidationError
-from accord.media import features, render
+from accord.media import compare, features, render
 from accord.media.pianoroll import note_name, piano_roll
 from accord.model.baselines import MarkovBaseline, melody_events, random_piece
 
@@ -240,18 +240,18 @@ def test_describe_is_json_ready_and_compare_of_a_set_with_itself_is_zero(scale):
     assert described["key"] == "C major" and described["pitch_range"] == 12
     assert described["instruments"] == ["Acoustic Grand Piano"]
 
-    same = features.compare([described], [described])
-    assert all(same[name] == pytest.approx(0.0, abs=1e-9) for name in features.COMPARE_METRICS)
+    same = compare.compare([described], [described])
+    assert all(same[name] == pytest.approx(0.0, abs=1e-9) for name in compare.COMPARE_METRICS)
 
-    other = features.compare([features.describe(random_piece(1))], [described])
+    other = compare.compare([features.describe(random_piece(1))], [described])
     assert other["pitch_class_js"] > 0.1 and other["pitch_range_diff"] > 10
     with pytest.raises(ValidationError, match="generated"):
-        features.compare([], [described])
+        compare.compare([], [described])
 
 
 def test_jensen_shannon_is_zero_for_equal_and_one_for_disjoint_histograms():
-    assert features.jensen_shannon([1, 0], [2, 0]) == pytest.approx(0.0)
-    assert features.jensen_shannon([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert compare.jensen_shannon([1, 0], [2, 0]) == pytest.approx(0.0)
+    assert compare.jensen_shannon([1, 0], [0, 1]) == pytest.approx(1.0)
 
 
 # --- baselines ---------------------------------------------------------------------------

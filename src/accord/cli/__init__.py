@@ -16,6 +16,7 @@ from accord.cli.rights import agreement_app, optout_app
 from accord.cli.studio import creator_app, credential_app, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
+from accord.provenance.certificates import ensure_dev_chain
 from accord.settings import get_settings
 from accord.signing import ensure_operator_key, load_operator_key
 from accord.timeutil import iso
@@ -63,10 +64,12 @@ def init() -> None:
     store = open_store()
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     key, created = ensure_operator_key(settings.home)
+    chain = ensure_dev_chain(settings.home)
     console.print(f"Accord home:    {settings.home}")
     console.print(f"Registry:       {store.engine.url.render_as_string(hide_password=True)} (migrated)")
     console.print(f"Media store:    {settings.media_dir}")
     console.print(f"Operator key:   Ed25519 {key.public_hex} ({'created' if created else 'kept'})")
+    console.print(f"C2PA signer:    {chain.source} chain {chain.chain_path} ({chain.algorithm})")
 
 
 @key_app.command("export")

@@ -17,10 +17,15 @@ from rich.table import Table
 from accord.cli.catalog import run_catalog_demo
 from accord.cli.common import console, handle_errors, instant, progress_bar
 from accord.cli.datasets import _party_isrcs, _print_build_summary
-from accord.datasets import service
+from accord.datasets import repository, service
 from accord.datasets.proofs import verify_proof, write_proofs
 from accord.datasets.summary import render_markdown, summarize
-from accord.settings import get_settings
+from accord.errors import NotLicensed
+from accord.outputs import store as outputs
+from accord.outputs.plans import parse_plans
+from accord.outputs.studio import Prompt, generate_output, train_on_manifest
+from accord.registry.store import Store
+from accord.settings import Settings, get_settings
 from accord.signing import ensure_operator_key
 from accord.timeutil import iso
 
@@ -32,6 +37,9 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
     territory: Annotated[str, typer.Option(help="Territory of the demo's uses.")] = "US",
     table: Annotated[bool, typer.Option("--table/--no-table", help="Print every recording's eligibility.")] = True,
+    train_minutes: Annotated[float, typer.Option(help="Minutes to train the demo model (0: skip the model).")] = 3.0,
+    preset: Annotated[str, typer.Option(help="Model preset for the demo model.")] = "demo",
+    pieces: Annotated[int, typer.Option(help="Pieces to generate, across styles.")] = 5,
 ) -> None:
     """Run the end-to-end demo: catalog, eligibility, signed training set, summary, proofs."""
     started = time.perf_counter()
@@ -80,10 +88,99 @@ def demo(
     console.print(f"Proof files: {folder}; the label checks them with")
     console.print(f"  accord dataset verify {folder}/*.proof.json --root {manifest.root} --public-key {key.public_hex}")
 
+    if train_minutes > 0:
+        _model_stage(store, settings, manifest.root, train_minutes=train_minutes, preset=preset, pieces=pieces)
+
     console.rule("[bold]Done")
     console.print(f"Training set {manifest.root} as of {iso(as_of)}: {len(manifest.items)} recordings.")
     console.print(f"Summary: {out / 'summary' / 'summary.md'}   Proofs: {folder}")
     console.print(f"Registry: {settings.resolved_database_url}   Demo took {time.perf_counter() - started:.1f} s.")
+
+
+DEMO_STYLES = ("chorale", "reel", "jig", "hornpipe", "air", "march", "strathspey")
+DEMO_APPROVER = "P-KESTREL"  # its agreement requires per-version approval
+
+
+def _model_stage(
+    store: Store, settings: Settings, root: str, *, train_minutes: float, preset: str, pieces: int
+) -> None:
+    """Train on the manifest, get the licensor's approval, generate and render a few pieces."""
+    from accord.provenance.verify import verify_file
+
+    console.rule(f"[bold]5. The model: trained for {train_minutes:g} min on the manifest only")
+    with progress_bar() as update:
+        record, _ = train_on_manifest(
+            store,
+            settings,
+            root,
+            preset=preset,
+            minutes=train_minutes,
+            seed=0,
+            progress=lambda e: update("training", int(100 * float(e.get("fraction", 0))), 100),
+        )
+    card = record.card
+    console.print(
+        f"Model [bold]{record.model_id}[/]: {card.get('parameters', '?')} parameters, {card.get('steps', '?')} steps, "
+        f"{card.get('tokens_per_second', 0):.0f} tokens/s, "
+        f"validation loss {card.get('final_val_loss', float('nan')):.3f}"
+    )
+    console.print(f"Model card and loss curve: {settings.models_dir / record.model_id}")
+    status = service.status_of_model(store, record.model_id, store.clock())
+    if status.pending_approvals:
+        console.print(f"Waiting for per-version approval by {', '.join(status.pending_approvals)}; the demo approves:")
+        for licensor in status.pending_approvals:
+            repository.record_approval(
+                store, record.model_id, licensor, approve=True, by=licensor, note="demo approval"
+            )
+            console.print(f"  {licensor} approved {record.model_id}")
+
+    console.rule("[bold]6. Generation, rendering, content credentials")
+    creator = outputs.add_creator(store, "demo-creator", "free", "US", parse_plans(settings.plans))
+    styles = [s for s in DEMO_STYLES if s in set(card.get("styles", DEMO_STYLES))] or list(DEMO_STYLES)
+    t = Table(title="Generated pieces", title_justify="left")
+    for col in ("output", "style", "audio", "synth", "credential", "piano roll"):
+        t.add_column(col, overflow="fold")
+    for n in range(pieces):
+        style = styles[n % len(styles)]
+        made = generate_output(
+            store,
+            settings,
+            model_id=record.model_id,
+            creator_id=creator.creator_id,
+            prompt=Prompt(style=style, bars=16),
+            seed=n,
+        )
+        check = verify_file(made.paths["credential"], public_key_hex=ensure_operator_key(settings.home)[0].public_hex)
+        t.add_row(
+            made.output.output_id,
+            style,
+            str(made.paths["audio"]),
+            made.render["synthesizer"],
+            "valid" if check.valid else "INVALID",
+            str(made.paths["pianoroll"]),
+        )
+    console.print(t)
+    catalog = store.snapshot()
+    refused = next(
+        (
+            r
+            for r in sorted(catalog.recordings)
+            if dict(catalog.recordings[r].metadata).get("demo_situation", "").startswith("generate")
+        ),
+        None,
+    )
+    if refused:
+        try:
+            generate_output(
+                store,
+                settings,
+                model_id=record.model_id,
+                creator_id=creator.creator_id,
+                prompt=Prompt(style="air", from_isrc=refused),
+                seed=99,
+            )
+        except NotLicensed as exc:
+            console.print(f"Remix of {refused} refused, as it must be: {exc}", highlight=False)
 
 
 demo = handle_errors(demo)

@@ -202,7 +202,7 @@ def credential_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check an output's content credential, in either form. Exit 0 valid, 1 invalid."""
-    from accord.provenance.credential import verify_file
+    from accord.provenance.verify import verify_file
 
     check = verify_file(path, public_key_hex=public_key, media=media)
     if as_json:
