@@ -13,7 +13,7 @@ from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
 from accord.cli.rights import agreement_app, optout_app
-from accord.cli.studio import creator_app, credential_app, generate_cmd, output_app, train_cmd
+from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
 from accord.provenance.certificates import ensure_dev_chain
@@ -35,6 +35,7 @@ app.add_typer(model_app, name="model")
 app.command("audit")(audit_cmd)
 app.command("demo")(demo)
 app.command("train")(train_cmd)
+model_app.command("evaluate")(evaluate_cmd)
 app.command("generate")(generate_cmd)
 app.add_typer(creator_app, name="creator")
 app.add_typer(output_app, name="output")

@@ -120,8 +120,8 @@ def _model_stage(
         )
     card = record.card
     console.print(
-        f"Model [bold]{record.model_id}[/]: {card.get('parameters', '?')} parameters, {card.get('steps', '?')} steps, "
-        f"{card.get('tokens_per_second', 0):.0f} tokens/s, "
+        f"Model [bold]{record.model_id}[/]: {card['model']['parameters']:,} parameters, "
+        f"{card['training']['steps']} steps, {card['training']['tokens_per_second']:.0f} tokens/s, "
         f"validation loss {card.get('final_val_loss', float('nan')):.3f}"
     )
     console.print(f"Model card and loss curve: {settings.models_dir / record.model_id}")
@@ -136,7 +136,9 @@ def _model_stage(
 
     console.rule("[bold]6. Generation, rendering, content credentials")
     creator = outputs.add_creator(store, "demo-creator", "free", "US", parse_plans(settings.plans))
-    styles = [s for s in DEMO_STYLES if s in set(card.get("styles", DEMO_STYLES))] or list(DEMO_STYLES)
+    styles = [s for s in DEMO_STYLES if s in set(card.get("data", {}).get("style_programs", DEMO_STYLES))] or list(
+        DEMO_STYLES
+    )
     t = Table(title="Generated pieces", title_justify="left")
     for col in ("output", "style", "audio", "synth", "credential", "piano roll"):
         t.add_column(col, overflow="fold")

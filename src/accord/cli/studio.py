@@ -66,9 +66,17 @@ def train_cmd(
     t = Table(title="Model card (excerpt)", title_justify="left")
     t.add_column("field")
     t.add_column("value", overflow="fold")
-    for k in ("parameters", "steps", "seconds", "tokens_per_second", "final_train_loss", "final_val_loss", "device"):
-        if k in card:
-            t.add_row(k, str(card[k]))
+    rows = {
+        "parameters": card.get("model", {}).get("parameters"),
+        "steps": card.get("training", {}).get("steps"),
+        "seconds": card.get("training", {}).get("seconds"),
+        "tokens/s": card.get("training", {}).get("tokens_per_second"),
+        "train loss": card.get("final_train_loss"),
+        "validation loss": card.get("final_val_loss"),
+        "device": f"{card.get('hardware', {}).get('device')} {card.get('hardware', {}).get('dtype')}",
+    }
+    for k, v in rows.items():
+        t.add_row(k, str(v))
     console.print(t)
     console.print(f"Files: {settings.models_dir / record.model_id} (model_card.md, loss.png, ckpt.pt)")
 
@@ -226,3 +234,56 @@ def credential_verify(
             console.print(json.dumps(check.credential, indent=2), highlight=False, markup=False)
     if not check.valid:
         raise typer.Exit(EXIT_NO)
+
+
+@handle_errors
+def evaluate_cmd(
+    model_id: Annotated[str, typer.Argument(help="The model to evaluate.")],
+    pieces: Annotated[int, typer.Option(help="Pieces to generate per system.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed for every system's samples.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validation loss and musical statistics against held-out pieces, with random and n-gram baselines."""
+    from accord.datasets import repository
+    from accord.datasets.loader import ManifestLoader
+    from accord.model.evaluate import evaluate_model, write_report
+    from accord.model.sample import load_model
+    from accord.outputs.studio import model_dir
+
+    store, settings = open_store(), get_settings()
+    record = repository.get_model(store, model_id)
+    manifest, _ = repository.load_manifest(store, record.manifest_root)
+    loaded = load_model(model_dir(settings, model_id))
+    with progress_bar() as update:
+        result = evaluate_model(
+            loaded,
+            manifest,
+            ManifestLoader(manifest, store.media),
+            model_id=model_id,
+            pieces=pieces,
+            seed=seed,
+            progress=update,
+        )
+    path = write_report(result, model_dir(settings, model_id))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    lk = result.likelihood
+    console.print(
+        f"Held-out pieces: {result.held_out}. Validation loss (nats/token): model {lk['model']['val_loss']:.3f} "
+        f"(perplexity {lk['model']['perplexity']:.1f}), untrained {lk['untrained']['val_loss']:.3f} "
+        f"(perplexity {lk['untrained']['perplexity']:.1f})"
+    )
+    t = Table(title="Distance to held-out catalog pieces (lower is better)", title_justify="left")
+    t.add_column("metric")
+    for system in ("model", "markov", "random"):
+        t.add_column(system, justify="right")
+    t.add_column("model best?", justify="center")
+    for metric, won in result.wins.items():
+        if metric == "val_loss":
+            continue
+        t.add_row(
+            metric, *(f"{result.music[s][metric]:.3f}" for s in ("model", "markov", "random")), "yes" if won else "no"
+        )
+    console.print(t)
+    console.print(f"Report: {path}")

@@ -192,6 +192,15 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
+        """Read a manifest file's content; a file of another shape is a clear error, not a crash."""
+        try:
+            return cls._from_dict(d)
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"manifest file: {type(exc).__name__} {exc} — not an {FORMAT} manifest (rebuild it)"
+            raise ValidationError(msg, field="manifest") from None
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> Manifest:
         header = ManifestHeader(
             use=Use(d["use"]),
             as_of=parse_instant(d["as_of"], field="as_of"),
