@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_datasets, bench_registry
+from benchmarks import bench_datasets, bench_model, bench_registry
 
 
 def main() -> int:
     bench_registry.main(sys.argv[1:])
     bench_datasets.main(sys.argv[1:])
+    bench_model.main([])
     return 0
 
 
