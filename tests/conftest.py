@@ -15,12 +15,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.settings import Settings
+
+# Two xdist workers share two cores: one thread each keeps torch from oversubscribing them.
+torch.set_num_threads(1)
 
 PG_URL = os.environ.get("ACCORD_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

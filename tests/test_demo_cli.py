@@ -40,10 +40,14 @@ def test_the_demo_builds_imports_and_shows_every_situation(settings: Settings, t
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_end_to_end_demo_builds_a_signed_training_set_and_verifies_proofs(settings: Settings) -> None:
-    result = runner.invoke(app, ["demo", "--limit", "4", "--no-table"])
+    result = runner.invoke(
+        app, ["demo", "--limit", "4", "--no-table", "--train-minutes", "0.1", "--preset", "tiny", "--pieces", "2"]
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "The consented training set" in out and "public training-content summary" in out
+    assert "Generated pieces" in out and "refused, as it must be" in out
+    assert len(list((settings.home / "outputs").glob("OUT-*/OUT-*.wav"))) == 2
     assert (settings.home / "demo" / "summary" / "summary.md").is_file()
     proofs = sorted((settings.home / "demo" / "proofs" / "P-KESTREL").glob("*.proof.json"))
     assert proofs

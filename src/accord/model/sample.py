@@ -1,0 +1,241 @@
+"""Sampling pieces from a trained model: conditions in, MIDI out, deterministic under a seed.
+
+Each new token costs one cached forward step (:meth:`GPT.forward_step`). Program tokens
+outside the allowed set are masked: by default one instrumentation that training pieces of
+the style had (drawn by the seed, as often as it occurred), or the prime's, so a piece keeps
+its style's instrumentation; ``EOS`` is masked until the piece has its bars. A piece longer
+than the model's context continues from a window that restarts on a bar line after the
+conditions, as in training.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+
+from accord.errors import ValidationError
+from accord.model.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
+from accord.model.gpt import GPT, KVCache
+from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer, estimate_key, parse_midi, score_tempo, style_slug
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A trained model ready to sample from.
+
+    Attributes:
+        model: the network as trained (fp32), in eval mode: it reads prompts (many tokens at once).
+        tokenizer: its tokenizer (with the style → programs map from training).
+        card: its model card (``{}`` when the folder has none).
+        directory: the folder it was loaded from.
+        step_model: the same weights in :func:`step_dtype`: it adds one token at a time.
+    """
+
+    model: GPT
+    tokenizer: MusicTokenizer
+    card: Mapping[str, Any]
+    directory: Path
+    step_model: GPT | None = None
+
+    @property
+    def stepper(self) -> GPT:
+        return self.step_model or self.model
+
+
+def step_dtype(device: torch.device) -> torch.dtype:
+    """Weights for one-token steps: fp16 on a CPU, whose fp16 matrix-vector kernel runs ~2× the fp32
+    one (attention stays fp32, see :meth:`GPT.new_cache`; fp16 *matrix-matrix* products are slow
+    there, so prompts go through the fp32 model); bf16 on CUDA; fp32 elsewhere."""
+    if device.type == "cpu":
+        return torch.float16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+@dataclass(frozen=True)
+class GeneratedPiece:
+    """One generated piece.
+
+    Attributes:
+        midi: the MIDI file's bytes.
+        token_ids: every id of the piece: conditions, prime (if any) and generated body.
+        n_tokens: tokens sampled (the conditions and prime not counted).
+        seconds: sampling time (decoding to MIDI not counted).
+        tokens_per_second: ``n_tokens / seconds``.
+        music_seconds: the piece's length when played.
+        bars: bars in the piece.
+        conditions: the condition tokens it was sampled under.
+        programs: the programs it could play (``()``: any).
+    """
+
+    midi: bytes
+    token_ids: tuple[int, ...]
+    n_tokens: int
+    seconds: float
+    tokens_per_second: float
+    music_seconds: float
+    bars: int
+    conditions: tuple[str, ...]
+    programs: tuple[int, ...] = ()
+
+
+def load_model(model_dir: Path, *, device: torch.device | None = None, dtype: torch.dtype | None = None) -> LoadedModel:
+    """The model saved in ``model_dir`` (``ckpt.pt``, and ``model_card.json`` when present), ready to sample.
+
+    ``device`` defaults to the CPU; ``dtype`` is the one-token step's (default :func:`step_dtype`;
+    ``torch.float32`` samples with the weights exactly as trained).
+    """
+    ckpt = load_checkpoint(model_dir, map_location="cpu")
+    device = device or torch.device("cpu")
+    model = model_from_checkpoint(ckpt, device=device).eval()
+    dtype = dtype or step_dtype(device)
+    stepper = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else None
+    card_path = model_dir / "model_card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    return LoadedModel(model, tokenizer_from_checkpoint(ckpt), card, model_dir, stepper)
+
+
+def _prime(tok: MusicTokenizer, prime_midi: bytes, prime_bars: int) -> tuple[list[int], str, float, set[int]]:
+    """The prime's first ``prime_bars`` bars as body ids, with its key, tempo and programs."""
+    score = parse_midi(prime_midi)
+    body = tok.body_ids(score)
+    bar_at = [i for i, t in enumerate(body) if t == tok.bar_id]
+    if len(bar_at) > prime_bars:
+        body = body[: bar_at[prime_bars]]
+    programs = {p for t in body if (p := tok.program_of(t)) is not None}
+    return body, estimate_key(score), score_tempo(score), programs
+
+
+def generate(
+    loaded: LoadedModel,
+    *,
+    style: str,
+    key: str | None = None,
+    tempo_bpm: float | None = None,
+    bars: int = 16,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_k: int | None = 32,
+    prime_midi: bytes | None = None,
+    prime_bars: int = 4,
+    allowed_programs: set[int] | None = None,
+    max_tokens: int = 4096,
+) -> GeneratedPiece:
+    """Sample a piece of ``bars`` bars (the prime's bars included) in ``style``.
+
+    ``key`` and ``tempo_bpm`` left out are "any" (or the prime's). ``allowed_programs`` left out
+    are the prime's programs, or one instrumentation of ``style`` from training drawn by the seed
+    (``set(loaded.tokenizer.style_programs[style])`` allows every program the style had). The
+    same model, arguments and seed give the same bytes.
+    """
+    tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
+    device = model.lm_head.weight.device
+    if bars < 1:
+        msg = f"bars: {bars}; expected at least 1"
+        raise ValidationError(msg, field="bars", value=bars)
+    body: list[int] = []
+    prime_programs: set[int] = set()
+    if prime_midi is not None:
+        body, prime_key, prime_tempo, prime_programs = _prime(tok, prime_midi, prime_bars)
+        key = key or prime_key
+        tempo_bpm = tempo_bpm or prime_tempo
+    conditions = tok.condition_ids(style, key, tempo_bpm, bars)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    if allowed_programs is None:
+        allowed_programs = prime_programs or _instrumentation(tok, style, gen)
+    eos, bar = tok.eos_id, tok.bar_id
+    may_end = _logit_bias(tok, model.config.vocab_size, allowed_programs).to(device)
+    may_not_end = may_end.clone()
+    may_not_end[eos] = float("-inf")  # no ending before the last bar
+    block = model.config.block_size
+    bars_seen = body.count(bar)
+    n_new = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        cache = model.new_cache(1)
+        logits = _prefill(model, cache, conditions, body, block, bar)
+        while n_new < max_tokens:
+            token = _sample(logits[0], may_end if bars_seen >= bars else may_not_end, temperature, top_k, gen)
+            if token == eos or (token == bar and bars_seen >= bars):
+                break
+            bars_seen += token == bar
+            body.append(token)
+            n_new += 1
+            if cache.length < block:
+                logits = stepper.forward_step(torch.tensor([[token]], device=device), cache)
+            else:  # context full: restart from a recent bar line, behind the conditions
+                logits = _prefill(model, cache, conditions, body, block, bar)
+    seconds = time.perf_counter() - start
+    ids = (*conditions, *body)
+    fallback_tempo = tempo_bpm or tok.style_tempo_bpm.get(style_slug(style))
+    score = tok.decode_score(ids, tempo_bpm=fallback_tempo)
+    return GeneratedPiece(
+        midi=bytes(score.dumps_midi()),
+        token_ids=ids,
+        n_tokens=n_new,
+        seconds=seconds,
+        tokens_per_second=n_new / seconds if seconds > 0 else 0.0,
+        music_seconds=float(cast(Any, score.to("second")).end()),
+        bars=body.count(tok.bar_id),
+        conditions=tuple(tok.token_name(i) for i in conditions),
+        programs=tuple(sorted(allowed_programs or ())),
+    )
+
+
+def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> set[int] | None:
+    """One training piece's programs for ``style``, drawn by how often each instrumentation occurs."""
+    ensembles = tok.style_ensembles.get(style_slug(style))
+    if not ensembles:
+        return None  # a style training never saw: any program
+    counts = torch.tensor([float(n) for _, n in ensembles])
+    return set(ensembles[int(torch.multinomial(counts, 1, generator=gen))][0])
+
+
+def _logit_bias(tok: MusicTokenizer, vocab_size: int, allowed_programs: set[int] | None) -> torch.Tensor:
+    """(V,) additive bias: 0 for tokens a body may hold, -inf for the rest."""
+    bias = torch.zeros(vocab_size)
+    banned = set(tok.special_ids()) | set(range(tok.vocab_size, vocab_size))  # specials, conditions, padding rows
+    if allowed_programs is not None:
+        allowed = tok.program_token_ids(allowed_programs)
+        if not allowed:
+            msg = f"allowed_programs: none of {sorted(allowed_programs)} is a program the tokenizer knows"
+            raise ValidationError(msg, field="allowed_programs", value=sorted(allowed_programs))
+        banned |= tok.program_token_ids() - allowed
+    bias[sorted(banned)] = float("-inf")
+    return bias
+
+
+def _prefill(
+    model: GPT, cache: KVCache, conditions: list[int], body: list[int], block: int, bar_id: int
+) -> torch.Tensor:
+    """Reset the cache and run conditions + the body's tail (from a bar line, at most half the context)."""
+    room = block // 2 - N_CONDITIONS
+    tail = body
+    if len(body) > room:
+        bar_at = [i for i in range(len(body) - room, len(body)) if body[i] == bar_id]
+        tail = body[bar_at[0] :] if bar_at else body[-room:]
+    cache.reset()
+    return model.forward_step(torch.tensor([conditions + tail], device=cache.k[0].device), cache)
+
+
+def _sample(
+    logits: torch.Tensor, bias: torch.Tensor, temperature: float, top_k: int | None, gen: torch.Generator
+) -> int:
+    logits = logits.float() + bias  # (V,)
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    if temperature != 1.0:
+        logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        values, indices = torch.topk(logits, top_k)
+        probs = torch.softmax(values, dim=-1)
+        return int(indices[torch.multinomial(probs, 1, generator=gen)])
+    return int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))

@@ -1,0 +1,438 @@
+"""MIDI ↔ token ids: MidiTok's REMI with programs in one stream, led by four condition tokens.
+
+A sequence is ``STYLE_<genre> KEY_<tonic>_<mode> TEMPO_<band> LEN_<bars>`` followed by the
+REMI body (``Bar TimeSig Position Program Pitch Velocity Duration ...``) and ``EOS``.
+The REMI vocabulary comes from a fixed :class:`miditok.TokenizerConfig` (no BPE), so the
+same configuration always gives the same ids; the condition tokens are appended after it
+(styles in sorted order), so a tokenizer is fully described by its styles and versions.
+
+Keys come from the catalog (``Recording.metadata["key"]``) when it has one, otherwise from a
+Krumhansl-Schmuckler estimate over the notes (:func:`estimate_key`). Each condition has an
+``*_unknown`` token: training drops conditions to it now and then, so "any key" is a request
+the model understands.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import miditok
+import numpy as np
+from symusic.core import KeySignatureTick, ScoreTick, TempoTick
+
+import accord
+from accord.errors import ValidationError
+
+FORMAT = "accord-tokenizer/1"
+FILENAME = "tokenizer.json"
+
+# The REMI configuration, fixed: changing any value changes the ids, so it is saved with every model.
+MIDITOK_CONFIG: dict[str, Any] = {
+    "pitch_range": (21, 109),  # the piano's range: GM2's recommended range for every melodic program
+    "beat_res": {(0, 4): 8, (4, 12): 4},  # 1/32 notes within a bar's span, 1/16 for longer durations
+    "num_velocities": 8,  # eight dynamics (ppp..fff): enough for phrasing, a small vocabulary
+    "special_tokens": ("PAD", "BOS", "EOS", "MASK"),
+    "use_programs": True,  # one stream for every instrument: a Program token before each note
+    "one_token_stream_for_programs": True,
+    "program_changes": False,  # Program before every note: any window decodes to the right instruments
+    "use_time_signatures": True,  # jigs (6/8), reels (2/2) and airs (3/4) differ first of all in metre
+    "time_signature_range": {8: (3, 6, 9, 12), 4: (1, 2, 3, 4, 5, 6), 2: (1, 2, 3, 4)},
+    "use_tempos": False,  # tempo is a condition (TEMPO_<band>) and is written into the decoded file
+    "use_chords": False,
+    "use_rests": False,
+}
+
+TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+"""One spelling per pitch class, used in token names and returned key names."""
+
+_LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_MAJOR_MODES = frozenset({"major", "ionian", "mixolydian", "lydian"})
+_MINOR_MODES = frozenset({"minor", "aeolian", "dorian", "phrygian", "locrian"})
+
+# Krumhansl & Kessler (1982) probe-tone profiles, C major and C minor.
+_KS_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_KS_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+TEMPO_BANDS: tuple[tuple[str, float, float], ...] = (
+    # (band, lower bound in quarter notes per minute, the tempo a decoded file gets)
+    ("slow", 0.0, 70.0),
+    ("moderate", 80.0, 96.0),
+    ("lively", 110.0, 124.0),
+    ("fast", 140.0, 152.0),
+)
+LEN_BUCKETS = (8, 16, 32, 64)
+"""Upper bounds of the length buckets in bars; longer pieces are ``LEN_long``."""
+
+UNKNOWN = "unknown"
+N_CONDITIONS = 4
+"""Condition tokens before every body: style, key, tempo, length."""
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "accord": accord.__version__,
+        "miditok": importlib.metadata.version("miditok"),
+        "symusic": importlib.metadata.version("symusic"),
+    }
+
+
+def style_slug(genre: str) -> str:
+    """A genre as it appears in a token name: ``"slip jig"`` → ``"slip-jig"``; empty is ``unknown``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", genre.strip().lower()).strip("-")
+    return slug or UNKNOWN
+
+
+def parse_key(text: str) -> tuple[int, str]:
+    """``"F# minor"`` → ``(6, "minor")``; church modes map to the major or minor with their tonic."""
+    parts = text.strip().replace("♯", "#").replace("♭", "b").split()
+    if len(parts) != 2 or not parts[0] or parts[0][0].upper() not in _LETTER_PC:
+        msg = f"key: {text!r} is not '<tonic> <mode>' like 'G major' or 'F# minor'"
+        raise ValidationError(msg, field="key", value=text)
+    tonic, mode = parts[0], parts[1].lower()
+    pc = _LETTER_PC[tonic[0].upper()]
+    for accidental in tonic[1:]:
+        if accidental not in "#b-":
+            msg = f"key: {text!r} has tonic {tonic!r}; expected a letter A-G with # or b"
+            raise ValidationError(msg, field="key", value=text)
+        pc += 1 if accidental == "#" else -1
+    if mode in _MAJOR_MODES:
+        return pc % 12, "major"
+    if mode in _MINOR_MODES:
+        return pc % 12, "minor"
+    msg = f"key: {text!r} has mode {mode!r}; expected major, minor or a church mode"
+    raise ValidationError(msg, field="key", value=text)
+
+
+def key_name(pc: int, mode: str) -> str:
+    return f"{TONICS[pc % 12]} {mode}"
+
+
+def estimate_key(score: ScoreTick) -> str:
+    """Krumhansl-Schmuckler: the key whose profile best correlates with the duration-weighted pitch classes."""
+    histogram = np.zeros(12)
+    for track in score.tracks:
+        if track.is_drum or not len(track.notes):
+            continue
+        notes = track.notes.numpy()
+        np.add.at(histogram, notes["pitch"] % 12, notes["duration"].astype(np.float64))
+    if not histogram.any():
+        msg = "key: the piece has no pitched notes to estimate a key from"
+        raise ValidationError(msg, field="key", value=None)
+    best = max(
+        (
+            (float(np.corrcoef(histogram, np.roll(profile, pc))[0, 1]), pc, mode)
+            for mode, profile in (("major", _KS_MAJOR), ("minor", _KS_MINOR))
+            for pc in range(12)
+        ),
+        key=lambda c: (c[0], -c[1], c[2] == "major"),  # ties: lower tonic, major first (deterministic)
+    )
+    return key_name(best[1], best[2])
+
+
+def tempo_band(bpm: float) -> str:
+    band = TEMPO_BANDS[0][0]
+    for name, lower, _ in TEMPO_BANDS:
+        if bpm >= lower:
+            band = name
+    return band
+
+
+def len_bucket(bars: int) -> str:
+    return next((str(bound) for bound in LEN_BUCKETS if bars <= bound), "long")
+
+
+def score_tempo(score: ScoreTick) -> float:
+    """The piece's opening tempo in quarter notes per minute (MIDI's default 120 when none is set)."""
+    return float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+
+
+def parse_midi(midi_bytes: bytes) -> ScoreTick:
+    try:
+        return ScoreTick.from_midi(midi_bytes)
+    except Exception as exc:  # symusic raises plain RuntimeError / ValueError on malformed files
+        msg = f"midi: {len(midi_bytes)} bytes could not be read as a MIDI file ({exc})"
+        raise ValidationError(msg, field="midi", value=len(midi_bytes)) from exc
+
+
+@dataclass(frozen=True)
+class EncodedPiece:
+    """A piece as the model sees it.
+
+    Attributes:
+        ids: condition ids, body ids, then ``EOS``.
+        key: the key conditioned on (``"G major"``).
+        tempo_bpm: the piece's tempo.
+        bars: its length in bars.
+        programs: the General MIDI programs its notes play on (drums are -1).
+    """
+
+    ids: tuple[int, ...]
+    key: str
+    tempo_bpm: float
+    bars: int
+    programs: frozenset[int]
+
+
+def _miditok_config() -> miditok.TokenizerConfig:
+    kwargs = dict(MIDITOK_CONFIG)
+    kwargs["special_tokens"] = list(kwargs["special_tokens"])
+    kwargs["time_signature_range"] = {d: list(n) for d, n in kwargs["time_signature_range"].items()}
+    return miditok.TokenizerConfig(**kwargs)
+
+
+def _config_json() -> dict[str, Any]:
+    """:data:`MIDITOK_CONFIG` in JSON form (tuple keys written out), as saved with a model."""
+    out = dict(MIDITOK_CONFIG)
+    out["beat_res"] = [[lo, hi, res] for (lo, hi), res in MIDITOK_CONFIG["beat_res"].items()]
+    out["time_signature_range"] = {str(d): list(n) for d, n in MIDITOK_CONFIG["time_signature_range"].items()}
+    out["special_tokens"] = list(MIDITOK_CONFIG["special_tokens"])
+    out["pitch_range"] = list(MIDITOK_CONFIG["pitch_range"])
+    return out
+
+
+def condition_names(styles: Iterable[str]) -> tuple[str, ...]:
+    """Every condition token, in id order: styles (sorted), keys (by tonic, major then minor), tempi, lengths."""
+    slugs = sorted({style_slug(s) for s in styles} - {UNKNOWN})
+    keys = [f"KEY_{TONICS[pc]}_{mode}" for mode in ("major", "minor") for pc in range(12)]
+    return (
+        *(f"STYLE_{s}" for s in [UNKNOWN, *slugs]),
+        *keys,
+        f"KEY_{UNKNOWN}",
+        *(f"TEMPO_{band}" for band, _, _ in TEMPO_BANDS),
+        f"TEMPO_{UNKNOWN}",
+        *(f"LEN_{b}" for b in (*(str(x) for x in LEN_BUCKETS), "long")),
+        f"LEN_{UNKNOWN}",
+    )
+
+
+@dataclass(frozen=True)
+class MusicTokenizer:
+    """REMI (programs in one stream) plus condition tokens.
+
+    Attributes:
+        styles: the style slugs it conditions on (sorted; ``unknown`` is always there too).
+        style_programs: the programs seen in training pieces of each style (sampling keeps to them).
+        style_tempo_bpm: the median training tempo of each style (a decoded file's tempo when none is asked).
+        style_ensembles: each style's instrumentations (the programs of one piece) with how many
+            training pieces had each, most common first: sampling plays one of them.
+    """
+
+    styles: tuple[str, ...]
+    style_programs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    style_tempo_bpm: Mapping[str, float] = field(default_factory=dict)
+    style_ensembles: Mapping[str, tuple[tuple[tuple[int, ...], int], ...]] = field(default_factory=dict)
+    remi: miditok.REMI = field(default_factory=lambda: miditok.REMI(_miditok_config()), repr=False, compare=False)
+    _conditions: dict[str, int] = field(init=False, repr=False, compare=False)
+    _names: dict[int, str] = field(init=False, repr=False, compare=False)
+    _special: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        base = len(self.remi)
+        conditions = {name: base + i for i, name in enumerate(condition_names(self.styles))}
+        names = {int(v): k for k, v in self.remi.vocab.items()} | {v: k for k, v in conditions.items()}
+        special = {self.remi.vocab[f"{t}_None"] for t in ("PAD", "BOS", "MASK")} | set(conditions.values())
+        object.__setattr__(self, "_conditions", conditions)
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_special", frozenset(special))
+
+    # construction -------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, styles: Sequence[str]) -> MusicTokenizer:
+        """A tokenizer for these styles (genres as in the manifest; order and repeats do not matter)."""
+        return cls(tuple(sorted({style_slug(s) for s in styles} - {UNKNOWN})))
+
+    def with_style_stats(self, pieces: Iterable[tuple[str, Iterable[int], float]]) -> MusicTokenizer:
+        """The same vocabulary, with what training saw of each style: ``(genre, programs, tempo_bpm)`` per piece."""
+        ensembles: dict[str, Counter[tuple[int, ...]]] = {}
+        tempi: dict[str, list[float]] = {}
+        for genre, programs, tempo in pieces:
+            ensembles.setdefault(style_slug(genre), Counter())[tuple(sorted(set(programs)))] += 1
+            tempi.setdefault(style_slug(genre), []).append(float(tempo))
+        return MusicTokenizer(
+            self.styles,
+            {s: tuple(sorted({p for e in c for p in e})) for s, c in sorted(ensembles.items())},
+            {s: statistics.median(t) for s, t in sorted(tempi.items())},
+            {s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(ensembles.items())},
+            self.remi,
+        )
+
+    # vocabulary ---------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.remi) + len(self._conditions)
+
+    @property
+    def condition_offset(self) -> int:
+        """The first condition id: every id below it is a REMI token."""
+        return len(self.remi)
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.remi.pad_token_id)
+
+    @property
+    def eos_id(self) -> int:
+        return int(self.remi.vocab["EOS_None"])
+
+    @property
+    def bar_id(self) -> int:
+        return int(self.remi.vocab["Bar_None"])
+
+    def token_id(self, name: str) -> int:
+        """The id of a token by name (``"Bar_None"``, ``"STYLE_reel"`` ...)."""
+        ids = self._conditions | self.remi.vocab
+        if name not in ids:
+            msg = f"token: {name!r} is not in the vocabulary"
+            raise ValidationError(msg, field="token", value=name)
+        return int(ids[name])
+
+    def token_name(self, token: int) -> str:
+        return self._names[token]
+
+    def special_ids(self) -> frozenset[int]:
+        """Ids never sampled inside a body: PAD, BOS, MASK and every condition token."""
+        return self._special
+
+    def program_token_ids(self, programs: Iterable[int] | None = None) -> set[int]:
+        """Ids of the ``Program_<n>`` tokens for ``programs`` (every Program token when ``None``)."""
+        vocab = self.remi.vocab
+        if programs is None:
+            return {i for name, i in vocab.items() if name.startswith("Program_")}
+        return {vocab[f"Program_{p}"] for p in programs if f"Program_{p}" in vocab}
+
+    def program_of(self, token: int) -> int | None:
+        name = self._names.get(token, "")
+        return int(name.removeprefix("Program_")) if name.startswith("Program_") else None
+
+    # conditions ---------------------------------------------------------------------------
+
+    def condition_ids(self, style: str | None, key: str | None, tempo_bpm: float | None, bars: int | None) -> list[int]:
+        """``[STYLE, KEY, TEMPO, LEN]`` ids; ``None`` (or a style it was not built with) is ``*_unknown``."""
+        slug = style_slug(style or "")
+        style_token = f"STYLE_{slug}" if slug in self.styles else f"STYLE_{UNKNOWN}"
+        if key:
+            pc, mode = parse_key(key)
+            key_token = f"KEY_{TONICS[pc]}_{mode}"
+        else:
+            key_token = f"KEY_{UNKNOWN}"
+        tempo_token = f"TEMPO_{tempo_band(tempo_bpm) if tempo_bpm else UNKNOWN}"
+        len_token = f"LEN_{len_bucket(bars) if bars else UNKNOWN}"
+        return [self._conditions[t] for t in (style_token, key_token, tempo_token, len_token)]
+
+    def unknown_condition_ids(self) -> list[int]:
+        """The ``*_unknown`` id of each condition slot, in slot order (for condition dropout)."""
+        return self.condition_ids(None, None, None, None)
+
+    # encoding -----------------------------------------------------------------------------
+
+    def body_ids(self, score: ScoreTick) -> list[int]:
+        """The REMI tokens of a score (no conditions, no ``EOS``)."""
+        seq = self.remi.encode(score)
+        if isinstance(seq, list):  # one_token_stream gives one sequence; be safe with older configs
+            seq = seq[0]
+        return [int(i) for i in seq.ids]
+
+    def encode_piece(self, midi_bytes: bytes, *, style: str, key: str | None = None) -> EncodedPiece:
+        """Conditions + body + ``EOS``, with what the conditions were made from."""
+        score = parse_midi(midi_bytes)
+        body = self.body_ids(score)
+        if not body:
+            msg = f"midi: {len(midi_bytes)} bytes hold no notes the tokenizer can represent"
+            raise ValidationError(msg, field="midi", value=len(midi_bytes))
+        key = key_name(*parse_key(key)) if key else estimate_key(score)
+        tempo = score_tempo(score)
+        bars = body.count(self.bar_id)
+        programs = frozenset(-1 if t.is_drum else int(t.program) for t in score.tracks if len(t.notes))
+        ids = (*self.condition_ids(style, key, tempo, bars), *body, self.eos_id)
+        return EncodedPiece(ids, key, tempo, bars, programs)
+
+    def encode(self, midi_bytes: bytes, *, style: str, key: str | None = None) -> list[int]:
+        """Token ids of a MIDI file: ``[STYLE, KEY, TEMPO, LEN, *body, EOS]``."""
+        return list(self.encode_piece(midi_bytes, style=style, key=key).ids)
+
+    def decode_score(self, ids: Sequence[int], *, tempo_bpm: float | None = None) -> ScoreTick:
+        """A score from ids; conditions set its tempo and key signature, special tokens are dropped."""
+        conditions = [self.token_name(i) for i in ids if i >= self.condition_offset]
+        body = [int(i) for i in ids if i < self.condition_offset and i not in self._special and i != self.eos_id]
+        score = cast(ScoreTick, self.remi.decode(body)) if body else ScoreTick(self.remi.time_division)
+        if tempo_bpm is None:
+            bands = {band: bpm for band, _, bpm in TEMPO_BANDS}
+            tempo_bpm = next((bands[c[6:]] for c in conditions if c[6:] in bands and c.startswith("TEMPO_")), 120.0)
+        score.tempos.clear()
+        score.tempos.append(TempoTick(0, qpm=float(tempo_bpm)))
+        key_token = next((c for c in conditions if c.startswith("KEY_") and not c.endswith(UNKNOWN)), None)
+        if key_token is not None:
+            _, tonic, mode = key_token.split("_")
+            pc = TONICS.index(tonic) + (3 if mode == "minor" else 0)  # a minor key shares its relative major's sharps
+            sharps = (pc * 7) % 12
+            sharps = sharps - 12 if sharps > 6 else sharps
+            score.key_signatures.clear()
+            score.key_signatures.append(KeySignatureTick(0, sharps, int(mode == "minor")))
+        return score
+
+    def decode(self, ids: Sequence[int], *, tempo_bpm: float | None = None) -> bytes:
+        """MIDI file bytes from ids (see :meth:`decode_score`)."""
+        return bytes(self.decode_score(ids, tempo_bpm=tempo_bpm).dumps_midi())
+
+    # persistence --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild it, and the vocabulary it must rebuild to."""
+        return {
+            "format": FORMAT,
+            "tokenization": "REMI",
+            "miditok_config": _config_json(),
+            "styles": list(self.styles),
+            "style_programs": {s: list(p) for s, p in self.style_programs.items()},
+            "style_tempo_bpm": dict(self.style_tempo_bpm),
+            "style_ensembles": {s: [[list(p), n] for p, n in e] for s, e in self.style_ensembles.items()},
+            "n_conditions": N_CONDITIONS,
+            "vocab": {self.token_name(i): i for i in range(self.vocab_size)},
+            "versions": _versions(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MusicTokenizer:
+        """Rebuild; refuses when this MidiTok would give different ids than the saved vocabulary."""
+        if d.get("format") != FORMAT:
+            msg = f"tokenizer: format is {d.get('format')!r}; expected {FORMAT!r}"
+            raise ValidationError(msg, field="format", value=d.get("format"))
+        if d.get("miditok_config") != _config_json():
+            msg = "tokenizer: its MidiTok configuration differs from this version of Accord's; retrain the model"
+            raise ValidationError(msg, field="miditok_config", value=d.get("miditok_config"))
+        tok = cls(
+            tuple(d["styles"]),
+            {s: tuple(int(x) for x in p) for s, p in d.get("style_programs", {}).items()},
+            {s: float(t) for s, t in d.get("style_tempo_bpm", {}).items()},
+            {
+                s: tuple((tuple(int(x) for x in p), int(n)) for p, n in e)
+                for s, e in d.get("style_ensembles", {}).items()
+            },
+        )
+        saved = {str(k): int(v) for k, v in d["vocab"].items()}
+        if saved != {tok.token_name(i): i for i in range(tok.vocab_size)}:
+            was = d.get("versions", {}).get("miditok", "?")
+            msg = f"tokenizer: vocabulary saved with miditok {was} differs from miditok {_versions()['miditok']}'s"
+            raise ValidationError(msg, field="vocab", value=was)
+        return tok
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / FILENAME
+        path.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> MusicTokenizer:
+        path = directory / FILENAME if directory.is_dir() else directory
+        return cls.from_dict(json.loads(path.read_text()))
