@@ -94,6 +94,7 @@ def generate_cmd(
         str | None, typer.Option("--from", help="Continue / remix this recording (needs its remix licence).")
     ] = None,
     prime_bars: Annotated[int, typer.Option(help="Bars of --from to continue from.")] = 4,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.85,
     out: Annotated[Path | None, typer.Option(help="Folder for the files (default: ACCORD_HOME/outputs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -101,7 +102,7 @@ def generate_cmd(
     from accord.identifiers import validate_isrc
 
     store, settings = open_store(), get_settings()
-    prompt = Prompt(style, key, tempo, bars, validate_isrc(from_isrc) if from_isrc else None, prime_bars)
+    prompt = Prompt(style, key, tempo, bars, validate_isrc(from_isrc) if from_isrc else None, prime_bars, temperature)
     with progress_bar() as update:
         made = generate_output(
             store, settings, model_id=model, creator_id=creator, prompt=prompt, seed=seed, out_dir=out, progress=update
@@ -239,7 +240,8 @@ def credential_verify(
 @handle_errors
 def evaluate_cmd(
     model_id: Annotated[str, typer.Argument(help="The model to evaluate.")],
-    pieces: Annotated[int, typer.Option(help="Pieces to generate per system.")] = 8,
+    pieces: Annotated[int, typer.Option(help="Pieces to generate per system.")] = 24,
+    temperature: Annotated[float, typer.Option(help="The model's sampling temperature.")] = 0.85,
     seed: Annotated[int, typer.Option(help="Seed for every system's samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -262,6 +264,7 @@ def evaluate_cmd(
             model_id=model_id,
             pieces=pieces,
             seed=seed,
+            temperature=temperature,
             progress=update,
         )
     path = write_report(result, model_dir(settings, model_id))

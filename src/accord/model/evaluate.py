@@ -81,8 +81,9 @@ def evaluate_model(
     loader: ManifestLoader,
     *,
     model_id: str,
-    pieces: int = 8,
+    pieces: int = 24,
     seed: int = 0,
+    temperature: float = 0.85,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate a model on its manifest's held-out pieces, with both baselines in the same run."""
@@ -123,7 +124,7 @@ def evaluate_model(
     generated: dict[str, list[dict[str, Any]]] = {"model": [], "markov": [], "random": []}
     for n in range(pieces):
         style = styles[n % len(styles)]
-        piece = generate(loaded, style=style, bars=16, seed=seed + n)
+        piece = generate(loaded, style=style, bars=16, seed=seed + n, temperature=temperature)
         generated["model"].append(describe(piece.midi))
         generated["markov"].append(describe(markov.sample(seed + n, seconds=30)))
         generated["random"].append(describe(random_piece(seed + n, seconds=30)))
