@@ -42,7 +42,6 @@ from accord.settings import Settings, get_settings
 from accord.timeutil import utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-INSERT_BATCH = 5_000
 
 T = Base.metadata.tables
 
