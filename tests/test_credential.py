@@ -151,7 +151,7 @@ def test_load_chain_without_any_chain_says_how_to_make_one(tmp_path):
         load_chain(tmp_path, NO_ENV)
 
 
-def test_operator_chain_named_by_the_environment_replaces_the_dev_chain(tmp_path, home):
+def test_operator_chain_named_by_the_environment_replaces_the_dev_chain(tmp_path, home, chain):
     operator_home = tmp_path / "operator"
     folder = c2pa_dir(home)
     env = {ENV_CERT_CHAIN: str(folder / CHAIN_NAME), ENV_PRIVATE_KEY: str(folder / KEY_NAME)}
@@ -165,7 +165,7 @@ def test_only_one_of_the_two_environment_variables_is_refused(tmp_path, home):
         load_chain(tmp_path, {ENV_CERT_CHAIN: str(c2pa_dir(home) / CHAIN_NAME)})
 
 
-def test_a_key_that_does_not_match_the_certificate_is_refused(tmp_path, home):
+def test_a_key_that_does_not_match_the_certificate_is_refused(tmp_path, home, chain):
     other = ensure_dev_chain(tmp_path / "other", NO_ENV)
     env = {ENV_CERT_CHAIN: str(c2pa_dir(home) / CHAIN_NAME), ENV_PRIVATE_KEY: str(other.chain_path.parent / KEY_NAME)}
     with pytest.raises(ValidationError, match="does not belong"):
