@@ -16,6 +16,21 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def catalog_agreement(agreement_id: str, licensor: str, side: str, **extra: Any) -> dict[str, Any]:
+    """A whole-catalog, worldwide licence for train and generate from 2026, as a delivery writes it."""
+    return {
+        "id": agreement_id,
+        "licensor": licensor,
+        "side": side,
+        "uses": ["train", "generate"],
+        "territory": {"worldwide": True},
+        "start": "2026-01-01",
+        "coverage": {"catalog": True},
+        "terms": {"pool_share": "30"},
+        **extra,
+    }
+
+
 def small_catalog() -> dict[str, Any]:
     """A valid two-recording delivery: a label, two publishers, an artist, a writer, one licence each side."""
     return copy.deepcopy(
@@ -70,26 +85,8 @@ def small_catalog() -> dict[str, Any]:
                 },
             ],
             "agreements": [
-                {
-                    "id": "AGR-M",
-                    "licensor": "P-LABEL",
-                    "side": "master",
-                    "uses": ["train", "generate"],
-                    "territory": {"worldwide": True},
-                    "start": "2026-01-01",
-                    "coverage": {"catalog": True},
-                    "terms": {"pool_share": "30"},
-                },
-                {
-                    "id": "AGR-P",
-                    "licensor": "P-PUB",
-                    "side": "publishing",
-                    "uses": ["train", "generate"],
-                    "territory": {"worldwide": True},
-                    "start": "2026-01-01",
-                    "coverage": {"catalog": True},
-                    "terms": {"pool_share": "30"},
-                },
+                catalog_agreement("AGR-M", "P-LABEL", "master"),
+                catalog_agreement("AGR-P", "P-PUB", "publishing"),
             ],
             "optouts": [],
         }

@@ -22,7 +22,7 @@ from accord.registry.importer import import_delivery
 from accord.registry.media import TamperedMedia
 from accord.registry.store import ChangeSet, Store
 from accord.signing import OperatorKey, ensure_operator_key
-from tests.deliveries import small_catalog, write_delivery
+from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 from tests.factories import agreement, catalog, optout, recording, work
 from tests.test_licensing_properties import catalogs
 
@@ -193,19 +193,7 @@ def test_an_empty_manifest_proves_that_nothing_is_in_it(key: OperatorKey) -> Non
 @pytest.fixture
 def registry(store: Store, tmp_path: Path) -> Store:
     doc = small_catalog()
-    doc["agreements"].append(
-        {
-            "id": "AGR-P2",
-            "licensor": "P-PUB2",
-            "side": "publishing",
-            "uses": ["train", "generate"],
-            "territory": {"worldwide": True},
-            "start": "2026-01-01",
-            "coverage": {"catalog": True},
-            "terms": {"pool_share": "30"},
-            "model_scope": "approved_versions",
-        }
-    )
+    doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing", model_scope="approved_versions"))
     import_delivery(store, write_delivery(tmp_path / "d", doc))
     return store
 

@@ -19,7 +19,7 @@ from accord.registry.importer import import_delivery
 from accord.registry.store import Store
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
-from tests.deliveries import small_catalog, write_delivery
+from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 
 
 def tune(seed: int, bars: int = 8) -> bytes:
@@ -43,18 +43,7 @@ def tune(seed: int, bars: int = 8) -> bytes:
 @pytest.fixture
 def trained(store: Store, settings: Settings, tmp_path: Path) -> dict[str, Any]:
     doc = small_catalog()
-    doc["agreements"].append(
-        {
-            "id": "AGR-P2",
-            "licensor": "P-PUB2",
-            "side": "publishing",
-            "uses": ["train", "generate"],
-            "territory": {"worldwide": True},
-            "start": "2026-01-01",
-            "coverage": {"catalog": True},
-            "terms": {"pool_share": "30"},
-        }
-    )
+    doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
     doc["agreements"][0]["uses"] = ["train", "generate"]  # no remix licence anywhere
     for rec in doc["recordings"]:
         rec["genre"] = "reel"
