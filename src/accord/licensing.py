@@ -213,6 +213,17 @@ def _recording_parties(recording: Recording) -> frozenset[str]:
     return frozenset(recording.artists) | {share.party_id for share in recording.shares}
 
 
+def parties_on(catalog: Catalog, recording: Recording) -> frozenset[str]:
+    """Every party with standing on a recording: its master owners (any share) and artists,
+    and the writers and publishing owners of the works it embodies (unknown works add none)."""
+    parties = _recording_parties(recording)
+    for work_id in recording.works:
+        work = catalog.works.get(work_id)
+        if work is not None:
+            parties |= _work_parties(work)
+    return parties
+
+
 def opt_out_standing(catalog: Catalog, party_id: str, scope: OptOutScope | str, target: str) -> bool:
     """Whether ``party_id`` may opt ``target`` out (the importer rejects opt-outs without).
 
@@ -226,10 +237,7 @@ def opt_out_standing(catalog: Catalog, party_id: str, scope: OptOutScope | str, 
         return work is not None and party_id in _work_parties(work)
     if scope is OptOutScope.RECORDING:
         rec = catalog.recordings.get(target)
-        works = [] if rec is None else [catalog.works.get(w) for w in rec.works]
-        return rec is not None and (
-            party_id in _recording_parties(rec) or any(w is not None and party_id in _work_parties(w) for w in works)
-        )
+        return rec is not None and party_id in parties_on(catalog, rec)
     return any(party_id in _recording_parties(r) for r in catalog.recordings.values()) or any(
         party_id in _work_parties(w) for w in catalog.works.values()
     )

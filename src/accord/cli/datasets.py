@@ -13,7 +13,7 @@ from rich.table import Table
 from accord.cli.common import EXIT_NO, console, handle_errors, instant, open_store, print_json, progress_bar
 from accord.datasets import repository, service
 from accord.datasets.manifest import Manifest, exclusion_summary, parse_filters
-from accord.datasets.proofs import verify_proof, write_proofs
+from accord.datasets.proofs import party_recordings, verify_proof, write_proofs
 from accord.errors import NotFound, ValidationError
 from accord.registry.entities import Catalog
 from accord.settings import get_settings
@@ -24,7 +24,7 @@ dataset_app = typer.Typer(help="Consented training sets: build, prove, verify, s
 model_app = typer.Typer(help="Model versions: register, approve or refuse, status.", no_args_is_help=True)
 
 
-def _print_build_summary(manifest: Manifest, catalog: Catalog) -> None:
+def print_build_summary(manifest: Manifest, catalog: Catalog) -> None:
     h = manifest.header
     console.print(
         f"Manifest [bold]{manifest.root}[/]\n  use {h.use.value}, as of {iso(h.as_of)}, territory {h.territory}: "
@@ -85,7 +85,7 @@ def build_cmd(
     if as_json:
         print_json({**manifest.statement(), "excluded": len(manifest.excluded), "new": created})
         return
-    _print_build_summary(manifest, store.snapshot(when))
+    print_build_summary(manifest, store.snapshot(when))
     if not created:
         console.print("The same training set was built before: the stored manifest is unchanged.")
     console.print(f"Signed by the operator key {record.signature['public_key'][:16]}…; file {record.file_sha256}")
@@ -122,20 +122,6 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     console.print(t)
 
 
-def _party_isrcs(catalog: Catalog, manifest: Manifest, party: str) -> list[str]:
-    """Every recording the party is on (owner, artist, writer, publisher), now or in the manifest."""
-    out = {i.isrc for i in manifest.items if party in i.parties}
-    for rec in catalog.recordings.values():
-        on = {s.party_id for s in rec.shares} | set(rec.artists)
-        for wid in rec.works:
-            work = catalog.works.get(wid)
-            if work is not None:
-                on |= {s.party_id for s in work.shares} | set(work.writers)
-        if party in on:
-            out.add(rec.isrc)
-    return sorted(out)
-
-
 @dataset_app.command("prove")
 @handle_errors
 def prove_cmd(
@@ -150,7 +136,7 @@ def prove_cmd(
     if party not in catalog.parties:
         msg = f"party: {party!r} is not in the registry"
         raise NotFound(msg)
-    isrcs = _party_isrcs(catalog, manifest, party)
+    isrcs = party_recordings(catalog, manifest, party)
     index = write_proofs(manifest, record.signature, isrcs, out / party)
     included = sum(1 for i in index if i["included"])
     console.print(

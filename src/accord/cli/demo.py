@@ -16,9 +16,9 @@ from rich.table import Table
 
 from accord.cli.catalog import run_catalog_demo
 from accord.cli.common import console, handle_errors, instant, progress_bar
-from accord.cli.datasets import _party_isrcs, _print_build_summary
+from accord.cli.datasets import print_build_summary
 from accord.datasets import repository, service
-from accord.datasets.proofs import verify_proof, write_proofs
+from accord.datasets.proofs import party_recordings, verify_proof, write_proofs
 from accord.datasets.summary import render_markdown, summarize
 from accord.errors import NotLicensed
 from accord.outputs import store as outputs
@@ -56,7 +56,7 @@ def demo(
         manifest, record, created = service.build(
             store, key, use="train", as_of=as_of, territory=territory, actor="demo", progress=update
         )
-    _print_build_summary(manifest, store.snapshot(as_of))
+    print_build_summary(manifest, store.snapshot(as_of))
     console.print(f"Signed with the operator's Ed25519 key {key.public_hex[:16]}… ({'new' if created else 'existing'})")
 
     console.rule("[bold]3. The public training-content summary")
@@ -69,7 +69,7 @@ def demo(
     console.print(markdown, markup=False, highlight=False)
 
     console.rule(f"[bold]4. Proofs for one label ({DEMO_LABEL}), verified as the label would")
-    isrcs = _party_isrcs(store.snapshot(), manifest, DEMO_LABEL)
+    isrcs = party_recordings(store.snapshot(), manifest, DEMO_LABEL)
     folder = out / "proofs" / DEMO_LABEL
     index = write_proofs(manifest, record.signature, isrcs, folder)
     verdicts = []

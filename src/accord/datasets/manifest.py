@@ -21,7 +21,7 @@ from typing import Any
 
 from accord.datasets.merkle import MerkleTree
 from accord.errors import ValidationError
-from accord.licensing import LicensingPolicy
+from accord.licensing import LicensingPolicy, parties_on
 from accord.registry.entities import Catalog, MediaRef, Recording, Side, Use
 from accord.signing import canonical_json
 from accord.timeutil import iso, parse_instant
@@ -291,11 +291,6 @@ def build_manifest(
             continue
         works = [catalog.works[wid] for wid in rec.works]
         publishers = {s.party_id for w in works for s in w.shares if s.ppm}
-        standing = (
-            {s.party_id for s in rec.shares}
-            | set(rec.artists)
-            | {p for w in works for p in (*w.writers, *(s.party_id for s in w.shares))}
-        )
         items.append(
             ManifestItem(
                 isrc=isrc,
@@ -306,7 +301,7 @@ def build_manifest(
                 agreements=decision.relied_on,
                 master_owners=tuple(sorted(s.party_id for s in rec.shares if s.ppm)),
                 publishers=tuple(sorted(publishers)),
-                standing=tuple(sorted(standing)),
+                standing=tuple(sorted(parties_on(catalog, rec))),
                 works=rec.works,
                 genre=rec.genre,
             )

@@ -25,6 +25,8 @@ from accord.datasets.manifest import Manifest, ManifestItem
 from accord.datasets.merkle import EMPTY_ROOT, MerkleTree, verify_inclusion
 from accord.errors import InvalidIdentifier
 from accord.identifiers import validate_isrc
+from accord.licensing import parties_on
+from accord.registry.entities import Catalog
 from accord.signing import canonical_json, verify_signature
 
 PROOF_FORMAT = "accord-proof/1"
@@ -178,6 +180,12 @@ def verify_proof(
     else:
         check("kind", False, f"unknown proof kind {kind!r}")
     return Verdict(all(ok for _, ok, _ in checks), kind, isrc, tuple(checks))
+
+
+def party_recordings(catalog: Catalog, manifest: Manifest, party: str) -> list[str]:
+    """Every recording a party has standing on (owner, artist, writer, publisher), now or in the manifest."""
+    held = {i.isrc for i in manifest.items if party in i.standing}
+    return sorted(held | {isrc for isrc, rec in catalog.recordings.items() if party in parties_on(catalog, rec)})
 
 
 def write_proofs(

@@ -25,7 +25,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from accord.datasets.manifest import Manifest, ManifestItem, exclusion_summary
-from accord.registry.entities import Agreement, Catalog, Recording
+from accord.licensing import parties_on
+from accord.registry.entities import Agreement, Catalog
 from accord.timeutil import iso
 
 FORMAT = "accord-training-summary/1"
@@ -50,7 +51,7 @@ class _Secrets:
     def __init__(self, catalog: Catalog, hidden: set[str]) -> None:
         texts = set(hidden) | {p.name for p in catalog.parties.values() if p.party_id in hidden}
         texts |= {a.agreement_id for a in catalog.agreements.values() if a.licensor in hidden}
-        self.recordings = {i for i, r in catalog.recordings.items() if _people(r, catalog) & hidden}
+        self.recordings = {i for i, r in catalog.recordings.items() if parties_on(catalog, r) & hidden}
         texts |= self.recordings | {catalog.recordings[i].title for i in self.recordings}
         texts = {t.strip().casefold() for t in texts if t.strip()}
         words = [re.escape(t) for t in sorted(texts) if len(t) < 4]
@@ -63,16 +64,6 @@ class _Secrets:
 
     def clean(self, text: str) -> str:
         return WITHHELD if self.leaks(text) else text
-
-
-def _people(rec: Recording, catalog: Catalog) -> set[str]:
-    """Every party on a recording: master owners, artists, and each embodied work's owners and writers."""
-    people = {s.party_id for s in rec.shares} | set(rec.artists)
-    for wid in rec.works:
-        work = catalog.works.get(wid)
-        if work is not None:
-            people |= {s.party_id for s in work.shares} | set(work.writers)
-    return people
 
 
 @dataclass
