@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from accord.registry.schema import Base
-from accord.registry.store import Store
+from accord.registry.store import Store, migrate
 from accord.settings import Settings
 
 # Two xdist workers share two cores: one thread each keeps torch from oversubscribing them.
@@ -62,7 +62,7 @@ def pg_database(worker_id: str) -> Iterator[tuple[str | None, str]]:
     url = make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
     settings = Settings(home=Path("/nonexistent-accord-home"), database_url=url)
     engine = create_engine(settings.resolved_database_url)
-    Store(engine, media=None, clock=TickingClock()).migrate()  # type: ignore[arg-type]
+    migrate(engine)
     engine.dispose()
     yield url, ""
     with admin.connect() as conn:

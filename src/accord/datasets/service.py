@@ -86,9 +86,13 @@ class AuditReport:
         }
 
 
-def _changes(store: Store, since: datetime) -> Changes:
-    keys, when = store.changed_since(since)
-    return Changes(keys, when)
+def _changes_after(when: dict[str, dict[str, datetime]], t: datetime) -> Changes:
+    """The changes after ``t``, out of those read once after an earlier instant.
+
+    A key changed after ``t`` exactly when its latest version was recorded after ``t``.
+    """
+    recent = {kind: {k: w for k, w in latest.items() if w > t} for kind, latest in when.items()}
+    return Changes({kind: set(latest) for kind, latest in recent.items()}, recent)
 
 
 def audit(store: Store, at: datetime, *, roots: list[str] | None = None) -> AuditReport:
@@ -101,15 +105,17 @@ def audit(store: Store, at: datetime, *, roots: list[str] | None = None) -> Audi
     records = [r for r in repository.list_manifests(store) if roots is None or r.root in roots]
     audits: list[ManifestAudit] = []
     statuses: list[ModelStatus] = []
+    # The registry read at build time held what was recorded up to min(as_of, built_at);
+    # the changes since the earliest such instant are read once, for every manifest.
+    read_until = {r.root: min(r.as_of, r.built_at) for r in records}
+    _, changed = store.changed_since(min(read_until.values())) if records else ({}, {})
     for record in records:
         manifest, _ = repository.load_manifest(store, record.root)
         as_of = manifest.header.as_of
-        # The registry read at build time held what was recorded up to min(as_of, built_at).
-        read_until = min(as_of, record.built_at)
         result = audit_manifest(
             manifest,
             rights,
-            _changes(store, read_until),
+            _changes_after(changed, read_until[record.root]),
             at,
             now=lambda isrcs: store.snapshot(at, isrcs=isrcs),
             then=lambda isrcs, t=as_of: store.snapshot(t, isrcs=isrcs),

@@ -77,7 +77,7 @@ class ImportReport:
 
 @dataclass
 class _Validated:
-    header: DeliveryInfo | None
+    header: DeliveryInfo
     changes: ChangeSet
     media: dict[str, Path]
 
@@ -109,8 +109,6 @@ def import_delivery(
     current = store.snapshot()
     valid = validate_delivery(raw, current, progress=progress)
     stage("validate", t0)
-    if valid.header is None:  # validate_delivery raises on any problem; this is for the type checker
-        raise Rejected(f"delivery {folder}", [])
     header = valid.header
 
     if store.delivery_by_hash(header.content_sha256) is not None:

@@ -131,17 +131,7 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            msg = (
-                f"database {self.engine.url.render_as_string(hide_password=True)}: cannot open or migrate ({exc.orig})"
-            )
-            raise StoreError(msg) from exc
+        migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -254,6 +244,19 @@ class Store:
                 unchanged=result.unchanged,
                 delivery_pk=delivery_pk,
             )
+
+
+def migrate(engine: Engine) -> None:
+    """Bring a database's schema to the newest Alembic revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        msg = f"database {engine.url.render_as_string(hide_password=True)}: cannot open or migrate ({exc.orig})"
+        raise StoreError(msg) from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
