@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ def with_media(cat: Catalog) -> Catalog:
     from accord.registry.entities import MediaRef
 
     recs = {
-        k: replace(r, media=(MediaRef(f"{abs(hash(k)):064x}"[-64:], "midi", 100, f"{k}.mid"),))
+        k: replace(r, media=(MediaRef(hashlib.sha256(k.encode()).hexdigest(), "midi", 100, f"{k}.mid"),))
         for k, r in cat.recordings.items()
     }
     return replace(cat, recordings=recs)

@@ -175,9 +175,12 @@ def _read_json(folder: Path) -> RawDelivery:
     return raw
 
 
+PARTY_FIELDS = ("id", "kind", "name", "ipi", "isni", "dpid", "territory", "disclose")
+"""A party's fields: the same in catalog.json and as parties.csv columns."""
+
 CSV_FILES: dict[str, tuple[str, ...]] = {
     "delivery.csv": HEADER_KEYS,
-    "parties.csv": ("id", "kind", "name", "ipi", "isni", "dpid", "territory", "disclose"),
+    "parties.csv": PARTY_FIELDS,
     "works.csv": ("id", "iswc", "title", "writers"),
     "work_shares.csv": ("work", "party", "share"),
     "recordings.csv": (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from accord.errors import Problem
 from accord.identifiers import IdentifierKind
-from accord.registry.delivery import Item
+from accord.registry.delivery import PARTY_FIELDS, Item
 from accord.registry.entities import (
     PPM_WHOLE,
     MediaRef,
@@ -43,7 +43,7 @@ def read_source(item: Item, problems: list[Problem]) -> Source | None:
 
 
 def read_party(item: Item, problems: list[Problem]) -> Party | None:
-    r = FieldReader(item, problems, allowed=("id", "kind", "name", "ipi", "isni", "dpid", "territory", "disclose"))
+    r = FieldReader(item, problems, allowed=PARTY_FIELDS)
     pid, kind, name = r.ident("id"), r.choice("kind", PartyKind), r.text("name")
     ipi = r.identifier("ipi", IdentifierKind.IPI_NAME)
     isni = r.identifier("isni", IdentifierKind.ISNI)
