@@ -289,6 +289,12 @@ class UsageEventRow(Base):
     territory: Mapped[str] = mapped_column(String(2), nullable=False)
 
 
+# --- royalties: usage periods, royalty runs, ledger accounts and transfers (migration 0004) ---
+
+
+# --- API: keys, audit log, jobs (migration 0005) ---
+
+
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")
 for _name in VERSIONED_TABLES:
     _t = Base.metadata.tables[_name]
