@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI) with per-party keys, and the web portal."""

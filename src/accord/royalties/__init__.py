@@ -1,0 +1,1 @@
+"""Usage events, royalty runs, the double-entry ledger, statements and their exports."""
