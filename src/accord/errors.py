@@ -129,3 +129,21 @@ class Rejected(AccordError):
     def __str__(self) -> str:
         n = len(self.problems)
         return f"{self.what}: {n} problem{'s' if n != 1 else ''} found, nothing was written"
+
+
+class Unauthenticated(AccordError):
+    """A request with no credential, or one that is unknown, revoked or expired (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(AccordError):
+    """A request whose role may not do this at all (HTTP 403; another party's object is NotFound instead)."""
+
+    code = "forbidden"
+
+
+class ReplicationBlocked(AccordError):
+    """An output the replication guard would not release: it reproduces a catalog work beyond the threshold."""
+
+    code = "replication_blocked"

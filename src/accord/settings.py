@@ -44,6 +44,61 @@ class Settings(BaseSettings):
         default="",
         description="SoundFont (.sf2) for rendering audio; empty: the first General MIDI soundfont found.",
     )
+    attribution_method: str = Field(
+        default="trak",
+        description="Attribution method for released outputs: trak, tracin, gradsim or embedding.",
+    )
+    attribution_dims: int = Field(
+        default=2048, ge=16, description="Dimensions gradients are projected to for attribution (TRAK, TracIn)."
+    )
+    attribution_members: int = Field(
+        default=3, ge=1, description="Checkpoints (or dropout members) attribution gradients are averaged over."
+    )
+    guard_symbolic_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "Replication guard: alignment score (about shared notes) at which an output is blocked; "
+            "0: the calibrated policy (accord guard calibrate), else the default 16."
+        ),
+    )
+    guard_audio_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Replication guard: agreeing audio landmarks at which an output is blocked; 0: calibrated/default.",
+    )
+    guard_percentile: float = Field(
+        default=99.5,
+        gt=0.0,
+        le=100.0,
+        description="Replication guard calibration: percentile of the catalog's own borrowing the threshold sits above.",
+    )
+    guard_margin: float = Field(
+        default=4.0, ge=0.0, description="Replication guard calibration: score points added above that percentile."
+    )
+    guard_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Replication guard: seeds tried per output before generation refuses (the first is the requested one).",
+    )
+    guard_candidates: int = Field(
+        default=8, ge=1, description="Replication guard: catalog lines re-scored by alignment per line checked."
+    )
+    guard_audio: bool = Field(
+        default=True,
+        description="Replication guard: also run the audio fingerprint check (renders catalog MIDI once, cached).",
+    )
+    royalty_policy: str = Field(
+        default="",
+        description=(
+            'Royalty policy as JSON (or the path of a JSON file): {"default": {...}, "YYYY-MM": {...}} with '
+            "training_share_ppm, training_pool_method, kind_weights, output_kinds, reserve_ppm (docs/royalties.md)."
+        ),
+    )
+    payout_threshold: str = Field(
+        default="10.00",
+        description="Royalty payouts: a payable balance is paid only at or above this (major units, any currency).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

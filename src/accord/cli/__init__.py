@@ -8,6 +8,8 @@ import typer
 from rich.table import Table
 
 from accord import __version__
+from accord.cli.api import apikey_app, serve_cmd
+from accord.cli.attribution import attribute_cmd, attribution_app
 from accord.cli.catalog import app as catalog_app
 from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
@@ -28,6 +30,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(catalog_app, name="catalog")
+app.command("attribute")(attribute_cmd)
+app.add_typer(attribution_app, name="attribution")
+app.add_typer(apikey_app, name="apikey")
+app.command("serve")(serve_cmd)
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(optout_app, name="optout")
 app.add_typer(dataset_app, name="dataset")

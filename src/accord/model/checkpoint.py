@@ -49,6 +49,48 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+SNAPSHOT_DIR = "snapshots"
+SNAPSHOTS_KEPT = 5
+"""Weight snapshots kept per model folder (the newest by step); older ones are deleted."""
+
+
+def snapshot_path(model_dir: Path, step: int) -> Path:
+    """``<model_dir>/snapshots/step-0001234.pt``: zero-padded, so names sort as steps do."""
+    return model_dir / SNAPSHOT_DIR / f"step-{step:07d}.pt"
+
+
+def save_snapshot(
+    model_dir: Path, step: int, state_dict: Mapping[str, torch.Tensor], *, keep: int = SNAPSHOTS_KEPT
+) -> Path:
+    """Write ``{"model": state_dict, "step": step}`` to :func:`snapshot_path` (atomically) and keep the newest ``keep``.
+
+    These are the weights along the training trajectory that attribution (TRAK) averages over;
+    they load with ``torch.load(path, weights_only=True)``.
+    """
+    if keep < 1:
+        msg = f"keep: {keep}; expected at least one snapshot kept"
+        raise ValidationError(msg, field="keep", value=keep)
+    path = snapshot_path(model_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"model": {k: v.detach().cpu() for k, v in state_dict.items()}, "step": int(step)}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for old in list_snapshots(model_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_snapshots(model_dir: Path) -> list[Path]:
+    """The model folder's weight snapshots, oldest step first."""
+    folder = model_dir / SNAPSHOT_DIR
+    return sorted(folder.glob("step-[0-9][0-9][0-9][0-9][0-9][0-9][0-9].pt")) if folder.is_dir() else []
+
+
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint's contents; ``path`` may be the file or the model folder holding ``ckpt.pt``."""
     if path.is_dir():

@@ -29,7 +29,7 @@ from accord.media.features import describe
 from accord.model.baselines import MarkovBaseline, random_piece
 from accord.model.data import TokenizedPiece, Windows, held_out_fraction
 from accord.model.gpt import GPT
-from accord.model.sample import LoadedModel, generate
+from accord.model.sample import TOP_P, LoadedModel, generate
 from accord.model.train import autocast_dtype, evaluate
 
 Progress = Callable[[str, int, int], None]
@@ -84,6 +84,7 @@ def evaluate_model(
     pieces: int = 24,
     seed: int = 0,
     temperature: float = 0.85,
+    top_p: float | None = TOP_P,
     progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate a model on its manifest's held-out pieces, with both baselines in the same run."""
@@ -120,14 +121,26 @@ def evaluate_model(
     }
 
     markov = MarkovBaseline().fit([loader.read(i.isrc).data for i in train_items[:400]])
-    styles = [i.genre for i in held] or ["chorale"]
     generated: dict[str, list[dict[str, Any]]] = {"model": [], "markov": [], "random": []}
     for n in range(pieces):
-        style = styles[n % len(styles)]
-        piece = generate(loaded, style=style, bars=16, seed=seed + n, temperature=temperature)
+        # every system makes a piece like the n-th held-out one: its style, length and tempo
+        ref, piece_ref, item = references[n % len(held)], tokenized[n % len(held)], held[n % len(held)]
+        seconds, tempo = max(float(ref["seconds"]), 1.0), piece_ref.tempo_bpm
+        span = tok.pitch_range(item.genre) or (48, 84)  # the style's range in training, as the model keeps to
+        piece = generate(
+            loaded,
+            style=item.genre,
+            tempo_bpm=tempo,
+            bars=max(1, int((piece_ref.ids == tok.bar_id).sum())),
+            seed=seed + n,
+            temperature=temperature,
+            top_p=top_p,
+        )
         generated["model"].append(describe(piece.midi))
-        generated["markov"].append(describe(markov.sample(seed + n, seconds=30)))
-        generated["random"].append(describe(random_piece(seed + n, seconds=30)))
+        generated["markov"].append(describe(markov.sample(seed + n, seconds=seconds, tempo_bpm=tempo)))
+        generated["random"].append(
+            describe(random_piece(seed + n, seconds=seconds, tempo_bpm=tempo, lowest=span[0], highest=span[1]))
+        )
         if progress:
             progress("generating", n + 1, pieces)
     music = {system: compare(described, references) for system, described in generated.items()}

@@ -25,6 +25,10 @@ from accord.model.checkpoint import load_checkpoint, model_from_checkpoint, toke
 from accord.model.gpt import GPT, KVCache
 from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer, estimate_key, parse_midi, score_tempo, style_slug
 
+TOP_P = 0.95
+"""Default nucleus: the least likely 5% of the probability mass is never sampled (one wild token,
+such as a note two octaves off, derails everything after it)."""
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -124,10 +128,12 @@ def generate(
     seed: int = 0,
     temperature: float = 1.0,
     top_k: int | None = 32,
+    top_p: float | None = TOP_P,
     prime_midi: bytes | None = None,
     prime_bars: int = 4,
     allowed_programs: set[int] | None = None,
     max_tokens: int = 4096,
+    keep_pitch_range: bool = True,
 ) -> GeneratedPiece:
     """Sample a piece of ``bars`` bars (the prime's bars included) in ``style``.
 
@@ -135,12 +141,21 @@ def generate(
     are the prime's programs, or one instrumentation of ``style`` from training drawn by the seed
     (``set(loaded.tokenizer.style_programs[style])`` allows every program the style had). The
     same model, arguments and seed give the same bytes.
+
+    Each step draws from the ``top_k`` most likely tokens, then from the smallest set of them
+    holding ``top_p`` of the probability (nucleus sampling; ``None`` or 1.0: no cut). With
+    ``keep_pitch_range`` every note stays inside the pitch range training saw for its program in
+    ``style`` (:attr:`MusicTokenizer.style_pitch_ranges`, widened to the prime's notes): a
+    ``Pitch`` token outside it is masked after each ``Program`` token.
     """
     tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
     device = model.lm_head.weight.device
     if bars < 1:
         msg = f"bars: {bars}; expected at least 1"
         raise ValidationError(msg, field="bars", value=bars)
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        msg = f"top_p: {top_p}; expected a probability mass in (0, 1]"
+        raise ValidationError(msg, field="top_p", value=top_p)
     body: list[int] = []
     prime_programs: set[int] = set()
     if prime_midi is not None:
@@ -155,6 +170,13 @@ def generate(
     may_end = _logit_bias(tok, model.config.vocab_size, allowed_programs).to(device)
     may_not_end = may_end.clone()
     may_not_end[eos] = float("-inf")  # no ending before the last bar
+    pitch_bias = (
+        _pitch_biases(tok, model.config.vocab_size, style, allowed_programs, tok.note_pitches(body))
+        if keep_pitch_range
+        else {}
+    )
+    no_pitch = torch.zeros(model.config.vocab_size)
+    program: int | None = None  # the program of the note being written: its Pitch comes next
     block = model.config.block_size
     bars_seen = body.count(bar)
     n_new = 0
@@ -163,9 +185,11 @@ def generate(
         cache = model.new_cache(1)
         logits = _prefill(model, cache, conditions, body, block, bar)
         while n_new < max_tokens:
-            token = _sample(logits[0], may_end if bars_seen >= bars else may_not_end, temperature, top_k, gen)
+            bias = (may_end if bars_seen >= bars else may_not_end) + pitch_bias.get(program, no_pitch).to(device)
+            token = _sample(logits[0], bias, temperature, top_k, top_p, gen)
             if token == eos or (token == bar and bars_seen >= bars):
                 break
+            program = tok.program_of(token)
             bars_seen += token == bar
             body.append(token)
             n_new += 1
@@ -199,6 +223,44 @@ def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> s
     return set(ensembles[int(torch.multinomial(counts, 1, generator=gen))][0])
 
 
+def _pitch_biases(
+    tok: MusicTokenizer,
+    vocab_size: int,
+    style: str,
+    programs: set[int] | None,
+    prime_notes: list[tuple[int, int]],
+) -> dict[int | None, torch.Tensor]:
+    """Program → (V,) bias masking the ``Pitch`` tokens outside that program's range in ``style``.
+
+    A program training never saw in the style gets the style's range over every program; the
+    prime's notes widen the range of their program. ``None`` maps to the union of the ranges (the
+    bias for a step that does not follow a ``Program`` token). Empty when training kept no range.
+    """
+    every = set(tok.style_pitch_ranges.get(style_slug(style), {})) | {p for p, _ in prime_notes}
+    candidates = sorted(programs if programs is not None else every)
+    style_range = tok.pitch_range(style)
+    ranges: dict[int, tuple[int, int]] = {}
+    for program in candidates:
+        low_high = tok.pitch_range(style, [program]) or style_range
+        for p, pitch in prime_notes:
+            if p == program:
+                low_high = (min(low_high[0], pitch), max(low_high[1], pitch)) if low_high else (pitch, pitch)
+        if low_high is not None:
+            ranges[program] = low_high
+    if not ranges:
+        return {}
+    every_pitch = tok.pitch_token_ids(0, 127)
+    biases: dict[int | None, torch.Tensor] = {}
+    for program, (low, high) in ranges.items():
+        bias = torch.zeros(vocab_size)
+        bias[sorted(every_pitch - tok.pitch_token_ids(low, high))] = float("-inf")
+        biases[program] = bias
+    union = (min(r[0] for r in ranges.values()), max(r[1] for r in ranges.values()))
+    biases[None] = torch.zeros(vocab_size)
+    biases[None][sorted(every_pitch - tok.pitch_token_ids(*union))] = float("-inf")
+    return biases
+
+
 def _logit_bias(tok: MusicTokenizer, vocab_size: int, allowed_programs: set[int] | None) -> torch.Tensor:
     """(V,) additive bias: 0 for tokens a body may hold, -inf for the rest."""
     bias = torch.zeros(vocab_size)
@@ -227,15 +289,25 @@ def _prefill(
 
 
 def _sample(
-    logits: torch.Tensor, bias: torch.Tensor, temperature: float, top_k: int | None, gen: torch.Generator
+    logits: torch.Tensor,
+    bias: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    gen: torch.Generator,
 ) -> int:
+    """One token: greedy at ``temperature <= 0``; else from the ``top_k`` most likely, cut to the ``top_p`` nucleus."""
     logits = logits.float() + bias  # (V,)
     if temperature <= 0:
         return int(torch.argmax(logits))
     if temperature != 1.0:
         logits = logits / temperature
-    if top_k is not None and top_k < logits.numel():
-        values, indices = torch.topk(logits, top_k)
-        probs = torch.softmax(values, dim=-1)
-        return int(indices[torch.multinomial(probs, 1, generator=gen)])
-    return int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
+    k = min(top_k or logits.numel(), logits.numel())
+    values, indices = torch.topk(logits, k)  # sorted, most likely first
+    probs = torch.softmax(values, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        # keep a token while the mass before it is under top_p: the most likely one always stays
+        keep = (torch.cumsum(probs, dim=-1) - probs) < top_p
+        probs = torch.where(keep, probs, torch.zeros_like(probs))
+        probs = probs / probs.sum()
+    return int(indices[torch.multinomial(probs, 1, generator=gen)])

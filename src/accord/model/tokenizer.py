@@ -223,12 +223,15 @@ class MusicTokenizer:
         style_tempo_bpm: the median training tempo of each style (a decoded file's tempo when none is asked).
         style_ensembles: each style's instrumentations (the programs of one piece) with how many
             training pieces had each, most common first: sampling plays one of them.
+        style_pitch_ranges: for each style, each program's lowest and highest pitch in the training
+            pieces (pitched notes only; drums are not in it): sampling keeps every note inside them.
     """
 
     styles: tuple[str, ...]
     style_programs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     style_tempo_bpm: Mapping[str, float] = field(default_factory=dict)
     style_ensembles: Mapping[str, tuple[tuple[tuple[int, ...], int], ...]] = field(default_factory=dict)
+    style_pitch_ranges: Mapping[str, Mapping[int, tuple[int, int]]] = field(default_factory=dict)
     remi: miditok.REMI = field(default_factory=lambda: miditok.REMI(_miditok_config()), repr=False, compare=False)
     _conditions: dict[str, int] = field(init=False, repr=False, compare=False)
     _names: dict[int, str] = field(init=False, repr=False, compare=False)
@@ -250,20 +253,67 @@ class MusicTokenizer:
         """A tokenizer for these styles (genres as in the manifest; order and repeats do not matter)."""
         return cls(tuple(sorted({style_slug(s) for s in styles} - {UNKNOWN})))
 
-    def with_style_stats(self, pieces: Iterable[tuple[str, Iterable[int], float]]) -> MusicTokenizer:
-        """The same vocabulary, with what training saw of each style: ``(genre, programs, tempo_bpm)`` per piece."""
+    def with_style_stats(
+        self,
+        pieces: Iterable[tuple[str, Iterable[int], float]],
+        *,
+        bodies: Iterable[tuple[str, Sequence[int]]] = (),
+    ) -> MusicTokenizer:
+        """The same vocabulary, with what training saw of each style.
+
+        ``pieces`` gives ``(genre, programs, tempo_bpm)`` per piece; ``bodies`` gives ``(genre, ids)``
+        per piece, whose notes (:meth:`note_pitches`) make each style's per-program pitch ranges.
+        """
         ensembles: dict[str, Counter[tuple[int, ...]]] = {}
         tempi: dict[str, list[float]] = {}
         for genre, programs, tempo in pieces:
             ensembles.setdefault(style_slug(genre), Counter())[tuple(sorted(set(programs)))] += 1
             tempi.setdefault(style_slug(genre), []).append(float(tempo))
+        ranges: dict[str, dict[int, tuple[int, int]]] = {}
+        for genre, ids in bodies:
+            style = ranges.setdefault(style_slug(genre), {})
+            for program, pitch in self.note_pitches(ids):
+                low, high = style.get(program, (pitch, pitch))
+                style[program] = (min(low, pitch), max(high, pitch))
         return MusicTokenizer(
             self.styles,
-            {s: tuple(sorted({p for e in c for p in e})) for s, c in sorted(ensembles.items())},
-            {s: statistics.median(t) for s, t in sorted(tempi.items())},
-            {s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(ensembles.items())},
-            self.remi,
+            style_programs={s: tuple(sorted({p for e in c for p in e})) for s, c in sorted(ensembles.items())},
+            style_tempo_bpm={s: statistics.median(t) for s, t in sorted(tempi.items())},
+            style_ensembles={
+                s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(ensembles.items())
+            },
+            style_pitch_ranges={s: dict(sorted(r.items())) for s, r in sorted(ranges.items()) if r},
+            remi=self.remi,
         )
+
+    def note_pitches(self, ids: Iterable[int]) -> list[tuple[int, int]]:
+        """``(program, pitch)`` of every pitched note in ``ids``: each ``Pitch`` token, after its ``Program``."""
+        out: list[tuple[int, int]] = []
+        program: int | None = None
+        for token in ids:
+            name = self._names.get(int(token), "")
+            if name.startswith("Program_"):
+                program = int(name.removeprefix("Program_"))
+            elif name.startswith("Pitch_") and program is not None and program >= 0:
+                out.append((program, int(name.removeprefix("Pitch_"))))
+        return out
+
+    def pitch_token_ids(self, lowest: int, highest: int) -> set[int]:
+        """Ids of the ``Pitch_<n>`` tokens with ``lowest <= n <= highest`` (drum pitches are not among them)."""
+        return {
+            i for name, i in self.remi.vocab.items() if name.startswith("Pitch_") and lowest <= int(name[6:]) <= highest
+        }
+
+    def pitch_range(self, style: str, programs: Iterable[int] | None = None) -> tuple[int, int] | None:
+        """The lowest and highest pitch training saw in ``style`` on ``programs`` (every program when ``None``).
+
+        ``None`` when training saw no such note (an unknown style, or a model trained before ranges were kept).
+        """
+        ranges = self.style_pitch_ranges.get(style_slug(style), {})
+        chosen = [r for p, r in ranges.items() if programs is None or p in set(programs)]
+        if not chosen:
+            return None
+        return min(r[0] for r in chosen), max(r[1] for r in chosen)
 
     # vocabulary ---------------------------------------------------------------------------
 
@@ -396,6 +446,9 @@ class MusicTokenizer:
             "style_programs": {s: list(p) for s, p in self.style_programs.items()},
             "style_tempo_bpm": dict(self.style_tempo_bpm),
             "style_ensembles": {s: [[list(p), n] for p, n in e] for s, e in self.style_ensembles.items()},
+            "style_pitch_ranges": {
+                s: {str(p): list(r) for p, r in ranges.items()} for s, ranges in self.style_pitch_ranges.items()
+            },
             "n_conditions": N_CONDITIONS,
             "vocab": {self.token_name(i): i for i in range(self.vocab_size)},
             "versions": _versions(),
@@ -417,6 +470,10 @@ class MusicTokenizer:
             {
                 s: tuple((tuple(int(x) for x in p), int(n)) for p, n in e)
                 for s, e in d.get("style_ensembles", {}).items()
+            },
+            {  # absent from models trained before pitch ranges were kept: no pitch constraint
+                s: {int(p): (int(r[0]), int(r[1])) for p, r in ranges.items()}
+                for s, ranges in d.get("style_pitch_ranges", {}).items()
             },
         )
         saved = {str(k): int(v) for k, v in d["vocab"].items()}

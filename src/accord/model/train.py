@@ -26,7 +26,7 @@ from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest
 from accord.errors import Conflict, ValidationError
 from accord.model import card as model_card
-from accord.model.checkpoint import FILENAME, load_checkpoint, save_checkpoint, versions
+from accord.model.checkpoint import FILENAME, load_checkpoint, save_checkpoint, save_snapshot, versions
 from accord.model.data import IGNORE, Windows, batch_seed, split_pieces, tokenize_files
 from accord.model.gpt import GPT, PRESETS, device_auto, padded_vocab
 from accord.model.tokenizer import MusicTokenizer
@@ -210,10 +210,11 @@ def train(
     if not pieces:
         msg = f"manifest {manifest.root[:12]}: none of its {len(manifest.items)} files could be tokenized"
         raise ValidationError(msg, field="manifest", value=manifest.root)
-    tokenizer = tokenizer.with_style_stats((p.genre, p.programs, p.tempo_bpm) for p in pieces)
-
-    # 3. split whole pieces by ISRC hash
+    # 3. split whole pieces by ISRC hash; pitch ranges come from the training pieces only
     train_pieces, val_pieces = split_pieces(pieces, val_fraction)
+    tokenizer = tokenizer.with_style_stats(
+        ((p.genre, p.programs, p.tempo_bpm) for p in pieces), bodies=((p.genre, p.ids) for p in train_pieces)
+    )
     config = replace(PRESETS[preset], vocab_size=padded_vocab(tokenizer.vocab_size))
     train_windows = Windows(train_pieces, config.block_size, tokenizer)
     val_windows = Windows(val_pieces, config.block_size, tokenizer) if val_pieces else None
@@ -267,7 +268,8 @@ def train(
                 **state,
             },
         )
-        emit({"stage": "checkpoint", "step": state["step"], "path": str(ckpt_path)})
+        snapshot = save_snapshot(out_dir, state["step"], model.state_dict())
+        emit({"stage": "checkpoint", "step": state["step"], "path": str(ckpt_path), "snapshot": str(snapshot)})
 
     # 5. the loop
     budget = minutes * 60.0 if minutes is not None else None

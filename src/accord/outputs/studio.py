@@ -233,6 +233,13 @@ def generate_output(
         timings["pianoroll"] = time.perf_counter() - t0
         step("piano roll", 3)
 
+        # attribution of the released output to the model's manifest items (index built on first use, cached)
+        t0 = time.perf_counter()
+        from accord.attribution.service import credential_attribution
+
+        attribution = credential_attribution(store, settings, model_id, piece.token_ids, piece.midi, output_id)
+        timings["attribution"] = time.perf_counter() - t0
+
         t0 = time.perf_counter()
         credential = Credential(
             output_id=output_id,
@@ -243,7 +250,7 @@ def generate_output(
             created=iso(created) or "",
             generator=f"Accord {__version__}",
             guard={"status": "pending", "note": "the replication guard is not built yet; nothing was checked"},
-            attribution={"status": "pending", "note": "attribution is not built yet; nothing was computed"},
+            attribution=attribution,
             media_sha256={
                 "midi": hashlib.sha256(piece.midi).hexdigest(),
                 "audio": hashlib.sha256(plain.read_bytes()).hexdigest(),

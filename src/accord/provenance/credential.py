@@ -88,6 +88,10 @@ def credential_problems(data: Any) -> list[str]:
             value = data[name]
             if not isinstance(value, Mapping) or not isinstance(value.get("status"), str) or not value["status"]:
                 problems.append(f"credential.{name}: {value!r} is not an object with a status")
+            elif name == "attribution":  # a computed attribution must hold to the royalty engine's contract
+                from accord.attribution.contract import attribution_problems
+
+                problems += attribution_problems(value)
     if "media_sha256" in data:
         hashes = data["media_sha256"]
         if not isinstance(hashes, Mapping) or not hashes:

@@ -292,7 +292,139 @@ class UsageEventRow(Base):
 # --- royalties: usage periods, royalty runs, ledger accounts and transfers (migration 0004) ---
 
 
+class UsageBatchRow(Base):
+    """One ingested batch of usage events: its Parquet files (under settings home) and what it held."""
+
+    __tablename__ = "usage_batches"
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    ingested_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    source: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    events: Mapped[int] = mapped_column(Integer, nullable=False)
+    duplicates: Mapped[int] = mapped_column(Integer, nullable=False)
+    files: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    periods: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+
+
+class RoyaltyPeriodRow(Base):
+    """An accounting period (a calendar month, ``YYYY-MM``): open until closed, then immutable."""
+
+    __tablename__ = "royalty_periods"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8), nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    run_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+
+class RoyaltyRunRow(Base):
+    """One royalty run of a period: engine version, hash of its inputs, hash of its result."""
+
+    __tablename__ = "royalty_runs"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
+    engine_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    inputs_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    result_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class LedgerAccountRow(Base):
+    """A ledger account: one per party x currency x kind (payable, paid, advance, reserve, ...)."""
+
+    __tablename__ = "ledger_accounts"
+    account_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class LedgerTransferRow(Base):
+    """An immutable transfer (debit one account, credit another) chained by hash to the one before."""
+
+    __tablename__ = "ledger_transfers"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    transfer_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    linked_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    debit_account: Mapped[str] = mapped_column(String(160), nullable=False, index=True)
+    credit_account: Mapped[str] = mapped_column(String(160), nullable=False, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    code: Mapped[str] = mapped_column(String(24), nullable=False)
+    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
+    run_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    reverses: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class PayoutRow(Base):
+    """A payout of one party's payable balance in one currency (moved to paid by a ledger transfer)."""
+
+    __tablename__ = "royalty_payouts"
+    payout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
+    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    transfer_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+
 # --- API: keys, audit log, jobs (migration 0005) ---
+
+
+class ApiKeyRow(Base):
+    """An API key of one party (rights holder, creator or operator); only the secret's sha256 is kept."""
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    label: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiAuditEventRow(Base):
+    """Every change made through the API or the portal: who (key, role, party), when, what. Append-only."""
+
+    __tablename__ = "api_audit_events"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    object_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    object_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class JobRow(Base):
+    """Work submitted through the API and run by a worker (generation): queued → running → done | failed."""
+
+    __tablename__ = "jobs"
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")

@@ -1,0 +1,139 @@
+"""Screenshots of the portal's main pages, per role, for the README (``make screenshots``).
+
+Seeds a fresh, throw-away ACCORD_HOME with demo-like data — a small cut of the demo catalog
+(public-domain tunes and chorales, fictional rights), its consented training set, a tiny model
+trained for a minute, a creator with generated pieces, one opt-out that flags the model —
+serves the portal on a loopback port and photographs each page with headless Chromium into
+docs/screenshots/. Run from the repository root:
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--pieces 12] [--steps 80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from accord.api.auth import create_key
+from accord.datasets import repository, service
+from accord.demo import build_demo_delivery
+from accord.outputs import store as outputs
+from accord.outputs.plans import parse_plans
+from accord.outputs.studio import Prompt, generate_output, train_on_manifest
+from accord.registry.importer import import_delivery
+from accord.registry.store import Store
+from accord.settings import Settings
+from accord.signing import ensure_operator_key
+from accord.web import earnings
+from accord.web.live import browser_missing, chromium, live_server
+
+LABEL = "P-KESTREL"  # the demo label with items in and out of the training set
+CREATOR = "demo-creator"
+TERRITORY = "US"
+
+
+def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
+    """A small demo registry; returns the keys and the ids the pages need."""
+    store = Store.open(settings)
+    key, _ = ensure_operator_key(settings.home)
+    dest = settings.cache_dir / "demo-delivery"
+    build_demo_delivery(dest, cache_dir=settings.cache_dir / "demo-pieces", limit_per_collection=pieces, workers=1)
+    import_delivery(store, dest, actor="demo")
+    manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory=TERRITORY, actor="demo")
+    model, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=steps, seed=0)
+    for licensor in service.status_of_model(store, model.model_id, store.clock()).pending_approvals:
+        repository.record_approval(store, model.model_id, licensor, approve=True, by=licensor, note="demo approval")
+    outputs.add_creator(store, CREATOR, "pro", TERRITORY, parse_plans(settings.plans))
+    styles = model.card.get("tokenizer", {}).get("styles", []) or ["reel"]
+    made = [
+        generate_output(
+            store,
+            settings,
+            model_id=model.model_id,
+            creator_id=CREATOR,
+            prompt=Prompt(style=styles[n % len(styles)], bars=8),
+            seed=n,
+        ).output.output_id
+        for n in range(2)
+    ]
+    earnings.seed_demo_period(store, settings, made)
+    mine = sorted(i.isrc for i in manifest.items if LABEL in i.standing)
+    keys = {
+        "label": create_key(store, role="rights_holder", party_id=LABEL, label="screenshots")[1],
+        "creator": create_key(store, role="creator", party_id=CREATOR, label="screenshots")[1],
+        "operator": create_key(store, role="operator", party_id="operator", label="screenshots")[1],
+    }
+    return {"store": store, "keys": keys, "outputs": made, "model": model.model_id, "isrc": mine[0] if mine else ""}
+
+
+def shoot(driver: Any, url: str, path: Path, *, width: int = 1360) -> None:
+    driver.get(url)
+    time.sleep(0.3)
+    height = int(driver.execute_script("return Math.max(document.body.scrollHeight, 700)"))
+    driver.set_window_size(width, min(height + 40, 2400))
+    time.sleep(0.2)
+    driver.save_screenshot(str(path))
+    print(f"  {path}")
+
+
+def sign_in(driver: Any, base: str, secret: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(f"{base}/portal/sign-in")
+    driver.find_element("id", "key").send_keys(secret)
+    driver.find_element("id", "sign-in").click()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--pieces", type=int, default=10, help="demo pieces per collection")
+    parser.add_argument("--steps", type=int, default=80, help="training steps of the tiny model")
+    args = parser.parse_args()
+    why = browser_missing()
+    if why:
+        print(f"screenshots: {why}", file=sys.stderr)
+        return 1
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="accord-screens-") as tmp:
+        settings = Settings(home=Path(tmp))
+        print("seeding a small demo registry ...")
+        data = seed(settings, pieces=args.pieces, steps=args.steps)
+        keys, out = data["keys"], args.out
+        with live_server(settings, data["store"]) as base:
+            driver = chromium()
+            try:
+                print("photographing:")
+                driver.get(f"{base}/portal/sign-in")
+                shoot(driver, f"{base}/portal/sign-in", out / "sign-in.png")
+                sign_in(driver, base, keys["creator"])
+                shoot(driver, f"{base}/portal/studio", out / "creator-studio.png")
+                shoot(driver, f"{base}/portal/studio/outputs/{data['outputs'][0]}", out / "creator-output.png")
+                sign_in(driver, base, keys["label"])
+                shoot(driver, f"{base}/portal/rights", out / "rights-catalog.png")
+                if data["isrc"]:
+                    driver.get(f"{base}/portal/rights/recordings/{data['isrc']}")
+                    driver.execute_script("window.confirm = () => true;")
+                    driver.find_element("id", "opt-out").click()
+                    time.sleep(0.5)
+                    shoot(driver, driver.current_url, out / "rights-recording-opted-out.png")
+                shoot(driver, f"{base}/portal/rights/models", out / "rights-models.png")
+                shoot(driver, f"{base}/portal/rights/earnings", out / "rights-earnings.png")
+                sign_in(driver, base, keys["operator"])
+                shoot(driver, f"{base}/portal/operator", out / "operator-overview.png")
+                shoot(driver, f"{base}/portal/operator/models", out / "operator-models.png")
+                shoot(driver, f"{base}/portal/operator/royalties", out / "operator-royalties.png")
+            finally:
+                driver.quit()
+        data["store"].close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

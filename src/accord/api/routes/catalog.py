@@ -1,0 +1,110 @@
+"""Catalog deliveries (upload, list) and recordings with their eligibility per use and why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+
+from accord.api import services
+from accord.api.deps import Caller, StoreDep, instant_or_now, record
+from accord.api.pagination import Cursor, Limit, paginate
+from accord.api.schemas import DecisionOut, DeliveryOut, ImportOut, Page, RecordingDetail, RecordingOut, ShareOut
+from accord.licensing import Decision
+from accord.registry.entities import Catalog, Recording, Use
+
+router = APIRouter(tags=["catalog"])
+
+Territory = Annotated[str, Query(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 territory of use.")]
+At = Annotated[str | None, Query(max_length=40, description="Instant of use, ISO 8601 (default: now).")]
+AsOf = Annotated[str | None, Query(max_length=40, description="The registry as it stood then (default: now).")]
+
+
+def _recording(rec: Recording, decisions: dict[Use, Decision]) -> RecordingOut:
+    return RecordingOut(
+        isrc=rec.isrc,
+        title=rec.title,
+        artists=list(rec.artists),
+        genre=rec.genre,
+        duration_ms=rec.duration_ms,
+        works=list(rec.works),
+        master_shares=[ShareOut(party_id=s.party_id, ppm=s.ppm) for s in rec.shares],
+        eligibility={u.value: DecisionOut.model_validate(d.to_dict()) for u, d in decisions.items()},
+    )
+
+
+@router.post("/deliveries", status_code=201, response_model=ImportOut)
+def upload_delivery(
+    request: Request,
+    principal: Caller,
+    store: StoreDep,
+    archive: Annotated[UploadFile, File(description="A zip or tar.gz of one delivery folder.")],
+) -> ImportOut:
+    """Import a catalog delivery (zip or tar.gz of a delivery folder), all or nothing."""
+    report = services.import_archive(store, principal, archive.filename or "upload", archive.file.read())
+    out = ImportOut.model_validate(report.to_dict())
+    record(request, principal, "delivery.import", "delivery", report.delivery_id, status=out.status)
+    return out
+
+
+@router.get("/deliveries", response_model=Page[DeliveryOut])
+def list_deliveries(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[DeliveryOut]:
+    """Imported deliveries (a rights holder: its own)."""
+    rows = services.visible_deliveries(store, principal)
+    page, nxt = paginate(rows, lambda d: f"{d['pk']:012d}", limit, cursor)
+    return Page[DeliveryOut](items=[DeliveryOut.model_validate(d) for d in page], next_cursor=nxt)
+
+
+def _snapshot(store: StoreDep, as_of: str | None) -> Catalog:
+    return store.snapshot(instant_or_now(store, as_of, "as_of") if as_of else None)
+
+
+@router.get("/recordings", response_model=Page[RecordingOut])
+def list_recordings(
+    principal: Caller,
+    store: StoreDep,
+    territory: Territory = "US",
+    at: At = None,
+    as_of: AsOf = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[RecordingOut]:
+    """Recordings (a rights holder: those it has standing on), each with its eligibility per use and why."""
+    catalog = _snapshot(store, as_of)
+    when = instant_or_now(store, at, "at")
+    page, nxt = paginate(services.visible_recordings(catalog, principal), lambda r: r.isrc, limit, cursor)
+    items = [_recording(r, services.eligibility(catalog, r.isrc, when, territory)) for r in page]
+    return Page[RecordingOut](items=items, next_cursor=nxt)
+
+
+@router.get("/recordings/{isrc}", response_model=RecordingDetail)
+def get_recording(
+    isrc: str, principal: Caller, store: StoreDep, territory: Territory = "US", at: At = None, as_of: AsOf = None
+) -> RecordingDetail:
+    """One recording: ownership, media, history, and its eligibility per use with the reasons."""
+    catalog = _snapshot(store, as_of)
+    rec = services.recording_for(catalog, principal, isrc)
+    base = _recording(rec, services.eligibility(catalog, rec.isrc, instant_or_now(store, at, "at"), territory))
+    history = [
+        {"version": v.version, "recorded_from": v.recorded_from, "recorded_to": v.recorded_to, "recorded_by": v.recorded_by}
+        for v in store.history("recordings", rec.isrc)
+    ]
+    media = [{"sha256": m.sha256, "kind": m.kind, "size": m.size} for m in rec.media]
+    return RecordingDetail.model_validate(base.model_dump() | {"media": media, "history": history})
+
+
+@router.get("/recordings/{isrc}/eligibility", response_model=DecisionOut)
+def check_eligibility(
+    isrc: str,
+    principal: Caller,
+    store: StoreDep,
+    use: Annotated[Use, Query(description="train, generate or remix.")],
+    territory: Territory = "US",
+    at: At = None,
+    as_of: AsOf = None,
+) -> DecisionOut:
+    """May this recording be used so, there, then? The agreements relied on, or every reason not."""
+    catalog = _snapshot(store, as_of)
+    rec = services.recording_for(catalog, principal, isrc)
+    decision = services.decide(catalog, rec.isrc, use, instant_or_now(store, at, "at"), territory)
+    return DecisionOut.model_validate(decision.to_dict())

@@ -1,0 +1,258 @@
+"""Creators, generation as a job (submit, poll), outputs (files, stream, download) and usage."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Header, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from accord.api import services
+from accord.api.auth import Principal, Role
+from accord.api.deps import Caller, SettingsDep, StoreDep, record
+from accord.api.jobs import Job, JobRunner, get_job, list_jobs
+from accord.api.pagination import Cursor, Limit, paginate
+from accord.api.schemas import (
+    CreatorIn,
+    CreatorOut,
+    CredentialCheckOut,
+    GenerationIn,
+    JobOut,
+    OutputDetail,
+    OutputOut,
+    Page,
+    PlayOut,
+    UsageEventOut,
+)
+from accord.errors import NotFound, ValidationError
+from accord.identifiers import validate_isrc
+from accord.outputs import store as outputs
+from accord.outputs.plans import parse_plans
+
+router = APIRouter(tags=["studio"])
+
+MEDIA_TYPES = {
+    "midi": "audio/midi",
+    "audio": "audio/wav",
+    "pianoroll": "image/png",
+    "credential": "application/json",
+}
+VIEWABLE = ("pianoroll", "credential")  # free to fetch; MIDI and audio leave only by stream or download
+
+
+def _job(j: Job) -> JobOut:
+    return JobOut.model_validate(j.__dict__)
+
+
+def _output(o: outputs.Output, detail: bool = False) -> OutputOut:
+    base = {
+        "output_id": o.output_id,
+        "model_id": o.model_id,
+        "creator_id": o.creator_id,
+        "created_at": o.created_at,
+        "prompt": o.prompt,
+        "seed": o.seed,
+        "files": sorted(o.files),
+    }
+    return OutputDetail(**base, credential=o.credential) if detail else OutputOut(**base)
+
+
+@router.post("/creators", status_code=201, response_model=CreatorOut)
+def add_creator(
+    request: Request, body: CreatorIn, principal: Caller, store: StoreDep, settings: SettingsDep
+) -> CreatorOut:
+    """Register a creator on a plan (operator)."""
+    services.require(principal, Role.OPERATOR)
+    c = outputs.add_creator(store, body.creator_id, body.plan, body.territory, parse_plans(settings.plans))
+    record(request, principal, "creator.add", "creator", c.creator_id, plan=c.plan)
+    return CreatorOut(creator_id=c.creator_id, plan=c.plan, territory=c.territory)
+
+
+@router.get("/creators/me", response_model=CreatorOut)
+def my_creator(principal: Caller, store: StoreDep) -> CreatorOut:
+    """The calling creator: its plan and territory."""
+    services.require(principal, Role.CREATOR)
+    c = outputs.get_creator(store, principal.party_id)
+    return CreatorOut(creator_id=c.creator_id, plan=c.plan, territory=c.territory)
+
+
+def _creator_for(principal: Principal, requested: str | None) -> str:
+    services.require(principal, Role.CREATOR, Role.OPERATOR)
+    if principal.role is Role.CREATOR:
+        if requested not in (None, principal.party_id):
+            msg = f"creator_id: {requested!r} is not you ({principal.party_id}); leave it out"
+            raise ValidationError(msg, field="creator_id", value=requested)
+        return principal.party_id
+    if not requested:
+        raise ValidationError("creator_id: required when an operator generates; name the creator", field="creator_id")
+    return requested
+
+
+@router.post("/generations", status_code=202, response_model=JobOut)
+def submit_generation(request: Request, body: GenerationIn, principal: Caller, store: StoreDep) -> JobOut:
+    """Ask for a piece; answers at once with a job to poll (GET /v1/jobs/{job_id}), the work runs in a worker."""
+    creator_id = _creator_for(principal, body.creator_id)
+    outputs.get_creator(store, creator_id)  # refuse an unknown creator now rather than in the worker
+    prompt = body.model_dump(exclude={"model_id", "seed", "creator_id"})
+    if prompt["from_isrc"]:
+        prompt["from_isrc"] = validate_isrc(prompt["from_isrc"])
+    params = {"model_id": body.model_id, "creator_id": creator_id, "seed": body.seed, "prompt": prompt}
+    runner: JobRunner = request.app.state.jobs
+    job = runner.submit("generation", creator_id, params)
+    record(request, principal, "generation.submit", "job", job.job_id, model_id=body.model_id)
+    return _job(job)
+
+
+def _job_for(store: StoreDep, principal: Principal, job_id: str) -> Job:
+    services.require(principal, Role.CREATOR, Role.OPERATOR)
+    job = get_job(store, job_id)
+    if not principal.owns(job.owner):
+        raise NotFound(f"job {job_id!r}: not found")
+    return job
+
+
+@router.get("/jobs", response_model=Page[JobOut])
+def jobs(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[JobOut]:
+    """Jobs (a creator: its own), oldest first."""
+    services.require(principal, Role.CREATOR, Role.OPERATOR)
+    rows = list_jobs(store, owner=None if principal.is_operator else principal.party_id)
+    page, nxt = paginate(rows, lambda j: f"{j.created_at.isoformat()}|{j.job_id}", limit, cursor)
+    return Page[JobOut](items=[_job(j) for j in page], next_cursor=nxt)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def job_status(job_id: str, principal: Caller, store: StoreDep) -> JobOut:
+    """A job's status; when done, its result names the output."""
+    return _job(_job_for(store, principal, job_id))
+
+
+@router.get("/outputs", response_model=Page[OutputOut])
+def list_outputs(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[OutputOut]:
+    """Outputs: a creator's own; those attributed to a rights holder's works; all for the operator."""
+    rows = services.visible_outputs(store, principal)
+    page, nxt = paginate(rows, lambda o: o.output_id, limit, cursor)
+    return Page[OutputOut](items=[_output(o) for o in page], next_cursor=nxt)
+
+
+@router.get("/outputs/{output_id}", response_model=OutputDetail)
+def get_output(output_id: str, principal: Caller, store: StoreDep) -> OutputOut:
+    """One output with its content credential (model, manifest root, prompt, seed, guard, attribution)."""
+    return _output(services.output_for(store, principal, output_id), detail=True)
+
+
+@router.get(
+    "/outputs/{output_id}/files/{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+)
+def output_file(output_id: str, kind: Literal["pianoroll", "credential"], principal: Caller, store: StoreDep) -> Response:
+    """The piano roll (PNG) or the signed credential sidecar (JSON) of an output."""
+    output = services.output_for(store, principal, output_id)
+    return _file(store, output, kind)
+
+
+def _file(store: StoreDep, output: outputs.Output, kind: str) -> Response:
+    info = output.files.get(kind)
+    if info is None:
+        raise NotFound(f"output {output.output_id!r}: has no {kind} file")
+    data = store.media.read_verified(info["sha256"])
+    headers = {"Content-Disposition": f'inline; filename="{info["name"]}"'}
+    return Response(data, media_type=MEDIA_TYPES.get(kind, "application/octet-stream"), headers=headers)
+
+
+@router.get("/outputs/{output_id}/stream", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+def stream(
+    request: Request,
+    output_id: str,
+    principal: Caller,
+    store: StoreDep,
+    event_id: Annotated[str | None, Query(max_length=96, description="Idempotency key of this play.")] = None,
+) -> Response:
+    """Play an output in the platform (the creator's own): its audio, recorded as a play event."""
+    services.require(principal, Role.CREATOR)
+    output = services.output_for(store, principal, output_id)
+    new = outputs.record_event(
+        store, "play", output, outputs.get_creator(store, principal.party_id), at=store.clock(), event_id=event_id
+    )
+    record(request, principal, "output.play", "output", output_id, recorded=new)
+    return _file(store, output, "audio")
+
+
+@router.post("/outputs/{output_id}/plays", status_code=201, response_model=PlayOut)
+def play(
+    request: Request,
+    output_id: str,
+    principal: Caller,
+    store: StoreDep,
+    idempotency_key: Annotated[str | None, Header(max_length=96)] = None,
+) -> PlayOut:
+    """Record a play that happened in the platform's own player (the same Idempotency-Key counts once)."""
+    services.require(principal, Role.CREATOR)
+    output = services.output_for(store, principal, output_id)
+    creator = outputs.get_creator(store, principal.party_id)
+    new = outputs.record_event(store, "play", output, creator, at=store.clock(), event_id=idempotency_key)
+    record(request, principal, "output.play", "output", output_id, recorded=new)
+    return PlayOut(output_id=output_id, recorded=new)
+
+
+@router.post(
+    "/outputs/{output_id}/download",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}, "audio/midi": {}, "audio/wav": {}}}},
+)
+def download(
+    request: Request,
+    output_id: str,
+    principal: Caller,
+    store: StoreDep,
+    settings: SettingsDep,
+    kind: Annotated[Literal["all", "midi", "audio"], Query(description="all (a zip), midi or audio.")] = "all",
+) -> Response:
+    """Download an output (its creator, within the plan's monthly allowance; recorded as a usage event)."""
+    services.require(principal, Role.CREATOR)
+    services.output_for(store, principal, output_id)
+    output, _ = outputs.authorise_download(store, settings, output_id, principal.party_id)
+    record(request, principal, "output.download", "output", output_id, kind=kind)
+    if kind != "all":
+        return _file(store, output, kind)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in sorted(output.files.values(), key=lambda i: i["name"]):
+            zf.writestr(info["name"], store.media.read_verified(info["sha256"]))
+    headers = {"Content-Disposition": f'attachment; filename="{output_id}.zip"'}
+    return Response(buf.getvalue(), media_type="application/zip", headers=headers)
+
+
+@router.get("/usage", response_model=Page[UsageEventOut])
+def usage(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[UsageEventOut]:
+    """Usage events: generations, plays, downloads (a creator: its own)."""
+    rows = services.visible_usage(store, principal)
+    page, nxt = paginate(rows, lambda e: f"{e['at'].isoformat()}|{e['event_id']}", limit, cursor)
+    return Page[UsageEventOut](items=[UsageEventOut.model_validate(e) for e in page], next_cursor=nxt)
+
+
+@router.post("/credentials/verify", response_model=CredentialCheckOut)
+def verify_credential(
+    principal: Caller,
+    file: Annotated[UploadFile, File(description="An output's audio (C2PA) or its .credential.json sidecar.")],
+    public_key: Annotated[str | None, Query(max_length=256, description="Pin the operator's public key (hex).")] = None,
+) -> CredentialCheckOut:
+    """Check a content credential, in either form, as anyone given the file can."""
+    from accord.provenance.verify import verify_file
+
+    name = Path(file.filename or "upload").name or "upload"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(file.file.read())
+        check = verify_file(path, public_key_hex=public_key)
+    return CredentialCheckOut(
+        valid=check.valid,
+        form=check.form,
+        credential=check.credential,
+        problems=list(check.problems),
+        notes=list(check.notes),
+    )

@@ -1,0 +1,352 @@
+"""What each principal may see and do, over the domain functions: the API's (and portal's) rules.
+
+The rule everywhere: a rights holder sees what it has standing on (recordings it owns, performs,
+wrote or publishes; agreements it granted; its opt-outs, proofs and statements), a creator sees
+its own outputs and usage, an operator sees everything. Another party's object is
+:class:`NotFound`, worded exactly like a missing one, so that its existence does not leak.
+Operations a role may never do are :class:`Forbidden` (403) before any object is looked up.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from accord.api.auth import Principal, Role
+from accord.datasets import repository, service
+from accord.datasets.manifest import Manifest
+from accord.datasets.proofs import make_proof, party_recordings
+from accord.datasets.repository import ManifestRecord, ModelRecord
+from accord.datasets.taint import ModelStatus
+from accord.errors import Conflict, Forbidden, NotFound, Problem, Rejected, ValidationError
+from accord.licensing import Decision, LicensingPolicy, parties_on
+from accord.outputs import store as outputs
+from accord.registry.delivery import Item, Loc, read_delivery
+from accord.registry.entities import GRANTABLE_USES, Agreement, Catalog, OptOut, Recording, Use
+from accord.registry.importer import ImportReport, import_delivery
+from accord.registry.rights import read_agreement
+from accord.registry.store import ChangeSet, Store
+
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # unpacked; a delivery of the demo's size is ~20 MB
+USES = sorted(GRANTABLE_USES)
+BODY = Loc("", "body")
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """403 unless the principal has one of ``roles``."""
+    if principal.role not in roles:
+        need = " or ".join(r.value for r in roles)
+        msg = f"role: {principal.role.value} may not do this; needs {need}"
+        raise Forbidden(msg)
+
+
+def actor(principal: Principal) -> str:
+    """How the registry's own history names an API caller."""
+    return f"api:{principal.role.value}:{principal.party_id}"[:64]
+
+
+def _missing(kind: str, key: str) -> NotFound:
+    return NotFound(f"{kind} {key!r}: not found")
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def visible_recordings(catalog: Catalog, principal: Principal) -> list[Recording]:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    recs = catalog.recordings.values()
+    if principal.is_operator:
+        return list(recs)
+    return [r for r in recs if principal.party_id in parties_on(catalog, r)]
+
+
+def recording_for(catalog: Catalog, principal: Principal, isrc: str) -> Recording:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    rec = catalog.recordings.get(isrc.upper().replace("-", ""))
+    if rec is None or not principal.owns(parties_on(catalog, rec)):
+        raise _missing("recording", isrc)
+    return rec
+
+
+def eligibility(catalog: Catalog, isrc: str, at: datetime, territory: str) -> dict[Use, Decision]:
+    """The recording's decision for every grantable use."""
+    policy = LicensingPolicy(catalog)
+    return {use: policy.decide(isrc, use, at, territory) for use in USES}
+
+
+def decide(catalog: Catalog, isrc: str, use: Use | str, at: datetime, territory: str) -> Decision:
+    """The recording's decision for one use."""
+    return LicensingPolicy(catalog).decide(isrc, use, at, territory)
+
+
+def visible_deliveries(store: Store, principal: Principal) -> list[dict[str, Any]]:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    return [d for d in store.deliveries() if principal.owns(d["sender"])]
+
+
+def _safe_members(names: Iterable[str]) -> None:
+    for name in names:
+        p = PurePosixPath(name)
+        if p.is_absolute() or ".." in p.parts:
+            msg = f"archive: member {name!r} points outside the delivery folder"
+            raise ValidationError(msg, field="archive", value=name)
+
+
+def unpack_archive(data: bytes, filename: str, dest: Path) -> Path:
+    """Unpack a zip or tar.gz delivery into ``dest``; the folder holding its catalog."""
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            _safe_members(zf.namelist())
+            if sum(i.file_size for i in zf.infolist()) > MAX_ARCHIVE_BYTES:
+                msg = f"archive: {filename!r} unpacks to more than {MAX_ARCHIVE_BYTES} bytes"
+                raise ValidationError(msg, field="archive", value=filename)
+            zf.extractall(dest)
+    else:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+                members = tf.getmembers()
+                _safe_members(m.name for m in members)
+                if sum(m.size for m in members) > MAX_ARCHIVE_BYTES:
+                    msg = f"archive: {filename!r} unpacks to more than {MAX_ARCHIVE_BYTES} bytes"
+                    raise ValidationError(msg, field="archive", value=filename)
+                tf.extractall(dest, filter="data")  # no links out, no devices, no absolute paths
+        except tarfile.TarError:
+            msg = f"archive: {filename!r} is neither a zip nor a tar(.gz) archive"
+            raise ValidationError(msg, field="archive", value=filename) from None
+    markers = ("catalog.json", "recordings.csv", "delivery.csv")
+    found = sorted({p.parent for m in markers for p in dest.rglob(m) if len(p.relative_to(dest).parts) <= 3})
+    if not found:
+        problem = Problem("", "", "archive", filename, "a delivery folder holding catalog.json or CSV files", "not_found")
+        raise Rejected(f"delivery {filename}", [problem])
+    return found[0]  # the shallowest (sorted paths: a parent sorts before its children)
+
+
+def import_archive(store: Store, principal: Principal, filename: str, data: bytes) -> ImportReport:
+    """Import an uploaded delivery archive, all or nothing; a rights holder may deliver only as itself."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    tmp = Path(tempfile.mkdtemp(prefix="accord-upload-"))
+    try:
+        folder = unpack_archive(data, filename, tmp)
+        if not principal.is_operator:
+            sender = read_delivery(folder).header.data.get("sender")
+            if sender != principal.party_id:
+                msg = f"sender: {sender!r} is not you ({principal.party_id}); a rights holder delivers only as itself"
+                raise ValidationError(msg, field="sender", value=str(sender))
+        return import_delivery(store, folder, actor=actor(principal))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- agreements and opt-outs
+
+
+def visible_agreements(catalog: Catalog, principal: Principal) -> list[Agreement]:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    return [a for a in catalog.agreements.values() if principal.owns(a.licensor)]
+
+
+def agreement_for(catalog: Catalog, principal: Principal, agreement_id: str) -> Agreement:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    a = catalog.agreements.get(agreement_id)
+    if a is None or not principal.owns(a.licensor):
+        raise _missing("agreement", agreement_id)
+    return a
+
+
+def grant_agreement(store: Store, principal: Principal, data: dict[str, Any]) -> tuple[Agreement, bool]:
+    """Record a licence (in the delivery format); a rights holder grants only as licensor itself."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    if not principal.is_operator and data.get("licensor") != principal.party_id:
+        msg = f"licensor: {data.get('licensor')!r} is not you ({principal.party_id}); grant only your own rights"
+        raise ValidationError(msg, field="licensor", value=str(data.get("licensor")))
+    catalog = store.snapshot()
+    problems: list[Problem] = []
+    agreement = read_agreement(Item(BODY, data), problems, catalog)
+    if problems or agreement is None:
+        raise Rejected("agreement", problems)
+    existing = catalog.agreements.get(agreement.agreement_id)
+    if existing is not None and existing != agreement:
+        if not principal.owns(existing.licensor):
+            raise Conflict(f"agreement id {agreement.agreement_id!r} is taken; choose another id")
+        msg = f"agreement {agreement.agreement_id!r} already exists with other terms; end it and grant a new id"
+        raise Conflict(msg)
+    result = store.apply(ChangeSet(agreements=(agreement,)), actor=actor(principal), action="agreement.granted")
+    return agreement, result.changed_anything
+
+
+def end_agreement(store: Store, principal: Principal, agreement_id: str, at: datetime) -> Agreement:
+    from accord.cli.rights import end_agreement as end  # the domain function lives with the CLI command
+
+    agreement_for(store.snapshot(), principal, agreement_id)
+    return end(store, agreement_id, at, actor=actor(principal))
+
+
+def visible_optouts(catalog: Catalog, principal: Principal) -> list[OptOut]:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    return [o for o in catalog.optouts.values() if principal.owns(o.party_id)]
+
+
+def optout_for(catalog: Catalog, principal: Principal, optout_id: str) -> OptOut:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    o = catalog.optouts.get(optout_id)
+    if o is None or not principal.owns(o.party_id):
+        raise _missing("opt-out", optout_id)
+    return o
+
+
+def create_optout(
+    store: Store, principal: Principal, data: dict[str, Any], optout_id: str | None
+) -> tuple[OptOut, list[ModelStatus]]:
+    """Record an opt-out (a rights holder only as itself); the models it now stops, with why."""
+    from accord.cli.rights import record_optout  # the domain function lives with the CLI command
+
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    if not principal.is_operator and data.get("party") != principal.party_id:
+        msg = f"party: {data.get('party')!r} is not you ({principal.party_id}); opt out only as yourself"
+        raise ValidationError(msg, field="party", value=str(data.get("party")))
+    existing = store.snapshot().optouts.get(optout_id or "")
+    if existing is not None and not principal.owns(existing.party_id):
+        raise Conflict(f"opt-out id {optout_id!r} is taken; choose another id")
+    optout = record_optout(store, data, optout_id=optout_id, actor=actor(principal))
+    report = service.audit(store, max(store.clock(), optout.effective))
+    flagged_roots = {m.root for m in report.manifests if m.flags}
+    return optout, [m for m in report.models if m.manifest_root in flagged_roots and m.blocked_uses]
+
+
+# ---------------------------------------------------------------- manifests, proofs, models
+
+
+def _manifest_parties(manifest: Manifest) -> frozenset[str]:
+    return frozenset(p for item in manifest.items for p in item.standing)
+
+
+def visible_manifests(store: Store, principal: Principal) -> list[ManifestRecord]:
+    """Operator: every manifest; rights holder: those holding an item it has standing on."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    records = repository.list_manifests(store)
+    if principal.is_operator:
+        return records
+    return [r for r in records if principal.party_id in _manifest_parties(repository.load_manifest(store, r.root)[0])]
+
+
+def manifest_for(store: Store, principal: Principal, root: str) -> tuple[Manifest, ManifestRecord]:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    try:
+        manifest, record = repository.load_manifest(store, root)
+    except (NotFound, ValidationError):
+        raise _missing("manifest", root) from None
+    if not principal.is_operator and principal.party_id not in _manifest_parties(manifest):
+        raise _missing("manifest", root)
+    return manifest, record
+
+
+def proofs_for(store: Store, principal: Principal, root: str, party: str | None) -> list[dict[str, Any]]:
+    """Inclusion or exclusion proofs for every recording a party has standing on (a rights holder: itself)."""
+    manifest, record = manifest_for(store, principal, root)
+    who = party if principal.is_operator and party else principal.party_id
+    if principal.is_operator and not party:
+        raise ValidationError("party: required for an operator; name the rights holder", field="party")
+    tree = manifest.tree()
+    return [make_proof(manifest, tree, record.signature, i) for i in party_recordings(store.snapshot(), manifest, who)]
+
+
+def proof_for(store: Store, principal: Principal, root: str, isrc: str) -> dict[str, Any]:
+    manifest, record = manifest_for(store, principal, root)
+    catalog = store.snapshot()
+    code = isrc.upper().replace("-", "")
+    if not principal.is_operator and code not in party_recordings(catalog, manifest, principal.party_id):
+        raise _missing("recording", isrc)
+    if code not in catalog.recordings and code not in {i.isrc for i in manifest.items}:
+        raise _missing("recording", isrc)
+    return make_proof(manifest, manifest.tree(), record.signature, code)
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A model with its status now.
+
+    Attributes:
+        record: the registered model.
+        status: whether it may serve, and why not.
+    """
+
+    record: ModelRecord
+    status: ModelStatus
+
+
+def visible_models(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
+    """Operator and creators: every model; a rights holder: those trained on its catalog."""
+    report = service.audit(store, at)
+    statuses = {s.model_id: s for s in report.models}
+    roots = None if principal.role is not Role.RIGHTS_HOLDER else {r.root for r in visible_manifests(store, principal)}
+    return [
+        ModelView(m, statuses[m.model_id])
+        for m in repository.list_models(store)
+        if m.model_id in statuses and (roots is None or m.manifest_root in roots)
+    ]
+
+
+def model_for(store: Store, principal: Principal, model_id: str, at: datetime) -> ModelView:
+    found = next((v for v in visible_models(store, principal, at) if v.record.model_id == model_id), None)
+    if found is None:
+        raise _missing("model", model_id)
+    return found
+
+
+def approve_model(
+    store: Store, principal: Principal, model_id: str, licensor: str | None, approve: bool, note: str
+) -> repository.Approval:
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    model_for(store, principal, model_id, store.clock())
+    who = licensor if principal.is_operator and licensor else principal.party_id
+    approval, _ = repository.record_approval(store, model_id, who, approve=approve, by=actor(principal), note=note)
+    return approval
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _attributed_parties(output: outputs.Output) -> set[str]:
+    """Parties named by an output's attribution (none while attribution is pending)."""
+    attribution = output.credential.get("attribution") or {}
+    found: set[str] = set()
+    for entry in attribution.get("works", []) if isinstance(attribution, dict) else []:
+        if isinstance(entry, dict):
+            found.update(str(p) for p in entry.get("parties", []) if p)
+    return found
+
+
+def visible_outputs(store: Store, principal: Principal) -> list[outputs.Output]:
+    if principal.role is Role.CREATOR:
+        return outputs.list_outputs(store, creator_id=principal.party_id)
+    every = outputs.list_outputs(store)
+    return every if principal.is_operator else [o for o in every if principal.party_id in _attributed_parties(o)]
+
+
+def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Output:
+    try:
+        output = outputs.get_output(store, output_id)
+    except NotFound:
+        raise _missing("output", output_id) from None
+    mine = (
+        principal.is_operator
+        or (principal.role is Role.CREATOR and output.creator_id == principal.party_id)
+        or (principal.role is Role.RIGHTS_HOLDER and principal.party_id in _attributed_parties(output))
+    )
+    if not mine:
+        raise _missing("output", output_id)
+    return output
+
+
+def visible_usage(store: Store, principal: Principal) -> list[dict[str, Any]]:
+    require(principal, Role.CREATOR, Role.OPERATOR)
+    every = outputs.events(store)
+    return every if principal.is_operator else [e for e in every if e["creator_id"] == principal.party_id]

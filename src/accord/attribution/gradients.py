@@ -1,0 +1,307 @@
+"""Projected per-example gradients of the model's loss: the features TRAK, TracIn and gradient similarity share.
+
+For each *member* (a training checkpoint, or the final weights under one fixed dropout seed
+when the model folder has no snapshots) and each sequence (a manifest item's tokens, or an
+output's), the gradient of the mean next-token loss over the sequence's first ``windows``
+bar-aligned windows is taken with respect to every parameter, then projected to ``k``
+dimensions by a seeded sparse Rademacher projection (a count sketch: each parameter is sent to
+one of ``k`` coordinates with a random sign, Kane & Nelson's sparse Johnson-Lindenstrauss
+transform with one non-zero per column). Inner products are preserved in expectation with the
+same ``O(1/k)`` variance as a dense Gaussian projection, and the projection costs one
+``index_add`` per gradient and ``P`` small integers of memory, where a dense ``P × k`` matrix for
+the 3.4M-parameter demo model would be 28 GB.
+
+Shapes: P parameters, k projected dimensions, n manifest items, M members, W windows, T tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from accord.errors import NotFound
+from accord.model.checkpoint import FILENAME, load_checkpoint
+from accord.model.data import IGNORE
+from accord.model.gpt import GPT, GPTConfig
+from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer
+
+SNAPSHOT_DIR = "snapshots"
+DROPOUT = 0.1
+"""Dropout rate of the dropout-ensemble members (used when a model folder has no snapshots)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model whose gradients are taken.
+
+    Attributes:
+        name: ``step-0000400`` for a snapshot or the final checkpoint, ``dropout-<seed>`` for an ensemble member.
+        path: the checkpoint file it loads.
+        step: the optimizer step of its weights.
+        lr: the learning rate at that step (TracIn's weight).
+        dropout_seed: the seed of its fixed dropout masks, ``None`` for the weights as trained.
+    """
+
+    name: str
+    path: Path
+    step: int
+    lr: float
+    dropout_seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "step": self.step, "lr": self.lr, "dropout_seed": self.dropout_seed}
+
+
+def _lr_at(ckpt: dict[str, Any], step: int) -> float:
+    """The learning rate the training schedule gave at ``step`` (warm-up, then cosine)."""
+    from accord.model.train import Hyperparameters, learning_rate
+
+    saved = ckpt.get("hyperparameters") or {}
+    hp = Hyperparameters(**{k: v for k, v in saved.items() if k in Hyperparameters.__dataclass_fields__})
+    total = hp.steps or int(ckpt.get("step", step)) or 1
+    warmup = min(hp.warmup_steps, max(1, total // 10)) if hp.steps is not None else hp.warmup_steps
+    return float(learning_rate(step, hp, step / total, warmup))
+
+
+def members(model_dir: Path, max_members: int = 3) -> list[Member]:
+    """Up to ``max_members`` members: snapshots from the later three quarters of training, evenly
+    spaced and ending with the final checkpoint; without snapshots, the final weights and
+    ``max_members - 1`` dropout members."""
+    final_path = model_dir / FILENAME
+    if not final_path.is_file():
+        msg = f"model: no checkpoint at {final_path} (train the model first)"
+        raise NotFound(msg)
+    final = load_checkpoint(final_path)
+    final_step = int(final.get("step", 0))
+    snaps: dict[int, Path] = {}
+    for path in sorted((model_dir / SNAPSHOT_DIR).glob("step-*.pt")):
+        try:
+            snaps[int(path.stem.removeprefix("step-"))] = path
+        except ValueError:
+            continue
+    snaps[final_step] = final_path  # the final weights win over a snapshot of the same step
+    late = sorted(s for s in snaps if s >= final_step // 4)
+    if len(late) > 1:
+        picks = sorted({late[round(x)] for x in np.linspace(0, len(late) - 1, min(max_members, len(late)))})
+        return [Member(f"step-{s:07d}", snaps[s], s, _lr_at(final, s)) for s in picks]
+    lr = _lr_at(final, final_step)
+    out = [Member(f"step-{final_step:07d}", final_path, final_step, lr)]
+    out += [Member(f"dropout-{seed}", final_path, final_step, lr, seed) for seed in range(1, max_members)]
+    return out
+
+
+def load_member(member: Member, config: GPTConfig, device: torch.device) -> GPT:
+    """The member's network: its weights, with dropout on (and fixed by seed per sequence) for ensemble members."""
+    data = torch.load(member.path, map_location="cpu", weights_only=True)
+    state = data["model"]
+    dropout = DROPOUT if member.dropout_seed is not None else 0.0
+    model = GPT(replace(config, dropout=dropout))
+    model.load_state_dict(state)
+    model.to(device)
+    return model.train() if member.dropout_seed is not None else model.eval()
+
+
+class Projector:
+    """A seeded count sketch from ``P`` parameters to ``k`` dimensions (see the module docstring)."""
+
+    def __init__(self, n_params: int, k: int, seed: int, device: torch.device) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.k = k
+        self.bucket = torch.randint(0, k, (n_params,), generator=gen).to(device)  # (P,)
+        self.sign = (torch.randint(0, 2, (n_params,), generator=gen) * 2 - 1).to(device, torch.float32)  # (P,)
+
+    def __call__(self, flat: torch.Tensor) -> torch.Tensor:
+        """(P,) → (k,)."""
+        out = torch.zeros(self.k, device=flat.device, dtype=torch.float32)
+        return out.index_add_(0, self.bucket, flat.float() * self.sign)
+
+
+def windows_of(
+    ids: Sequence[int], block_size: int, tokenizer: MusicTokenizer, windows: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets (W, T) of a sequence: its conditions, then its body from up to ``windows``
+    non-overlapping bar lines (as training and validation windows are cut); conditions and padding
+    are never targets."""
+    ids = np.asarray(ids, dtype=np.int64)
+    cond, body_len = ids[:N_CONDITIONS], block_size + 1 - N_CONDITIONS
+    bars = [i for i in np.flatnonzero(ids == tokenizer.bar_id).tolist() if i >= N_CONDITIONS] or [N_CONDITIONS]
+    starts: list[int] = []
+    for s in bars:
+        if not starts or s >= starts[-1] + body_len:
+            starts.append(s)
+        if len(starts) == windows:
+            break
+    rows = []
+    for s in starts:
+        row = np.full(block_size + 1, tokenizer.pad_id, dtype=np.int64)
+        joined = np.concatenate([cond, ids[s : s + body_len]])
+        row[: len(joined)] = joined
+        rows.append(row)
+    seqs = np.stack(rows)  # (W, T + 1)
+    x, y = seqs[:, :-1].copy(), seqs[:, 1:].copy()
+    y[(y >= tokenizer.condition_offset) | (y == tokenizer.pad_id)] = IGNORE
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def sequence_loss(model: GPT, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the targets (a sequence with no target gives 0)."""
+    logits, _ = model(x)  # (W, T, V)
+    if not bool((y != IGNORE).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+
+
+def projected_gradient(
+    model: GPT,
+    member: Member,
+    projector: Projector,
+    ids: Sequence[int],
+    tokenizer: MusicTokenizer,
+    windows: int,
+) -> np.ndarray:
+    """(k,) projected gradient of the sequence's loss under ``member``."""
+    device = model.lm_head.weight.device
+    x, y = windows_of(ids, model.config.block_size, tokenizer, windows)
+    if member.dropout_seed is not None:
+        torch.manual_seed(member.dropout_seed)  # the same masks for every sequence: one fixed sub-network
+    model.zero_grad(set_to_none=True)
+    sequence_loss(model, x.to(device), y.to(device)).backward()
+    flat = torch.cat(
+        [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params(model)]
+    )
+    return projector(flat).cpu().numpy()
+
+
+def params(model: GPT) -> list[torch.nn.Parameter]:
+    """Every trainable parameter once (the tied embedding once), in name order."""
+    return [p for _, p in sorted(model.named_parameters(), key=lambda kv: kv[0])]
+
+
+def n_params(model: GPT) -> int:
+    return sum(p.numel() for p in params(model))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class GradientFeatures:
+    """Projected gradients of every manifest item under every member.
+
+    Attributes:
+        phi: (M, n, k) float32.
+        valid: (n,) bool: the item's file could be tokenized (others score at the median: never named).
+        members: the members, in ``phi``'s first axis.
+        meta: what they were computed from (manifest root, checkpoint hash, k, seed, windows ...).
+    """
+
+    phi: np.ndarray
+    valid: np.ndarray
+    members: tuple[Member, ...]
+    meta: dict[str, Any]
+
+
+def compute_features(
+    sequences: Sequence[Sequence[int] | None],
+    model_dir: Path,
+    tokenizer: MusicTokenizer,
+    *,
+    k: int,
+    seed: int,
+    windows: int,
+    max_members: int,
+    device: torch.device,
+    progress: Callable[[int, int], None] | None = None,
+) -> GradientFeatures:
+    """Gradients of ``sequences`` (``None``: an item that could not be tokenized) under every member."""
+    ckpt = load_checkpoint(model_dir / FILENAME)
+    config = GPTConfig(**ckpt["config"])
+    chosen = members(model_dir, max_members)
+    valid = np.array([s is not None for s in sequences], dtype=bool)
+    phi = np.zeros((len(chosen), len(sequences), k), dtype=np.float32)
+    total, done = len(chosen) * int(valid.sum()), 0
+    projector: Projector | None = None
+    for m, member in enumerate(chosen):
+        model = load_member(member, config, device)
+        projector = projector or Projector(n_params(model), k, seed, device)
+        for i, ids in enumerate(sequences):
+            if ids is None:
+                continue
+            phi[m, i] = projected_gradient(model, member, projector, ids, tokenizer, windows)
+            done += 1
+            if progress is not None and (done % 10 == 0 or done == total):
+                progress(done, total)
+    meta = {
+        "k": k,
+        "seed": seed,
+        "windows": windows,
+        "members": [mb.to_dict() for mb in chosen],
+        "checkpoint_sha256": file_sha256(model_dir / FILENAME),
+        "params": projector.bucket.numel() if projector is not None else 0,
+    }
+    return GradientFeatures(phi, valid, tuple(chosen), meta)
+
+
+class QueryModels:
+    """The members' networks kept in memory, so a query costs one backward pass per member."""
+
+    def __init__(self, model_dir: Path, features: GradientFeatures, tokenizer: MusicTokenizer, device: torch.device):
+        ckpt = load_checkpoint(model_dir / FILENAME)
+        config = GPTConfig(**ckpt["config"])
+        self.members = features.members
+        self.models = [load_member(m, config, device) for m in self.members]
+        self.projector = Projector(
+            n_params(self.models[0]), int(features.meta["k"]), int(features.meta["seed"]), device
+        )
+        self.tokenizer = tokenizer
+        self.windows = int(features.meta["windows"])
+
+    def gradients(self, ids: Sequence[int]) -> np.ndarray:
+        """(M, k) projected gradients of one sequence."""
+        return np.stack(
+            [
+                projected_gradient(model, member, self.projector, ids, self.tokenizer, self.windows)
+                for model, member in zip(self.models, self.members, strict=True)
+            ]
+        )
+
+
+def trak_kernel(phi: np.ndarray, damping: float) -> np.ndarray:
+    """``Φ (ΦᵀΦ + λI)⁻¹`` (n, k) for one member's features Φ (n, k), with ``λ = damping · ‖Φ‖²_F / min(n, k)``
+    (a fraction of the mean non-zero eigenvalue, so the damping scales with the gradients).
+
+    Computed as ``(ΦΦᵀ + λI)⁻¹ Φ`` when n ≤ k (the push-through identity: an n × n solve)."""
+    phi64 = phi.astype(np.float64)
+    n, k = phi64.shape
+    lam = damping * float((phi64**2).sum()) / max(min(n, k), 1)
+    lam = lam if lam > 0 else 1.0
+    if n <= k:
+        gram = phi64 @ phi64.T  # (n, n)
+        gram[np.diag_indices(n)] += lam
+        return np.linalg.solve(gram, phi64).astype(np.float32)
+    cov = phi64.T @ phi64  # (k, k)
+    cov[np.diag_indices(k)] += lam
+    return np.linalg.solve(cov, phi64.T).T.astype(np.float32)
+
+
+def cosine_rows(a: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(a, axis=-1, keepdims=True)
+    return np.where(norms > 0, a / np.maximum(norms, 1e-30), 0.0).astype(np.float32)
+
+
+def finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0

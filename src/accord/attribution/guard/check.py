@@ -1,0 +1,278 @@
+"""The replication guard: one object that checks a piece against the whole registry.
+
+:meth:`Guard.for_store` gathers every recording of the registry (licensed or not), builds
+or loads the symbolic index (:mod:`.index`) and the audio reference (:mod:`.audio`), and
+reads the policy (:mod:`.policy`). :meth:`Guard.verdict` then checks MIDI (symbolic:
+n-gram candidates re-scored by alignment) and/or audio (landmark fingerprint) and says
+``clear`` or ``blocked``, with the evidence.
+
+:func:`guard_output` is what generation calls for each candidate output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accord.attribution.guard.align import Passage, align
+from accord.attribution.guard.audio import AudioSource, fingerprint_all
+from accord.attribution.guard.index import (
+    CatalogPiece,
+    SymbolicIndex,
+    catalog_key,
+    encode_midi,
+    load_or_build,
+    query_grams,
+)
+from accord.attribution.guard.lines import LINE_KINDS
+from accord.attribution.guard.ngrams import Encoded
+from accord.attribution.guard.policy import GuardPolicy, load_policy
+from accord.attribution.guard.verdict import BLOCKED, CLEAR, Evidence, GuardVerdict
+from accord.media.fingerprint import Fingerprint, FingerprintIndex, fingerprint_file
+from accord.registry.store import Store
+from accord.settings import Settings
+
+Progress = Callable[[str, int, int], None]
+CLOSEST = 5  # works reported per check
+_LOADED: dict[tuple[str, str, str], tuple[SymbolicIndex, AudioReference | None]] = {}
+
+
+@dataclass(frozen=True)
+class AudioReference:
+    """Fingerprints of the catalog's sound.
+
+    Attributes:
+        sources: what each clip is.
+        index: their landmarks.
+    """
+
+    sources: tuple[AudioSource, ...]
+    index: FingerprintIndex
+
+
+class Guard:
+    """The symbolic index, the audio reference and the policy, ready to check pieces."""
+
+    def __init__(
+        self,
+        index: SymbolicIndex,
+        policy: GuardPolicy,
+        audio: AudioReference | None = None,
+        *,
+        candidates: int = 8,
+        works: Sequence[tuple[str, ...]] = (),
+    ) -> None:
+        self.index = index
+        self.policy = policy
+        self.audio = audio
+        self.candidates = candidates
+        # recordings of the same work are one work when measuring borrowing between works
+        self.works = tuple(works) if works else tuple(() for _ in index.pieces)
+
+    @classmethod
+    def for_store(
+        cls, store: Store, settings: Settings, *, audio: bool | None = None, progress: Progress | None = None
+    ) -> Guard:
+        """The guard over every recording the registry holds now (cached on disk by catalog hash)."""
+        catalog = store.snapshot()
+        pieces, works, midi_paths, audio_sources = [], [], {}, []
+        # sorted by ISRC: the index (and its hash) does not depend on storage order
+        for isrc in sorted(catalog.recordings):
+            rec = catalog.recordings[isrc]
+            media = sorted(rec.media, key=lambda m: (m.kind, m.sha256))
+            midi = next((m for m in media if m.kind == "midi"), None)
+            if midi is not None and store.media.has(midi.sha256):
+                pieces.append(CatalogPiece(isrc, rec.title, midi.sha256))
+                works.append(tuple(sorted(rec.works)))
+                midi_paths[midi.sha256] = store.media.open_path(midi.sha256)
+                audio_sources.append(
+                    (AudioSource(isrc, rec.title, midi.sha256, "midi render"), midi_paths[midi.sha256])
+                )
+            for m in media:
+                if m.kind == "audio" and store.media.has(m.sha256):
+                    audio_sources.append(
+                        (AudioSource(isrc, rec.title, m.sha256, "audio"), store.media.open_path(m.sha256))
+                    )
+
+        use_audio = settings.guard_audio if audio is None else audio
+        memo_key = (
+            str(settings.cache_dir),
+            catalog_key(pieces),
+            catalog_key([CatalogPiece(s.isrc, s.origin, s.sha256) for s, _ in audio_sources]) if use_audio else "",
+        )
+        if memo_key not in _LOADED:
+
+            def read(piece: CatalogPiece) -> list[tuple[str, Encoded]]:
+                return encode_midi(midi_paths[piece.sha256].read_bytes())
+
+            index = load_or_build(pieces, read, settings.cache_dir, progress)
+            reference = None
+            if use_audio:
+                prints = fingerprint_all(audio_sources, settings.cache_dir, settings.workers, progress)
+                reference = AudioReference(tuple(s for s, _ in audio_sources), FingerprintIndex.build(prints))
+            if len(_LOADED) >= 4:  # a few catalogs at most (tests, a CLI session): drop the oldest
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[memo_key] = (index, reference)
+        index, reference = _LOADED[memo_key]
+        return cls(index, load_policy(settings), reference, candidates=settings.guard_candidates, works=works)
+
+    # -- symbolic ---------------------------------------------------------------------------
+
+    def passages(
+        self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
+    ) -> dict[int, tuple[Passage, str, str]]:
+        """Best passage per catalog piece among the retrieved candidates: piece → (passage, query line, catalog line)."""
+        best: dict[int, tuple[Passage, str, str]] = {}
+        k = self.candidates + 2 * len(exclude)
+        for (kind, enc), q in zip(lines, query_grams(lines), strict=True):
+            for entry, _weight in self.index.candidates(q, k):
+                piece = int(self.index.entry_piece[entry])
+                if piece in exclude:
+                    continue
+                passage = align(enc, self.index.entry(entry))
+                if passage is None:
+                    continue
+                if piece not in best or passage.score > best[piece][0].score:
+                    best[piece] = (passage, kind, LINE_KINDS[int(self.index.entry_kind[entry])])
+        return best
+
+    def symbolic_evidence(
+        self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
+    ) -> list[Evidence]:
+        found = self.passages(lines, exclude)
+        out = []
+        for piece, (p, qline, cline) in found.items():
+            meta = self.index.pieces[piece]
+            out.append(
+                Evidence(
+                    isrc=meta.isrc,
+                    title=meta.title,
+                    check="symbolic",
+                    score=p.score,
+                    threshold=self.policy.symbolic_threshold,
+                    shared_notes=p.shared_notes,
+                    shared_bars=p.shared_bars,
+                    piece_bars=p.query_bars,
+                    catalog_bars=p.catalog_bars,
+                    piece_seconds=p.query_seconds,
+                    catalog_seconds=p.catalog_seconds,
+                    piece_line=qline,
+                    catalog_line=cline,
+                    transposition=p.transposition,
+                )
+            )
+        # highest score first; ISRC breaks ties so the report is stable
+        return sorted(out, key=lambda e: (-e.score, e.isrc))[:CLOSEST]
+
+    # -- audio ------------------------------------------------------------------------------
+
+    def audio_evidence(self, fp: Fingerprint, exclude_isrcs: frozenset[str] = frozenset()) -> list[Evidence]:
+        if self.audio is None:
+            return []
+        out: dict[str, Evidence] = {}
+        for m in self.audio.index.match(fp, k=CLOSEST + 2 * len(exclude_isrcs) + 4):
+            src = self.audio.sources[m.clip]
+            if src.isrc in exclude_isrcs or (src.isrc in out and out[src.isrc].score >= m.votes):
+                continue
+            start = max(m.offset_seconds, 0.0)
+            out[src.isrc] = Evidence(
+                isrc=src.isrc,
+                title=src.title,
+                check="audio",
+                score=float(m.votes),
+                threshold=self.policy.audio_threshold,
+                piece_seconds=(round(max(-m.offset_seconds, 0.0), 3), round(fp.seconds, 3)),
+                catalog_seconds=(round(start, 3), round(start + fp.seconds, 3)),
+                catalog_line=src.origin,
+                matched_fraction=m.matched_fraction,
+            )
+        return sorted(out.values(), key=lambda e: (-e.score, e.isrc))[:CLOSEST]
+
+    # -- verdict ----------------------------------------------------------------------------
+
+    def verdict(
+        self,
+        *,
+        midi: bytes | None = None,
+        audio: bytes | Path | Fingerprint | None = None,
+        exclude_isrcs: frozenset[str] = frozenset(),
+    ) -> GuardVerdict:
+        """Check MIDI and/or audio against the catalog: ``blocked`` if any check reaches its threshold."""
+        evidence: list[Evidence] = []
+        checks: list[str] = []
+        notes: list[str] = []
+        exclude = frozenset(i for i, p in enumerate(self.index.pieces) if p.isrc in exclude_isrcs)
+        if midi is not None:
+            checks.append("symbolic")
+            lines = encode_midi(midi)
+            if not lines:
+                notes.append("symbolic: the MIDI has no melody or bass line of 6 notes or more; nothing to compare")
+            evidence += self.symbolic_evidence(lines, exclude)
+        if audio is not None:
+            if self.audio is None:
+                notes.append("audio: the audio check is switched off (ACCORD_GUARD_AUDIO=false)")
+            else:
+                checks.append("audio")
+                fp = audio if isinstance(audio, Fingerprint) else fingerprint_file(audio)
+                evidence += self.audio_evidence(fp, exclude_isrcs)
+        blocked = any(e.over for e in evidence)
+        return GuardVerdict(
+            status=BLOCKED if blocked else CLEAR,
+            threshold=self.policy.symbolic_threshold,
+            audio_threshold=self.policy.audio_threshold,
+            closest=tuple(sorted(evidence, key=lambda e: (-(e.score / e.threshold), e.check, e.isrc))),
+            checks=tuple(checks),
+            policy_version=self.policy.version,
+            catalog={
+                "recordings": len(self.index.pieces),
+                "lines": self.index.entries,
+                "audio_clips": 0 if self.audio is None else self.audio.index.count,
+            },
+            notes=tuple(notes),
+        )
+
+    # -- calibration ------------------------------------------------------------------------
+
+    def self_similarity(self, sample: int | None = None, seed: int = 0, progress: Progress | None = None) -> np.ndarray:
+        """Best symbolic score of each catalog piece against the *other* works (same work left out)."""
+        order = np.arange(len(self.index.pieces))
+        if sample is not None and sample < len(order):
+            order = np.sort(np.random.default_rng(seed).choice(order, size=sample, replace=False))
+        by_piece: dict[int, list[int]] = {}
+        for e, piece in enumerate(self.index.entry_piece.tolist()):
+            by_piece.setdefault(piece, []).append(e)
+        scores = []
+        for n, piece in enumerate(order.tolist(), start=1):
+            works = set(self.works[piece])
+            same = frozenset(i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w)))
+            lines = [(LINE_KINDS[int(self.index.entry_kind[e])], self.index.entry(e)) for e in by_piece.get(piece, [])]
+            found = self.passages(lines, same)
+            scores.append(max((p.score for p, _, _ in found.values()), default=0.0))
+            if progress:
+                progress("measure catalog borrowing", n, len(order))
+        return np.asarray(scores, dtype=np.float64)
+
+    def audio_self_similarity(self, sample: int | None = None, seed: int = 0) -> np.ndarray:
+        """Best audio votes of each catalog clip against the clips of *other* recordings."""
+        if self.audio is None or self.audio.index.count == 0:
+            return np.zeros(0)
+        ref = self.audio
+        clips = np.arange(ref.index.count)
+        if sample is not None and sample < len(clips):
+            clips = np.sort(np.random.default_rng(seed).choice(clips, size=sample, replace=False))
+        scores = []
+        for c in clips.tolist():
+            mask = ref.index.clips == c
+            order = np.argsort(ref.index.times[mask], kind="stable")
+            fp = Fingerprint(ref.index.hashes[mask][order], ref.index.times[mask][order], 0.0)
+            ev = self.audio_evidence(fp, frozenset({ref.sources[c].isrc}))
+            scores.append(ev[0].score if ev else 0.0)
+        return np.asarray(scores, dtype=np.float64)
+
+
+def guard_output(store: Store, settings: Settings, midi: bytes, audio: Path | None) -> GuardVerdict:
+    """The verdict on one candidate output: symbolic on its MIDI, audio on its rendered WAV (if given)."""
+    return Guard.for_store(store, settings).verdict(midi=midi, audio=audio)

@@ -1,0 +1,261 @@
+"""The inverted index of catalog lines: which works contain each n-gram, and how rare it is.
+
+Every line of every catalog recording with MIDI (the **whole** registry, licensed or not:
+copying any known song is the harm) is one *entry*. The index keeps:
+
+* the entries' notes end to end (pitch, rhythm class, bar, onset) and where each starts,
+  for the alignment that re-scores candidates;
+* every distinct n-gram (sorted), the entries that contain it (posting lists), and its
+  inverse document frequency ``idf = log(entries / entries containing it)``: a pattern
+  every other tune has (a scale, a cadence) weighs almost nothing, a rare one a lot.
+
+A query looks up its distinct n-grams (binary search), sums the idf of the ones each entry
+shares, and returns the best-scoring entries: no pass over the catalog. n-grams in more
+than :data:`STOP_FRACTION` of entries are skipped at query time (their idf is near zero and
+their posting lists are the longest).
+
+The index is saved under ``cache_dir/guard/`` named by a hash of the registry's media
+(ISRC, title and MIDI hash of every recording) and of :data:`INDEX_VERSION`, so it is built
+again only when the catalog or the method changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accord.attribution.guard.lines import LINE_KINDS, extract_lines
+from accord.attribution.guard.ngrams import GRAM, Encoded, encode, grams, grams_batch
+
+INDEX_VERSION = "guard-index/1"
+STOP_FRACTION = 0.02  # grams in more than 2% of entries (and more than 50) are skipped at query time
+STOP_MIN_DF = 50
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CatalogPiece:
+    """A catalog recording the symbolic guard indexes.
+
+    Attributes:
+        isrc: its ISRC.
+        title: its title.
+        sha256: the content hash of its MIDI file (or of the audio it was transcribed from).
+    """
+
+    isrc: str
+    title: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SymbolicIndex:
+    """Catalog lines and their n-gram index (see the module docstring).
+
+    Attributes:
+        pieces: the indexed recordings, sorted by ISRC.
+        entry_piece: ``int32[E]`` which piece each entry (line) belongs to.
+        entry_kind: ``int8[E]`` index into :data:`LINE_KINDS`.
+        starts: ``int64[E+1]`` where each entry's notes start in the note arrays.
+        pitches, rhythm, bars, onsets: the notes of every entry, end to end.
+        gram_keys: ``uint64[U]`` distinct n-grams, sorted.
+        gram_starts: ``int64[U+1]`` where each n-gram's postings start.
+        postings: ``int32[P]`` entry ids, by n-gram.
+        idf: ``float32[U]`` inverse document frequency of each n-gram.
+        key: the catalog hash the index was built for.
+    """
+
+    pieces: tuple[CatalogPiece, ...]
+    entry_piece: np.ndarray
+    entry_kind: np.ndarray
+    starts: np.ndarray
+    pitches: np.ndarray
+    rhythm: np.ndarray
+    bars: np.ndarray
+    onsets: np.ndarray
+    gram_keys: np.ndarray
+    gram_starts: np.ndarray
+    postings: np.ndarray
+    idf: np.ndarray
+    key: str
+
+    @property
+    def entries(self) -> int:
+        return len(self.entry_piece)
+
+    def entry(self, e: int) -> Encoded:
+        """The notes of entry ``e``."""
+        a, b = int(self.starts[e]), int(self.starts[e + 1])
+        return Encoded(self.pitches[a:b], self.rhythm[a:b], self.bars[a:b], self.onsets[a:b])
+
+    def candidates(self, query_grams: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` entries sharing the most idf weight with ``query_grams``: ``(entry, weight)``, best first."""
+        if len(self.gram_keys) == 0 or len(query_grams) == 0:
+            return []
+        q = np.unique(query_grams)
+        pos = np.minimum(np.searchsorted(self.gram_keys, q), len(self.gram_keys) - 1)
+        found = pos[self.gram_keys[pos] == q]
+        if len(found) == 0:
+            return []
+        lo, hi = self.gram_starts[found], self.gram_starts[found + 1]
+        stop = max(STOP_MIN_DF, int(STOP_FRACTION * self.entries))
+        keep = (hi - lo) <= stop
+        lo, hi, found = lo[keep], hi[keep], found[keep]
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if total == 0:
+            return []
+        offsets = np.repeat(lo - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(total)
+        hits = self.postings[offsets]
+        weights = np.repeat(self.idf[found], lengths)
+        uniq, inverse = np.unique(hits, return_inverse=True)
+        score = np.bincount(inverse, weights=weights)
+        # best weight first; ties by entry id so results do not depend on sort stability
+        order = np.lexsort((uniq, -score))[:k]
+        return [(int(uniq[i]), float(score[i])) for i in order]
+
+
+def catalog_key(pieces: Sequence[CatalogPiece]) -> str:
+    """The hash an index is saved under: every piece's ISRC, title and media hash, and the method version."""
+    data = json.dumps([INDEX_VERSION, GRAM, [(p.isrc, p.title, p.sha256) for p in pieces]])
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def build_index(
+    pieces: Sequence[CatalogPiece],
+    encoded: Sequence[Sequence[tuple[str, Encoded]]],
+    key: str = "",
+) -> SymbolicIndex:
+    """Index ``encoded[i]`` (``(kind, line)`` pairs) as the lines of ``pieces[i]``."""
+    entry_piece, entry_kind, chunks = [], [], []
+    for i, lines in enumerate(encoded):
+        for kind, enc in lines:
+            entry_piece.append(i)
+            entry_kind.append(LINE_KINDS.index(kind))
+            chunks.append(enc)
+    lengths = np.array([len(c) for c in chunks], dtype=np.int64)
+    starts = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+
+    def cat(name: str, dtype: type) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in chunks]).astype(dtype) if chunks else np.zeros(0, dtype)
+
+    return index_from_arrays(
+        pieces,
+        np.asarray(entry_piece, dtype=np.int32),
+        np.asarray(entry_kind, dtype=np.int8),
+        starts,
+        cat("pitches", np.int16),
+        cat("rhythm", np.int8),
+        cat("bars", np.int32),
+        cat("onsets", np.float32),
+        key,
+    )
+
+
+def index_from_arrays(
+    pieces: Sequence[CatalogPiece],
+    entry_piece: np.ndarray,
+    entry_kind: np.ndarray,
+    starts: np.ndarray,
+    pitches: np.ndarray,
+    rhythm: np.ndarray,
+    bars: np.ndarray,
+    onsets: np.ndarray,
+    key: str = "",
+) -> SymbolicIndex:
+    """Build the n-gram postings and idf over notes already laid end to end (used for synthetic catalogs too)."""
+    g, line = grams_batch(pitches, rhythm, starts)
+    # one posting per (gram, entry): an entry that repeats a pattern counts it once
+    pairs = np.unique(np.stack([g, line.astype(np.uint64)], axis=1), axis=0) if len(g) else np.zeros((0, 2), np.uint64)
+    keys_sorted, entries_sorted = pairs[:, 0], pairs[:, 1].astype(np.int32)
+    gram_keys, first, counts = np.unique(keys_sorted, return_index=True, return_counts=True)
+    gram_starts = np.r_[first, len(keys_sorted)].astype(np.int64)
+    n_entries = max(len(entry_piece), 1)
+    idf = np.log(n_entries / np.maximum(counts, 1)).astype(np.float32)
+    return SymbolicIndex(
+        tuple(pieces),
+        entry_piece,
+        entry_kind,
+        starts,
+        pitches,
+        rhythm,
+        bars,
+        onsets,
+        gram_keys.astype(np.uint64),
+        gram_starts,
+        entries_sorted,
+        idf,
+        key,
+    )
+
+
+def encode_midi(midi: bytes) -> list[tuple[str, Encoded]]:
+    """The encoded melody and bass of a MIDI file (``[]`` for one with no usable line)."""
+    return [(line.kind, encode(line)) for line in extract_lines(midi)]
+
+
+def query_grams(lines: Sequence[tuple[str, Encoded]]) -> list[np.ndarray]:
+    """The n-grams of each query line."""
+    return [grams(enc.pitches, enc.rhythm) for _, enc in lines]
+
+
+_ARRAYS = (
+    "entry_piece",
+    "entry_kind",
+    "starts",
+    "pitches",
+    "rhythm",
+    "bars",
+    "onsets",
+    "gram_keys",
+    "gram_starts",
+    "postings",
+    "idf",
+)
+
+
+def save_index(index: SymbolicIndex, path: Path) -> None:
+    """Write the index as one ``.npz`` (pieces as JSON inside), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    pieces = json.dumps([[p.isrc, p.title, p.sha256] for p in index.pieces])
+    np.savez(tmp, pieces=np.array(pieces), key=np.array(index.key), **{n: getattr(index, n) for n in _ARRAYS})
+    tmp.replace(path)
+
+
+def load_index(path: Path) -> SymbolicIndex:
+    with np.load(path, allow_pickle=False) as data:
+        pieces = tuple(CatalogPiece(*row) for row in json.loads(str(data["pieces"])))
+        arrays = {n: data[n] for n in _ARRAYS}
+        key = str(data["key"])
+    return SymbolicIndex(pieces=pieces, key=key, **arrays)
+
+
+def load_or_build(
+    pieces: Sequence[CatalogPiece],
+    read: Callable[[CatalogPiece], list[tuple[str, Encoded]]],
+    cache_dir: Path,
+    progress: Progress | None = None,
+) -> SymbolicIndex:
+    """The index of ``pieces`` from the cache, or built (``read`` gives a piece's encoded lines) and saved."""
+    key = catalog_key(pieces)
+    path = cache_dir / "guard" / f"symbolic-{key[:24]}.npz"
+    if path.is_file():
+        try:
+            return load_index(path)
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged cache file is rebuilt, never trusted
+    encoded = []
+    for i, piece in enumerate(pieces, start=1):
+        encoded.append(read(piece))
+        if progress:
+            progress("index catalog lines", i, len(pieces))
+    index = build_index(pieces, encoded, key)
+    save_index(index, path)
+    return index

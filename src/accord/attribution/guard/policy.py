@@ -1,0 +1,184 @@
+"""The guard's thresholds, set from how much catalog works already share with each other.
+
+Common cadences, scales and stock figures recur across unrelated works; that is the
+catalog's own *borrowing level*, and it is not copying. :func:`calibrate` measures it:
+every catalog work (or a sample) is checked against the rest of the catalog, leaving out
+itself and every recording of the same work, and the best score found is recorded. The
+threshold is then set **above** that distribution: its ``percentile`` (99.5 by default)
+plus a ``margin``, and never below a floor. The same is done for the audio check.
+
+A policy is saved as JSON (``home/guard/policy.json``) with the distribution it came from,
+so anyone can see why the line is where it is. Settings can override either threshold
+(``ACCORD_GUARD_SYMBOLIC_THRESHOLD``, ``ACCORD_GUARD_AUDIO_THRESHOLD``); with no calibration
+the defaults below hold (:data:`DEFAULT_SYMBOLIC_THRESHOLD`, :data:`DEFAULT_AUDIO_THRESHOLD`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accord.errors import ValidationError
+from accord.settings import Settings
+
+POLICY_FORMAT = "accord-guard-policy/1"
+DEFAULT_SYMBOLIC_THRESHOLD = 16.0
+"""About 16 notes shared outright (two bars of quavers), used until a catalog is calibrated."""
+DEFAULT_AUDIO_THRESHOLD = 40.0
+"""Landmarks agreeing on one offset, used until a catalog is calibrated."""
+SYMBOLIC_FLOOR = 10.0  # never below: a shared 10-note figure is not evidence of copying on its own
+AUDIO_FLOOR = 25.0
+AUDIO_MARGIN_FACTOR = 0.5  # audio threshold = percentile + max(margin, 50% of it)
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """The thresholds in force and where they come from.
+
+    Attributes:
+        symbolic_threshold: alignment score at which an output is blocked.
+        audio_threshold: agreeing landmarks at which an output is blocked.
+        source: ``"calibrated"``, ``"default"`` or ``"settings"`` (overridden).
+        percentile: the percentile of the catalog's self-similarity used.
+        margin: added to it (score points; audio: at least this many landmarks).
+        measured: the distributions measured (``{"symbolic": {...}, "audio": {...}}``).
+        catalog_key: the catalog hash the measurement was made on (``""`` for defaults).
+        created: when it was calibrated (ISO 8601), or ``""``.
+    """
+
+    symbolic_threshold: float
+    audio_threshold: float
+    source: str
+    percentile: float = 99.5
+    margin: float = 4.0
+    measured: dict[str, Any] = field(default_factory=dict)
+    catalog_key: str = ""
+    created: str = ""
+
+    @property
+    def version(self) -> str:
+        """``guard-policy/1:<source>:<12 hex>``: names the exact thresholds and their data."""
+        body = json.dumps(
+            [self.symbolic_threshold, self.audio_threshold, self.source, self.catalog_key, self.created],
+            sort_keys=True,
+        )
+        return f"guard-policy/1:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": POLICY_FORMAT,
+            "version": self.version,
+            "symbolic_threshold": self.symbolic_threshold,
+            "audio_threshold": self.audio_threshold,
+            "source": self.source,
+            "percentile": self.percentile,
+            "margin": self.margin,
+            "measured": self.measured,
+            "catalog_key": self.catalog_key,
+            "created": self.created,
+        }
+
+
+def default_policy() -> GuardPolicy:
+    return GuardPolicy(DEFAULT_SYMBOLIC_THRESHOLD, DEFAULT_AUDIO_THRESHOLD, "default")
+
+
+def policy_path(settings: Settings) -> Path:
+    return settings.home / "guard" / "policy.json"
+
+
+def summarise(scores: np.ndarray) -> dict[str, Any]:
+    """Count, mean and the :data:`PERCENTILES` of a score distribution (JSON-ready)."""
+    if len(scores) == 0:
+        return {"count": 0}
+    return {
+        "count": len(scores),
+        "mean": round(float(np.mean(scores)), 3),
+        **{f"p{p:g}": round(float(np.percentile(scores, p)), 3) for p in PERCENTILES},
+    }
+
+
+def threshold_from(
+    scores: np.ndarray, percentile: float, margin: float, floor: float, *, relative: float = 0.0
+) -> float:
+    """``max(floor, percentile(scores) + max(margin, relative · percentile))``, rounded up to a quarter point."""
+    if not 0 < percentile <= 100:
+        msg = f"percentile={percentile!r}: expected a number in (0, 100]"
+        raise ValidationError(msg, field="percentile", value=percentile)
+    if len(scores) == 0:
+        return floor
+    level = float(np.percentile(scores, percentile))
+    return max(floor, math.ceil((level + max(margin, relative * level)) * 4) / 4)
+
+
+def make_policy(
+    symbolic_scores: np.ndarray,
+    audio_scores: np.ndarray | None,
+    *,
+    percentile: float,
+    margin: float,
+    catalog_key: str,
+    created: str,
+) -> GuardPolicy:
+    """The calibrated policy from the measured self-similarity of the catalog."""
+    audio = np.zeros(0) if audio_scores is None else audio_scores
+    return GuardPolicy(
+        symbolic_threshold=threshold_from(symbolic_scores, percentile, margin, SYMBOLIC_FLOOR),
+        audio_threshold=threshold_from(audio, percentile, margin, AUDIO_FLOOR, relative=AUDIO_MARGIN_FACTOR)
+        if len(audio)
+        else DEFAULT_AUDIO_THRESHOLD,
+        source="calibrated",
+        percentile=percentile,
+        margin=margin,
+        measured={"symbolic": summarise(symbolic_scores), "audio": summarise(audio)},
+        catalog_key=catalog_key,
+        created=created,
+    )
+
+
+def save_policy(policy: GuardPolicy, settings: Settings) -> Path:
+    path = policy_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(policy.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_policy(settings: Settings) -> GuardPolicy:
+    """The policy in force: the calibrated one if saved (else the defaults), with Settings overrides applied."""
+    path = policy_path(settings)
+    policy = default_policy()
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            policy = GuardPolicy(
+                symbolic_threshold=float(data["symbolic_threshold"]),
+                audio_threshold=float(data["audio_threshold"]),
+                source=str(data["source"]),
+                percentile=float(data["percentile"]),
+                margin=float(data["margin"]),
+                measured=dict(data.get("measured", {})),
+                catalog_key=str(data.get("catalog_key", "")),
+                created=str(data.get("created", "")),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
+            raise ValidationError(msg, field="guard_policy", value=str(path)) from error
+    symbolic = settings.guard_symbolic_threshold
+    audio = settings.guard_audio_threshold
+    if symbolic > 0 or audio > 0:
+        policy = replace(
+            policy,
+            symbolic_threshold=symbolic if symbolic > 0 else policy.symbolic_threshold,
+            audio_threshold=audio if audio > 0 else policy.audio_threshold,
+            source="settings",
+        )
+    return policy

@@ -1,0 +1,373 @@
+"""The royalty engine: DuckDB over a period's usage events and the registry's tables.
+
+Every split is a largest-remainder allocation in integer micro-units, done in SQL
+(:func:`allocate_sql`, the same rule as :func:`accord.money.allocate`: floor shares, then the
+units left over one each to the largest remainders, ties by key ascending), so each level
+sums exactly to the level above::
+
+    revenue (per currency)
+      -> training pool | output pool                   policy.training_share_ppm
+    training pool -> models                            by the models' usage units
+    output pool   -> outputs                           by the outputs' monetising usage units
+    output        -> recordings | remainder            by its attribution weights (ppm)
+    model (training money, and output remainders)
+                  -> the model's manifest items        equal per work, or by duration
+    recording     -> master | publishing               the agreement's master split
+    side          -> works                             equally (master side: the recording)
+    work          -> owners                            by share (unowned remainder: suspense)
+    owner         -> payable | operator                the owner's agreement's pool share
+                     (no fitting agreement: suspense)
+
+Money that cannot go further (no usage at all, a model with no manifest, an unknown
+recording, an unowned share, an owner without a fitting agreement) goes to the suspense
+account with a reason, so that ``payable + suspense + operator == revenue`` to the micro-unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from accord import __version__
+from accord.errors import LedgerError
+from accord.money import allocate
+from accord.registry.entities import PPM_WHOLE
+from accord.royalties.inputs import RunInputs
+from accord.royalties.policy import RoyaltyPolicy
+from accord.royalties.usage import EVENT_SCHEMA
+from accord.signing import canonical_json
+
+ENGINE_VERSION = f"accord-royalties/1 ({__version__}; duckdb {duckdb.__version__})"
+
+LINE_COLUMNS = (
+    "party_id",
+    "currency",
+    "basis",
+    "side",
+    "isrc",
+    "work_id",
+    "model_id",
+    "output_id",
+    "units",
+    "share_ppm",
+    "amount",
+    "agreement_id",
+)
+SUSPENSE_COLUMNS = ("currency", "reason", "basis", "model_id", "isrc", "side", "work_id", "party_id", "amount")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a royalty run computed for one period.
+
+    Attributes:
+        period: ``YYYY-MM``.
+        engine_version: the engine that computed it.
+        inputs_hash: hash of the inputs (events, registry tables, policy, engine version).
+        revenue: currency → net revenue (micro-units).
+        operator: currency → the operator's share.
+        lines: the parties' royalty lines (:data:`LINE_COLUMNS`), sorted.
+        suspense: unmatched money with its reason (:data:`SUSPENSE_COLUMNS`), sorted.
+        notes: decisions a reader should know about.
+    """
+
+    period: str
+    engine_version: str
+    inputs_hash: str
+    revenue: dict[str, int]
+    operator: dict[str, int]
+    lines: pa.Table
+    suspense: pa.Table
+    notes: tuple[str, ...] = ()
+
+    def payable(self) -> dict[str, int]:
+        return _sum_by(self.lines, "currency")
+
+    def unmatched(self) -> dict[str, int]:
+        return _sum_by(self.suspense, "currency")
+
+
+def _sum_by(table: pa.Table, key: str) -> dict[str, int]:
+    if table.num_rows == 0:
+        return {}
+    grouped = table.group_by(key).aggregate([("amount", "sum")])
+    return dict(zip(grouped.column(key).to_pylist(), grouped.column("amount_sum").to_pylist(), strict=True))
+
+
+def allocate_sql(
+    con: duckdb.DuckDBPyConnection, name: str, parent: str, child: str, group: Sequence[str], keys: Sequence[str]
+) -> None:
+    """Create table ``name``: each parent ``total`` split over its children by ``weight``.
+
+    ``parent`` yields the ``group`` columns and ``total``; ``child`` yields the ``group`` and
+    ``keys`` columns, ``weight`` and any others (kept). Largest remainder, ties by ``keys``
+    ascending, exactly :func:`accord.money.allocate`. Parents with no child of positive weight
+    are left in table ``{name}_left`` (group columns and ``total``) for the caller to route.
+    """
+    g = ", ".join(group)
+    order = ", ".join(keys)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH p AS ({parent}), c AS ({child}),
+        j AS (SELECT c.*, p.total, sum(c.weight) OVER (PARTITION BY {g}) AS _wsum
+              FROM c JOIN p USING ({g}) WHERE c.weight > 0),
+        f AS (SELECT *, (total::HUGEINT * weight) // _wsum AS _base, (total::HUGEINT * weight) % _wsum AS _rem
+              FROM j),
+        r AS (SELECT *, total - sum(_base) OVER (PARTITION BY {g}) AS _left,
+                     row_number() OVER (PARTITION BY {g} ORDER BY _rem DESC, {order}) AS _rn
+              FROM f)
+        SELECT * EXCLUDE (total, _wsum, _base, _rem, _left, _rn, weight),
+               CAST(_base + CASE WHEN _rn <= _left THEN 1 ELSE 0 END AS BIGINT) AS amount
+        FROM r
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name}_left AS
+        WITH p AS ({parent}), c AS ({child})
+        SELECT p.* FROM p WHERE p.total <> 0 AND NOT EXISTS (
+            SELECT 1 FROM c WHERE c.weight > 0 AND {" AND ".join(f"c.{k} = p.{k}" for k in group)})
+        """
+    )
+
+
+def inputs_hash(con: duckdb.DuckDBPyConnection, files: Sequence[Path], policy: RoyaltyPolicy, period: str) -> str:
+    """Hash of everything a run reads: the event files (named by their content), the registry tables, the policy."""
+    digest = hashlib.sha256()
+    digest.update(canonical_json({"engine": ENGINE_VERSION, "period": period, "policy": policy.to_dict()}))
+    digest.update("\n".join(sorted(p.name + "@" + p.parent.name for p in files)).encode())
+    for table in ("attribution", "items", "sides", "works", "holders"):
+        row = con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM in_{table} t").fetchall()[0]
+        digest.update(f"{table}:{row[0]}:{row[1]}".encode())
+    return digest.hexdigest()
+
+
+def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, threads: int = 0) -> RunResult:
+    """Run the period: allocate its revenue down to each owner, deterministically."""
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {threads}")
+    for table in ("attribution", "items", "sides", "works", "holders"):
+        con.register(f"in_{table}", getattr(inputs, table))
+    kinds = pa.table(
+        {
+            "kind": [k for k, _ in policy.kind_weights],
+            "w": pa.array([w for _, w in policy.kind_weights], pa.int64()),
+            "monetises": [k in policy.output_kinds for k, _ in policy.kind_weights],
+        }
+    )
+    con.register("kind_weights", kinds)
+    if files:
+        source = "read_parquet([" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "])"
+        con.execute(f"CREATE TEMP VIEW ev AS SELECT * FROM {source} WHERE period = '{inputs.period}'")
+    else:
+        con.register("ev_empty", EVENT_SCHEMA.empty_table())
+        con.execute("CREATE TEMP VIEW ev AS SELECT * FROM ev_empty")
+    digest = inputs_hash(con, files, policy, inputs.period)
+    con.execute(
+        """
+        CREATE TEMP TABLE usage AS
+        SELECT output_id, model_id, sum(k.w)::BIGINT AS units, count(*)::BIGINT AS n,
+               coalesce(sum(k.w) FILTER (WHERE k.monetises), 0)::BIGINT AS units_out,
+               count(*) FILTER (WHERE k.monetises)::BIGINT AS n_out
+        FROM ev JOIN kind_weights k USING (kind) WHERE ev.kind <> 'revenue' GROUP BY output_id, model_id;
+        CREATE TEMP TABLE model_usage AS
+        SELECT model_id, sum(units)::BIGINT AS units, sum(n)::BIGINT AS n FROM usage GROUP BY model_id;
+        CREATE TEMP TABLE revenue AS
+        SELECT currency, sum(amount)::BIGINT AS total FROM ev WHERE kind = 'revenue' GROUP BY currency;
+        """
+    )
+    revenue = dict(con.execute("SELECT currency, total FROM revenue ORDER BY currency").fetchall())
+    row = con.execute("SELECT coalesce(sum(units), 0), coalesce(sum(units_out), 0) FROM usage").fetchall()[0]
+    training_units, output_units = int(row[0]), int(row[1])
+    pools, suspense_top = _pools(revenue, training_units, output_units, policy)
+    schema = pa.schema([("currency", pa.string()), ("basis", pa.string()), ("total", pa.int64())])
+    con.register("pools", pa.table(pools, schema))
+    _cascade(con)
+    lines = con.sql(_LINES_SQL).to_arrow_table()
+    suspense = _suspense(con, suspense_top)
+    operator = dict(
+        con.execute(
+            "SELECT currency, sum(operator)::BIGINT FROM owner_split GROUP BY currency ORDER BY currency"
+        ).fetchall()
+    )
+    operator = {c: int(operator.get(c, 0)) for c in revenue}
+    result = RunResult(inputs.period, ENGINE_VERSION, digest, revenue, operator, lines, suspense, tuple(inputs.notes))
+    _check_conservation(result)
+    return result
+
+
+def _pools(
+    revenue: dict[str, int], training_units: int, output_units: int, policy: RoyaltyPolicy
+) -> tuple[dict[str, list[object]], list[tuple[str, int]]]:
+    pools: dict[str, list[object]] = {"currency": [], "basis": [], "total": []}
+    no_usage: list[tuple[str, int]] = []
+    # an empty pool's share goes to the other pool: money follows the usage there is
+    out_w = (PPM_WHOLE - policy.training_share_ppm) if output_units else 0
+    train_w = policy.training_share_ppm if training_units else 0
+    if not out_w and not train_w:
+        train_w = PPM_WHOLE if training_units else 0
+    weights = [out_w, train_w]
+    for currency, total in sorted(revenue.items()):
+        if not any(weights):
+            no_usage.append((currency, total))
+            continue
+        out, train = allocate(total, weights, ["output", "training"])
+        pools["currency"] += [currency, currency]
+        pools["basis"] += ["output", "training"]
+        pools["total"] += [out, train]
+    return pools, no_usage
+
+
+def _cascade(con: duckdb.DuckDBPyConnection) -> None:
+    """Revenue pools down to owners, one allocation per level."""
+    allocate_sql(
+        con,
+        "model_money",
+        "SELECT currency, total FROM pools WHERE basis = 'training'",
+        "SELECT c.currency, m.model_id, m.units AS weight, m.n FROM model_usage m "
+        "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
+        ["currency"],
+        ["model_id"],
+    )
+    allocate_sql(
+        con,
+        "output_money",
+        "SELECT currency, total FROM pools WHERE basis = 'output'",
+        "SELECT c.currency, u.output_id, u.model_id, u.units_out AS weight, u.n_out FROM usage u "
+        "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
+        ["currency"],
+        ["output_id"],
+    )
+    allocate_sql(
+        con,
+        "attr_money",
+        "SELECT currency, output_id, amount AS total FROM output_money",
+        "SELECT o.currency, o.output_id, o.model_id, a.isrc, a.weight, o.n_out FROM output_money o "
+        "JOIN in_attribution a USING (output_id)",
+        ["currency", "output_id"],
+        ["isrc"],
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE model_pots AS
+        SELECT currency, 'training' AS basis, model_id, amount AS total, n AS units FROM model_money
+        UNION ALL
+        SELECT currency, 'output', model_id, sum(amount)::BIGINT, sum(n_out)::BIGINT FROM attr_money
+        WHERE isrc = '' GROUP BY currency, model_id
+        """
+    )
+    allocate_sql(
+        con,
+        "item_money",
+        "SELECT currency, basis, model_id, total FROM model_pots",
+        "SELECT p.currency, p.basis, p.model_id, i.isrc, i.weight, p.units FROM model_pots p "
+        "JOIN in_items i USING (model_id)",
+        ["currency", "basis", "model_id"],
+        ["isrc"],
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE rec_money AS
+        SELECT currency, basis, model_id, isrc, sum(amount)::BIGINT AS total, sum(units)::BIGINT AS units FROM (
+            SELECT currency, basis, model_id, isrc, amount, units FROM item_money
+            UNION ALL
+            SELECT currency, 'output', model_id, isrc, amount, n_out FROM attr_money WHERE isrc <> ''
+        ) GROUP BY currency, basis, model_id, isrc
+        """
+    )
+    allocate_sql(
+        con,
+        "side_money",
+        "SELECT currency, basis, model_id, isrc, total FROM rec_money",
+        "SELECT r.currency, r.basis, r.model_id, r.isrc, s.side, s.weight, r.units FROM rec_money r "
+        "JOIN in_sides s USING (isrc)",
+        ["currency", "basis", "model_id", "isrc"],
+        ["side"],
+    )
+    allocate_sql(
+        con,
+        "work_money",
+        "SELECT currency, basis, model_id, isrc, side, amount AS total FROM side_money",
+        "SELECT s.currency, s.basis, s.model_id, s.isrc, s.side, w.work_id, w.weight, s.units FROM side_money s "
+        "JOIN in_works w USING (isrc, side)",
+        ["currency", "basis", "model_id", "isrc", "side"],
+        ["work_id"],
+    )
+    allocate_sql(
+        con,
+        "owner_money",
+        "SELECT currency, basis, model_id, isrc, side, work_id, amount AS total FROM work_money",
+        "SELECT w.currency, w.basis, w.model_id, w.isrc, w.side, w.work_id, h.party_id, h.weight, h.share_ppm, "
+        "h.agreement_id, h.pool_ppm, w.units FROM work_money w JOIN in_holders h USING (isrc, side, work_id, basis)",
+        ["currency", "basis", "model_id", "isrc", "side", "work_id"],
+        ["party_id"],
+    )
+    # owner -> payable | operator: allocate(amount, [pool, whole - pool], ["payable", "operator"]);
+    # the one unit left over (if any) goes to the larger remainder, a tie to "operator" (key order)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE owner_split AS
+        WITH o AS (
+            SELECT *, amount::HUGEINT * pool_ppm AS xp, amount::HUGEINT * ({PPM_WHOLE} - pool_ppm) AS xo
+            FROM owner_money WHERE agreement_id <> ''),
+        u AS (
+            SELECT * EXCLUDE (xp, xo),
+                   xp // {PPM_WHOLE} AS p,
+                   CASE WHEN amount - xp // {PPM_WHOLE} - xo // {PPM_WHOLE} = 1
+                        AND xp % {PPM_WHOLE} > xo % {PPM_WHOLE} THEN 1 ELSE 0 END AS bump
+            FROM o)
+        SELECT * EXCLUDE (p, bump), CAST(p + bump AS BIGINT) AS payable, CAST(amount - p - bump AS BIGINT) AS operator
+        FROM u
+        """
+    )
+
+
+_LINES_SQL = """
+SELECT party_id, currency, basis, side, isrc, work_id, model_id, '' AS output_id, units,
+       share_ppm, payable AS amount, agreement_id
+FROM owner_split WHERE payable <> 0
+ORDER BY party_id, currency, basis, isrc, work_id, model_id, side
+"""
+
+
+def _suspense(con: duckdb.DuckDBPyConnection, no_usage: list[tuple[str, int]]) -> pa.Table:
+    con.register(
+        "no_usage",
+        pa.table(
+            {"currency": [c for c, _ in no_usage], "total": pa.array([t for _, t in no_usage], pa.int64())},
+        ),
+    )
+    sql = """
+    SELECT * FROM (
+        SELECT currency, 'no_usage' AS reason, '' AS basis, '' AS model_id, '' AS isrc, '' AS side,
+               '' AS work_id, '' AS party_id, total AS amount FROM no_usage
+        UNION ALL SELECT currency, 'no_model_usage', 'training', '', '', '', '', '', total FROM model_money_left
+        UNION ALL SELECT currency, 'no_output_usage', 'output', '', '', '', '', '', total FROM output_money_left
+        UNION ALL SELECT currency, 'no_attribution', 'output', '', '', '', '', '', total FROM attr_money_left
+        UNION ALL SELECT currency, 'no_manifest', basis, model_id, '', '', '', '', total FROM item_money_left
+        UNION ALL SELECT currency, 'unknown_recording', basis, model_id, isrc, '', '', '', total FROM side_money_left
+        UNION ALL SELECT currency, 'no_works', basis, model_id, isrc, side, '', '', total FROM work_money_left
+        UNION ALL SELECT currency, 'no_owner', basis, model_id, isrc, side, work_id, '', total FROM owner_money_left
+        UNION ALL SELECT currency, CASE WHEN party_id = '' THEN 'unowned_share' ELSE 'no_agreement' END,
+               basis, model_id, isrc, side, work_id, party_id, amount FROM owner_money WHERE agreement_id = ''
+    ) WHERE amount <> 0
+    ORDER BY currency, reason, basis, model_id, isrc, side, work_id, party_id
+    """
+    return con.sql(sql).to_arrow_table()
+
+
+def _check_conservation(result: RunResult) -> None:
+    """Every micro-unit of revenue is payable, in suspense or the operator's (an engine invariant)."""
+    payable, unmatched = result.payable(), result.unmatched()
+    for currency, total in result.revenue.items():
+        got = payable.get(currency, 0) + unmatched.get(currency, 0) + result.operator.get(currency, 0)
+        if got != total:
+            msg = f"royalty run {result.period} {currency}: allocated {got} of revenue {total} micro-units"
+            raise LedgerError(msg)

@@ -1,0 +1,496 @@
+"""Usage events: validated, idempotent by event id, appended to a day-partitioned Parquet log.
+
+A batch (a JSON-lines or CSV file, or events handed over in code) is checked as a whole
+against the registry: every problem is reported at once, by row and field, and nothing is
+written unless every row is good. Events already ingested (same event id) are skipped, so
+a batch sent twice counts once; the Parquet files' ``event_id`` column is the index of the
+ids seen. Each event is assigned to an accounting period: its month (a revenue event: the
+period it states) or, when that period is closed, the first open period after it (late
+events are never lost and never change a closed period).
+
+Atomicity: a batch's files are written under temporary names and renamed into
+``<home>/usage/day=YYYY-MM-DD/batch-<id>.parquet``; the batch becomes visible only when its
+row is committed to ``usage_batches`` in one SQL transaction. Readers only read committed
+files, so a crash mid-batch leaves nothing visible (the orphan files are overwritten by the
+retry).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pycountry
+from sqlalchemy import insert, select
+
+from accord.errors import Problem, Rejected, ValidationError
+from accord.registry.schema import Base
+from accord.registry.store import Store
+from accord.royalties.periods import closed_periods, open_period_for, parse_period, period_bounds
+from accord.settings import Settings
+
+T = Base.metadata.tables
+USAGE_KINDS = ("generation", "play", "stream", "download")
+KINDS = (*USAGE_KINDS, "revenue")
+REVENUE_SOURCES = ("subscription", "sale")
+FIELDS = (
+    "event_id",
+    "kind",
+    "timestamp",
+    "creator",
+    "output_id",
+    "model_id",
+    "territory",
+    "amount",
+    "currency",
+    "period",
+    "source",
+)
+ALIASES = {"at": "timestamp", "creator_id": "creator"}
+MAX_PROBLEMS = 1000
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("kind", pa.string()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("creator_id", pa.string()),
+        ("output_id", pa.string()),
+        ("model_id", pa.string()),
+        ("territory", pa.string()),
+        ("amount", pa.int64()),
+        ("currency", pa.string()),
+        ("source", pa.string()),
+        ("period", pa.string()),
+        ("batch_id", pa.string()),
+    ]
+)
+"""The Parquet log's columns. ``amount`` is integer micro-units (0 except on revenue events)."""
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """What the registry knows, as Arrow tables for the validation join.
+
+    Attributes:
+        outputs: ``output_id``, ``model_id`` of every released output.
+        models: ``model_id`` of every registered model.
+    """
+
+    outputs: pa.Table
+    models: pa.Table
+
+    @classmethod
+    def from_store(cls, store: Store) -> KnownIds:
+        o, m = T["outputs"], T["models"]
+        with store.engine.connect() as conn:
+            outs = conn.execute(select(o.c.output_id, o.c.model_id)).all()
+            models = [r[0] for r in conn.execute(select(m.c.model_id))]
+        return cls(
+            pa.table({"output_id": [r[0] for r in outs], "model_id": [r[1] for r in outs]}, _ID_PAIR),
+            pa.table({"model_id": models}, pa.schema([("model_id", pa.string())])),
+        )
+
+
+_ID_PAIR = pa.schema([("output_id", pa.string()), ("model_id", pa.string())])
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest did.
+
+    Attributes:
+        batch_id: the batch's id (hash of its new event ids), ``""`` when nothing was new.
+        received: events in the input.
+        new: events written.
+        duplicates: events skipped because their id was seen (in this batch or before).
+        late: new events assigned to a later period because their own period is closed.
+        files: the Parquet files written, relative to the usage folder.
+        periods: the periods the new events were assigned to.
+    """
+
+    batch_id: str
+    received: int
+    new: int
+    duplicates: int
+    late: int
+    files: tuple[str, ...]
+    periods: tuple[str, ...]
+
+
+def usage_dir(settings: Settings) -> Path:
+    return settings.home / "usage"
+
+
+def ingest_file(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    *,
+    period: str | None = None,
+    actor: str = "",
+    known: KnownIds | None = None,
+) -> IngestResult:
+    """Ingest a JSON-lines (``.jsonl``/``.json``/``.ndjson``) or CSV (``.csv``) file of events."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"file: {str(path)!r} does not exist; expected a JSON-lines or CSV file of usage events"
+        raise ValidationError(msg, field="file", value=str(path))
+    con = duckdb.connect()
+    columns = "{" + ", ".join(f"'{f}': 'VARCHAR'" for f in (*FIELDS, *ALIASES)) + "}"
+    name = str(path).replace("'", "''")
+    if path.suffix.lower() == ".csv":
+        rel = con.sql(f"SELECT * FROM read_csv('{name}', all_varchar = true, header = true)")
+    elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        rel = con.sql(f"SELECT * FROM read_json('{name}', format = 'newline_delimited', columns = {columns})")
+    else:
+        msg = f"file: {path.name!r} has suffix {path.suffix!r}; expected .jsonl, .json, .ndjson or .csv"
+        raise ValidationError(msg, field="file", value=str(path))
+    raw = rel.to_arrow_table()
+    return ingest_table(store, settings, _normalise(raw), period=period, actor=actor, source=path.name, known=known)
+
+
+def ingest_events(
+    store: Store,
+    settings: Settings,
+    events: Iterable[Mapping[str, object]],
+    *,
+    period: str | None = None,
+    actor: str = "",
+    source: str = "",
+    known: KnownIds | None = None,
+) -> IngestResult:
+    """Ingest events given as mappings (the field names of the file formats)."""
+    rows = list(events)
+    cols: dict[str, list[str | None]] = {f: [] for f in FIELDS}
+    for row in rows:
+        named = {ALIASES.get(k, k): v for k, v in row.items()}
+        for f in FIELDS:
+            value = named.get(f)
+            cols[f].append(None if value is None else _text(value))
+    table = pa.table({f: pa.array(cols[f], pa.string()) for f in FIELDS})
+    return ingest_table(store, settings, table, period=period, actor=actor, source=source, known=known)
+
+
+def _text(value: object) -> str:
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _normalise(raw: pa.Table) -> pa.Table:
+    """Every expected field as a string column (aliases folded in, missing ones null)."""
+    out: dict[str, pa.Array] = {}
+    for f in FIELDS:
+        col = raw.column(f) if f in raw.column_names else None
+        for alias, target in ALIASES.items():
+            if target == f and alias in raw.column_names:
+                other = raw.column(alias).cast(pa.string())
+                col = other if col is None else pa.compute.coalesce(col.cast(pa.string()), other)
+        out[f] = pa.nulls(raw.num_rows, pa.string()) if col is None else col.cast(pa.string())
+    return pa.table(out)
+
+
+def ingest_table(
+    store: Store,
+    settings: Settings,
+    raw: pa.Table,
+    *,
+    period: str | None = None,
+    actor: str = "",
+    source: str = "",
+    known: KnownIds | None = None,
+) -> IngestResult:
+    """Validate a table of string columns (:data:`FIELDS`), then append its new events atomically."""
+    if period is not None:
+        period = parse_period(period)
+    known = known or KnownIds.from_store(store)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("raw_in", raw.append_column("row", pa.array(np.arange(1, raw.num_rows + 1), pa.int64())))
+    con.register("known_outputs", known.outputs)
+    con.register("known_models", known.models)
+    con.register("countries", pa.table({"code": sorted(c.alpha_2 for c in pycountry.countries)}))
+    con.register("currencies", pa.table({"code": sorted(c.alpha_3 for c in pycountry.currencies)}))
+    con.execute(_STAGE_SQL)
+    problems = _problems(con, period, source)
+    if problems:
+        raise Rejected(f"usage batch {source or '(events)'}", problems)
+    received = raw.num_rows
+    closed = closed_periods(store)
+    natural = [r[0] for r in con.execute("SELECT DISTINCT natural_period FROM ev ORDER BY 1").fetchall()]
+    mapping = {p: open_period_for(p, closed) for p in natural}
+    con.register("period_map", pa.table({"natural_period": list(mapping), "period": list(mapping.values())}))
+    files = committed_files(store, settings)
+    seen = "SELECT NULL::VARCHAR AS event_id WHERE false"
+    if files:
+        seen = f"SELECT event_id FROM read_parquet({_sql_list(files)})"
+    new = con.sql(
+        f"""
+        SELECT e.event_id, e.kind, e.at::TIMESTAMPTZ AS at, e.creator AS creator_id,
+               coalesce(e.output_id, '') AS output_id, coalesce(e.model_id, '') AS model_id,
+               coalesce(e.territory, '') AS territory,
+               CASE WHEN e.kind = 'revenue'
+                    THEN CAST(CAST(e.amount AS DECIMAL(38, 6)) * 1000000 AS BIGINT) ELSE 0 END AS amount,
+               CASE WHEN e.kind = 'revenue' THEN e.currency ELSE '' END AS currency,
+               CASE WHEN e.kind = 'revenue' THEN e.source ELSE '' END AS source,
+               m.period, e.natural_period <> m.period AS late,
+               strftime(e.at, '%Y-%m-%d') AS day
+        FROM ev e JOIN period_map m USING (natural_period)
+        WHERE e.first AND e.event_id NOT IN ({seen})
+        ORDER BY e.at, e.event_id
+        """
+    ).to_arrow_table()
+    if new.num_rows == 0:
+        return IngestResult("", received, 0, received, 0, (), ())
+    con.register("new_events", new)
+    row = con.execute("SELECT sha256(string_agg(event_id, chr(10) ORDER BY event_id)) FROM new_events").fetchall()
+    batch_id = str(row[0][0])[:32]
+    late = int(pa.compute.sum(new.column("late")).as_py() or 0)
+    table = new.drop_columns(["late"]).append_column("batch_id", pa.array([batch_id] * new.num_rows, pa.string()))
+    written = _write_batch(settings, table, batch_id)
+    periods = sorted(set(table.column("period").to_pylist()))
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(T["usage_batches"]).values(
+                batch_id=batch_id,
+                ingested_at=store.clock(),
+                ingested_by=actor,
+                source=source,
+                events=new.num_rows,
+                duplicates=received - new.num_rows,
+                files=written,
+                periods=periods,
+            )
+        )
+    return IngestResult(batch_id, received, new.num_rows, received - new.num_rows, late, tuple(written), tuple(periods))
+
+
+_STAGE_SQL = """
+CREATE TEMP TABLE staged AS
+SELECT "row", nullif(trim(event_id), '') AS event_id, lower(trim(kind)) AS kind,
+       trim("timestamp") AS ts_text, try_cast(trim("timestamp") AS TIMESTAMPTZ) AS at_raw,
+       nullif(trim(creator), '') AS creator, nullif(trim(output_id), '') AS output_id,
+       nullif(trim(model_id), '') AS model_id, upper(trim(territory)) AS territory,
+       trim(amount) AS amount, upper(trim(currency)) AS currency, trim(period) AS period_text,
+       lower(trim(source)) AS source
+FROM raw_in;
+CREATE TEMP TABLE ev AS
+SELECT s.*,
+       CASE WHEN regexp_matches(coalesce(ts_text, ''), '(Z|z|[+-][0-9]{2}:?[0-9]{2})$') THEN at_raw END AS at,
+       CASE WHEN kind = 'revenue' THEN period_text ELSE strftime(at_raw, '%Y-%m') END AS natural_period,
+       row_number() OVER (PARTITION BY event_id ORDER BY row) = 1 AS first
+FROM staged s;
+"""
+
+
+def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -> list[Problem]:
+    """Every problem of the staged batch, by row then field (at most :data:`MAX_PROBLEMS`)."""
+    kinds = ", ".join(f"'{k}'" for k in KINDS)
+    usage = ", ".join(f"'{k}'" for k in USAGE_KINDS)
+    sources = ", ".join(f"'{k}'" for k in REVENUE_SOURCES)
+    window = "false"
+    if period is not None:
+        start, end = period_bounds(period)
+        window = f"(at < TIMESTAMPTZ '{start.isoformat()}' OR at >= TIMESTAMPTZ '{end.isoformat()}')"
+    checks = [
+        ("event_id", "event_id", "event_id IS NULL OR length(event_id) > 96", "a non-empty id of at most 96 chars"),
+        ("kind", "kind", f"kind IS NULL OR kind NOT IN ({kinds})", f"one of {', '.join(KINDS)}"),
+        ("timestamp", "ts_text", "at IS NULL", "an ISO 8601 date-time with an offset, e.g. 2026-11-03T10:00:00Z"),
+        ("timestamp", "ts_text", f"at IS NOT NULL AND {window}", f"a timestamp inside period {period}"),
+        ("creator", "creator", f"kind IN ({usage}) AND creator IS NULL", "the id of the creator"),
+        (
+            "output_id",
+            "output_id",
+            "output_id IS NULL AND kind <> 'revenue' OR output_id IS NOT NULL AND output_id NOT IN "
+            "(SELECT output_id FROM known_outputs)",
+            "the id of a released output (accord output list)",
+        ),
+        (
+            "model_id",
+            "model_id",
+            f"kind IN ({usage}) AND (model_id IS NULL OR model_id NOT IN (SELECT model_id FROM known_models))",
+            "the id of a registered model (accord model list)",
+        ),
+        (
+            "model_id",
+            "model_id",
+            f"kind IN ({usage}) AND model_id IN (SELECT model_id FROM known_models) AND output_id IN "
+            "(SELECT output_id FROM known_outputs) AND model_id <> "
+            "(SELECT k.model_id FROM known_outputs k WHERE k.output_id = ev.output_id)",
+            "the model that made the output",
+        ),
+        (
+            "territory",
+            "territory",
+            f"(kind IN ({usage}) OR coalesce(territory, '') <> '') AND "
+            "coalesce(territory, '') NOT IN (SELECT code FROM countries)",
+            "an ISO 3166-1 alpha-2 territory, e.g. GB",
+        ),
+        (
+            "amount",
+            "amount",
+            "kind = 'revenue' AND starts_with(coalesce(amount, ''), '-')",
+            "an amount >= 0 (negative revenue is an adjustment, not usage)",
+        ),
+        (
+            "amount",
+            "amount",
+            "kind = 'revenue' AND NOT starts_with(coalesce(amount, ''), '-') AND "
+            "NOT regexp_full_match(coalesce(amount, ''), '[0-9]{1,15}(\\.[0-9]{1,6})?')",
+            "a decimal amount in major units with at most 6 decimals, e.g. 1250.00",
+        ),
+        (
+            "currency",
+            "currency",
+            "kind = 'revenue' AND coalesce(currency, '') NOT IN (SELECT code FROM currencies)",
+            "an ISO 4217 currency code, e.g. EUR",
+        ),
+        (
+            "source",
+            "source",
+            f"kind = 'revenue' AND coalesce(source, '') NOT IN ({sources})",
+            f"one of {', '.join(REVENUE_SOURCES)}",
+        ),
+        (
+            "period",
+            "period_text",
+            "kind = 'revenue' AND NOT regexp_full_match(coalesce(period_text, ''), '[0-9]{4}-(0[1-9]|1[0-2])')",
+            "the revenue's period, YYYY-MM",
+        ),
+        (
+            "timestamp",
+            "ts_text",
+            "kind = 'revenue' AND at IS NOT NULL AND regexp_full_match(coalesce(period_text, ''), "
+            "'[0-9]{4}-(0[1-9]|1[0-2])') AND strftime(at, '%Y-%m') <> period_text",
+            "a timestamp inside the revenue's period",
+        ),
+        (
+            "period",
+            "period_text",
+            f"kind = 'revenue' AND {period is not None} AND coalesce(period_text, '') <> '{period or ''}'",
+            f"the period being ingested, {period}",
+        ),
+        (
+            "event_id",
+            "event_id",
+            "event_id IS NOT NULL AND NOT first AND (kind, ts_text, creator, output_id, model_id, territory, "
+            "amount, currency, period_text, source) IS DISTINCT FROM (SELECT (f.kind, f.ts_text, f.creator, "
+            "f.output_id, f.model_id, f.territory, f.amount, f.currency, f.period_text, f.source) FROM ev f "
+            "WHERE f.event_id = ev.event_id AND f.first)",
+            "a unique id: this id appears earlier in the batch with different content",
+        ),
+    ]
+    parts = [
+        f"SELECT row, '{field}' AS field, coalesce(CAST({col} AS VARCHAR), '') AS value, '{_q(why)}' AS expected, "
+        f"'{code}' AS code, {n} AS n FROM ev WHERE {cond}"
+        for n, (field, col, cond, why) in enumerate(checks)
+        for code in [_code(field, why)]
+    ]
+    sql = " UNION ALL ".join(parts) + f" ORDER BY row, n LIMIT {MAX_PROBLEMS}"
+    rows = con.execute(sql).fetchall()
+    return [Problem(source, f"row {r[0]}", r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def _q(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _code(field: str, why: str) -> str:
+    if why.startswith("an amount >= 0"):
+        return "negative_amount"
+    if "inside" in why:
+        return "outside_period"
+    if "unique" in why:
+        return "duplicate_id"
+    if why.startswith(("the id of", "the model that")):
+        return f"unknown_{field.removesuffix('_id')}"
+    return f"bad_{field}"
+
+
+def _sql_list(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+Publish = Callable[[Path, Path], None]
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Make one written file visible under its final name (atomic rename)."""
+    os.replace(tmp, final)
+
+
+def _write_batch(settings: Settings, table: pa.Table, batch_id: str) -> list[str]:
+    """Write one file per day under temporary names, then rename each into place."""
+    root = usage_dir(settings)
+    days = table.column("day").to_numpy(zero_copy_only=False)
+    body = table.drop_columns(["day"]).cast(EVENT_SCHEMA)
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    bounds = [*starts.tolist(), len(days)]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for a, b in pairwise(bounds):
+            folder = root / f"day={days[a]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"batch-{batch_id}.parquet"
+            tmp = folder / f".tmp-batch-{batch_id}.parquet"
+            pq.write_table(body.slice(a, b - a), tmp, compression="zstd")
+            staged.append((tmp, final))
+        for tmp, final in staged:
+            _publish(tmp, final)
+    except BaseException:
+        for tmp, final in staged:
+            tmp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+        raise
+    return [str(final.relative_to(root)) for _, final in staged]
+
+
+def committed_files(store: Store, settings: Settings, period: str | None = None) -> list[Path]:
+    """The Parquet files of committed batches (those holding ``period``'s events, if given), sorted."""
+    t = T["usage_batches"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(t.c.files, t.c.periods)).all()
+    root = usage_dir(settings)
+    return sorted(root / f for files, periods in rows if period is None or period in periods for f in files)
+
+
+def period_events(store: Store, settings: Settings, period: str) -> pa.Table:
+    """Every committed event assigned to ``period``, sorted by time then id."""
+    files = committed_files(store, settings, period)
+    if not files:
+        return EVENT_SCHEMA.empty_table()
+    con = duckdb.connect()
+    sql = f"SELECT * FROM read_parquet({_sql_list(files)}) WHERE period = '{parse_period(period)}' ORDER BY at, event_id"
+    return con.sql(sql).to_arrow_table().cast(EVENT_SCHEMA)
+
+
+def sync_platform_events(store: Store, settings: Settings, *, known: KnownIds | None = None) -> IngestResult:
+    """Land the platform's own events (plays, downloads recorded in SQL) in the Parquet log.
+
+    Idempotent: events already in the log are skipped by id.
+    """
+    t = T["usage_events"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.at, t.c.event_id)).mappings().all()
+    events: list[dict[str, Any]] = [
+        {
+            "event_id": r["event_id"],
+            "kind": r["kind"],
+            "timestamp": r["at"],
+            "creator": r["creator_id"],
+            "output_id": r["output_id"],
+            "model_id": r["model_id"],
+            "territory": r["territory"],
+        }
+        for r in rows
+    ]
+    return ingest_events(store, settings, events, actor="platform", source="platform", known=known)

