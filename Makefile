@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export ACCORD_HOME ?= $(CURDIR)/.accord
 
-.PHONY: help venv demo test lint format bench clean
+.PHONY: help venv demo test lint format bench clean screenshots
 
 help:
 	@echo "make demo   - set up .venv and run the end-to-end demo (SQLite, local files, local process pool)"
@@ -45,6 +45,11 @@ format: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The portal's main pages, per role, photographed by headless Chromium over a small seeded demo.
+screenshots: venv
+	bash scripts/system-deps
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .accord .pytest_cache .ruff_cache .hypothesis

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 
 from accord.api.auth import create_key
 from accord.datasets import repository, service
@@ -36,6 +37,7 @@ from accord.web.live import browser_missing, chromium, live_server
 LABEL = "P-KESTREL"  # the demo label with items in and out of the training set
 CREATOR = "demo-creator"
 TERRITORY = "US"
+console = Console(stderr=True)
 
 
 def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
@@ -60,26 +62,48 @@ def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
             prompt=Prompt(style=styles[n % len(styles)], bars=8),
             seed=n,
         ).output.output_id
-        for n in range(2)
+        for n in range(3)
     ]
     earnings.seed_demo_period(store, settings, made)
-    mine = sorted(i.isrc for i in manifest.items if LABEL in i.standing)
+    label, attributed = most_credited(store, made, LABEL)
+    mine = sorted(i.isrc for i in manifest.items if label in i.standing)
     keys = {
-        "label": create_key(store, role="rights_holder", party_id=LABEL, label="screenshots")[1],
+        "label": create_key(store, role="rights_holder", party_id=label, label="screenshots")[1],
         "creator": create_key(store, role="creator", party_id=CREATOR, label="screenshots")[1],
         "operator": create_key(store, role="operator", party_id="operator", label="screenshots")[1],
     }
-    return {"store": store, "keys": keys, "outputs": made, "model": model.model_id, "isrc": mine[0] if mine else ""}
+    return {
+        "store": store,
+        "keys": keys,
+        "outputs": made,
+        "attributed": attributed,
+        "model": model.model_id,
+        "isrc": mine[0] if mine else "",
+    }
 
 
-def shoot(driver: Any, url: str, path: Path, *, width: int = 1360) -> None:
-    driver.get(url)
-    time.sleep(0.3)
-    height = int(driver.execute_script("return Math.max(document.body.scrollHeight, 700)"))
-    driver.set_window_size(width, min(height + 40, 2400))
+def shoot(driver: Any, url: str | None, path: Path, *, width: int = 1360) -> None:
+    """The whole page (up to 2,400 px tall) at ``width``."""
+    if url is not None:
+        driver.get(url)
+    time.sleep(0.4)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    metrics = {"width": width, "height": min(max(height, 600), 1800), "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     time.sleep(0.2)
     driver.save_screenshot(str(path))
-    print(f"  {path}")
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    console.print(f"  {path}")
+
+
+def most_credited(store: Store, output_ids: list[str], fallback: str) -> tuple[str, str]:
+    """The master-side holder the outputs credit most, and that output (the attributed-output page)."""
+    best: tuple[int, str, str] = (0, fallback, "")
+    for output_id in output_ids:
+        att = outputs.get_output(store, output_id).credential.get("attribution") or {}
+        for h in (att.get("holders") or {}).get("master", []):
+            best = max(best, (h["weight_ppm"], h["party_id"], output_id))
+    return best[1], best[2]
 
 
 def sign_in(driver: Any, base: str, secret: str) -> None:
@@ -92,24 +116,24 @@ def sign_in(driver: Any, base: str, secret: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
-    parser.add_argument("--pieces", type=int, default=10, help="demo pieces per collection")
+    parser.add_argument("--pieces", type=int, default=16, help="demo pieces per collection")
     parser.add_argument("--steps", type=int, default=80, help="training steps of the tiny model")
     args = parser.parse_args()
     why = browser_missing()
     if why:
-        print(f"screenshots: {why}", file=sys.stderr)
+        console.print(f"[red]screenshots:[/] {why}")
         return 1
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="accord-screens-") as tmp:
         settings = Settings(home=Path(tmp))
-        print("seeding a small demo registry ...")
+        console.print("seeding a small demo registry ...")
         data = seed(settings, pieces=args.pieces, steps=args.steps)
         keys, out = data["keys"], args.out
         with live_server(settings, data["store"]) as base:
             driver = chromium()
             try:
-                print("photographing:")
+                console.print("photographing:")
                 driver.get(f"{base}/portal/sign-in")
                 shoot(driver, f"{base}/portal/sign-in", out / "sign-in.png")
                 sign_in(driver, base, keys["creator"])
@@ -117,18 +141,25 @@ def main() -> int:
                 shoot(driver, f"{base}/portal/studio/outputs/{data['outputs'][0]}", out / "creator-output.png")
                 sign_in(driver, base, keys["label"])
                 shoot(driver, f"{base}/portal/rights", out / "rights-catalog.png")
+                if data["attributed"]:
+                    shoot(
+                        driver,
+                        f"{base}/portal/rights/outputs/{data['attributed']}",
+                        out / "rights-attributed-output.png",
+                    )
                 if data["isrc"]:
                     driver.get(f"{base}/portal/rights/recordings/{data['isrc']}")
                     driver.execute_script("window.confirm = () => true;")
                     driver.find_element("id", "opt-out").click()
                     time.sleep(0.5)
-                    shoot(driver, driver.current_url, out / "rights-recording-opted-out.png")
+                    shoot(driver, None, out / "rights-recording-opted-out.png")
                 shoot(driver, f"{base}/portal/rights/models", out / "rights-models.png")
                 shoot(driver, f"{base}/portal/rights/earnings", out / "rights-earnings.png")
                 sign_in(driver, base, keys["operator"])
                 shoot(driver, f"{base}/portal/operator", out / "operator-overview.png")
                 shoot(driver, f"{base}/portal/operator/models", out / "operator-models.png")
                 shoot(driver, f"{base}/portal/operator/royalties", out / "operator-royalties.png")
+                shoot(driver, f"{base}/portal/operator/ledger", out / "operator-ledger.png")
             finally:
                 driver.quit()
         data["store"].close()

@@ -37,7 +37,7 @@ from accord.settings import Settings
 from accord.signing import ensure_operator_key
 from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 
-LABEL_ISRC, OTHER_ISRC = "GBXYZ2600001", "GBOTH2600001"
+LABEL_ISRC, OTHER_ISRC = "GBXYZ2600002", "GBOTH2600001"  # LABEL_ISRC is in the shared manifest
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
@@ -67,7 +67,7 @@ def test_a_revoked_key_and_its_sessions_are_refused(store: Store, settings: Sett
 
 @sqlite_only
 def test_wrong_secrets_forged_cookies_and_unknown_roles_are_refused(store: Store, settings: Settings) -> None:
-    key, secret = create_key(store, role="operator", party_id="ops")
+    _, secret = create_key(store, role="operator", party_id="ops")
     with pytest.raises(Unauthenticated):
         authenticate(store, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
     with pytest.raises(Unauthenticated):
@@ -112,8 +112,14 @@ def _other_delivery() -> dict[str, Any]:
             catalog_agreement("AGR-OP", "P-OPUB", "publishing"),
         ],
         "optouts": [
-            {"id": "OPT-O", "party": "P-OTHER", "scope": "recording", "target": OTHER_ISRC, "uses": ["remix"],
-             "effective": "2026-06-01"}
+            {
+                "id": "OPT-O",
+                "party": "P-OTHER",
+                "scope": "recording",
+                "target": OTHER_ISRC,
+                "uses": ["remix"],
+                "effective": "2026-06-01",
+            }
         ],
     }
 
@@ -431,7 +437,9 @@ from tests.test_studio import trained  # noqa: E402,F401  (the fixture that trai
 @pytest.mark.slow
 @sqlite_only
 def test_generation_runs_as_a_job_submit_poll_fetch(
-    store: Store, settings: Settings, trained: dict[str, Any]  # noqa: F811
+    store: Store,
+    settings: Settings,
+    trained: dict[str, Any],  # noqa: F811
 ) -> None:
     model_id = trained["model"].model_id
     _, secret = create_key(store, role="creator", party_id="ana")

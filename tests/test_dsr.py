@@ -16,10 +16,12 @@ from accord.royalties.dsr import (
     WRITTEN_TYPES,
     control_total_problems,
     dsr_text,
+    escape,
     parse_dsr,
     read_dsr,
     read_dsr_message,
     reconciliation_problems,
+    split_cells,
     split_values,
     statement_lines,
     write_dsr,
@@ -280,3 +282,10 @@ def test_property_round_trip_preserves_every_amount_exactly(tmp_path: Path, stat
     assert sorted(back, key=key) == sorted((ln for s in statements for ln in s.lines), key=key)
     assert sum(ln.amount for ln in back) == sum(s.total_income for s in statements)
     assert report.counts.blocks == len({ln.isrc for s in statements for ln in s.lines})
+
+
+@given(values=st.lists(st.text(alphabet="ab|\\x", min_size=1, max_size=6), min_size=1, max_size=5))
+def test_property_escaped_multi_values_split_back_exactly(values: list[str]):
+    cell = "|".join(escape(v) for v in values)
+    assert split_values(cell) == tuple(values)
+    assert split_cells(f"X\t{cell}\t{cell}") == ["X", cell, cell]

@@ -26,6 +26,7 @@ from accord.settings import Settings, get_settings
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": why}
     for status, why in (
+        (400, "A request Accord cannot act on (an unreadable key, file or proof)."),
         (401, "No API key, or an unknown or revoked one."),
         (403, "This role may not do this."),
         (404, "Not found, or not yours."),
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         description=(
             "Licensed-by-design AI music: catalog, licences, opt-outs, consented training sets and proofs, "
             "models, generation, usage. Authenticate with `Authorization: Bearer <API key>` "
-            "(`accord apikey create`). Errors: `{\"error\": {\"code\", \"message\", \"field\"}}`."
+            '(`accord apikey create`). Errors: `{"error": {"code", "message", "field"}}`.'
         ),
         lifespan=lifespan,
     )

@@ -357,9 +357,7 @@ def audit(
         )
 
 
-def audit_events(
-    store: Store, *, after: int = 0, limit: int = 100, party_id: str | None = None
-) -> list[ApiAuditEvent]:
+def audit_events(store: Store, *, after: int = 0, limit: int = 100, party_id: str | None = None) -> list[ApiAuditEvent]:
     """Audit events with ``seq > after``, oldest first (optionally one party's)."""
     t = T["api_audit_events"]
     q = select(t).where(t.c.pk > after).order_by(t.c.pk).limit(limit)

@@ -47,7 +47,9 @@ def status_of(exc: AccordError) -> int:
     return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
 
 
-def body(code: str, message: str, field: str | None = None, problems: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def body(
+    code: str, message: str, field: str | None = None, problems: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "field": field}
     if problems is not None:
         error["problems"] = problems

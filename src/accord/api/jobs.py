@@ -127,7 +127,12 @@ def run_generation(store: Store, settings: Settings, params: dict[str, Any]) -> 
         p["style"], p.get("key"), p.get("tempo_bpm"), p["bars"], p.get("from_isrc"), p["prime_bars"], p["temperature"]
     )
     made = generate_output(
-        store, settings, model_id=params["model_id"], creator_id=params["creator_id"], prompt=prompt, seed=params["seed"]
+        store,
+        settings,
+        model_id=params["model_id"],
+        creator_id=params["creator_id"],
+        prompt=prompt,
+        seed=params["seed"],
     )
     return {
         "output_id": made.output.output_id,

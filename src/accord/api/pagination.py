@@ -35,9 +35,7 @@ def decode_cursor(cursor: str) -> str:
         raise ValidationError(msg, field="cursor", value=cursor) from None
 
 
-def paginate(
-    items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None
-) -> tuple[list[T], str | None]:
+def paginate(items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None) -> tuple[list[T], str | None]:
     """One page of ``items`` (sorted here by ``key``) after ``cursor``, and the cursor of the next page."""
     ordered = sorted(items, key=key)  # the key is unique per list: the order is total and stable
     if cursor:

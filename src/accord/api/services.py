@@ -124,7 +124,9 @@ def unpack_archive(data: bytes, filename: str, dest: Path) -> Path:
     markers = ("catalog.json", "recordings.csv", "delivery.csv")
     found = sorted({p.parent for m in markers for p in dest.rglob(m) if len(p.relative_to(dest).parts) <= 3})
     if not found:
-        problem = Problem("", "", "archive", filename, "a delivery folder holding catalog.json or CSV files", "not_found")
+        problem = Problem(
+            "", "", "archive", filename, "a delivery folder holding catalog.json or CSV files", "not_found"
+        )
         raise Rejected(f"delivery {filename}", [problem])
     return found[0]  # the shallowest (sorted paths: a parent sorts before its children)
 

@@ -205,6 +205,11 @@ def register_method(method: AttributionMethod) -> AttributionMethod:
     return method
 
 
+def unregister_method(name: str) -> None:
+    """Remove a method (a plug-in unloading; unknown names are ignored)."""
+    _METHODS.pop(name, None)
+
+
 def _load_builtins() -> None:
     for module in BUILTIN_MODULES:
         importlib.import_module(module)

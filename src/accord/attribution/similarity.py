@@ -116,7 +116,7 @@ def build_faiss(vectors: np.ndarray, *, hnsw: bool | None = None, ef_search: int
         hnsw = len(vectors) >= HNSW_FROM
     if hnsw:
         index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
+        index.hnsw.efConstruction = 40
         index.hnsw.efSearch = ef_search
     else:
         index = faiss.IndexFlatIP(d)

@@ -14,6 +14,7 @@ from accord.cli.catalog import app as catalog_app
 from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
+from accord.cli.guard import guard_app
 from accord.cli.rights import agreement_app, optout_app
 from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
@@ -46,6 +47,7 @@ app.command("generate")(generate_cmd)
 app.add_typer(creator_app, name="creator")
 app.add_typer(output_app, name="output")
 app.add_typer(credential_app, name="credential")
+app.add_typer(guard_app, name="guard")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 id_app = typer.Typer(

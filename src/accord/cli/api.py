@@ -27,7 +27,9 @@ def apikey_create(
     if as_json:
         print_json(key.to_dict() | {"secret": secret})
         return
-    console.print(f"API key [bold]{key.key_id}[/] for {key.role.value} {key.party_id}" + (f" ({label})" if label else ""))
+    console.print(
+        f"API key [bold]{key.key_id}[/] for {key.role.value} {key.party_id}" + (f" ({label})" if label else "")
+    )
     err_console.print("The secret is shown only now; keep it safe:", highlight=False)
     typer.echo(secret)
 

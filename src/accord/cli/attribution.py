@@ -39,6 +39,27 @@ def print_attribution(data: dict[str, Any], *, title: str) -> None:
             console.print(f"  {side}: {shown}", highlight=False)
 
 
+def print_piece_provenance(output_id: str, credential: dict[str, Any]) -> None:
+    """One output's guard verdict and top attributions, in a few lines (the demo's per-piece view)."""
+    guard = credential.get("guard") or {}
+    verdict = str(guard.get("status", "?"))
+    console.print(f"[bold]{output_id}[/]  guard: {verdict}", highlight=False)
+    data = credential.get("attribution") or {}
+    if data.get("status") != "computed":
+        console.print(f"  attribution: {data.get('status', '?')} {data.get('note', '')}", highlight=False)
+        return
+    reliable = "reliable" if data["reliable"] else "not reliable: paid through the training pool"
+    console.print(
+        f"  attribution ({data['method']}, {reliable}): unattributed {ppm_to_percent(data['unattributed_ppm'])}%",
+        highlight=False,
+    )
+    for item in data["top"][:3]:
+        works = ", ".join(w["title"] or w["work_id"] for w in item["works"])
+        console.print(
+            f"    {ppm_to_percent(item['weight_ppm']):>7}%  {item['isrc']}  {item['title']}  ({works})", highlight=False
+        )
+
+
 @handle_errors
 def attribute_cmd(
     file: Annotated[Path, typer.Argument(help="A MIDI file (an output or any piece).")],

@@ -142,6 +142,12 @@ def _model_stage(
     t = Table(title="Generated pieces", title_justify="left")
     for col in ("output", "style", "audio", "synth", "credential", "piano roll"):
         t.add_column(col, overflow="fold")
+    from accord.attribution.service import index_model
+    from accord.cli.attribution import print_piece_provenance
+
+    with progress_bar() as update:  # attribution features over the manifest, once per model
+        index_model(store, settings, record.model_id, [settings.attribution_method], progress=update)
+    made_pieces = []
     for n in range(pieces):
         style = styles[n % len(styles)]
         made = generate_output(
@@ -153,6 +159,7 @@ def _model_stage(
             seed=n,
         )
         check = verify_file(made.paths["credential"], public_key_hex=ensure_operator_key(settings.home)[0].public_hex)
+        made_pieces.append(made)
         t.add_row(
             made.output.output_id,
             style,
@@ -162,6 +169,8 @@ def _model_stage(
             str(made.paths["pianoroll"]),
         )
     console.print(t)
+    for made in made_pieces:
+        print_piece_provenance(made.output.output_id, made.output.credential)
     catalog = store.snapshot()
     refused = next(
         (

@@ -22,7 +22,7 @@ from accord import __version__
 from accord.datasets import repository, service
 from accord.datasets.loader import ManifestLoader
 from accord.datasets.repository import ModelRecord
-from accord.errors import NotFound, NotLicensed, ValidationError
+from accord.errors import NotFound, NotLicensed, ReplicationBlocked, ValidationError
 from accord.licensing import LicensingPolicy
 from accord.outputs.store import Creator, Output, get_creator, record_event, save_output
 from accord.registry.store import Store
@@ -165,6 +165,82 @@ def check_may_generate(store: Store, model_id: str, creator: Creator, prompt: Pr
     return store.media.read_verified(midi.sha256)
 
 
+def guard_seed(seed: int, attempt: int) -> int:
+    """The seed of the ``attempt``-th candidate (0: the requested seed; then derived from it, deterministically)."""
+    if attempt == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"accord-guard-retry:{seed}:{attempt}".encode()).digest()[:4], "big") >> 1
+
+
+def _generate_past_the_guard(
+    store: Store,
+    settings: Settings,
+    loaded: Any,
+    prompt: Prompt,
+    seed: int,
+    prime: bytes | None,
+    step: Callable[[str, int], None],
+) -> tuple[Any, Any, bytes, dict[str, Any]]:
+    """Generate and render candidates until one passes the replication guard (up to ``guard_max_attempts``).
+
+    Returns the piece, its render report, the WAV bytes and the credential's ``guard`` record.
+
+    Raises:
+        ReplicationBlocked: every candidate reproduces a catalog work beyond the threshold.
+    """
+    from accord.attribution.guard import Guard
+    from accord.media.render import render
+    from accord.model.sample import generate
+
+    timings = {"render": 0.0, "guard": 0.0}
+    t0 = time.perf_counter()
+    guard = Guard.for_store(store, settings)
+    timings["guard"] += time.perf_counter() - t0
+    attempts: list[dict[str, Any]] = []
+    for attempt in range(settings.guard_max_attempts):
+        candidate_seed = guard_seed(seed, attempt)
+        piece = generate(
+            loaded,
+            style=prompt.style,
+            key=prompt.key,
+            tempo_bpm=prompt.tempo_bpm,
+            bars=prompt.bars,
+            seed=candidate_seed,
+            prime_midi=prime,
+            prime_bars=prompt.prime_bars,
+            temperature=prompt.temperature,
+        )
+        step("generate", 1)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            wav_path = Path(tmp) / "candidate.wav"
+            rendered = render(piece.midi, wav_path)
+            wav = wav_path.read_bytes()
+            timings["render"] += time.perf_counter() - t0
+            step("render", 2)
+            t0 = time.perf_counter()
+            verdict = guard.verdict(midi=piece.midi, audio=wav_path if guard.audio is not None else None)
+            timings["guard"] += time.perf_counter() - t0
+        worst = verdict.worst
+        attempts.append(
+            {
+                "seed": candidate_seed,
+                "status": verdict.status,
+                "closest": None if worst is None else {"isrc": worst.isrc, "check": worst.check, "score": worst.score},
+            }
+        )
+        if not verdict.blocked:
+            record = verdict.to_dict() | {"requested_seed": seed, "seed_used": candidate_seed, "attempts": attempts}
+            return piece, rendered, wav, record | {"timings": timings}
+    evidence = worst.describe() if worst is not None else "a catalog work"
+    msg = (
+        f"output refused: the replication guard blocked all {len(attempts)} seeds tried "
+        f"({', '.join(str(a['seed']) for a in attempts)}; requested seed {seed}, limit "
+        f"ACCORD_GUARD_MAX_ATTEMPTS={settings.guard_max_attempts}); the last one copies {evidence}"
+    )
+    raise ReplicationBlocked(msg)
+
+
 def generate_output(
     store: Store,
     settings: Settings,
@@ -178,8 +254,6 @@ def generate_output(
 ) -> Generated:
     """Generate, render and credential one piece, store it, and record the generation event."""
     from accord.media.pianoroll import piano_roll
-    from accord.media.render import render
-    from accord.model.sample import generate
     from accord.provenance.certificates import ensure_dev_chain
     from accord.provenance.credential import Credential, embed_c2pa, write_sidecar
 
@@ -196,20 +270,11 @@ def generate_output(
 
     t0 = time.perf_counter()
     loaded = _load(model_dir(settings, model_id))
-    piece = generate(
-        loaded,
-        style=prompt.style,
-        key=prompt.key,
-        tempo_bpm=prompt.tempo_bpm,
-        bars=prompt.bars,
-        seed=seed,
-        prime_midi=prime,
-        prime_bars=prompt.prime_bars,
-        temperature=prompt.temperature,
-    )
-    timings["generate"] = time.perf_counter() - t0
-    step("generate", 1)
-
+    # the replication guard: candidates that copy a catalog work are never written out; another seed is tried
+    piece, rendered, wav, guard_record = _generate_past_the_guard(store, settings, loaded, prompt, seed, prime, step)
+    timings.update(guard_record.pop("timings"))
+    timings["generate"] = time.perf_counter() - t0 - timings["render"] - timings["guard"]
+    seed = int(guard_record["seed_used"])  # the released candidate's seed: it reproduces the output
     created = store.clock()
     output_id = (
         "OUT-"
@@ -222,12 +287,9 @@ def generate_output(
     paths = {"midi": folder / f"{output_id}.mid", "audio": folder / f"{output_id}.wav"}
     paths["midi"].write_bytes(piece.midi)
 
-    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "plain.wav"
-        rendered = render(piece.midi, plain)
-        timings["render"] = time.perf_counter() - t0
-        step("render", 2)
+        plain.write_bytes(wav)  # the render the guard checked
         t0 = time.perf_counter()
         paths["pianoroll"] = piano_roll(piece.midi, folder / f"{output_id}.png", title=f"{output_id} · {prompt.style}")
         timings["pianoroll"] = time.perf_counter() - t0
@@ -249,7 +311,7 @@ def generate_output(
             seed=seed,
             created=iso(created) or "",
             generator=f"Accord {__version__}",
-            guard={"status": "pending", "note": "the replication guard is not built yet; nothing was checked"},
+            guard=guard_record,
             attribution=attribution,
             media_sha256={
                 "midi": hashlib.sha256(piece.midi).hexdigest(),

@@ -92,6 +92,8 @@ def credential_problems(data: Any) -> list[str]:
                 from accord.attribution.contract import attribution_problems
 
                 problems += attribution_problems(value)
+    if isinstance(data.get("guard"), Mapping) and isinstance(data["guard"].get("status"), str):
+        problems += guard_problems(data["guard"])
     if "media_sha256" in data:
         hashes = data["media_sha256"]
         if not isinstance(hashes, Mapping) or not hashes:
@@ -100,6 +102,46 @@ def credential_problems(data: Any) -> list[str]:
             for kind, digest in hashes.items():
                 if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
                     problems.append(f"credential.media_sha256.{kind}: {digest!r} is not 64 lower-case hex digits")
+    return problems
+
+
+GUARD_STATUSES = ("clear", "pending")
+"""A released output's guard verdict: ``clear`` (computed, with its evidence) or ``pending``.
+
+``pending`` is only for outputs released before the replication guard existed (Accord before
+the guard issue); every output generated since carries a computed ``clear`` verdict. A
+``blocked`` verdict never appears in a credential: a blocked output is not released.
+"""
+
+
+def guard_problems(guard: Mapping[str, Any]) -> list[str]:
+    """Every way a credential's ``guard`` record fails (its status is already known to be a string)."""
+    status = guard["status"]
+    if status not in GUARD_STATUSES:
+        return [f"credential.guard.status: {status!r} is not one of {', '.join(GUARD_STATUSES)}"]
+    if status == "pending":
+        return []
+    problems = []
+    for key in ("policy_version",):
+        if not isinstance(guard.get(key), str) or not guard[key]:
+            problems.append(f"credential.guard.{key}: {guard.get(key)!r} is not a non-empty string")
+    for key in ("threshold", "audio_threshold"):
+        value = guard.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            problems.append(f"credential.guard.{key}: {value!r} is not a positive number")
+    checks = guard.get("checks")
+    if not isinstance(checks, list) or not checks or not set(checks) <= {"symbolic", "audio"}:
+        problems.append(f"credential.guard.checks: {checks!r} is not a non-empty list of 'symbolic'/'audio'")
+    closest = guard.get("closest")
+    if not isinstance(closest, list):
+        problems.append(f"credential.guard.closest: {closest!r} is not a list of evidence")
+    else:
+        for i, item in enumerate(closest):
+            ok = isinstance(item, Mapping) and all(k in item for k in ("isrc", "check", "score", "threshold"))
+            if not ok:
+                problems.append(f"credential.guard.closest[{i}]: {item!r} lacks isrc, check, score or threshold")
+            elif item.get("over_threshold"):
+                problems.append(f"credential.guard.closest[{i}]: {item['isrc']} is over its threshold, yet 'clear'")
     return problems
 
 

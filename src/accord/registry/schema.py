@@ -324,7 +324,7 @@ class RoyaltyRunRow(Base):
     __tablename__ = "royalty_runs"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
-    engine_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    engine_version: Mapped[str] = mapped_column(String(96), nullable=False)
     inputs_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     result_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)

@@ -58,7 +58,18 @@ LINE_COLUMNS = (
     "amount",
     "agreement_id",
 )
-SUSPENSE_COLUMNS = ("currency", "reason", "basis", "model_id", "isrc", "side", "work_id", "party_id", "amount")
+SUSPENSE_COLUMNS = (
+    "currency",
+    "reason",
+    "basis",
+    "model_id",
+    "output_id",
+    "isrc",
+    "side",
+    "work_id",
+    "party_id",
+    "amount",
+)
 
 
 @dataclass(frozen=True)
@@ -254,59 +265,59 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         ["currency", "output_id"],
         ["isrc"],
     )
+    # the unattributed remainder (and all of an unreliable output) is paid by the training-pool method
     con.execute(
         """
         CREATE TEMP TABLE model_pots AS
-        SELECT currency, 'training' AS basis, model_id, amount AS total, n AS units FROM model_money
-        UNION ALL
-        SELECT currency, 'output', model_id, sum(amount)::BIGINT, sum(n_out)::BIGINT FROM attr_money
-        WHERE isrc = '' GROUP BY currency, model_id
+        SELECT p.currency, p.model_id, sum(p.total)::BIGINT AS total, max(u.n)::BIGINT AS units FROM (
+            SELECT currency, model_id, amount AS total FROM model_money
+            UNION ALL
+            SELECT currency, model_id, amount FROM attr_money WHERE isrc = ''
+        ) p JOIN model_usage u USING (model_id) GROUP BY p.currency, p.model_id
         """
     )
     allocate_sql(
         con,
         "item_money",
-        "SELECT currency, basis, model_id, total FROM model_pots",
-        "SELECT p.currency, p.basis, p.model_id, i.isrc, i.weight, p.units FROM model_pots p "
-        "JOIN in_items i USING (model_id)",
-        ["currency", "basis", "model_id"],
+        "SELECT currency, model_id, total FROM model_pots",
+        "SELECT p.currency, p.model_id, i.isrc, i.weight, p.units FROM model_pots p JOIN in_items i USING (model_id)",
+        ["currency", "model_id"],
         ["isrc"],
     )
     con.execute(
         """
         CREATE TEMP TABLE rec_money AS
-        SELECT currency, basis, model_id, isrc, sum(amount)::BIGINT AS total, sum(units)::BIGINT AS units FROM (
-            SELECT currency, basis, model_id, isrc, amount, units FROM item_money
-            UNION ALL
-            SELECT currency, 'output', model_id, isrc, amount, n_out FROM attr_money WHERE isrc <> ''
-        ) GROUP BY currency, basis, model_id, isrc
+        SELECT currency, 'training' AS basis, model_id, isrc, '' AS output_id, amount AS total, units FROM item_money
+        UNION ALL
+        SELECT currency, 'output', model_id, isrc, output_id, amount, n_out FROM attr_money WHERE isrc <> ''
         """
     )
     allocate_sql(
         con,
         "side_money",
-        "SELECT currency, basis, model_id, isrc, total FROM rec_money",
-        "SELECT r.currency, r.basis, r.model_id, r.isrc, s.side, s.weight, r.units FROM rec_money r "
+        "SELECT currency, basis, model_id, output_id, isrc, total FROM rec_money",
+        "SELECT r.currency, r.basis, r.model_id, r.output_id, r.isrc, s.side, s.weight, r.units FROM rec_money r "
         "JOIN in_sides s USING (isrc)",
-        ["currency", "basis", "model_id", "isrc"],
+        ["currency", "basis", "model_id", "output_id", "isrc"],
         ["side"],
     )
     allocate_sql(
         con,
         "work_money",
-        "SELECT currency, basis, model_id, isrc, side, amount AS total FROM side_money",
-        "SELECT s.currency, s.basis, s.model_id, s.isrc, s.side, w.work_id, w.weight, s.units FROM side_money s "
-        "JOIN in_works w USING (isrc, side)",
-        ["currency", "basis", "model_id", "isrc", "side"],
+        "SELECT currency, basis, model_id, output_id, isrc, side, amount AS total FROM side_money",
+        "SELECT s.currency, s.basis, s.model_id, s.output_id, s.isrc, s.side, w.work_id, w.weight, s.units "
+        "FROM side_money s JOIN in_works w USING (isrc, side)",
+        ["currency", "basis", "model_id", "output_id", "isrc", "side"],
         ["work_id"],
     )
     allocate_sql(
         con,
         "owner_money",
-        "SELECT currency, basis, model_id, isrc, side, work_id, amount AS total FROM work_money",
-        "SELECT w.currency, w.basis, w.model_id, w.isrc, w.side, w.work_id, h.party_id, h.weight, h.share_ppm, "
-        "h.agreement_id, h.pool_ppm, w.units FROM work_money w JOIN in_holders h USING (isrc, side, work_id, basis)",
-        ["currency", "basis", "model_id", "isrc", "side", "work_id"],
+        "SELECT currency, basis, model_id, output_id, isrc, side, work_id, amount AS total FROM work_money",
+        "SELECT w.currency, w.basis, w.model_id, w.output_id, w.isrc, w.side, w.work_id, h.party_id, h.weight, "
+        "h.share_ppm, h.agreement_id, h.pool_ppm, w.units FROM work_money w "
+        "JOIN in_holders h USING (isrc, side, work_id, basis)",
+        ["currency", "basis", "model_id", "output_id", "isrc", "side", "work_id"],
         ["party_id"],
     )
     # owner -> payable | operator: allocate(amount, [pool, whole - pool], ["payable", "operator"]);
@@ -330,10 +341,10 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _LINES_SQL = """
-SELECT party_id, currency, basis, side, isrc, work_id, model_id, '' AS output_id, units,
+SELECT party_id, currency, basis, side, isrc, work_id, model_id, output_id, units,
        share_ppm, payable AS amount, agreement_id
 FROM owner_split WHERE payable <> 0
-ORDER BY party_id, currency, basis, isrc, work_id, model_id, side
+ORDER BY party_id, currency, basis, isrc, work_id, model_id, output_id, side
 """
 
 
@@ -346,19 +357,24 @@ def _suspense(con: duckdb.DuckDBPyConnection, no_usage: list[tuple[str, int]]) -
     )
     sql = """
     SELECT * FROM (
-        SELECT currency, 'no_usage' AS reason, '' AS basis, '' AS model_id, '' AS isrc, '' AS side,
-               '' AS work_id, '' AS party_id, total AS amount FROM no_usage
-        UNION ALL SELECT currency, 'no_model_usage', 'training', '', '', '', '', '', total FROM model_money_left
-        UNION ALL SELECT currency, 'no_output_usage', 'output', '', '', '', '', '', total FROM output_money_left
-        UNION ALL SELECT currency, 'no_attribution', 'output', '', '', '', '', '', total FROM attr_money_left
-        UNION ALL SELECT currency, 'no_manifest', basis, model_id, '', '', '', '', total FROM item_money_left
-        UNION ALL SELECT currency, 'unknown_recording', basis, model_id, isrc, '', '', '', total FROM side_money_left
-        UNION ALL SELECT currency, 'no_works', basis, model_id, isrc, side, '', '', total FROM work_money_left
-        UNION ALL SELECT currency, 'no_owner', basis, model_id, isrc, side, work_id, '', total FROM owner_money_left
+        SELECT currency, 'no_usage' AS reason, '' AS basis, '' AS model_id, '' AS output_id, '' AS isrc,
+               '' AS side, '' AS work_id, '' AS party_id, total AS amount FROM no_usage
+        UNION ALL SELECT currency, 'no_model_usage', 'training', '', '', '', '', '', '', total FROM model_money_left
+        UNION ALL SELECT currency, 'no_output_usage', 'output', '', '', '', '', '', '', total FROM output_money_left
+        UNION ALL SELECT currency, 'no_attribution', 'output', '', output_id, '', '', '', '', total
+                  FROM attr_money_left
+        UNION ALL SELECT currency, 'no_manifest', 'training', model_id, '', '', '', '', '', total FROM item_money_left
+        UNION ALL SELECT currency, 'unknown_recording', basis, model_id, output_id, isrc, '', '', '', total
+                  FROM side_money_left
+        UNION ALL SELECT currency, 'no_works', basis, model_id, output_id, isrc, side, '', '', total
+                  FROM work_money_left
+        UNION ALL SELECT currency, 'no_owner', basis, model_id, output_id, isrc, side, work_id, '', total
+                  FROM owner_money_left
         UNION ALL SELECT currency, CASE WHEN party_id = '' THEN 'unowned_share' ELSE 'no_agreement' END,
-               basis, model_id, isrc, side, work_id, party_id, amount FROM owner_money WHERE agreement_id = ''
+               basis, model_id, output_id, isrc, side, work_id, party_id, amount
+                  FROM owner_money WHERE agreement_id = ''
     ) WHERE amount <> 0
-    ORDER BY currency, reason, basis, model_id, isrc, side, work_id, party_id
+    ORDER BY currency, reason, basis, model_id, output_id, isrc, side, work_id, party_id
     """
     return con.sql(sql).to_arrow_table()
 

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pycountry
 from sqlalchemy import insert, select
@@ -194,7 +195,7 @@ def _normalise(raw: pa.Table) -> pa.Table:
         for alias, target in ALIASES.items():
             if target == f and alias in raw.column_names:
                 other = raw.column(alias).cast(pa.string())
-                col = other if col is None else pa.compute.coalesce(col.cast(pa.string()), other)
+                col = other if col is None else pc.coalesce(col.cast(pa.string()), other)
         out[f] = pa.nulls(raw.num_rows, pa.string()) if col is None else col.cast(pa.string())
     return pa.table(out)
 
@@ -235,7 +236,7 @@ def ingest_table(
         seen = f"SELECT event_id FROM read_parquet({_sql_list(files)})"
     new = con.sql(
         f"""
-        SELECT e.event_id, e.kind, e.at::TIMESTAMPTZ AS at, e.creator AS creator_id,
+        SELECT e.event_id, e.kind, e.ts AS "at", e.creator AS creator_id,
                coalesce(e.output_id, '') AS output_id, coalesce(e.model_id, '') AS model_id,
                coalesce(e.territory, '') AS territory,
                CASE WHEN e.kind = 'revenue'
@@ -243,10 +244,10 @@ def ingest_table(
                CASE WHEN e.kind = 'revenue' THEN e.currency ELSE '' END AS currency,
                CASE WHEN e.kind = 'revenue' THEN e.source ELSE '' END AS source,
                m.period, e.natural_period <> m.period AS late,
-               strftime(e.at, '%Y-%m-%d') AS day
+               strftime(e.ts, '%Y-%m-%d') AS day
         FROM ev e JOIN period_map m USING (natural_period)
         WHERE e.first AND e.event_id NOT IN ({seen})
-        ORDER BY e.at, e.event_id
+        ORDER BY e.ts, e.event_id
         """
     ).to_arrow_table()
     if new.num_rows == 0:
@@ -254,7 +255,7 @@ def ingest_table(
     con.register("new_events", new)
     row = con.execute("SELECT sha256(string_agg(event_id, chr(10) ORDER BY event_id)) FROM new_events").fetchall()
     batch_id = str(row[0][0])[:32]
-    late = int(pa.compute.sum(new.column("late")).as_py() or 0)
+    late = int(pc.sum(new.column("late")).as_py() or 0)
     table = new.drop_columns(["late"]).append_column("batch_id", pa.array([batch_id] * new.num_rows, pa.string()))
     written = _write_batch(settings, table, batch_id)
     periods = sorted(set(table.column("period").to_pylist()))
@@ -285,7 +286,7 @@ SELECT "row", nullif(trim(event_id), '') AS event_id, lower(trim(kind)) AS kind,
 FROM raw_in;
 CREATE TEMP TABLE ev AS
 SELECT s.*,
-       CASE WHEN regexp_matches(coalesce(ts_text, ''), '(Z|z|[+-][0-9]{2}:?[0-9]{2})$') THEN at_raw END AS at,
+       CASE WHEN regexp_matches(coalesce(ts_text, ''), '(Z|z|[+-][0-9]{2}:?[0-9]{2})$') THEN at_raw END AS ts,
        CASE WHEN kind = 'revenue' THEN period_text ELSE strftime(at_raw, '%Y-%m') END AS natural_period,
        row_number() OVER (PARTITION BY event_id ORDER BY row) = 1 AS first
 FROM staged s;
@@ -300,12 +301,12 @@ def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -
     window = "false"
     if period is not None:
         start, end = period_bounds(period)
-        window = f"(at < TIMESTAMPTZ '{start.isoformat()}' OR at >= TIMESTAMPTZ '{end.isoformat()}')"
+        window = f"(ts < TIMESTAMPTZ '{start.isoformat()}' OR ts >= TIMESTAMPTZ '{end.isoformat()}')"
     checks = [
         ("event_id", "event_id", "event_id IS NULL OR length(event_id) > 96", "a non-empty id of at most 96 chars"),
         ("kind", "kind", f"kind IS NULL OR kind NOT IN ({kinds})", f"one of {', '.join(KINDS)}"),
-        ("timestamp", "ts_text", "at IS NULL", "an ISO 8601 date-time with an offset, e.g. 2026-11-03T10:00:00Z"),
-        ("timestamp", "ts_text", f"at IS NOT NULL AND {window}", f"a timestamp inside period {period}"),
+        ("timestamp", "ts_text", "ts IS NULL", "an ISO 8601 date-time with an offset, e.g. 2026-11-03T10:00:00Z"),
+        ("timestamp", "ts_text", f"ts IS NOT NULL AND {window}", f"a timestamp inside period {period}"),
         ("creator", "creator", f"kind IN ({usage}) AND creator IS NULL", "the id of the creator"),
         (
             "output_id",
@@ -369,8 +370,8 @@ def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -
         (
             "timestamp",
             "ts_text",
-            "kind = 'revenue' AND at IS NOT NULL AND regexp_full_match(coalesce(period_text, ''), "
-            "'[0-9]{4}-(0[1-9]|1[0-2])') AND strftime(at, '%Y-%m') <> period_text",
+            "kind = 'revenue' AND ts IS NOT NULL AND regexp_full_match(coalesce(period_text, ''), "
+            "'[0-9]{4}-(0[1-9]|1[0-2])') AND strftime(ts, '%Y-%m') <> period_text",
             "a timestamp inside the revenue's period",
         ),
         (
@@ -469,7 +470,8 @@ def period_events(store: Store, settings: Settings, period: str) -> pa.Table:
     if not files:
         return EVENT_SCHEMA.empty_table()
     con = duckdb.connect()
-    sql = f"SELECT * FROM read_parquet({_sql_list(files)}) WHERE period = '{parse_period(period)}' ORDER BY at, event_id"
+    where = f"period = '{parse_period(period)}'"
+    sql = f'SELECT * FROM read_parquet({_sql_list(files)}) WHERE {where} ORDER BY "at", event_id'
     return con.sql(sql).to_arrow_table().cast(EVENT_SCHEMA)
 
 

@@ -146,9 +146,7 @@ def output_page(request: Request, me: Creator, output_id: str, refused: str = ""
         {
             "output": output,
             "guard": views.guard_of(output.credential),
-            "credits": views.credits_of(output.credential),
-            "attribution": output.credential.get("attribution") or {},
-            "attribution_status": views.attribution_status(output.credential),
+            "card": views.attribution_card(output.credential),
             "plan": plan,
             "downloads_used": used,
             "refused": refused,

@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from accord.api import services
 from accord.api.auth import Principal, Role, audit
-from accord.errors import NotFound
+from accord.errors import NotFound, ValidationError
 from accord.registry.entities import Catalog, Recording
 from accord.registry.store import Store
 from accord.timeutil import iso
@@ -22,7 +22,7 @@ from accord.web.session import CSRF, signed_in
 
 router = APIRouter(prefix="/portal/rights", route_class=PortalRoute, include_in_schema=False)
 Holder = Annotated[Principal, Depends(signed_in(Role.RIGHTS_HOLDER))]
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 
 
 @router.get("")
@@ -168,6 +168,18 @@ def models_page(request: Request, me: Holder) -> Response:
     return render(request, "rights/models.html", {"models": views.models_for(store, me, store.clock())})
 
 
+@router.post("/models/{model_id}/approval", dependencies=[CSRF])
+def model_approval(request: Request, me: Holder, model_id: str, decision: Annotated[str, Form()]) -> Response:
+    """A licensor whose agreement asks to approve each model version approves or refuses this one."""
+    if decision not in ("approve", "refuse"):
+        msg = f"decision: {decision!r} is not approve or refuse"
+        raise ValidationError(msg, field="decision", value=decision)
+    store = store_of(request)
+    approval = services.approve_model(store, me, model_id, None, decision == "approve", "from the portal")
+    audit(store, me, f"model.{approval.decision}", "model", model_id, {"via": "portal"})
+    return RedirectResponse("/portal/rights/models", status_code=303)
+
+
 @router.get("/models/{model_id}/proofs.zip")
 def proofs_download(request: Request, me: Holder, model_id: str) -> Response:
     store = store_of(request)
@@ -188,19 +200,18 @@ def proof_download(request: Request, me: Holder, model_id: str, isrc: str) -> Re
 @router.get("/outputs")
 def outputs_page(request: Request, me: Holder) -> Response:
     store = store_of(request)
-    found = views.outputs_for(store, store.snapshot(), me)
+    found = views.outputs_attributed(store, store.snapshot(), me.party_id)
     return render(request, "rights/outputs.html", {"outputs": found})
 
 
 @router.get("/outputs/{output_id}")
 def output_page(request: Request, me: Holder, output_id: str) -> Response:
     store = store_of(request)
-    output = services.output_for(store, me, output_id)
-    credits = views.own_credits(store.snapshot(), me, output)
+    output, card = views.output_attributed(store, store.snapshot(), me.party_id, output_id)
     return render(
         request,
         "rights/output.html",
-        {"output": output, "credits": credits, "guard": views.guard_of(output.credential)},
+        {"output": output, "card": card, "guard": views.guard_of(output.credential)},
     )
 
 
@@ -208,7 +219,7 @@ def output_page(request: Request, me: Holder, output_id: str) -> Response:
 def output_file(request: Request, me: Holder, output_id: str, kind: str) -> Response:
     """The audio (to listen) or piano roll of an output attributed to the party; not a download."""
     store = store_of(request)
-    output = services.output_for(store, me, output_id)
+    output, _ = views.output_attributed(store, store.snapshot(), me.party_id, output_id)
     info = output.files.get({"audio": "audio", "pianoroll": "pianoroll"}.get(kind, ""))
     if info is None:
         raise NotFound(f"output {output_id!r}: no {kind!r} file")

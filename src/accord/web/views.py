@@ -15,13 +15,13 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from accord.api import services
-from accord.api.auth import Principal, Role
+from accord.api.auth import Principal
 from accord.datasets import repository, service
 from accord.datasets.manifest import Manifest
 from accord.datasets.proofs import party_recordings, write_proofs
@@ -29,7 +29,8 @@ from accord.datasets.repository import ModelRecord
 from accord.datasets.taint import Flag, ModelStatus
 from accord.errors import NotFound
 from accord.licensing import Decision, LicensingPolicy
-from accord.outputs.store import Output
+from accord.licensing import parties_on as _parties_on
+from accord.outputs.store import Output, list_outputs
 from accord.registry.entities import GRANTABLE_USES, Catalog, Recording
 from accord.registry.store import Store
 
@@ -166,84 +167,98 @@ def proofs_zip(store: Store, model: ModelRecord, party_id: str) -> bytes:
 # ---------------------------------------------------------------- outputs and attribution
 
 
+def _pct(ppm: Any) -> float:
+    return round(ppm / 10_000, 1) if isinstance(ppm, int) else 0.0
+
+
 @dataclass(frozen=True)
-class Credit:
-    """One attribution entry of an output's credential.
+class AttributionCard:
+    """An output's attribution (the credential's contract, :mod:`accord.attribution.contract`), for display.
 
     Attributes:
-        isrc: the recording credited, or ``""``.
-        work_id: the work credited, or ``""``.
-        party_id: the rights holder credited, or ``""``.
-        side: master or publishing, or ``""``.
-        weight: its weight (0..1).
-        title: what to call it.
+        status: ``computed``, or why not (``pending``, ``not_computed``).
+        note: the credential's note when not computed.
+        method: the attribution method and its version.
+        reliable: whether the evidence is strong enough to pay by.
+        unattributed: percent no item is credited with.
+        top: the most influential items: ``{"isrc", "title", "percent", "works"}``.
+        holders: ``(side, party_id, percent)`` rights holders credited.
     """
 
-    isrc: str
-    work_id: str
-    party_id: str
-    side: str
-    weight: float
-    title: str
+    status: str
+    note: str = ""
+    method: str = ""
+    reliable: bool = False
+    unattributed: float = 100.0
+    top: tuple[dict[str, Any], ...] = ()
+    holders: tuple[tuple[str, str, float], ...] = ()
+
+    @property
+    def computed(self) -> bool:
+        return self.status == "computed"
+
+    @property
+    def total(self) -> float:
+        """Percent credited to the holders listed (one side's share of the items they own)."""
+        return round(sum(p for _, _, p in self.holders), 1)
 
 
-def _weight(entry: Mapping[str, Any]) -> float:
-    for key in ("weight", "share", "score"):
-        if isinstance(entry.get(key), int | float):
-            return float(entry[key])
-    if isinstance(entry.get("share_ppm"), int):
-        return entry["share_ppm"] / 1_000_000
-    return 0.0
-
-
-def credits_of(credential: Mapping[str, Any]) -> list[Credit]:
-    """Every entry of a credential's attribution that names a recording, a work or a party."""
-    found: list[Credit] = []
-
-    def walk(node: Any, side: str) -> None:
-        if isinstance(node, Mapping):
-            side = str(node.get("side", side)) if node.get("side") in ("master", "publishing") else side
-            isrc, work, party = node.get("isrc"), node.get("work_id") or node.get("work"), node.get("party_id")
-            if any(isinstance(v, str) and v for v in (isrc, work, party)):
-                found.append(
-                    Credit(
-                        str(isrc or ""),
-                        str(work or ""),
-                        str(party or node.get("party") or ""),
-                        side,
-                        _weight(node),
-                        str(node.get("title", "")),
-                    )
-                )
-            for key, value in node.items():
-                walk(value, key if key in ("master", "publishing") else side)
-        elif isinstance(node, list | tuple):
-            for value in node:
-                walk(value, side)
-
-    walk(credential.get("attribution", {}), "")
-    return found
-
-
-def attribution_status(credential: Mapping[str, Any]) -> str:
+def attribution_card(credential: Mapping[str, Any], *, party_id: str | None = None) -> AttributionCard:
+    """The card for an output; with ``party_id``, only that party's holder lines and items."""
     att = credential.get("attribution") or {}
-    return str(att.get("status", "computed" if att else "absent")) if isinstance(att, Mapping) else "computed"
+    if not isinstance(att, Mapping) or att.get("status") != "computed":
+        status = str(att.get("status", "absent")) if isinstance(att, Mapping) else "absent"
+        return AttributionCard(status, str(att.get("note", "")) if isinstance(att, Mapping) else "")
+    holders = tuple(
+        (side, str(h.get("party_id", "")), _pct(h.get("weight_ppm")))
+        for side in ("master", "publishing")
+        for h in (att.get("holders") or {}).get(side, [])
+        if isinstance(h, Mapping) and (party_id is None or h.get("party_id") == party_id)
+    )
+    top = tuple(
+        {
+            "isrc": str(t.get("isrc", "")),
+            "title": str(t.get("title", "")),
+            "percent": _pct(t.get("weight_ppm")),
+            "works": ", ".join(str(w.get("title") or w.get("work_id")) for w in t.get("works", [])),
+        }
+        for t in att.get("top", [])
+        if isinstance(t, Mapping)
+    )
+    return AttributionCard(
+        "computed",
+        method=f"{att.get('method', '')} {att.get('method_version', '')}".strip(),
+        reliable=bool(att.get("reliable")),
+        unattributed=_pct(att.get("unattributed_ppm")),
+        top=top,
+        holders=holders,
+    )
 
 
-def outputs_for(store: Store, catalog: Catalog, principal: Principal) -> list[tuple[Output, list[Credit]]]:
-    """Outputs the principal may see (:func:`accord.api.services.visible_outputs`) with the credits
-    of its own recordings, works or itself (every credit for the operator and the creator)."""
-    found = services.visible_outputs(store, principal)
-    return [(o, own_credits(catalog, principal, o)) for o in found]
+def attributed_to(output: Output, party_id: str) -> bool:
+    """Whether the output's attribution credits the party as a rights holder, on either side."""
+    return bool(attribution_card(output.credential, party_id=party_id).holders)
 
 
-def own_credits(catalog: Catalog, principal: Principal, output: Output) -> list[Credit]:
-    credits = credits_of(output.credential)
-    if principal.role is not Role.RIGHTS_HOLDER:
-        return credits
-    isrcs = {r.isrc for r in my_recordings(catalog, principal)}
-    works = {w for isrc in isrcs for w in catalog.recordings[isrc].works}
-    return [c for c in credits if c.isrc in isrcs or c.work_id in works or c.party_id == principal.party_id]
+def outputs_attributed(store: Store, catalog: Catalog, party_id: str) -> list[tuple[Output, AttributionCard]]:
+    """Outputs attributed to the party, newest first, each with its card narrowed to the party."""
+    mine = {r.isrc for r in catalog.recordings.values() if party_id in _parties_on(catalog, r)}
+    out = []
+    for output in reversed(list_outputs(store)):
+        card = attribution_card(output.credential, party_id=party_id)
+        if card.holders:
+            narrowed = tuple(t for t in card.top if t["isrc"] in mine)
+            out.append((output, replace(card, top=narrowed)))
+    return out
+
+
+def output_attributed(store: Store, catalog: Catalog, party_id: str, output_id: str) -> tuple[Output, AttributionCard]:
+    """One output attributed to the party; any other (or none) is a 404 worded the same."""
+    found = next((o for o in outputs_attributed(store, catalog, party_id) if o[0].output_id == output_id), None)
+    if found is None:
+        msg = f"output {output_id!r}: not found"
+        raise NotFound(msg)
+    return found
 
 
 def guard_of(credential: Mapping[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,12 @@ def get_recording(
     rec = services.recording_for(catalog, principal, isrc)
     base = _recording(rec, services.eligibility(catalog, rec.isrc, instant_or_now(store, at, "at"), territory))
     history = [
-        {"version": v.version, "recorded_from": v.recorded_from, "recorded_to": v.recorded_to, "recorded_by": v.recorded_by}
+        {
+            "version": v.version,
+            "recorded_from": v.recorded_from,
+            "recorded_to": v.recorded_to,
+            "recorded_by": v.recorded_by,
+        }
         for v in store.history("recordings", rec.isrc)
     ]
     media = [{"sha256": m.sha256, "kind": m.kind, "size": m.size} for m in rec.media]

@@ -166,9 +166,7 @@ def register_model(request: Request, body: ModelRegisterIn, principal: Caller, s
 
 
 @router.post("/models/{model_id}/approvals", status_code=201, response_model=ApprovalOut)
-def approve_model(
-    request: Request, model_id: str, body: ApprovalIn, principal: Caller, store: StoreDep
-) -> ApprovalOut:
+def approve_model(request: Request, model_id: str, body: ApprovalIn, principal: Caller, store: StoreDep) -> ApprovalOut:
     """A licensor approves (or refuses) one model version trained on its catalog."""
     a = services.approve_model(store, principal, model_id, body.licensor, body.approve, body.note)
     record(request, principal, "model.approval", "model", model_id, decision=a.decision, licensor=a.licensor)

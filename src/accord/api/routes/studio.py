@@ -149,7 +149,9 @@ def get_output(output_id: str, principal: Caller, store: StoreDep) -> OutputOut:
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "application/json": {}}}},
 )
-def output_file(output_id: str, kind: Literal["pianoroll", "credential"], principal: Caller, store: StoreDep) -> Response:
+def output_file(
+    output_id: str, kind: Literal["pianoroll", "credential"], principal: Caller, store: StoreDep
+) -> Response:
     """The piano roll (PNG) or the signed credential sidecar (JSON) of an output."""
     output = services.output_for(store, principal, output_id)
     return _file(store, output, kind)

@@ -103,15 +103,12 @@ def score_matrix(query: Encoded, catalog: Encoded, transposition: int) -> np.nda
 
 def smith_waterman(s: np.ndarray, gap: float = GAP) -> tuple[float, tuple[int, int], tuple[int, int], int]:
     """Best local alignment under pair scores ``s``: ``(score, (i0, i1), (j0, j1), pairs_scoring_positive)``."""
-    m, n = s.shape
-    h = np.zeros((m + 1, n + 1))
-    ramp = gap * np.arange(n + 1)
-    for i in range(1, m + 1):
-        a = np.zeros(n + 1)
-        a[1:] = np.maximum(np.maximum(h[i - 1, :-1] + s[i - 1], h[i - 1, 1:] - gap), 0.0)
-        h[i] = np.maximum.accumulate(a + ramp) - ramp
-    flat = int(np.argmax(h))
-    i, j = divmod(flat, n + 1)
+    return smith_waterman_many(s[None], gap)[0]
+
+
+def _traceback(h: np.ndarray, s: np.ndarray, gap: float) -> tuple[float, tuple[int, int], tuple[int, int], int]:
+    n = h.shape[1] - 1
+    i, j = divmod(int(np.argmax(h)), n + 1)
     best = float(h[i, j])
     if best <= 0:
         return 0.0, (0, 0), (0, 0), 0
@@ -127,26 +124,67 @@ def smith_waterman(s: np.ndarray, gap: float = GAP) -> tuple[float, tuple[int, i
     return best, (i, end_i), (j, end_j), int(shared)
 
 
+def smith_waterman_many(s: np.ndarray, gap: float = GAP) -> list[tuple[float, tuple[int, int], tuple[int, int], int]]:
+    """:func:`smith_waterman` for ``C`` score matrices at once (``s``: ``[C, m, n]``, padded with a large negative)."""
+    c, m, n = s.shape
+    h = np.zeros((c, m + 1, n + 1))
+    ramp = gap * np.arange(n + 1)
+    a = np.zeros((c, n + 1))
+    for i in range(1, m + 1):
+        a[:, 1:] = np.maximum(np.maximum(h[:, i - 1, :-1] + s[:, i - 1], h[:, i - 1, 1:] - gap), 0.0)
+        h[:, i] = np.maximum.accumulate(a + ramp, axis=1) - ramp
+    return [_traceback(h[k], s[k], gap) for k in range(c)]
+
+
+def _passage(
+    query: Encoded, catalog: Encoded, t: int, found: tuple[float, tuple[int, int], tuple[int, int], int]
+) -> Passage:
+    score, (i0, i1), (j0, j1), shared = found
+    return Passage(
+        score=round(score, 2),
+        shared_notes=shared,
+        transposition=t,
+        query_notes=(i0, i1),
+        catalog_notes=(j0, j1),
+        query_bars=(int(query.bars[i0]), int(query.bars[i1])),
+        catalog_bars=(int(catalog.bars[j0]), int(catalog.bars[j1])),
+        query_seconds=(round(float(query.onsets[i0]), 3), round(float(query.onsets[i1]), 3)),
+        catalog_seconds=(round(float(catalog.onsets[j0]), 3), round(float(catalog.onsets[j1]), 3)),
+    )
+
+
+BATCH = 16  # alignments computed together (memory: BATCH × m × n floats)
+_PAD = -1e6
+
+
+def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
+    """The best passage ``query`` shares with each of ``catalogs`` (``None``: nothing shared), batched."""
+    jobs: list[tuple[int, int]] = []  # (catalog index, transposition)
+    for k, cat in enumerate(catalogs):
+        jobs += [(k, t) for t in transpositions(query, cat)]
+    best: list[Passage | None] = [None] * len(catalogs)
+    for b in range(0, len(jobs), BATCH):
+        chunk = jobs[b : b + BATCH]
+        width = max(len(catalogs[k]) for k, _ in chunk)
+        s = np.full((len(chunk), len(query), width), _PAD)
+        for row, (k, t) in enumerate(chunk):
+            s[row, :, : len(catalogs[k])] = score_matrix(query, catalogs[k], t)
+        for (k, t), found in zip(chunk, smith_waterman_many(s), strict=True):
+            current = best[k]
+            if found[0] > 0 and (current is None or found[0] > current.score):
+                best[k] = _passage(query, catalogs[k], t, found)
+    return best
+
+
 def align(query: Encoded, catalog: Encoded, proposals: list[int] | None = None) -> Passage | None:
     """The best passage ``query`` shares with ``catalog`` over the proposed transpositions (``None``: none)."""
     options = transpositions(query, catalog) if proposals is None else proposals
     best: Passage | None = None
     for t in options:
-        score, (i0, i1), (j0, j1), shared = smith_waterman(score_matrix(query, catalog, t))
-        if score <= 0 or (best is not None and score <= best.score):
-            continue
-        best = Passage(
-            score=round(score, 2),
-            shared_notes=shared,
-            transposition=t,
-            query_notes=(i0, i1),
-            catalog_notes=(j0, j1),
-            query_bars=(int(query.bars[i0]), int(query.bars[i1])),
-            catalog_bars=(int(catalog.bars[j0]), int(catalog.bars[j1])),
-            query_seconds=(round(float(query.onsets[i0]), 3), round(float(query.onsets[i1]), 3)),
-            catalog_seconds=(round(float(catalog.onsets[j0]), 3), round(float(catalog.onsets[j1]), 3)),
-        )
+        found = smith_waterman(score_matrix(query, catalog, t))
+        if found[0] > 0 and (best is None or found[0] > best.score):
+            best = _passage(query, catalog, t, found)
     return best
 
 
-__all__ = ["GRAM", "Passage", "align", "score_matrix", "smith_waterman", "transpositions"]
+__all__ = ["GRAM", "Passage", "align", "align_many", "score_matrix", "smith_waterman", "transpositions"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accord.attribution.guard.align import Passage, align
+from accord.attribution.guard.align import Passage, align_many
 from accord.attribution.guard.audio import AudioSource, fingerprint_all
 from accord.attribution.guard.index import (
     CatalogPiece,
@@ -53,6 +53,26 @@ class AudioReference:
     index: FingerprintIndex
 
 
+@dataclass(frozen=True)
+class Borrowing:
+    """How much one catalog piece shares with its closest *other* catalog work.
+
+    Attributes:
+        piece: the piece (index into the guard's pieces).
+        other: the closest other piece (``-1``: nothing shared).
+        score: the alignment score of their longest shared passage.
+        shared_notes: its notes with the same pitch.
+        coverage: ``shared_notes`` over the shorter of the two lines: near 1 when the two are
+            the same tune under two titles (a duplicate the registry does not link).
+    """
+
+    piece: int
+    other: int
+    score: float
+    shared_notes: int
+    coverage: float
+
+
 class Guard:
     """The symbolic index, the audio reference and the policy, ready to check pieces."""
 
@@ -64,6 +84,7 @@ class Guard:
         *,
         candidates: int = 8,
         works: Sequence[tuple[str, ...]] = (),
+        genres: Sequence[str] = (),
     ) -> None:
         self.index = index
         self.policy = policy
@@ -71,6 +92,7 @@ class Guard:
         self.candidates = candidates
         # recordings of the same work are one work when measuring borrowing between works
         self.works = tuple(works) if works else tuple(() for _ in index.pieces)
+        self.genres = tuple(genres) if genres else tuple("" for _ in index.pieces)
 
     @classmethod
     def for_store(
@@ -78,7 +100,7 @@ class Guard:
     ) -> Guard:
         """The guard over every recording the registry holds now (cached on disk by catalog hash)."""
         catalog = store.snapshot()
-        pieces, works, midi_paths, audio_sources = [], [], {}, []
+        pieces, works, genres, midi_paths, audio_sources = [], [], [], {}, []
         # sorted by ISRC: the index (and its hash) does not depend on storage order
         for isrc in sorted(catalog.recordings):
             rec = catalog.recordings[isrc]
@@ -87,6 +109,7 @@ class Guard:
             if midi is not None and store.media.has(midi.sha256):
                 pieces.append(CatalogPiece(isrc, rec.title, midi.sha256))
                 works.append(tuple(sorted(rec.works)))
+                genres.append(rec.genre)
                 midi_paths[midi.sha256] = store.media.open_path(midi.sha256)
                 audio_sources.append(
                     (AudioSource(isrc, rec.title, midi.sha256, "midi render"), midi_paths[midi.sha256])
@@ -117,24 +140,31 @@ class Guard:
                 _LOADED.pop(next(iter(_LOADED)))
             _LOADED[memo_key] = (index, reference)
         index, reference = _LOADED[memo_key]
-        return cls(index, load_policy(settings), reference, candidates=settings.guard_candidates, works=works)
+        return cls(
+            index,
+            load_policy(settings),
+            reference,
+            candidates=settings.guard_candidates,
+            works=works,
+            genres=genres,
+        )
 
     # -- symbolic ---------------------------------------------------------------------------
 
     def passages(
         self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
     ) -> dict[int, tuple[Passage, str, str]]:
-        """Best passage per catalog piece among the retrieved candidates: piece → (passage, query line, catalog line)."""
+        """Best passage per catalog piece among the retrieved candidates: piece → (passage, line, catalog line)."""
         best: dict[int, tuple[Passage, str, str]] = {}
         k = self.candidates + 2 * len(exclude)
         for (kind, enc), q in zip(lines, query_grams(lines), strict=True):
-            for entry, _weight in self.index.candidates(q, k):
-                piece = int(self.index.entry_piece[entry])
-                if piece in exclude:
-                    continue
-                passage = align(enc, self.index.entry(entry))
+            found = self.index.candidates(q, k)
+            entries = [e for e, _ in found if int(self.index.entry_piece[e]) not in exclude][: self.candidates]
+            passages = align_many(enc, [self.index.entry(e) for e in entries])
+            for entry, passage in zip(entries, passages, strict=True):
                 if passage is None:
                     continue
+                piece = int(self.index.entry_piece[entry])
                 if piece not in best or passage.score > best[piece][0].score:
                     best[piece] = (passage, kind, LINE_KINDS[int(self.index.entry_kind[entry])])
         return best
@@ -236,24 +266,36 @@ class Guard:
 
     # -- calibration ------------------------------------------------------------------------
 
-    def self_similarity(self, sample: int | None = None, seed: int = 0, progress: Progress | None = None) -> np.ndarray:
-        """Best symbolic score of each catalog piece against the *other* works (same work left out)."""
+    def self_similarity(
+        self, sample: int | None = None, seed: int = 0, progress: Progress | None = None
+    ) -> list[Borrowing]:
+        """Each catalog piece's closest passage in the *other* works (same work left out), for calibration."""
         order = np.arange(len(self.index.pieces))
         if sample is not None and sample < len(order):
             order = np.sort(np.random.default_rng(seed).choice(order, size=sample, replace=False))
         by_piece: dict[int, list[int]] = {}
         for e, piece in enumerate(self.index.entry_piece.tolist()):
             by_piece.setdefault(piece, []).append(e)
-        scores = []
+        lengths = np.diff(self.index.starts)
+        out = []
         for n, piece in enumerate(order.tolist(), start=1):
             works = set(self.works[piece])
             same = frozenset(i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w)))
             lines = [(LINE_KINDS[int(self.index.entry_kind[e])], self.index.entry(e)) for e in by_piece.get(piece, [])]
             found = self.passages(lines, same)
-            scores.append(max((p.score for p, _, _ in found.values()), default=0.0))
+            if found:
+                other, (p, qline, cline) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
+                q_len = min(len(enc) for kind, enc in lines if kind == qline)
+                c_len = min(
+                    int(lengths[e]) for e in by_piece[other] if LINE_KINDS[int(self.index.entry_kind[e])] == cline
+                )
+                coverage = p.shared_notes / max(min(q_len, c_len), 1)
+                out.append(Borrowing(piece, other, p.score, p.shared_notes, round(coverage, 3)))
+            else:
+                out.append(Borrowing(piece, -1, 0.0, 0, 0.0))
             if progress:
                 progress("measure catalog borrowing", n, len(order))
-        return np.asarray(scores, dtype=np.float64)
+        return out
 
     def audio_self_similarity(self, sample: int | None = None, seed: int = 0) -> np.ndarray:
         """Best audio votes of each catalog clip against the clips of *other* recordings."""

@@ -45,7 +45,7 @@ def upgrade() -> None:
         "royalty_runs",
         sa.Column("run_id", sa.String(length=64), nullable=False),
         sa.Column("period", sa.String(length=7), nullable=False),
-        sa.Column("engine_version", sa.String(length=32), nullable=False),
+        sa.Column("engine_version", sa.String(length=96), nullable=False),
         sa.Column("inputs_hash", sa.String(length=64), nullable=False),
         sa.Column("result_hash", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),

@@ -1,0 +1,84 @@
+"""Calibration: measure the catalog's own borrowing, then set the thresholds above it.
+
+Each catalog piece (or a sample) is checked against every *other* work (itself and other
+recordings of the same registered work left out); its closest passage is one
+:class:`~accord.attribution.guard.check.Borrowing`. Pairs whose shared passage covers most
+of the shorter line (:data:`DUPLICATE_COVERAGE`) are the same tune under two titles, which
+the registry does not link (folk-tune books and chorale harmonisations are full of them):
+they are reported as **duplicates** for the rights holders to reconcile and left out of the
+borrowing distribution, since a duplicate says nothing about how much unrelated works share.
+The threshold is the chosen percentile of the rest plus a margin (:mod:`.policy`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from accord.attribution.guard.check import Borrowing, Guard
+from accord.attribution.guard.policy import GuardPolicy, make_policy
+
+DUPLICATE_COVERAGE = 0.8
+"""A closest passage covering this share of the shorter line marks the pair as one tune."""
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibration measured and the policy it sets.
+
+    Attributes:
+        policy: the resulting policy.
+        borrowing: every piece's closest passage in other works, as measured.
+        duplicates: the pairs left out as the same tune under two titles (``(isrc, isrc, score)``).
+        audio_scores: each catalog clip's best audio votes against other recordings.
+    """
+
+    policy: GuardPolicy
+    borrowing: tuple[Borrowing, ...]
+    duplicates: tuple[tuple[str, str, float], ...]
+    audio_scores: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.to_dict(),
+            "duplicates": [{"isrc": a, "same_tune_as": b, "score": s} for a, b, s in self.duplicates],
+        }
+
+
+def calibrate(
+    guard: Guard,
+    *,
+    percentile: float,
+    margin: float,
+    created: str,
+    sample: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Measure the catalog's borrowing (symbolic and audio) and derive the policy."""
+    borrowing = guard.self_similarity(sample, seed, progress)
+    pieces = guard.index.pieces
+    duplicates = tuple(
+        sorted(
+            (pieces[b.piece].isrc, pieces[b.other].isrc, b.score)
+            for b in borrowing
+            if b.other >= 0 and b.coverage >= DUPLICATE_COVERAGE
+        )
+    )
+    symbolic = np.array([b.score for b in borrowing if b.coverage < DUPLICATE_COVERAGE], dtype=np.float64)
+    audio = guard.audio_self_similarity(sample, seed)
+    policy = make_policy(
+        symbolic, audio, percentile=percentile, margin=margin, catalog_key=guard.index.key, created=created
+    )
+    measured = dict(policy.measured)
+    measured["symbolic"] = dict(measured["symbolic"]) | {
+        "pieces_measured": len(borrowing),
+        "duplicates_left_out": len(duplicates),
+        "duplicate_coverage": DUPLICATE_COVERAGE,
+    }
+    return Calibration(replace(policy, measured=measured), tuple(borrowing), duplicates, tuple(audio.tolist()))

@@ -1,0 +1,254 @@
+"""The portal as its users see it.
+
+Browser tests (marked ``browser``): the app is served by uvicorn on a loopback port over a
+small registry (two licensed fiddle tunes, a tiny model trained once for the module) and
+Debian's Chromium, headless, is driven through Selenium: a creator generates a piece and
+plays it; a label signs in, opts a recording out and sees the model flagged; a label
+downloads its statement and its totals match the API. They skip, saying why, only where
+Chromium or its driver is not installed.
+
+Page tests (not marked ``browser``, on SQLite and PostgreSQL): sign-in, CSRF on every form,
+and another role's or party's pages answering 404, through FastAPI's test client.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mido
+import pytest
+from fastapi.testclient import TestClient
+
+from accord.api.app import create_app
+from accord.api.auth import create_key
+from accord.datasets import repository, service
+from accord.outputs import store as outputs
+from accord.outputs.plans import parse_plans
+from accord.outputs.studio import train_on_manifest
+from accord.registry.importer import import_delivery
+from accord.registry.store import Store
+from accord.settings import Settings
+from accord.signing import ensure_operator_key
+from accord.web.live import browser_missing, chromium, live_server
+from tests.deliveries import catalog_agreement, small_catalog, write_delivery
+
+ALL_USES = ["train", "generate", "remix"]
+OPTED = "GBXYZ2600002"
+
+
+def tune(seed: int, bars: int = 8) -> bytes:
+    """A small reel: a D-major scale pattern that differs by seed."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
+    track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    track.append(mido.Message("program_change", program=40, time=0))
+    scale = [62, 64, 66, 67, 69, 71, 73, 74]
+    for n in range(bars * 8):
+        pitch = scale[(n * (seed + 1) + n // 8) % len(scale)]
+        track.append(mido.Message("note_on", note=pitch, velocity=80, time=0))
+        track.append(mido.Message("note_off", note=pitch, velocity=0, time=240))
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def seed_registry(store: Store, settings: Settings, folder: Path) -> dict[str, str]:
+    """Two licensed reels (every use, both sides), their training set; keys for a label, a creator, the operator."""
+    doc = small_catalog()
+    doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
+    for agreement in doc["agreements"]:
+        agreement["uses"] = ALL_USES
+    for rec in doc["recordings"]:
+        rec["genre"] = "reel"
+        rec["media"][0].pop("sha256", None)
+    import_delivery(store, write_delivery(folder, doc, {"media/a.mid": tune(1), "media/b.mid": tune(2)}))
+    key, _ = ensure_operator_key(settings.home)
+    service.build(store, key, use="train", as_of=store.clock(), territory="US")
+    outputs.add_creator(store, "ana", "pro", "US", parse_plans(settings.plans))
+    outputs.add_creator(store, "bo", "free", "US", parse_plans(settings.plans))
+    return {
+        "label": create_key(store, role="rights_holder", party_id="P-LABEL")[1],
+        "publisher": create_key(store, role="rights_holder", party_id="P-PUB2")[1],
+        "creator": create_key(store, role="creator", party_id="ana")[1],
+        "other_creator": create_key(store, role="creator", party_id="bo")[1],
+        "operator": create_key(store, role="operator", party_id="ops")[1],
+    }
+
+
+# ---------------------------------------------------------------- page tests (test client)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def signed_in(app: Any, secret: str) -> TestClient:
+    client = TestClient(app)
+    token = csrf_of(client.get("/portal/sign-in").text)
+    response = client.post("/portal/sign-in", data={"key": secret, "csrf": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def portal(store: Store, settings: Settings, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    keys = seed_registry(store, settings, tmp_path / "delivery")
+    app = create_app(settings, store=store)
+    yield {"app": app, "keys": keys, "store": store}
+    app.state.jobs.shutdown()
+
+
+def test_sign_in_needs_a_valid_key_and_a_csrf_token(portal: dict[str, Any]) -> None:
+    client = TestClient(portal["app"])
+    assert client.get("/portal/rights", follow_redirects=False).headers["location"].startswith("/portal/sign-in")
+    token = csrf_of(client.get("/portal/sign-in").text)
+    refused = client.post("/portal/sign-in", data={"key": portal["keys"]["label"], "csrf": "0" * 64})
+    assert refused.status_code == 403 and "csrf" in refused.text
+    wrong = client.post("/portal/sign-in", data={"key": "acc_0123456789abcdef_" + "x" * 43, "csrf": token})
+    assert wrong.status_code == 401 and "not known" in wrong.text
+    ok = client.post("/portal/sign-in", data={"key": portal["keys"]["label"], "csrf": token}, follow_redirects=False)
+    assert ok.headers["location"] == "/portal/rights"
+    assert "Test Label (P-LABEL)" in client.get("/portal/rights").text
+
+
+def test_an_opt_out_needs_the_forms_csrf_token(portal: dict[str, Any]) -> None:
+    client = signed_in(portal["app"], portal["keys"]["label"])
+    forged = client.post(f"/portal/rights/recordings/{OPTED}/opt-out", data={"csrf": "f" * 64})
+    assert forged.status_code == 403
+    assert portal["store"].snapshot().optouts == {}
+    token = csrf_of(client.get("/portal/rights").text)
+    done = client.post(f"/portal/rights/recordings/{OPTED}/opt-out", data={"csrf": token}, follow_redirects=False)
+    assert done.status_code == 303 and "?optout=OPT-" in done.headers["location"]
+    (optout,) = portal["store"].snapshot().optouts.values()
+    assert (optout.party_id, optout.target) == ("P-LABEL", OPTED)
+
+
+def test_each_party_sees_only_its_own_pages_and_objects(portal: dict[str, Any]) -> None:
+    keys, app = portal["keys"], portal["app"]
+    label, publisher = signed_in(app, keys["label"]), signed_in(app, keys["publisher"])
+    creator, operator = signed_in(app, keys["creator"]), signed_in(app, keys["operator"])
+    # another role's pages answer 404, as an object that does not exist would
+    for client, path in ((label, "/portal/studio"), (label, "/portal/operator"), (creator, "/portal/rights")):
+        assert client.get(path).status_code == 404, path
+    assert operator.get("/portal/operator/models").status_code == 200
+    # P-PUB2 publishes only the first song: the second recording is not its to see, nor to opt out
+    assert "GBXYZ2600001" in publisher.get("/portal/rights").text
+    assert publisher.get(f"/portal/rights/recordings/{OPTED}").status_code == 404
+    token = csrf_of(publisher.get("/portal/rights").text)
+    assert publisher.post(f"/portal/rights/recordings/{OPTED}/opt-out", data={"csrf": token}).status_code == 404
+    assert label.get(f"/portal/rights/recordings/{OPTED}").status_code == 200
+    assert label.get("/portal/rights/recordings/GBXYZ2699999").status_code == 404
+    # jobs and outputs of another creator, or none, read alike
+    assert creator.get("/portal/studio/jobs/JOB-0000000000000000").status_code == 404
+    assert creator.get("/portal/studio/outputs/OUT-0000000000000000").status_code == 404
+
+
+# ---------------------------------------------------------------- browser tests (Chromium)
+
+browser = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "chromium present")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A served portal over a seeded registry with a tiny model trained for a few steps."""
+    if browser_missing():
+        pytest.skip(browser_missing())
+    home = tmp_path_factory.mktemp("portal-home")
+    settings = Settings(home=home, database_url="")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCORD_HOME", str(home))
+        mp.setenv("ACCORD_DATABASE_URL", "")
+        store = Store.open(settings)
+        keys = seed_registry(store, settings, home / "delivery")
+        (manifest,) = repository.list_manifests(store)
+        model, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+        downloads = home / "downloads"
+        with live_server(settings, store) as base:
+            driver = chromium(downloads=downloads)
+            try:
+                yield {"base": base, "driver": driver, "keys": keys, "store": store, "model": model.model_id}
+            finally:
+                driver.quit()
+        store.close()
+
+
+def sign_in(live: dict[str, Any], who: str) -> Any:
+    driver = live["driver"]
+    driver.delete_all_cookies()
+    driver.get(f"{live['base']}/portal/sign-in")
+    driver.find_element("id", "key").send_keys(live["keys"][who])
+    driver.find_element("id", "sign-in").click()
+    return driver
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@browser
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.xdist_group("browser")
+def test_a_creator_generates_a_piece_and_plays_it(live: dict[str, Any]) -> None:
+    driver = sign_in(live, "creator")
+    assert driver.current_url.endswith("/portal/studio")
+    driver.find_element("id", "bars").clear()
+    driver.find_element("id", "bars").send_keys("4")
+    driver.find_element("id", "generate").click()
+    assert "/portal/studio/jobs/" in driver.current_url  # the request returned at once: the work is a job
+    wait_for(lambda: "/portal/studio/outputs/" in driver.current_url, 180, "the job page to open the piece")
+    output_id = driver.current_url.rsplit("/", 1)[1]
+    player = driver.find_element("id", "player")
+    driver.execute_script("arguments[0].muted = true; return arguments[0].play();", player)
+    wait_for(lambda: driver.execute_script("return arguments[0].readyState", player) >= 2, 20, "audio data")
+    wait_for(lambda: driver.execute_script("return arguments[0].currentTime", player) > 0, 20, "playback to advance")
+    roll = driver.find_element("css selector", "img.pianoroll")
+    assert driver.execute_script("return arguments[0].naturalWidth", roll) > 0
+    assert driver.find_element("id", "guard-status").text
+    kinds = wait_for(
+        lambda: (
+            {e["kind"] for e in outputs.events(live["store"], output_id=output_id)} >= {"generation", "play"}
+            and {e["kind"] for e in outputs.events(live["store"], output_id=output_id)}
+        ),
+        10,
+        "the play to be recorded as a usage event",
+    )
+    assert "play" in kinds
+
+
+@browser
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.xdist_group("browser")
+def test_a_label_signs_in_opts_a_recording_out_and_sees_the_model_flagged(live: dict[str, Any]) -> None:
+    driver = sign_in(live, "label")
+    assert driver.current_url.endswith("/portal/rights")
+    row = driver.find_element("css selector", f'tr[data-isrc="{OPTED}"]')
+    assert "✓ train" in row.text
+    row.find_element("link text", OPTED).click()
+    model_row = driver.find_element("css selector", f'tr.model-row[data-model="{live["model"]}"]')
+    assert model_row.get_attribute("data-flagged") == "no" and "serving" in model_row.text
+    driver.execute_script("window.confirm = () => true;")
+    driver.find_element("id", "opt-out").click()
+    wait_for(lambda: driver.find_elements("id", "opted-out"), 20, "the opt-out notice")
+    model_row = driver.find_element("css selector", f'tr.model-row[data-model="{live["model"]}"]')
+    assert model_row.get_attribute("data-flagged") == "yes"
+    assert "flagged" in model_row.text and "flagged for train" in model_row.text
+    assert "opted_out" in driver.find_element("tag name", "main").text
+    driver.get(f"{live['base']}/portal/rights/opt-outs")
+    assert live["model"] in driver.find_element("id", "flagged").text

@@ -1,0 +1,103 @@
+"""DDEX ERN 4.3 import: the public sample messages read, convert to a delivery, and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.errors import Rejected, ValidationError
+from accord.registry.ern import duration_ms, ern_to_delivery, import_ern, parse_ern, read_ern
+from accord.registry.importer import import_delivery
+from accord.registry.store import Store
+from tests.deliveries import small_catalog, write_delivery
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ddex" / "ern43"
+SINGLE = FIXTURES / "4 SimpleAudioSingle.xml"
+ALL = sorted(FIXTURES.glob("*.xml"))
+
+pytestmark = pytest.mark.skipif(not SINGLE.exists(), reason=f"DDEX ERN samples not found at {FIXTURES}")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_every_sample_message_reads(path: Path):
+    message = read_ern(path)
+    assert message.sender_dpid.startswith("PADPIDA")
+    assert message.releases and message.deals
+    for rec in message.sound_recordings:
+        assert rec.reference and rec.title
+        assert rec.duration_ms is not None and rec.duration_ms > 0
+
+
+def test_the_single_reads_its_header_recording_release_and_deals():
+    m = read_ern(SINGLE)
+    assert (m.message_id, m.sender_dpid, m.sender_name) == ("W83814161", "PADPIDA2007050901U", "Warner Music Group")
+    (rec,) = m.sound_recordings
+    assert (rec.isrc, rec.title, rec.duration_ms) == ("GBAYC1700598", "I Love You", 263_583)
+    assert rec.artist_references == ("PRIOPY",)
+    assert rec.files[0].uri == "resources/190295810726_00001_LL.flac"
+    assert rec.files[0].hash_algorithm == "MD5"
+    (release,) = m.releases
+    assert (release.grid, release.genre, release.resource_references) == (
+        "A10302B0003989564F",
+        "Classical",
+        ("A1",),
+    )
+    assert len(m.deals) == 747 and "OnDemandStream" in m.deals[0].use_types
+
+
+def test_classical_composers_are_noted_not_imported_as_artists():
+    m = read_ern(FIXTURES / "Variant Classical.xml")
+    conv = ern_to_delivery(m, works_by_isrc={r.isrc: ["W-1"] for r in m.sound_recordings})
+    assert not conv.problems
+    assert len(conv.document["recordings"]) == 12
+    assert {p.code for p in conv.notes} >= {"ern_writer", "ern_bad_dpid", "ern_deals_not_agreements"}
+    composer = next(p for p in m.parties if p.reference == "PAV")
+    ids = {a for r in conv.document["recordings"] for a in r["artists"]}
+    assert f"{m.sender_dpid}:{composer.reference}" not in ids
+
+
+def test_conversion_names_what_ern_cannot_say():
+    m = read_ern(SINGLE)
+    conv = ern_to_delivery(m)
+    assert [p.code for p in conv.problems] == ["ern_no_works"]
+    assert conv.document["recordings"] == []
+    dj = ern_to_delivery(read_ern(FIXTURES / "8 DjMix.xml"), works_by_isrc={"USWE34255410": ["W-1"]})
+    assert [p.code for p in dj.problems] == ["ern_no_isrc"] * 8
+    assert "USAT21400507" in dj.problems[0].value  # the proprietary id is shown, not guessed to be an ISRC
+    assert [r["isrc"] for r in dj.document["recordings"]] == ["USWE34255410"]
+    assert dj.document["created"].endswith("Z")
+    video = ern_to_delivery(read_ern(FIXTURES / "2 Video.xml"))
+    assert [p.code for p in video.problems] == ["ern_empty"]
+
+
+def test_durations_are_exact_milliseconds():
+    assert duration_ms("PT4M23.583S") == 263_583
+    assert duration_ms("PT1H2M3S") == 3_723_000
+    assert duration_ms("P0DT30S") == 30_000
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        duration_ms("4:23")
+
+
+def test_refuses_non_ern_and_dtds():
+    with pytest.raises(ValidationError, match="expected"):
+        parse_ern(b"<NewReleaseMessage/>")
+    with pytest.raises(ValidationError, match="DTD"):
+        parse_ern(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>')
+    with pytest.raises(ValidationError, match="well-formed"):
+        parse_ern(b"<x")
+
+
+def test_import_the_single_against_registered_works(store: Store, tmp_path: Path):
+    import_delivery(store, write_delivery(tmp_path / "pub", small_catalog()))
+    with pytest.raises(Rejected) as caught:
+        import_ern(store, SINGLE)
+    assert [p.code for p in caught.value.problems] == ["ern_no_works"]
+    report = import_ern(store, SINGLE, works_by_isrc={"GBAYC1700598": ["W-1"]})
+    assert report.sender == "PADPIDA2007050901U" and report.changed_anything
+    rec = store.snapshot().recordings["GBAYC1700598"]
+    assert (rec.title, rec.duration_ms, rec.works, rec.genre) == ("I Love You", 263_583, ("W-1",), "classical")
+    assert [(s.party_id, s.ppm) for s in rec.shares] == [("PADPIDA2007050901U", 1_000_000)]
+    assert rec.artists == ("PADPIDA2007050901U:PRIOPY",)
+    again = import_ern(store, SINGLE, works_by_isrc={"GBAYC1700598": ["W-1"]})
+    assert again.already_imported and not again.changed_anything
