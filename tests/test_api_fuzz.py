@@ -62,7 +62,7 @@ def api_schema(fuzz_world: dict[str, Any]) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", fuzz_world["app"])
 
 
-FUZZ = settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 
 
 def _fuzz(api_schema: Any, fuzz_world: dict[str, Any], role: str, mode: GenerationMode) -> int:
@@ -85,8 +85,15 @@ def _fuzz(api_schema: Any, fuzz_world: dict[str, Any], role: str, mode: Generati
     return ran
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
-@pytest.mark.parametrize("role", ["operator", "rights_holder"])
+@pytest.mark.parametrize(
+    ("role", "mode"),
+    [
+        ("operator", GenerationMode.POSITIVE),
+        ("rights_holder", GenerationMode.POSITIVE),
+        pytest.param("operator", GenerationMode.NEGATIVE, marks=pytest.mark.slow),  # many more examples rejected
+    ],
+    ids=["operator-valid", "rights_holder-valid", "operator-invalid"],
+)
 def test_no_operation_fails_or_breaks_its_schema(
     api_schema: Any, fuzz_world: dict[str, Any], role: str, mode: GenerationMode
 ) -> None:

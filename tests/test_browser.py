@@ -14,8 +14,10 @@ and another role's or party's pages answering 404, through FastAPI's test client
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from fastapi.testclient import TestClient
 from accord.api.app import create_app
 from accord.api.auth import create_key
 from accord.datasets import repository, service
+from accord.datasets.proofs import verify_proof
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
 from accord.outputs.studio import train_on_manifest
@@ -132,24 +135,30 @@ def test_an_opt_out_needs_the_forms_csrf_token(portal: dict[str, Any]) -> None:
     assert (optout.party_id, optout.target) == ("P-LABEL", OPTED)
 
 
-def test_each_party_sees_only_its_own_pages_and_objects(portal: dict[str, Any]) -> None:
+def test_another_roles_pages_answer_404_as_if_they_did_not_exist(portal: dict[str, Any]) -> None:
     keys, app = portal["keys"], portal["app"]
-    label, publisher = signed_in(app, keys["label"]), signed_in(app, keys["publisher"])
-    creator, operator = signed_in(app, keys["creator"]), signed_in(app, keys["operator"])
-    # another role's pages answer 404, as an object that does not exist would
-    for client, path in ((label, "/portal/studio"), (label, "/portal/operator"), (creator, "/portal/rights")):
+    label, creator = signed_in(app, keys["label"]), signed_in(app, keys["creator"])
+    for client, path in ((label, "/portal/studio"), (label, "/portal/operator/models"), (creator, "/portal/rights")):
         assert client.get(path).status_code == 404, path
-    assert operator.get("/portal/operator/models").status_code == 200
-    # P-PUB2 publishes only the first song: the second recording is not its to see, nor to opt out
-    assert "GBXYZ2600001" in publisher.get("/portal/rights").text
-    assert publisher.get(f"/portal/rights/recordings/{OPTED}").status_code == 404
-    token = csrf_of(publisher.get("/portal/rights").text)
-    assert publisher.post(f"/portal/rights/recordings/{OPTED}/opt-out", data={"csrf": token}).status_code == 404
-    assert label.get(f"/portal/rights/recordings/{OPTED}").status_code == 200
-    assert label.get("/portal/rights/recordings/GBXYZ2699999").status_code == 404
+    assert signed_in(app, keys["operator"]).get("/portal/operator/models").status_code == 200
     # jobs and outputs of another creator, or none, read alike
     assert creator.get("/portal/studio/jobs/JOB-0000000000000000").status_code == 404
     assert creator.get("/portal/studio/outputs/OUT-0000000000000000").status_code == 404
+
+
+def test_a_rights_holder_sees_and_opts_out_only_what_it_has_standing_on(portal: dict[str, Any]) -> None:
+    keys, app = portal["keys"], portal["app"]
+    # P-PUB2 publishes only the first song: the second recording is not its to see, nor to opt out
+    publisher = signed_in(app, keys["publisher"])
+    page = publisher.get("/portal/rights").text
+    assert "GBXYZ2600001" in page and OPTED not in page
+    assert publisher.get(f"/portal/rights/recordings/{OPTED}").status_code == 404
+    token = csrf_of(page)
+    assert publisher.post(f"/portal/rights/recordings/{OPTED}/opt-out", data={"csrf": token}).status_code == 404
+    assert portal["store"].snapshot().optouts == {}
+    label = signed_in(app, keys["label"])
+    assert label.get(f"/portal/rights/recordings/{OPTED}").status_code == 200
+    assert label.get("/portal/rights/recordings/GBXYZ2699999").status_code == 404
 
 
 # ---------------------------------------------------------------- browser tests (Chromium)
@@ -175,7 +184,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         with live_server(settings, store) as base:
             driver = chromium(downloads=downloads)
             try:
-                yield {"base": base, "driver": driver, "keys": keys, "store": store, "model": model.model_id}
+                yield {
+                    "base": base,
+                    "driver": driver,
+                    "keys": keys,
+                    "store": store,
+                    "model": model.model_id,
+                    "downloads": downloads,
+                    "settings": settings,
+                }
             finally:
                 driver.quit()
         store.close()
@@ -252,3 +269,23 @@ def test_a_label_signs_in_opts_a_recording_out_and_sees_the_model_flagged(live: 
     assert "opted_out" in driver.find_element("tag name", "main").text
     driver.get(f"{live['base']}/portal/rights/opt-outs")
     assert live["model"] in driver.find_element("id", "flagged").text
+
+
+@browser
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.xdist_group("browser")
+def test_a_label_downloads_its_proofs_and_they_verify_against_the_training_set(live: dict[str, Any]) -> None:
+    driver = sign_in(live, "label")
+    driver.get(f"{live['base']}/portal/rights/models")
+    driver.find_element("link text", "Download proofs (.zip)").click()
+    (manifest,) = repository.list_manifests(live["store"])
+    name = f"proofs-P-LABEL-{manifest.root[:12]}.zip"
+    path = wait_for(lambda: next(iter(live["downloads"].glob(name)), None), 20, f"{name} to download")
+    with zipfile.ZipFile(path) as zf:
+        proofs = {n: json.loads(zf.read(n)) for n in zf.namelist() if n.endswith(".proof.json")}
+    assert sorted(p["isrc"] for p in proofs.values()) == ["GBXYZ2600001", OPTED]
+    public_key = ensure_operator_key(live["settings"].home)[0].public_hex
+    for proof in proofs.values():
+        verdict = verify_proof(proof, manifest.root, public_key_hex=public_key, isrc=proof["isrc"])
+        assert verdict.valid and verdict.kind == "inclusion", verdict

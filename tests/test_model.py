@@ -365,3 +365,82 @@ def test_a_loaded_model_is_the_trained_one(trained):
     ckpt = torch.load(result.out_dir / "ckpt.pt", weights_only=True)
     for name, tensor in loaded.model.state_dict().items():
         torch.testing.assert_close(tensor, ckpt["model"][name])
+
+
+# sampling constraints, snapshots, evaluation ---------------------------------------------
+
+
+def test_training_keeps_each_style_and_programs_pitch_range_with_the_tokenizer(trained):
+    result, _ = trained
+    tok = load_model(result.out_dir).tokenizer
+    # the training pieces only (validation is held out): tonic + 48 in the bass up to tonic + 72 on top
+    held = set(result.card["data"]["val_isrcs"])
+    for style, program in (("reel", 73), ("air", 40)):
+        tonics = [t for isrc, genre, _, t, _, _ in PIECES if genre == style and isrc not in held]
+        assert tok.style_pitch_ranges[style] == {program: (48 + min(tonics), 72 + max(tonics))}
+        assert tok.pitch_range(style) == (48 + min(tonics), 72 + max(tonics))
+    assert set(tok.style_pitch_ranges) == {"reel", "air"}
+    assert tok.pitch_range("reel", [0]) is None and tok.pitch_range("waltz") is None
+    again = MusicTokenizer.from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.style_pitch_ranges == tok.style_pitch_ranges
+    older = {k: v for k, v in tok.to_dict().items() if k != "style_pitch_ranges"}  # a model from before ranges
+    assert MusicTokenizer.from_dict(older).style_pitch_ranges == {}
+
+
+def test_a_generated_piece_never_leaves_its_style_pitch_range(trained):
+    loaded = load_model(trained[0].out_dir)
+    narrow = replace(loaded.tokenizer, style_pitch_ranges={"reel": {73: (62, 65)}})
+    constrained = replace(loaded, tokenizer=narrow)
+    for seed in range(3):  # hot, untruncated sampling: without the mask, pitches go everywhere
+        piece = generate(constrained, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
+        pitches = {p for _, p in narrow.note_pitches(piece.token_ids)}
+        assert pitches and pitches <= {62, 63, 64, 65}
+    free = [
+        generate(loaded, style="reel", bars=4, seed=s, temperature=1.5, top_k=None, top_p=None, keep_pitch_range=False)
+        for s in range(3)
+    ]
+    assert {p for piece in free for _, p in narrow.note_pitches(piece.token_ids)} - {62, 63, 64, 65}
+
+
+def test_a_prime_widens_the_pitch_range_to_its_own_notes(trained):
+    loaded = load_model(trained[0].out_dir)
+    narrow = replace(loaded, tokenizer=replace(loaded.tokenizer, style_pitch_ranges={"reel": {73: (62, 65)}}))
+    prime = tune(7, MAJOR, bars=2, program=73, tempo=150)  # 55 .. 79
+    piece = generate(narrow, style="reel", bars=4, prime_midi=prime, prime_bars=2, seed=3, temperature=1.5, top_k=None)
+    assert {p for _, p in narrow.tokenizer.note_pitches(piece.token_ids)} <= set(range(55, 80))
+
+
+def test_top_p_keeps_only_the_nucleus_and_is_deterministic_under_a_seed(trained):
+    from accord.model.sample import _sample
+
+    logits = torch.tensor([4.0, 2.0, 1.0, 0.0, -1.0])  # softmax: 0.83, 0.11, 0.04, ...
+    bias = torch.zeros(5)
+    draws = {_sample(logits, bias, 1.0, None, 0.9, torch.Generator().manual_seed(s)) for s in range(200)}
+    assert draws == {0, 1}  # 0.83 < 0.9, so the second token is in the nucleus; the rest never
+    assert {_sample(logits, bias, 1.0, None, 0.5, torch.Generator().manual_seed(s)) for s in range(50)} == {0}
+    assert len({_sample(logits, bias, 1.0, None, None, torch.Generator().manual_seed(s)) for s in range(200)}) >= 4
+    with pytest.raises(ValidationError, match="top_p"):
+        generate(load_model(trained[0].out_dir), style="reel", bars=2, top_p=0.0)
+    loaded = load_model(trained[0].out_dir)
+    a = generate(loaded, style="air", bars=4, seed=11, top_p=0.8, max_tokens=300)
+    b = generate(loaded, style="air", bars=4, seed=11, top_p=0.8, max_tokens=300)
+    assert a.token_ids == b.token_ids and a.midi == b.midi
+
+
+def test_training_saves_weight_snapshots_for_attribution(trained, tmp_path):
+    from accord.model.checkpoint import list_snapshots, save_snapshot
+
+    result, events = trained
+    path = result.out_dir / "snapshots" / "step-0000060.pt"
+    snap = torch.load(path, weights_only=True)
+    assert snap["step"] == 60 and set(snap) == {"model", "step"}
+    ckpt = torch.load(result.out_dir / "ckpt.pt", weights_only=True)
+    for name, tensor in ckpt["model"].items():
+        torch.testing.assert_close(snap["model"][name], tensor)
+    assert any(e.get("snapshot") == str(path) for e in events if e["stage"] == "checkpoint")
+    weights = {"w": torch.ones(2)}
+    for step in (5, 1, 30, 12, 7, 100, 2):
+        save_snapshot(tmp_path, step, weights)
+    assert [p.name for p in list_snapshots(tmp_path)] == [f"step-{s:07d}.pt" for s in (5, 7, 12, 30, 100)]
+    with pytest.raises(ValidationError, match="keep"):
+        save_snapshot(tmp_path, 1, weights, keep=0)

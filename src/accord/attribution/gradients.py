@@ -17,7 +17,6 @@ Shapes: P parameters, k projected dimensions, n manifest items, M members, W win
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -301,7 +300,3 @@ def cosine_rows(a: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(a, axis=-1, keepdims=True)
     return np.where(norms > 0, a / np.maximum(norms, 1e-30), 0.0).astype(np.float32)
-
-
-def finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0

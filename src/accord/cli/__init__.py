@@ -16,6 +16,7 @@ from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
 from accord.cli.guard import guard_app
 from accord.cli.rights import agreement_app, optout_app
+from accord.cli.royalties import ledger_app, royalties_app, usage_app
 from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
@@ -47,6 +48,9 @@ app.command("generate")(generate_cmd)
 app.add_typer(creator_app, name="creator")
 app.add_typer(output_app, name="output")
 app.add_typer(credential_app, name="credential")
+app.add_typer(usage_app, name="usage")
+app.add_typer(royalties_app, name="royalties")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(guard_app, name="guard")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")

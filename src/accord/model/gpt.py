@@ -49,6 +49,7 @@ class GPTConfig:
 
 PRESETS: dict[str, GPTConfig] = {
     "tiny": GPTConfig(block_size=128, n_layer=2, n_head=2, n_embd=64),  # tests: trains in seconds
+    "mini": GPTConfig(block_size=256, n_layer=4, n_head=4, n_embd=128),  # 0.9M params: a slow or shared CPU
     "demo": GPTConfig(block_size=512, n_layer=4, n_head=4, n_embd=256),  # 3.4M params: minutes on a laptop CPU
     "small": GPTConfig(block_size=1024, n_layer=6, n_head=6, n_embd=384),  # 11M params: an hour on one GPU
     "base": GPTConfig(block_size=1024, n_layer=12, n_head=12, n_embd=768),  # 85M params: GPT-2 small's shape

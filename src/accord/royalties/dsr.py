@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import NoReturn
 
@@ -95,24 +96,31 @@ _FILENAME = re.compile(
 )
 
 
+@cache
+def _positions(layout: tuple[str, ...]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(layout)}
+
+
 def _fail(message: str, field: str, value: object = None) -> NoReturn:
     raise ValidationError(message, field=field, value=value)
 
 
 def unescape(cell: str) -> str:
     """``Gët \\| Thîś`` → ``Gët | Thîś``: drop the escaping backslashes."""
-    return _ESCAPED.sub(r"\1", cell)
+    return _ESCAPED.sub(r"\1", cell) if "\\" in cell else cell
 
 
 def escape(value: str, *, field: str = "value") -> str:
     """Escape ``\\`` and ``|`` for a cell; a tab or line break cannot be written and is refused."""
-    if any(ch in value for ch in "\t\r\n"):
+    if "\t" in value or "\n" in value or "\r" in value:
         _fail(f"{field}: {value!r} contains a tab or line break; a DSR cell cannot hold one", field, value)
     return value.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def split_cells(line: str) -> list[str]:
     """Split a record at tabs that are not escaped; cells keep their escapes."""
+    if "\\" not in line:
+        return line.split("\t")
     cells: list[str] = []
     start = 0
     i = 0
@@ -156,13 +164,17 @@ class DsrRecord:
     cells: tuple[str, ...]
     layout: tuple[str, ...]
     line_number: int
+    _at: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_at", _positions(self.layout))
 
     def get(self, column: str) -> str:
         """The unescaped text of a column (``""`` when empty)."""
-        try:
-            return unescape(self.cells[self.layout.index(column)])
-        except ValueError:
+        index = self._at.get(column)
+        if index is None:
             _fail(f"{self.record_type} (line {self.line_number}): no column {column!r}; has {self.layout}", column)
+        return unescape(self.cells[index])
 
     def values(self, column: str) -> tuple[str, ...]:
         """A multi-value column split at unescaped ``|``."""
@@ -531,10 +543,17 @@ def dsr_filename(sender: str, recipient: str, service: str, period: str, created
     return f"DSR_{sender}_{recipient}_{service}_{period}_{TERRITORY}_1of1_{created.strftime('%Y%m%dT%H%M%S')}.tsv"
 
 
+@cache
 def _month_bounds(period: str) -> tuple[date, date]:
     first = date.fromisoformat(f"{period}-01")
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, following - timedelta(days=1)
+
+
+@cache
+def _validity(period: str) -> tuple[str, str]:
+    first, last = _month_bounds(period)
+    return first.strftime("%Y%m%d"), last.strftime("%Y%m%d")
 
 
 def _share(ppm: int) -> str:
@@ -543,7 +562,10 @@ def _share(ppm: int) -> str:
 
 def _line_key(line: StatementLine) -> tuple[object, ...]:
     # Every field, party first: a total order, so the blocks and SU lines never depend on input order.
-    return (line.party_id, line.currency, line.period, line.basis, line.model_id, line.output_id, *astuple(line))
+    return (
+        line.party_id, line.currency, line.period, line.basis, line.model_id, line.output_id, line.side, line.isrc,
+        line.work_id, line.units, line.share_ppm, line.amount,
+    )  # fmt: skip
 
 
 def dsr_text(
@@ -619,9 +641,9 @@ def dsr_text(
             transaction += 1
             sid = summary_ids[(line.party_id, line.currency, line.basis, line.model_id, line.side)]
             money = decimal_text(line.amount, line.currency)
-            first, last = _month_bounds(line.period)
+            first, last = _validity(line.period)
             rows.append(["SU03.01", bid, f"T{transaction}", sid, escape(line.output_id, field="output_id"),
-                         str(line.units), money, first.strftime("%Y%m%d"), last.strftime("%Y%m%d")])  # fmt: skip
+                         str(line.units), money, first, last])  # fmt: skip
             rows.append(["LI01.01", bid, sid, escape(names[line.party_id], field="party_name"),
                          escape(line.party_id, field="party_id"), escape(line.work_id, field="work_id"),
                          _share(line.share_ppm), RIGHTS_TYPES[line.side], money, money])  # fmt: skip
@@ -683,11 +705,19 @@ def write_dsr(
     return report
 
 
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]{1,6}))?")
+
+
 def _micros(record: DsrRecord, column: str, currency: str) -> int:
-    try:
-        return parse_amount(record.get(column), currency, field=column).micros
+    """An amount cell in micro-units, exactly; the fast path for the writer's own ``123.456789`` form."""
+    text = record.get(column)
+    m = _AMOUNT.fullmatch(text)
+    if m:
+        return int(m[1]) * 1_000_000 + int((m[2] or "").ljust(6, "0"))
+    try:  # anything else (exponents, signs, more decimals): the general rule, with its message
+        return parse_amount(text, currency, field=column).micros
     except ValidationError as exc:
-        _fail(f"{record.record_type} (line {record.line_number}): {exc}", column, record.get(column))
+        _fail(f"{record.record_type} (line {record.line_number}): {exc}", column, text)
 
 
 def statement_lines(report: DsrReport) -> tuple[StatementLine, ...]:

@@ -111,14 +111,20 @@ def _sum_by(table: pa.Table, key: str) -> dict[str, int]:
 
 
 def allocate_sql(
-    con: duckdb.DuckDBPyConnection, name: str, parent: str, child: str, group: Sequence[str], keys: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    parent: str,
+    child: str,
+    group: Sequence[str],
+    keys: Sequence[str],
+    lefts: dict[str, str],
 ) -> None:
     """Create table ``name``: each parent ``total`` split over its children by ``weight``.
 
     ``parent`` yields the ``group`` columns and ``total``; ``child`` yields the ``group`` and
     ``keys`` columns, ``weight`` and any others (kept). Largest remainder, ties by ``keys``
-    ascending, exactly :func:`accord.money.allocate`. Parents with no child of positive weight
-    are left in table ``{name}_left`` (group columns and ``total``) for the caller to route.
+    ascending, exactly :func:`accord.money.allocate`. ``lefts[name]`` gets the SQL of the parents
+    with no child of positive weight (group columns and ``total``), for the caller to route.
     """
     g = ", ".join(group)
     order = ", ".join(keys)
@@ -138,13 +144,8 @@ def allocate_sql(
         FROM r
         """
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {name}_left AS
-        WITH p AS ({parent}), c AS ({child})
-        SELECT p.* FROM p WHERE p.total <> 0 AND NOT EXISTS (
-            SELECT 1 FROM c WHERE c.weight > 0 AND {" AND ".join(f"c.{k} = p.{k}" for k in group)})
-        """
+    lefts[name] = (
+        f"SELECT p.* FROM ({parent}) p ANTI JOIN (SELECT DISTINCT {g} FROM {name}) USING ({g}) WHERE p.total <> 0"
     )
 
 
@@ -175,7 +176,8 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     )
     con.register("kind_weights", kinds)
     if files:
-        source = "read_parquet([" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "])"
+        names = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        source = f"read_parquet([{names}], hive_partitioning = false)"
         con.execute(f"CREATE TEMP VIEW ev AS SELECT * FROM {source} WHERE period = '{inputs.period}'")
     else:
         con.register("ev_empty", EVENT_SCHEMA.empty_table())
@@ -200,9 +202,9 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     pools, suspense_top = _pools(revenue, training_units, output_units, policy)
     schema = pa.schema([("currency", pa.string()), ("basis", pa.string()), ("total", pa.int64())])
     con.register("pools", pa.table(pools, schema))
-    _cascade(con)
+    lefts = _cascade(con)
     lines = con.sql(_LINES_SQL).to_arrow_table()
-    suspense = _suspense(con, suspense_top)
+    suspense = _suspense(con, suspense_top, lefts)
     operator = dict(
         con.execute(
             "SELECT currency, sum(operator)::BIGINT FROM owner_split GROUP BY currency ORDER BY currency"
@@ -236,8 +238,9 @@ def _pools(
     return pools, no_usage
 
 
-def _cascade(con: duckdb.DuckDBPyConnection) -> None:
-    """Revenue pools down to owners, one allocation per level."""
+def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Revenue pools down to owners, one allocation per level; returns the SQL of what could not go down."""
+    lefts: dict[str, str] = {}
     allocate_sql(
         con,
         "model_money",
@@ -246,6 +249,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
         ["currency"],
         ["model_id"],
+        lefts,
     )
     allocate_sql(
         con,
@@ -255,6 +259,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
         ["currency"],
         ["output_id"],
+        lefts,
     )
     allocate_sql(
         con,
@@ -264,6 +269,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "JOIN in_attribution a USING (output_id)",
         ["currency", "output_id"],
         ["isrc"],
+        lefts,
     )
     # the unattributed remainder (and all of an unreliable output) is paid by the training-pool method
     con.execute(
@@ -283,6 +289,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT p.currency, p.model_id, i.isrc, i.weight, p.units FROM model_pots p JOIN in_items i USING (model_id)",
         ["currency", "model_id"],
         ["isrc"],
+        lefts,
     )
     con.execute(
         """
@@ -300,6 +307,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "JOIN in_sides s USING (isrc)",
         ["currency", "basis", "model_id", "output_id", "isrc"],
         ["side"],
+        lefts,
     )
     allocate_sql(
         con,
@@ -309,6 +317,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "FROM side_money s JOIN in_works w USING (isrc, side)",
         ["currency", "basis", "model_id", "output_id", "isrc", "side"],
         ["work_id"],
+        lefts,
     )
     allocate_sql(
         con,
@@ -319,6 +328,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         "JOIN in_holders h USING (isrc, side, work_id, basis)",
         ["currency", "basis", "model_id", "output_id", "isrc", "side", "work_id"],
         ["party_id"],
+        lefts,
     )
     # owner -> payable | operator: allocate(amount, [pool, whole - pool], ["payable", "operator"]);
     # the one unit left over (if any) goes to the larger remainder, a tie to "operator" (key order)
@@ -338,6 +348,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> None:
         FROM u
         """
     )
+    return lefts
 
 
 _LINES_SQL = """
@@ -348,14 +359,16 @@ ORDER BY party_id, currency, basis, isrc, work_id, model_id, output_id, side
 """
 
 
-def _suspense(con: duckdb.DuckDBPyConnection, no_usage: list[tuple[str, int]]) -> pa.Table:
+def _suspense(con: duckdb.DuckDBPyConnection, no_usage: list[tuple[str, int]], lefts: dict[str, str]) -> pa.Table:
     con.register(
         "no_usage",
         pa.table(
             {"currency": [c for c, _ in no_usage], "total": pa.array([t for _, t in no_usage], pa.int64())},
         ),
     )
-    sql = """
+    ctes = ", ".join(f"{name}_left AS ({sql})" for name, sql in sorted(lefts.items()))
+    sql = f"""
+    WITH {ctes}
     SELECT * FROM (
         SELECT currency, 'no_usage' AS reason, '' AS basis, '' AS model_id, '' AS output_id, '' AS isrc,
                '' AS side, '' AS work_id, '' AS party_id, total AS amount FROM no_usage

@@ -141,7 +141,9 @@ def run_period(
     with store.engine.begin() as conn:
         existing = conn.execute(select(t.c.result_hash).where(t.c.run_id == run_id)).first()
         if existing is not None and existing[0] != result_hash:
-            msg = f"run {run_id}: re-run gave result {result_hash[:12]}, recorded {existing[0][:12]} (not deterministic)"
+            msg = (
+                f"run {run_id}: re-run gave result {result_hash[:12]}, recorded {existing[0][:12]} (not deterministic)"
+            )
             raise Conflict(msg)
         conn.execute(
             update(t).where(t.c.period == period, t.c.run_id != run_id, t.c.status == DRAFT).values(status=SUPERSEDED)

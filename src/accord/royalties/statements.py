@@ -350,8 +350,8 @@ def to_document(statement: Statement) -> dict[str, object]:
 
 
 def json_text(statement: Statement) -> str:
-    """Canonical JSON text: sorted keys, two-space indent, UTF-8 characters kept, final newline."""
-    return json.dumps(to_document(statement), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Canonical JSON text: sorted keys, no insignificant space, UTF-8 characters kept, final newline."""
+    return json.dumps(to_document(statement), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def write_json(statement: Statement, path: Path | str) -> Path:
@@ -439,6 +439,9 @@ def read_json(path: Path | str) -> Statement:
 CHART_BARS = 12
 """At most this many recordings in the HTML bar chart (the largest; the rest are summed as "others")."""
 
+HTML_LINES = 2_000
+"""At most this many lines in the HTML line table (the largest first); the CSV and JSON hold them all."""
+
 _CHART_WIDTH = 560  # px of the longest bar
 
 
@@ -497,7 +500,11 @@ def html_text(statement: Statement) -> str:
     )
     units = {basis: sum(line.units for line in statement.lines if line.basis == basis) for basis, _ in statement.income}
     income = tuple((basis, units[basis], decimal_text(amount, cur)) for basis, amount in statement.income)
-    lines = tuple((line, ppm_to_percent(line.share_ppm), decimal_text(line.amount, cur)) for line in statement.lines)
+    shown = statement.lines
+    if len(shown) > HTML_LINES:  # the largest amounts (ties by position), kept in statement order
+        keep = sorted(range(len(shown)), key=lambda i: (-shown[i].amount, i))[:HTML_LINES]
+        shown = tuple(shown[i] for i in sorted(keep))
+    lines = tuple((line, ppm_to_percent(line.share_ppm), decimal_text(line.amount, cur)) for line in shown)
     return env.get_template("statement.html.j2").render(
         s=statement,
         summary=summary,
@@ -506,6 +513,7 @@ def html_text(statement: Statement) -> str:
         basis_bars=_bars(list(statement.income), cur),
         recording_bars=_recording_bars(statement),
         lines=lines,
+        hidden=len(statement.lines) - len(shown),
     )
 
 

@@ -233,7 +233,7 @@ def ingest_table(
     files = committed_files(store, settings)
     seen = "SELECT NULL::VARCHAR AS event_id WHERE false"
     if files:
-        seen = f"SELECT event_id FROM read_parquet({_sql_list(files)})"
+        seen = f"SELECT event_id FROM read_parquet({_sql_list(files)}, hive_partitioning = false)"
     new = con.sql(
         f"""
         SELECT e.event_id, e.kind, e.ts AS "at", e.creator AS creator_id,
@@ -471,7 +471,8 @@ def period_events(store: Store, settings: Settings, period: str) -> pa.Table:
         return EVENT_SCHEMA.empty_table()
     con = duckdb.connect()
     where = f"period = '{parse_period(period)}'"
-    sql = f'SELECT * FROM read_parquet({_sql_list(files)}) WHERE {where} ORDER BY "at", event_id'
+    source = f"read_parquet({_sql_list(files)}, hive_partitioning = false)"
+    sql = f'SELECT * FROM {source} WHERE {where} ORDER BY "at", event_id'
     return con.sql(sql).to_arrow_table().cast(EVENT_SCHEMA)
 
 

@@ -4,7 +4,6 @@ attributed outputs, earnings and statements. Everything is narrowed to the signe
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -36,10 +35,9 @@ def catalog_page(request: Request, me: Holder, page: int = 1, territory: str = "
         mine = [r for r in mine if needle in r.title.lower() or needle in r.isrc.lower()]
     pages = max(1, -(-len(mine) // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    rows = views.eligibility(
-        catalog, mine[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], store.clock(), territory, me.party_id
-    )
-    counts = _counts(catalog, mine, store.clock(), territory, me.party_id)
+    every = views.eligibility(catalog, mine, store.clock(), territory, me.party_id)
+    rows = every[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    counts = {u.value: sum(1 for r in every if r.decisions[u.value].eligible) for u in views.USES}
     return render(
         request,
         "rights/catalog.html",
@@ -55,11 +53,6 @@ def catalog_page(request: Request, me: Holder, page: int = 1, territory: str = "
             "uses": [u.value for u in views.USES],
         },
     )
-
-
-def _counts(catalog: Catalog, mine: list[Recording], at: datetime, territory: str, party_id: str) -> dict[str, int]:
-    rows = views.eligibility(catalog, mine, at, territory, party_id)
-    return {u.value: sum(1 for r in rows if r.decisions[u.value].eligible) for u in views.USES}
 
 
 def _my_artists(catalog: Catalog, mine: list[Recording]) -> list[tuple[str, str, int]]:

@@ -9,6 +9,11 @@ transposition, a pair of notes scores
 * ``+0.5`` same pitch, different rhythm,
 * ``-0.5`` different pitch;
 
+and a match counts in proportion to how rare the catalog's patterns around that note are
+(from a quarter, for a pattern every catalog line has, to fully, for one found in this line
+only: Müllensiefen & Pendzich's observation that rare shared patterns, not common ones,
+are what make two melodies "the same");
+
 a note present in one line only (an inserted or deleted note) costs ``0.75``. So the score
 of a passage is close to its number of shared notes, and an edited note (changed pitch)
 costs 1.5 against 1 for each intact one: a copy with 30% of its notes changed still adds
@@ -32,6 +37,7 @@ PITCH_ONLY = 0.5
 MISMATCH = -0.5
 GAP = 0.75
 RHYTHM_TOLERANCE = 1
+RARITY_FLOOR = 0.25  # a match on a pattern every catalog line has still counts a quarter
 TRANSPOSITIONS = 2
 
 
@@ -98,7 +104,10 @@ def score_matrix(query: Encoded, catalog: Encoded, transposition: int) -> np.nda
         | (qr[:, None] == NO_RHYTHM)
         | (cr[None, :] == NO_RHYTHM)
     )
-    return np.where(same_pitch, np.where(rhythm_ok, MATCH, PITCH_ONLY), MISMATCH)
+    matched = np.where(rhythm_ok, MATCH, PITCH_ONLY)
+    if catalog.rarity is not None:  # a shared stock phrase counts for less than a shared rare one
+        matched = matched * (RARITY_FLOOR + (1.0 - RARITY_FLOOR) * catalog.rarity[None, :].astype(np.float64))
+    return np.where(same_pitch, matched, MISMATCH)
 
 
 def smith_waterman(s: np.ndarray, gap: float = GAP) -> tuple[float, tuple[int, int], tuple[int, int], int]:

@@ -37,6 +37,7 @@ from accord.settings import Settings
 
 Progress = Callable[[str, int, int], None]
 CLOSEST = 5  # works reported per check
+CALIBRATION_BARS = 16  # an output's usual length (the studio's default prompt)
 _LOADED: dict[tuple[str, str, str], tuple[SymbolicIndex, AudioReference | None]] = {}
 
 
@@ -71,6 +72,16 @@ class Borrowing:
     score: float
     shared_notes: int
     coverage: float
+
+
+def window(line: Encoded, bars: int, rng: np.random.Generator) -> Encoded:
+    """``bars`` consecutive bars of ``line`` from a random bar (all of it when shorter), as a query line."""
+    first, last = int(line.bars.min()), int(line.bars.max())
+    if len(line) == 0 or last - first + 1 <= bars:
+        return Encoded(line.pitches, line.rhythm, line.bars, line.onsets)
+    start = int(rng.integers(first, last - bars + 2))
+    keep = (line.bars >= start) & (line.bars < start + bars)
+    return Encoded(line.pitches[keep], line.rhythm[keep], line.bars[keep], line.onsets[keep])
 
 
 class Guard:
@@ -267,9 +278,18 @@ class Guard:
     # -- calibration ------------------------------------------------------------------------
 
     def self_similarity(
-        self, sample: int | None = None, seed: int = 0, progress: Progress | None = None
+        self,
+        sample: int | None = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+        window_bars: int = CALIBRATION_BARS,
     ) -> list[Borrowing]:
-        """Each catalog piece's closest passage in the *other* works (same work left out), for calibration."""
+        """For each catalog piece, a window of ``window_bars`` bars checked against the *other* works.
+
+        Other recordings of the same work are left out. The window (random, seeded) is about
+        the length of an output, so the distribution is the chance borrowing of a piece of
+        that length, the statistic the threshold is applied to.
+        """
         order = np.arange(len(self.index.pieces))
         if sample is not None and sample < len(order):
             order = np.sort(np.random.default_rng(seed).choice(order, size=sample, replace=False))
@@ -281,7 +301,11 @@ class Guard:
         for n, piece in enumerate(order.tolist(), start=1):
             works = set(self.works[piece])
             same = frozenset(i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w)))
-            lines = [(LINE_KINDS[int(self.index.entry_kind[e])], self.index.entry(e)) for e in by_piece.get(piece, [])]
+            rng = np.random.default_rng([seed, piece])
+            lines = [
+                (LINE_KINDS[int(self.index.entry_kind[e])], window(self.index.entry(e), window_bars, rng))
+                for e in by_piece.get(piece, [])
+            ]
             found = self.passages(lines, same)
             if found:
                 other, (p, qline, cline) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))

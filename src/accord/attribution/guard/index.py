@@ -32,7 +32,7 @@ import numpy as np
 from accord.attribution.guard.lines import LINE_KINDS, extract_lines
 from accord.attribution.guard.ngrams import GRAM, Encoded, encode, grams, grams_batch
 
-INDEX_VERSION = "guard-index/1"
+INDEX_VERSION = "guard-index/2"
 STOP_FRACTION = 0.02  # grams in more than 2% of entries (and more than 50) are skipped at query time
 STOP_MIN_DF = 50
 
@@ -68,6 +68,8 @@ class SymbolicIndex:
         gram_starts: ``int64[U+1]`` where each n-gram's postings start.
         postings: ``int32[P]`` entry ids, by n-gram.
         idf: ``float32[U]`` inverse document frequency of each n-gram.
+        rarity: ``float32[N]`` per note: the highest idf of the n-grams covering it over
+            ``log(entries)`` (1: a pattern found in this line only; near 0: in every line).
         key: the catalog hash the index was built for.
     """
 
@@ -83,6 +85,7 @@ class SymbolicIndex:
     gram_starts: np.ndarray
     postings: np.ndarray
     idf: np.ndarray
+    rarity: np.ndarray
     key: str
 
     @property
@@ -92,7 +95,7 @@ class SymbolicIndex:
     def entry(self, e: int) -> Encoded:
         """The notes of entry ``e``."""
         a, b = int(self.starts[e]), int(self.starts[e + 1])
-        return Encoded(self.pitches[a:b], self.rhythm[a:b], self.bars[a:b], self.onsets[a:b])
+        return Encoded(self.pitches[a:b], self.rhythm[a:b], self.bars[a:b], self.onsets[a:b], self.rarity[a:b])
 
     def candidates(self, query_grams: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` entries sharing the most idf weight with ``query_grams``: ``(entry, weight)``, best first."""
@@ -178,6 +181,7 @@ def index_from_arrays(
     gram_starts = np.r_[first, len(keys_sorted)].astype(np.int64)
     n_entries = max(len(entry_piece), 1)
     idf = np.log(n_entries / np.maximum(counts, 1)).astype(np.float32)
+    rarity = note_rarity(g, line, starts, len(pitches), gram_keys, idf, n_entries)
     return SymbolicIndex(
         tuple(pieces),
         entry_piece,
@@ -191,8 +195,33 @@ def index_from_arrays(
         gram_starts,
         entries_sorted,
         idf,
+        rarity,
         key,
     )
+
+
+def note_rarity(
+    g: np.ndarray,
+    line: np.ndarray,
+    starts: np.ndarray,
+    total: int,
+    gram_keys: np.ndarray,
+    idf: np.ndarray,
+    n_entries: int,
+) -> np.ndarray:
+    """Per note, the rarest n-gram covering it, as ``idf / log(entries)`` in [0, 1] (see :class:`SymbolicIndex`)."""
+    rarity = np.zeros(total, dtype=np.float32)
+    if len(g) == 0 or n_entries < 2:
+        return rarity + 1.0
+    # the valid grams are in note order; gram k of a line starts at note starts[line] + (rank within the line)
+    first_of_line = np.r_[0, np.flatnonzero(np.diff(line)) + 1]
+    rank = np.arange(len(line)) - np.repeat(first_of_line, np.diff(np.r_[first_of_line, len(line)]))
+    at = starts[line] + rank
+    value = idf[np.searchsorted(gram_keys, g)] / np.float32(np.log(n_entries))
+    span = GRAM + 2  # a gram covers the note it starts at and the next GRAM + 1
+    for shift in range(span):
+        np.maximum.at(rarity, np.minimum(at + shift, total - 1), value)
+    return np.clip(rarity, 0.0, 1.0)
 
 
 def encode_midi(midi: bytes) -> list[tuple[str, Encoded]]:
@@ -217,6 +246,7 @@ _ARRAYS = (
     "gram_starts",
     "postings",
     "idf",
+    "rarity",
 )
 
 

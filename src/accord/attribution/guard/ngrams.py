@@ -40,12 +40,15 @@ class Encoded:
         rhythm: ``int8[N]`` rhythm ratio class of each note (:data:`NO_RHYTHM` for the first two).
         bars: ``int32[N]`` the bar each note starts in.
         onsets: ``float32[N]`` onsets in seconds.
+        rarity: ``float32[N]`` for catalog lines: how rare the patterns around each note are in
+            the catalog (0 everywhere .. 1 unique); ``None`` for a line being checked.
     """
 
     pitches: np.ndarray
     rhythm: np.ndarray
     bars: np.ndarray
     onsets: np.ndarray
+    rarity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pitches)

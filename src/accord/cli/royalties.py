@@ -1,0 +1,208 @@
+"""``accord usage``, ``accord royalties`` and ``accord ledger``: thin commands over :mod:`accord.royalties`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from accord.cli.common import EXIT_NO, console, handle_errors, open_store, print_json, progress_bar
+from accord.money import format_money
+from accord.registry.entities import Money
+from accord.royalties import ledger
+from accord.royalties.accounts import books, reconcile, write_statements
+from accord.royalties.run import close_period, payout_period, run_period
+from accord.royalties.usage import ingest_file, sync_platform_events
+from accord.settings import get_settings
+
+usage_app = typer.Typer(help="Usage events: ingest batches into the Parquet usage log.", no_args_is_help=True)
+royalties_app = typer.Typer(help="Royalty runs, period close, payouts and statements.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry royalty ledger: verify, balances, reversals.", no_args_is_help=True)
+
+PeriodOpt = Annotated[str, typer.Option("--period", help="The accounting period, a calendar month YYYY-MM.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _money(micros: int, currency: str) -> str:
+    return format_money(Money(micros, currency)) if micros >= 0 else "-" + format_money(Money(-micros, currency))
+
+
+@usage_app.command("ingest")
+@handle_errors
+def usage_ingest(
+    file: Annotated[Path, typer.Argument(help="JSON-lines (.jsonl) or CSV (.csv) file of usage events.")],
+    period: Annotated[str | None, typer.Option(help="Refuse events outside this period (YYYY-MM).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a batch (all or nothing), skip events already ingested, append the rest atomically."""
+    settings = get_settings()
+    result = ingest_file(open_store(), settings, file, period=period, actor="cli")
+    if as_json:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"{result.received} events read: {result.new} new, {result.duplicates} already ingested, "
+        f"{result.late} late (into the next open period); periods {', '.join(result.periods) or '-'}"
+    )
+    if result.batch_id:
+        console.print(f"batch {result.batch_id}: {len(result.files)} file(s) under {settings.home / 'usage'}")
+
+
+@usage_app.command("sync")
+@handle_errors
+def usage_sync() -> None:
+    """Land the platform's own plays and downloads (recorded in SQL) in the Parquet usage log."""
+    result = sync_platform_events(open_store(), get_settings())
+    console.print(f"{result.new} platform events added to the usage log ({result.duplicates} already there)")
+
+
+@royalties_app.command("run")
+@handle_errors
+def royalties_run(period: PeriodOpt, as_json: JsonOpt = False) -> None:
+    """Compute the period's royalties (re-runnable until the period is closed; same inputs, same bytes)."""
+    settings = get_settings()
+    with progress_bar() as progress:
+        run = run_period(open_store(), settings, period, actor="cli", progress=progress)
+    if as_json:
+        print_json({**run.summary, "result_hash": run.result_hash, "folder": str(run.folder)})
+        return
+    s = run.summary
+    table = Table(title=f"Royalty run {run.run_id} for {period} ({run.status})", title_justify="left")
+    for col in ("currency", "revenue", "payable to parties", "unmatched (suspense)", "operator"):
+        table.add_column(col, justify="right" if col != "currency" else "left")
+    for cur, total in sorted(s["revenue"].items()):
+        table.add_row(
+            cur,
+            _money(total, cur),
+            _money(s["payable"].get(cur, 0), cur),
+            _money(s["unmatched"].get(cur, 0), cur),
+            _money(s["operator"].get(cur, 0), cur),
+        )
+    console.print(table)
+    console.print(f"engine {run.engine_version}; inputs {run.inputs_hash[:16]}; result {run.result_hash[:16]}")
+    for note in s["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"files: {run.folder}")
+
+
+@royalties_app.command("close")
+@handle_errors
+def royalties_close(period: PeriodOpt) -> None:
+    """Post the period's run to the ledger and make the period immutable."""
+    closing = close_period(open_store(), get_settings(), period, actor="cli")
+    console.print(
+        f"period {period} closed with run {closing.run.run_id}: {closing.transfers} ledger transfers, "
+        f"ledger head {closing.ledger_head[:16]}"
+    )
+    for g in closing.guarantees:
+        console.print(
+            f"minimum guarantee {g.agreement_id} ({g.party_id}): guaranteed {_money(g.guaranteed, g.currency)}, "
+            f"earned {_money(g.earned, g.currency)}, shortfall {_money(g.shortfall, g.currency)}"
+        )
+
+
+@royalties_app.command("payout")
+@handle_errors
+def royalties_payout(period: PeriodOpt) -> None:
+    """Pay out balances of a closed period at or above the payout threshold (advances recouped)."""
+    settings = get_settings()
+    payouts = payout_period(open_store(), settings, period, actor="cli")
+    table = Table(title=f"Payouts for {period} (threshold {settings.payout_threshold})", title_justify="left")
+    for col in ("party", "amount"):
+        table.add_column(col)
+    for p in payouts:
+        table.add_row(p.party_id, _money(p.amount, p.currency))
+    console.print(table)
+
+
+@royalties_app.command("statements")
+@handle_errors
+def royalties_statements(
+    period: PeriodOpt,
+    party: Annotated[str | None, typer.Option(help="Only this party's statements.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the files (default ACCORD_HOME/statements/P).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write statements (CSV, JSON, HTML) and the DSR flat file; check they reconcile to the revenue."""
+    store, settings = open_store(), get_settings()
+    statements, paths = write_statements(store, settings, period, party=party, out=out)
+    pb = books(store, settings, period)
+    rec = reconcile(statements, pb) if party is None else None
+    if as_json:
+        print_json(
+            {
+                "statements": [
+                    {"party_id": s.party_id, "currency": s.currency, "income": dict(s.income),
+                     "closing_balance": s.closing_balance}
+                    for s in statements
+                ],
+                "files": [str(p) for p in paths],
+                "reconciled": None if rec is None else rec.ok,
+            }
+        )  # fmt: skip
+    else:
+        status = "closed" if pb.closed else "open: a preview of what closing would post"
+        table = Table(title=f"Statements for {period} ({status})", title_justify="left")
+        for col in ("party", "opening", "training", "output", "recouped", "reserves", "paid", "closing"):
+            table.add_column(col, justify="left" if col == "party" else "right")
+        for s in statements:
+            c = s.currency
+            table.add_row(
+                f"{s.party_name} ({s.party_id})",
+                *(_money(v, c) for v in (s.opening_balance, s.income_for("training"), s.income_for("output"))),
+                *(_money(v, c) for v in (s.recouped, s.reserves, s.paid, s.closing_balance)),
+            )
+        console.print(table)
+        console.print(f"{len(paths)} files in {paths[0].parent if paths else '-'}")
+        if rec is not None:
+            verdict = "[green]reconciles[/]" if rec.ok else "[red]does not reconcile[/]"
+            console.print(f"statements + unmatched + operator share = revenue: {verdict}")
+    if rec is not None and not rec.ok:
+        for problem in rec.problems:
+            console.print(f"[red]{problem}[/]")
+        raise typer.Exit(EXIT_NO)
+
+
+@ledger_app.command("verify")
+@handle_errors
+def ledger_verify(as_json: JsonOpt = False) -> None:
+    """Walk the hash chain: exit 1 naming each edited, deleted or reordered transfer."""
+    v = ledger.verify(open_store())
+    if as_json:
+        print_json({"ok": v.ok, "checked": v.checked, "head": v.head, "problems": list(v.problems)})
+    elif v.ok:
+        console.print(f"[green]ledger intact[/]: {v.checked} transfers, head {v.head[:16]}")
+    else:
+        for problem in v.problems:
+            console.print(f"[red]{problem}[/]")
+    if not v.ok:
+        raise typer.Exit(EXIT_NO)
+
+
+@ledger_app.command("balances")
+@handle_errors
+def ledger_balances(party: Annotated[str | None, typer.Option(help="Only this party's accounts.")] = None) -> None:
+    """Every account's balance (credits - debits)."""
+    bal = ledger.balances(ledger.transfers(open_store()))
+    table = Table(title="Ledger balances (credits - debits)", title_justify="left")
+    for col in ("account", "balance"):
+        table.add_column(col)
+    for acc, amount in sorted(bal.items()):
+        if party is None or acc.startswith(f"{party}:"):
+            table.add_row(acc, _money(amount, ledger.parse_account(acc)[1]))
+    console.print(table)
+
+
+@ledger_app.command("reverse")
+@handle_errors
+def ledger_reverse(
+    transfer_id: Annotated[str, typer.Argument(help="The transfer to correct.")],
+    reason: Annotated[str, typer.Option(help=f"Reason code: {', '.join(ledger.REASON_CODES)}.")],
+    period: PeriodOpt,
+    note: Annotated[str, typer.Option(help="Why, in words.")] = "",
+) -> None:
+    """Correct a transfer by a reversing one in an open period (transfers are never edited)."""
+    tr = ledger.reverse(open_store(), transfer_id, reason_code=reason, period=period, note=note)
+    console.print(f"posted reversal {tr.transfer_id} in {tr.period}: {tr.debit_account} -> {tr.credit_account}")

@@ -1,0 +1,108 @@
+"""Landmark audio fingerprints: the same audio is found (cut, quieter, noisier); other audio is not."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from accord.attribution.guard import Guard
+from accord.attribution.guard.policy import DEFAULT_AUDIO_THRESHOLD
+from accord.cli import app
+from accord.errors import ValidationError
+from accord.media.fingerprint import SAMPLE_RATE, FingerprintIndex, fingerprint, fingerprint_file, read_audio
+from accord.media.render import synthesize
+from accord.registry.store import Store
+from accord.settings import Settings
+from tests.test_guard import import_catalog, isrc, midi_bytes, tune, wav_bytes
+
+SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+RATE = 8_000
+
+
+def clip(seed: int, bars: int = 8, program: int = 0) -> np.ndarray:
+    """A tune rendered by the simple synthesizer at 8 kHz."""
+    return synthesize(midi_bytes(*tune(seed, bars=bars), program=program), RATE)
+
+
+def test_a_cut_quieter_noisier_copy_is_found_at_its_offset_and_other_audio_is_not() -> None:
+    clips = [clip(seed) for seed in range(1, 4)]
+    index = FingerprintIndex.build([fingerprint(c, RATE) for c in clips])
+    rng = np.random.default_rng(0)
+    excerpt = clips[2][3 * RATE : 9 * RATE] * 0.4 + rng.normal(0.0, 0.01, 6 * RATE)
+    best = index.match(fingerprint(excerpt, RATE))
+    assert best[0].clip == 2
+    assert abs(best[0].offset_seconds - 3.0) < 0.1
+    stranger = index.match(fingerprint(clip(77)[3 * RATE : 9 * RATE], RATE))
+    strangers = stranger[0].votes if stranger else 0
+    assert best[0].votes >= DEFAULT_AUDIO_THRESHOLD > strangers and best[0].votes > 2 * strangers
+
+
+def test_wav_and_flac_read_alike_and_junk_is_refused(tmp_path: Path) -> None:
+    samples = clip(3, bars=2)
+    wav = wav_bytes(samples, RATE)
+    flac = io.BytesIO()
+    soundfile.write(flac, samples, RATE, format="FLAC")
+    x_wav, rate_wav = read_audio(wav)
+    x_flac, rate_flac = read_audio(flac.getvalue())
+    assert rate_wav == rate_flac == RATE and np.allclose(x_wav, x_flac, atol=1e-3)
+    fp = fingerprint_file(wav)
+    assert len(fp) > 20 and abs(fp.seconds - len(samples) / RATE) < 0.01
+    with pytest.raises(ValidationError, match="expected a WAV or FLAC"):
+        read_audio(b"definitely not audio")
+    assert SAMPLE_RATE == 8_000
+
+
+@SQLITE
+def test_a_render_reproducing_a_catalog_recording_is_blocked_by_the_audio_check_alone(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    # the catalog: two audio-only recordings (no MIDI: the symbolic check cannot see them) and one MIDI work
+    audio_a, audio_b = clip(21, bars=12, program=40), clip(22, bars=12, program=0)
+    import_catalog(
+        store,
+        tmp_path / "d",
+        [
+            ("Audio A", "audio", wav_bytes(audio_a, RATE)),
+            ("Audio B", "audio", wav_bytes(audio_b, RATE)),
+            ("Score C", "midi", midi_bytes(*tune(23))),
+        ],
+    )
+    guard = Guard.for_store(store, settings)
+    assert guard.index.pieces and all(p.isrc == isrc(3) for p in guard.index.pieces)
+    copied = audio_a[2 * RATE : 14 * RATE] * 0.6 + np.random.default_rng(1).normal(0.0, 0.005, 12 * RATE)
+    copy_path = tmp_path / "copy.wav"
+    copy_path.write_bytes(wav_bytes(copied, RATE))
+    verdict = guard.verdict(audio=copy_path)
+    assert verdict.status == "blocked" and verdict.checks == ("audio",)
+    worst = verdict.worst
+    assert worst is not None and worst.isrc == isrc(1) and worst.check == "audio" and worst.catalog_line == "audio"
+    assert abs(worst.catalog_seconds[0] - 2.0) < 0.1
+    original = tmp_path / "original.wav"
+    original.write_bytes(wav_bytes(clip(99, bars=12, program=40), RATE))
+    assert guard.verdict(audio=original).status == "clear"
+    # the same through the command anyone can run
+    runner = CliRunner()
+    result = runner.invoke(app, ["guard", "check", str(copy_path), "--json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["closest"][0]["isrc"] == isrc(1)
+    assert runner.invoke(app, ["guard", "check", str(original)]).exit_code == 0
+
+
+@SQLITE
+def test_an_output_rendered_from_a_catalog_midi_is_caught_by_its_render(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    score = midi_bytes(*tune(31, bars=12))
+    import_catalog(store, tmp_path / "d", [("Score", "midi", score), ("Other", "midi", midi_bytes(*tune(32)))])
+    guard = Guard.for_store(store, settings)
+    assert guard.audio is not None and guard.audio.index.count == 2
+    rendered = synthesize(score, 11_025)
+    verdict = guard.verdict(audio=wav_bytes(rendered, 11_025))
+    audio = [e for e in verdict.closest if e.check == "audio"]
+    assert verdict.blocked and audio[0].isrc == isrc(1) and audio[0].catalog_line == "midi render"
