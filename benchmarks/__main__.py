@@ -11,7 +11,7 @@ def main() -> int:
     bench_registry.main(sys.argv[1:])
     bench_datasets.main(sys.argv[1:])
     bench_model.main([])
-    __import__("benchmarks.bench_attribution").bench_attribution.main(["--sizes", "10000,100000"])
+    __import__("benchmarks.bench_attribution").bench_attribution.main(["--faiss-sizes", "10000,100000"])
     return 0
 
 

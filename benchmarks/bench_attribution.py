@@ -1,6 +1,7 @@
 """Attribution benchmarks: latency per output, and FAISS against exact search, in the same run.
 
-    python -m benchmarks.bench_attribution [--model MODEL_ID] [--sizes 10000,100000,1000000] [--json OUT]
+    python -m benchmarks.bench_attribution [--model MODEL_ID] [--sizes 10000,100000,1000000]
+                                           [--faiss-sizes 10000,100000,1000000] [--json OUT]
 
 1. **Per output on a real model** (``--model``, a model registered under ``ACCORD_HOME``; the
    demo's by default when one exists): the one-off index time per method, then each method's
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", default=None, help="registered model id (default: the newest under ACCORD_HOME)")
     parser.add_argument("--outputs", type=int, default=5, help="outputs to time per method")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="synthetic manifest sizes")
+    parser.add_argument("--faiss-sizes", default="10000,100000,1000000", help="FAISS comparison sizes")
     parser.add_argument("--k", type=int, default=2048, help="projected dimensions of the synthetic TRAK features")
     parser.add_argument("--dim", type=int, default=256, help="vector dimensions of the FAISS comparison")
     parser.add_argument("--queries", type=int, default=200, help="queries per FAISS measure")
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{r['weighting_ms']:.1f}", r["measured_as"],
         )  # fmt: skip
     console.print(t)
-    result["faiss"] = _faiss(sizes, args.dim, args.queries, console)
+    result["faiss"] = _faiss([int(s) for s in args.faiss_sizes.split(",") if s], args.dim, args.queries, console)
     t = Table(title=f"FAISS HNSW32 vs exact, {args.dim} dims, one query at a time, one thread", title_justify="left")
     for col in ("items", "exact q/s", "HNSW ef64 q/s", "recall@10", "HNSW ef128 q/s", "recall@10 ", "build (s)"):
         t.add_column(col, justify="right")

@@ -138,7 +138,12 @@ def main() -> int:
                 shoot(driver, f"{base}/portal/sign-in", out / "sign-in.png")
                 sign_in(driver, base, keys["creator"])
                 shoot(driver, f"{base}/portal/studio", out / "creator-studio.png")
-                shoot(driver, f"{base}/portal/studio/outputs/{data['outputs'][0]}", out / "creator-output.png")
+                driver.find_element("id", "generate").click()
+                shoot(driver, None, out / "creator-generating.png")
+                deadline = time.monotonic() + 600
+                while "/portal/studio/outputs/" not in driver.current_url and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                shoot(driver, None, out / "creator-output.png")
                 sign_in(driver, base, keys["label"])
                 shoot(driver, f"{base}/portal/rights", out / "rights-catalog.png")
                 if data["attributed"]:

@@ -153,6 +153,16 @@ def world(store: Store, settings: Settings, tmp_path: Path) -> Iterator[dict[str
     }
     out = outputs.Output("OUT-ANA", "m-shared", "ana", store.clock(), {"style": "reel"}, 1, files, {"x": 1})
     outputs.save_output(store, out)
+    attribution = {
+        "status": "computed",
+        "reliable": True,
+        "items": [{"isrc": LABEL_ISRC, "weight_ppm": 600_000}],
+        "unattributed_ppm": 400_000,
+    }
+    attributed = outputs.Output(
+        "OUT-ATTR", "m-shared", "bob", store.clock(), {"style": "reel"}, 2, files, {"attribution": attribution}
+    )
+    outputs.save_output(store, attributed)
     job = create_job(store, "generation", "ana", {"model_id": "m-shared"})
     secrets = {
         name: create_key(store, role=role, party_id=party)[1]
@@ -235,7 +245,8 @@ def test_a_rights_holder_sees_only_its_own(world: dict[str, Any]) -> None:
     assert models == ["m-shared"]
     proofs = c.get(f"/v1/manifests/{world['shared']}/proofs", headers=h(world, "label")).json()["items"]
     assert sorted(p["isrc"] for p in proofs) == ["GBXYZ2600001", "GBXYZ2600002"]
-    assert c.get("/v1/outputs", headers=h(world, "label")).json()["items"] == []
+    assert [o["output_id"] for o in c.get("/v1/outputs", headers=h(world, "label")).json()["items"]] == ["OUT-ATTR"]
+    assert c.get("/v1/outputs", headers=h(world, "other")).json()["items"] == []
     assert c.get("/v1/deliveries", headers=h(world, "label")).json()["items"][0]["sender"] == "P-LABEL"
 
 
@@ -243,7 +254,7 @@ def test_a_rights_holder_sees_only_its_own(world: dict[str, Any]) -> None:
 def test_a_creator_sees_only_its_outputs_jobs_and_usage_and_no_catalog(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     assert [o["output_id"] for o in c.get("/v1/outputs", headers=h(world, "ana")).json()["items"]] == ["OUT-ANA"]
-    assert c.get("/v1/outputs", headers=h(world, "bob")).json()["items"] == []
+    assert [o["output_id"] for o in c.get("/v1/outputs", headers=h(world, "bob")).json()["items"]] == ["OUT-ATTR"]
     assert c.get("/v1/jobs", headers=h(world, "bob")).json()["items"] == []
     assert len(c.get("/v1/jobs", headers=h(world, "ana")).json()["items"]) == 1
     for path in ("/v1/recordings", "/v1/agreements", "/v1/optouts", "/v1/manifests", "/v1/audit-events", "/v1/taint"):
@@ -257,7 +268,7 @@ def test_the_operator_sees_everything(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     assert len(c.get("/v1/recordings", headers=h(world, "ops")).json()["items"]) == 3
     assert len(c.get("/v1/manifests", headers=h(world, "ops")).json()["items"]) == 2
-    assert len(c.get("/v1/outputs", headers=h(world, "ops")).json()["items"]) == 1
+    assert len(c.get("/v1/outputs", headers=h(world, "ops")).json()["items"]) == 2
     assert c.get(f"/v1/recordings/{OTHER_ISRC}", headers=h(world, "ops")).status_code == 200
 
 
@@ -278,6 +289,8 @@ CROSS = [
     ("GET", "/v1/outputs/OUT-ANA", None, "ana", "bob"),
     ("GET", "/v1/outputs/OUT-ANA", None, "ana", "label"),
     ("GET", "/v1/outputs/OUT-ANA/files/pianoroll", None, "ana", "bob"),
+    ("GET", "/v1/outputs/OUT-ATTR", None, "label", "other"),
+    ("GET", "/v1/outputs/OUT-ATTR/files/pianoroll", None, "label", "other"),
     ("GET", "/v1/outputs/OUT-ANA/stream", None, "ana", "bob"),
     ("POST", "/v1/outputs/OUT-ANA/plays", None, "ana", "bob"),
     ("POST", "/v1/outputs/OUT-ANA/download", None, "ana", "bob"),

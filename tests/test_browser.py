@@ -37,6 +37,7 @@ from accord.registry.importer import import_delivery
 from accord.registry.store import Store
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
+from accord.web.earnings import PeriodEarnings, bar_chart, money_text
 from accord.web.live import browser_missing, chromium, live_server
 from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 
@@ -161,6 +162,56 @@ def test_a_rights_holder_sees_and_opts_out_only_what_it_has_standing_on(portal: 
     assert label.get("/portal/rights/recordings/GBXYZ2699999").status_code == 404
 
 
+def stored_output(store: Store, output_id: str, creator_id: str) -> outputs.Output:
+    """An output as the studio stores it (its files in the media store), without running a model."""
+    files = {
+        kind: {"sha256": store.media.put_bytes(data), "name": f"{output_id}.{ext}"}
+        for kind, ext, data in (("midi", "mid", tune(4)), ("audio", "wav", b"RIFF-test"), ("pianoroll", "png", b"PNG"))
+    }
+    credential = {"guard": {"status": "clear"}, "attribution": {"status": "pending"}}
+    if repository.find_model(store, "m-test") is None:
+        (manifest,) = repository.list_manifests(store)
+        repository.register_model(store, "m-test", manifest.root, card={}, actor="tests")
+    prompt = {"style": "reel", "bars": 4}
+    output = outputs.Output(output_id, "m-test", creator_id, store.clock(), prompt, 1, files, credential)
+    outputs.save_output(store, output)
+    return output
+
+
+def test_downloads_follow_the_plan_and_are_usage_events(portal: dict[str, Any]) -> None:
+    store, keys, app = portal["store"], portal["keys"], portal["app"]
+    stored_output(store, "OUT-ANA", "ana")
+    stored_output(store, "OUT-BO", "bo")
+    ana = signed_in(app, keys["creator"])
+    page = ana.get("/portal/studio/outputs/OUT-ANA")
+    assert page.status_code == 200 and "0 of 30 downloads used" in page.text
+    got = ana.post("/portal/studio/outputs/OUT-ANA/download", data={"csrf": csrf_of(page.text)})
+    assert got.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(got.content)) as zf:
+        assert sorted(zf.namelist()) == ["OUT-ANA/OUT-ANA.mid", "OUT-ANA/OUT-ANA.png", "OUT-ANA/OUT-ANA.wav"]
+    assert ana.get("/portal/studio/outputs/OUT-BO").status_code == 404  # another creator's output
+    assert ana.post("/portal/studio/outputs/OUT-BO/download", data={"csrf": csrf_of(page.text)}).status_code == 404
+    bo = signed_in(app, keys["other_creator"])
+    token = csrf_of(bo.get("/portal/studio/outputs/OUT-BO").text)
+    refused = bo.post("/portal/studio/outputs/OUT-BO/download", data={"csrf": token})
+    assert refused.status_code == 200 and "streams only" in refused.text  # the free plan: shown why, no file
+    assert bo.post("/portal/studio/outputs/OUT-BO/play", data={"csrf": token}).json() == {"recorded": True}
+    assert [(e["output_id"], e["kind"]) for e in outputs.events(store)] == [("OUT-ANA", "download"), ("OUT-BO", "play")]
+
+
+def test_the_earnings_chart_stacks_each_periods_pools_to_scale() -> None:
+    periods = [
+        PeriodEarnings("2026-10", "EUR", {"training": 3_000_000, "output": 1_000_000}, 4_000_000, 0, 5),
+        PeriodEarnings("2026-11", "EUR", {"training": 2_000_000}, 6_000_000, 0, 2),
+    ]
+    svg = bar_chart(periods, height=240)
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)"', svg)]
+    assert len(heights) == 3 and heights[0] + heights[1] == pytest.approx(190.0)  # the tallest bar fills the plot
+    assert heights[2] == pytest.approx(heights[0] * 2 / 3, abs=0.1)
+    assert "2026-10 output: EUR 1.00" in svg and bar_chart([]) == ""
+    assert money_text(-1_234_567_891, "EUR") == "EUR -1,234.57"
+
+
 # ---------------------------------------------------------------- browser tests (Chromium)
 
 browser = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "chromium present")
@@ -228,7 +279,15 @@ def test_a_creator_generates_a_piece_and_plays_it(live: dict[str, Any]) -> None:
     driver.find_element("id", "bars").send_keys("4")
     driver.find_element("id", "generate").click()
     assert "/portal/studio/jobs/" in driver.current_url  # the request returned at once: the work is a job
-    wait_for(lambda: "/portal/studio/outputs/" in driver.current_url, 180, "the job page to open the piece")
+
+    def finished() -> bool:
+        if "/portal/studio/outputs/" in driver.current_url:
+            return True
+        failed = driver.find_elements("css selector", '#job-status[data-status="failed"]')
+        assert not failed, driver.find_element("id", "job-error").text
+        return False
+
+    wait_for(finished, 180, "the job page to open the piece")
     output_id = driver.current_url.rsplit("/", 1)[1]
     player = driver.find_element("id", "player")
     driver.execute_script("arguments[0].muted = true; return arguments[0].play();", player)

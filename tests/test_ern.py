@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from accord.cli import app
 from accord.errors import Rejected, ValidationError
 from accord.registry.ern import duration_ms, ern_to_delivery, import_ern, parse_ern, read_ern
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
+from accord.settings import Settings
 from tests.deliveries import small_catalog, write_delivery
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ddex" / "ern43"
@@ -101,3 +105,87 @@ def test_import_the_single_against_registered_works(store: Store, tmp_path: Path
     assert rec.artists == ("PADPIDA2007050901U:PRIOPY",)
     again = import_ern(store, SINGLE, works_by_isrc={"GBAYC1700598": ["W-1"]})
     assert again.already_imported and not again.changed_anything
+
+
+# --- accord catalog import-ern ---------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def with_works(settings: Settings, tmp_path: Path) -> Path:
+    """A registry holding work W-1 (a publisher's delivery), as the CLI sees it."""
+    code, out = cli("catalog", "import", str(write_delivery(tmp_path / "pub", small_catalog())))
+    assert code == 0, out
+    return tmp_path
+
+
+def works_csv(folder: Path, text: str) -> Path:
+    path = folder / "works.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cli_imports_the_single_with_a_works_csv(with_works: Path):
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--json")
+    assert code == 1
+    assert [p["code"] for p in json.loads(out)["problems"]] == ["ern_no_works"]
+    csv_path = works_csv(with_works, "isrc,works\nGB-AYC-17-00598,W-1\n")
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--works", str(csv_path), "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert (report["status"], report["sender"], report["added"]["recordings"]) == ("imported", "PADPIDA2007050901U", 1)
+    assert report["left_out"] == [] and "ern_deals_not_agreements" in {n["code"] for n in report["notes"]}
+    code, out = cli("catalog", "show", "GBAYC1700598", "--json")
+    shown = json.loads(out)
+    assert code == 0 and [w["id"] for w in shown["works"]] == ["W-1"]
+    assert shown["master_shares"] == {"PADPIDA2007050901U": 1_000_000}
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--works", str(csv_path))
+    assert code == 0 and "already imported" in out
+
+
+def test_cli_master_owner_and_skip_incomplete(with_works: Path):
+    csv_path = works_csv(with_works, "isrc,works\nUSWE34255410,W-1\n")
+    code, out = cli("catalog", "import-ern", str(FIXTURES / "8 DjMix.xml"), "--works", str(csv_path), "--json")
+    assert code == 1
+    assert [p["code"] for p in json.loads(out)["problems"]] == ["ern_no_isrc"] * 8
+    args = ("catalog", "import-ern", str(FIXTURES / "8 DjMix.xml"), "--works", str(csv_path), "--skip-incomplete")
+    code, out = cli(*args, "--master-owner", "P-LABEL")
+    assert code == 0, out
+    assert "Left out of 8 DjMix.xml" in out and out.count("ern_no_isrc") == 8 and "Traceback" not in out
+    code, out = cli("catalog", "show", "USWE34255410", "--json")
+    assert code == 0 and json.loads(out)["master_shares"] == {"P-LABEL": 1_000_000}
+
+
+def test_cli_lists_every_problem_of_the_works_csv(with_works: Path):
+    text = "isrc,works,title\nnot-an-isrc,W-1,x\nGBAYC1700598,,x\nGBAYC1700598,W-1;W-1,x\n"
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--works", str(works_csv(with_works, text)), "--json")
+    assert code == 1
+    found = [(p["location"], p["field"], p["code"]) for p in json.loads(out)["problems"]]
+    assert found == [
+        ("row 1", "title", "unknown_field"),
+        ("row 2", "isrc", "invalid_identifier"),
+        ("row 3", "works", "missing_field"),
+        ("row 4", "isrc", "duplicate"),
+        ("row 4", "works", "duplicate"),
+    ]
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--works", str(works_csv(with_works, "isrc\nGBAYC1700598\n")))
+    assert code == 1 and "missing_field" in out and "Traceback" not in out
+
+
+def test_cli_unknown_work_is_rejected_and_a_broken_file_is_an_error(with_works: Path):
+    csv_path = works_csv(with_works, "isrc,works\nGBAYC1700598,W-404\n")
+    code, out = cli("catalog", "import-ern", str(SINGLE), "--works", str(csv_path), "--json")
+    assert code == 1 and json.loads(out)["status"] == "rejected"
+    assert cli("catalog", "show", "GBAYC1700598")[0] == 2  # nothing was written
+    broken = with_works / "broken.xml"
+    broken.write_bytes(b"<x")
+    code, out = cli("catalog", "import-ern", str(broken))
+    assert code == 2 and "well-formed" in out
+    code, out = cli("catalog", "import-ern", str(with_works / "missing.xml"))
+    assert code == 2

@@ -16,7 +16,7 @@ from accord.attribution.guard.policy import DEFAULT_AUDIO_THRESHOLD
 from accord.cli import app
 from accord.errors import ValidationError
 from accord.media.fingerprint import SAMPLE_RATE, FingerprintIndex, fingerprint, fingerprint_file, read_audio
-from accord.media.render import synthesize
+from accord.media.render import render, synthesize
 from accord.registry.store import Store
 from accord.settings import Settings
 from tests.test_guard import import_catalog, isrc, midi_bytes, tune, wav_bytes
@@ -102,7 +102,8 @@ def test_an_output_rendered_from_a_catalog_midi_is_caught_by_its_render(
     import_catalog(store, tmp_path / "d", [("Score", "midi", score), ("Other", "midi", midi_bytes(*tune(32)))])
     guard = Guard.for_store(store, settings)
     assert guard.audio is not None and guard.audio.index.count == 2
-    rendered = synthesize(score, 11_025)
-    verdict = guard.verdict(audio=wav_bytes(rendered, 11_025))
+    output = tmp_path / "output.wav"
+    render(score, output)  # rendered as generation renders outputs
+    verdict = guard.verdict(audio=output)
     audio = [e for e in verdict.closest if e.check == "audio"]
     assert verdict.blocked and audio[0].isrc == isrc(1) and audio[0].catalog_line == "midi render"

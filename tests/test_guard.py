@@ -231,9 +231,22 @@ class _Piece:
         self.midi = midi
 
 
+@pytest.fixture
+def quick_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renders as one second of silence: these tests are about the symbolic check and the retries."""
+    import accord.media.render as rendering
+
+    def silence(_midi: bytes, out: Path, **_: Any) -> rendering.RenderResult:
+        out.write_bytes(wav_bytes(np.zeros(8000), 8000))
+        return rendering.RenderResult(out, 1.0, 0.0, "simple", "", 8000, 1)
+
+    monkeypatch.setattr(rendering, "render", silence)
+
+
+@pytest.mark.slow  # imports the model stack (torch) for the sampler it replaces
 @SQLITE
 def test_generation_retries_other_seeds_then_refuses_when_every_seed_copies(
-    store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch
+    store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch, quick_render: None
 ) -> None:
     import accord.model.sample as sample
 
@@ -259,7 +272,7 @@ def test_generation_retries_other_seeds_then_refuses_when_every_seed_copies(
 
 @SQLITE
 def test_a_blocked_seed_is_replaced_by_the_next_one_that_passes(
-    store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch
+    store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch, quick_render: None
 ) -> None:
     import accord.model.sample as sample
 

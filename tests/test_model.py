@@ -444,3 +444,26 @@ def test_training_saves_weight_snapshots_for_attribution(trained, tmp_path):
     assert [p.name for p in list_snapshots(tmp_path)] == [f"step-{s:07d}.pt" for s in (5, 7, 12, 30, 100)]
     with pytest.raises(ValidationError, match="keep"):
         save_snapshot(tmp_path, 1, weights, keep=0)
+
+
+def test_evaluation_matches_every_system_to_the_held_out_pieces_and_reports_each_metric(trained, training_set):
+    from accord.media.compare import COMPARE_METRICS
+    from accord.model.evaluate import evaluate_model
+
+    manifest, loader, _, _ = training_set
+    result = evaluate_model(load_model(trained[0].out_dir), manifest, loader, model_id="tiny", pieces=2, seed=3)
+    assert result.held_out == 1
+    assert set(result.music) == {"model", "markov", "random"}
+    assert set(result.wins) == {*COMPARE_METRICS, "val_loss"}
+    assert (
+        result.wins["val_loss"] and result.likelihood["model"]["val_loss"] < result.likelihood["untrained"]["val_loss"]
+    )
+    for system in ("model", "markov", "random"):
+        music = result.music[system]
+        assert music["generated_pieces"] == 2 and music["reference_pieces"] == 1
+        assert all(music[m] >= 0 for m in COMPARE_METRICS)
+    # every system plays the held-out piece's length: the baselines its seconds, the model its 8 bars
+    reference = result.music["model"]["reference_seconds"]
+    for system in ("markov", "random"):
+        assert result.music[system]["generated_seconds"] == pytest.approx(reference, abs=1.0)
+    assert result.music["model"]["generated_seconds"] <= reference + 1.0

@@ -113,7 +113,7 @@ def worlds(draw: st.DrawFn) -> tuple[Catalog, dict[str, list[ManifestItem]], lis
 
 @pytest.mark.slow
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(world=worlds())
 def test_payable_plus_suspense_plus_operator_is_revenue_and_nothing_is_negative(world: Any, tmp_path: Path) -> None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord import __version__
 from accord.api import errors
 from accord.api.jobs import JobRunner, fail_interrupted
-from accord.api.routes import admin, catalog, datasets, rights, studio
+from accord.api.routes import admin, catalog, datasets, rights, royalties, studio
 from accord.api.schemas import ErrorBody
 from accord.registry.store import Store
 from accord.settings import Settings, get_settings
@@ -34,17 +35,38 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (422, "The request breaks a rule; the field at fault is named."),
     )
 }
-ROUTERS = (admin.router, catalog.router, rights.router, datasets.router, studio.router)
-OPTIONAL_ROUTERS = ("accord.api.routes.royalties",)  # present once the royalties engine is
+ROUTERS = (admin.router, catalog.router, rights.router, datasets.router, studio.router, royalties.router)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the caller's ``X-Request-ID``, or a new one) and echoes it back.
+
+    Plain ASGI rather than ``@app.middleware("http")``: it adds no task or stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1")[:64] for k, v in scope["headers"] if k == b"x-request-id"), "")
+        rid = given or secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode("latin-1")))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
     for r in ROUTERS:
         router.include_router(r)
-    for name in OPTIONAL_ROUTERS:
-        if importlib.util.find_spec(name) is not None:
-            router.include_router(importlib.import_module(name).router)
     return router
 
 
@@ -74,13 +96,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.state.jobs = JobRunner(store, settings, workers=job_workers)
     errors.install(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

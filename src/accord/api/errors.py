@@ -6,6 +6,7 @@ errors) is mapped here, in one place, to a status and this body; routes never bu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,7 +69,7 @@ def _accord(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body(exc.code, str(exc), field), status_code=status, headers=headers)
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field_of(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 

@@ -374,3 +374,52 @@ class CredentialCheckOut(BaseModel):
     credential: dict[str, Any] | None
     problems: list[str]
     notes: list[str]
+
+
+# ---------------------------------------------------------------- royalties
+
+
+class UsageBatchIn(Strict):
+    events: list[dict[str, Any]] = Field(
+        min_length=1, max_length=10_000, description="Usage or revenue events, the usage file format's fields."
+    )
+    period: str | None = Field(default=None, max_length=7, description="Assign every event to this period.")
+
+
+class IngestOut(BaseModel):
+    batch_id: str
+    received: int
+    new: int
+    duplicates: int
+    late: int
+    periods: list[str]
+
+
+class RunOut(BaseModel):
+    run_id: str
+    period: str
+    engine_version: str
+    inputs_hash: str
+    result_hash: str
+    status: str
+    summary: dict[str, Any]
+
+
+class PeriodOut(BaseModel):
+    period: str
+    status: str
+    latest_run: RunOut | None
+
+
+class ClosingOut(BaseModel):
+    run: RunOut
+    transfers: int
+    guarantees: list[dict[str, Any]]
+    ledger_head: str
+
+
+class LedgerOut(BaseModel):
+    valid: bool
+    checked: int
+    problems: list[str]
+    head: str

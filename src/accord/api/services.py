@@ -76,10 +76,10 @@ def recording_for(catalog: Catalog, principal: Principal, isrc: str) -> Recordin
     return rec
 
 
-def eligibility(catalog: Catalog, isrc: str, at: datetime, territory: str) -> dict[Use, Decision]:
-    """The recording's decision for every grantable use."""
+def eligibility(catalog: Catalog, isrcs: Iterable[str], at: datetime, territory: str) -> dict[str, dict[Use, Decision]]:
+    """Each recording's decision for every grantable use (one policy index for them all)."""
     policy = LicensingPolicy(catalog)
-    return {use: policy.decide(isrc, use, at, territory) for use in USES}
+    return {isrc: {use: policy.decide(isrc, use, at, territory) for use in USES} for isrc in isrcs}
 
 
 def decide(catalog: Catalog, isrc: str, use: Use | str, at: datetime, territory: str) -> Decision:
@@ -187,7 +187,7 @@ def grant_agreement(store: Store, principal: Principal, data: dict[str, Any]) ->
 def end_agreement(store: Store, principal: Principal, agreement_id: str, at: datetime) -> Agreement:
     from accord.cli.rights import end_agreement as end  # the domain function lives with the CLI command
 
-    agreement_for(store.snapshot(), principal, agreement_id)
+    agreement_for(store.snapshot(isrcs=()), principal, agreement_id)
     return end(store, agreement_id, at, actor=actor(principal))
 
 
@@ -214,7 +214,7 @@ def create_optout(
     if not principal.is_operator and data.get("party") != principal.party_id:
         msg = f"party: {data.get('party')!r} is not you ({principal.party_id}); opt out only as yourself"
         raise ValidationError(msg, field="party", value=str(data.get("party")))
-    existing = store.snapshot().optouts.get(optout_id or "")
+    existing = store.snapshot(isrcs=()).optouts.get(optout_id or "")
     if existing is not None and not principal.owns(existing.party_id):
         raise Conflict(f"opt-out id {optout_id!r} is taken; choose another id")
     optout = record_optout(store, data, optout_id=optout_id, actor=actor(principal))
@@ -316,21 +316,29 @@ def approve_model(
 # ---------------------------------------------------------------- outputs
 
 
-def _attributed_parties(output: outputs.Output) -> set[str]:
-    """Parties named by an output's attribution (none while attribution is pending)."""
-    attribution = output.credential.get("attribution") or {}
-    found: set[str] = set()
-    for entry in attribution.get("works", []) if isinstance(attribution, dict) else []:
-        if isinstance(entry, dict):
-            found.update(str(p) for p in entry.get("parties", []) if p)
-    return found
+def _attributed_isrcs(output: outputs.Output) -> set[str]:
+    """Recordings an output's computed attribution names (none while attribution is pending)."""
+    attr = output.credential.get("attribution")
+    if not isinstance(attr, dict) or attr.get("status") != "computed" or not isinstance(attr.get("items"), list):
+        return set()
+    return {e["isrc"] for e in attr["items"] if isinstance(e, dict) and isinstance(e.get("isrc"), str)}
+
+
+def _standing(store: Store, party_id: str) -> set[str]:
+    """Recordings a party has standing on now."""
+    catalog = store.snapshot()
+    return {isrc for isrc, rec in catalog.recordings.items() if party_id in parties_on(catalog, rec)}
 
 
 def visible_outputs(store: Store, principal: Principal) -> list[outputs.Output]:
+    """A creator's own outputs; those attributed to a rights holder's recordings; every output (operator)."""
     if principal.role is Role.CREATOR:
         return outputs.list_outputs(store, creator_id=principal.party_id)
     every = outputs.list_outputs(store)
-    return every if principal.is_operator else [o for o in every if principal.party_id in _attributed_parties(o)]
+    if principal.is_operator:
+        return every
+    mine = _standing(store, principal.party_id)
+    return [o for o in every if _attributed_isrcs(o) & mine]
 
 
 def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Output:
@@ -338,11 +346,12 @@ def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Ou
         output = outputs.get_output(store, output_id)
     except NotFound:
         raise _missing("output", output_id) from None
-    mine = (
-        principal.is_operator
-        or (principal.role is Role.CREATOR and output.creator_id == principal.party_id)
-        or (principal.role is Role.RIGHTS_HOLDER and principal.party_id in _attributed_parties(output))
-    )
+    if principal.role is Role.CREATOR:
+        mine = output.creator_id == principal.party_id
+    elif principal.role is Role.RIGHTS_HOLDER:
+        mine = bool(_attributed_isrcs(output) & _standing(store, principal.party_id))
+    else:
+        mine = True
     if not mine:
         raise _missing("output", output_id)
     return output

@@ -169,10 +169,11 @@ def projected_gradient(
     """(k,) projected gradient of the sequence's loss under ``member``."""
     device = model.lm_head.weight.device
     x, y = windows_of(ids, model.config.block_size, tokenizer, windows)
-    if member.dropout_seed is not None:
-        torch.manual_seed(member.dropout_seed)  # the same masks for every sequence: one fixed sub-network
     model.zero_grad(set_to_none=True)
-    sequence_loss(model, x.to(device), y.to(device)).backward()
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        if member.dropout_seed is not None:
+            torch.manual_seed(member.dropout_seed)  # the same masks for every sequence: one fixed sub-network
+        sequence_loss(model, x.to(device), y.to(device)).backward()
     flat = torch.cat(
         [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params(model)]
     )

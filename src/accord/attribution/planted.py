@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import symusic
+from symusic.core import NoteTick, ScoreTick, TempoTick, TimeSignatureTick, TrackTick
 
 from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest, ManifestHeader, ManifestItem
@@ -59,12 +59,13 @@ class PlantedSet:
 
 def midi(notes: list[tuple[float, float, int]], *, program: int, tempo: float) -> bytes:
     """One-track MIDI from ``(onset, duration, pitch)`` in quarter notes."""
-    score = symusic.Score(TPQ)
-    score.tempos.append(symusic.Tempo(0, qpm=tempo))
-    score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
-    track = symusic.Track(program=program)
+    score = ScoreTick(TPQ)
+    score.tempos.append(TempoTick(0, qpm=tempo))
+    score.time_signatures.append(TimeSignatureTick(0, 4, 4))
+    track = TrackTick()
+    track.program = program
     for onset, duration, pitch in notes:
-        track.notes.append(symusic.Note(round(onset * TPQ), max(1, round(duration * TPQ)), int(pitch), 80))
+        track.notes.append(NoteTick(round(onset * TPQ), max(1, round(duration * TPQ)), int(pitch), 80))
     score.tracks.append(track)
     return bytes(score.dumps_midi())
 

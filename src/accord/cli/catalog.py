@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,11 +25,13 @@ from accord.cli.common import (
     progress_bar,
 )
 from accord.demo import DemoBuildReport, build_demo_delivery
-from accord.errors import NotFound, Rejected
+from accord.errors import InvalidIdentifier, NotFound, Problem, Rejected
 from accord.identifiers import IdentifierKind, display, validate_isrc
 from accord.licensing import Decision, LicensingPolicy
 from accord.money import ppm_to_percent
+from accord.registry.delivery import LIST_SEP
 from accord.registry.entities import GRANTABLE_USES, Catalog, Use
+from accord.registry.ern import ern_to_delivery, import_ern, read_ern
 from accord.registry.importer import ImportReport, import_delivery
 from accord.registry.store import Store
 from accord.settings import get_settings
@@ -78,6 +82,119 @@ def import_cmd(
         print_json(report.to_dict())
     else:
         _print_report(report)
+
+
+WORKS_COLUMNS = ("isrc", "works")
+"""Columns of the ``import-ern --works`` CSV: an ISRC and the ``;``-separated ids of the works it embodies."""
+
+
+def read_works_csv(path: Path) -> dict[str, list[str]]:
+    """The ``--works`` CSV as ``works_by_isrc`` (ISRCs compacted, works in the order given).
+
+    Raises:
+        Rejected: every problem in the file (a missing or unknown column, an invalid or repeated
+            ISRC, a row without works, a work listed twice for one recording, more cells than columns).
+    """
+    name = path.name
+    problems: list[Problem] = []
+    out: dict[str, list[str]] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            for col in header:
+                if col not in WORKS_COLUMNS:
+                    expected = f"a known column ({', '.join(WORKS_COLUMNS)})"
+                    problems.append(Problem(name, "row 1", col, col, expected, "unknown_field"))
+            missing = [col for col in WORKS_COLUMNS if col not in header]
+            for col in missing:
+                problems.append(Problem(name, "row 1", col, "", f"a header with {col}", "missing_field"))
+            for rowno, row in enumerate(() if missing else reader, start=2):
+                where = f"row {rowno}"
+                if None in row:
+                    extra = ",".join(row[None])
+                    problems.append(Problem(name, where, "", extra, "no more cells than header columns", "wrong_type"))
+                raw_isrc, cell = (row.get("isrc") or "").strip(), row.get("works") or ""
+                works = [w.strip() for w in cell.split(LIST_SEP) if w.strip()]
+                try:
+                    isrc = validate_isrc(raw_isrc)
+                except InvalidIdentifier as exc:
+                    problems.append(Problem(name, where, "isrc", raw_isrc, f"a valid ISRC: {exc}", exc.code))
+                    continue
+                if isrc in out:
+                    problems.append(Problem(name, where, "isrc", raw_isrc, "each ISRC on one row", "duplicate"))
+                if not works:
+                    expected = f"the ids of the works it embodies, separated by {LIST_SEP!r}"
+                    problems.append(Problem(name, where, "works", cell, expected, "missing_field"))
+                for work in sorted({w for w in works if works.count(w) > 1}):
+                    problems.append(Problem(name, where, "works", work, "each work once per recording", "duplicate"))
+                out.setdefault(isrc, works)
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, "", "", "", f"UTF-8 text ({exc})", "unreadable"))
+    if problems:
+        raise Rejected(f"works CSV {name}", problems)
+    return out
+
+
+def _print_problems(title: str, problems: Sequence[Problem]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in ("where", "field", "value", "expected", "code"):
+        table.add_column(col, overflow="fold")
+    for p in problems:
+        table.add_row(p.location, p.field, p.value, p.expected, p.code)
+    console.print(table)
+
+
+@app.command("import-ern")
+@handle_errors
+def import_ern_cmd(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A DDEX ERN 4.3 NewReleaseMessage (XML file).")
+    ],
+    works: Annotated[
+        Path | None,
+        typer.Option(
+            "--works", exists=True, dir_okay=False, help="CSV isrc,works: the work ids (';'-separated) per recording."
+        ),
+    ] = None,
+    master_owner: Annotated[
+        str | None, typer.Option("--master-owner", help="Party owning 100% of the masters (default: the sender).")
+    ] = None,
+    skip_incomplete: Annotated[
+        bool, typer.Option("--skip-incomplete", help="Leave out recordings with problems; import the rest.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report (or every problem) as JSON.")] = False,
+    actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = "operator",
+) -> None:
+    """Import the sound recordings of an ERN 4.3 message, all or nothing. Exit 0 imported, 1 rejected, 2 error."""
+    try:
+        works_by_isrc = read_works_csv(works) if works is not None else {}
+        conversion = ern_to_delivery(
+            read_ern(path), works_by_isrc=works_by_isrc, master_owner=master_owner, file_name=path.name
+        )
+        store = open_store()
+        report = import_ern(
+            store, path, works_by_isrc=works_by_isrc, master_owner=master_owner, skip_incomplete=skip_incomplete,
+            actor=actor,
+        )  # fmt: skip
+    except Rejected as exc:
+        print_rejection(exc, as_json=as_json)
+        raise typer.Exit(EXIT_NO) from None
+    if as_json:
+        print_json(
+            report.to_dict()
+            | {
+                "left_out": [p.to_dict() for p in conversion.problems],
+                "notes": [p.to_dict() for p in conversion.notes],
+            }
+        )
+        return
+    _print_report(report)
+    if conversion.problems:
+        _print_problems(f"Left out of {path.name} (--skip-incomplete)", conversion.problems)
+    if conversion.notes:
+        codes = Counter(p.code for p in conversion.notes)
+        console.print("Read but not imported: " + ", ".join(f"{c} ({n})" for c, n in sorted(codes.items())))
 
 
 @app.command("demo")

@@ -90,6 +90,10 @@ def demo(
 
     if train_minutes > 0:
         _model_stage(store, settings, manifest.root, train_minutes=train_minutes, preset=preset, pieces=pieces)
+    if train_minutes > 0 and pieces > 0:
+        from accord.cli.royalties import royalties_demo_stage
+
+        royalties_demo_stage(store, settings)
 
     console.rule("[bold]Done")
     console.print(f"Training set {manifest.root} as of {iso(as_of)}: {len(manifest.items)} recordings.")

@@ -11,11 +11,13 @@ from rich.table import Table
 from accord.cli.common import EXIT_NO, console, handle_errors, open_store, print_json, progress_bar
 from accord.money import format_money
 from accord.registry.entities import Money
+from accord.registry.store import Store
 from accord.royalties import ledger
 from accord.royalties.accounts import books, reconcile, write_statements
+from accord.royalties.periods import CLOSED, period_status
 from accord.royalties.run import close_period, payout_period, run_period
 from accord.royalties.usage import ingest_file, sync_platform_events
-from accord.settings import get_settings
+from accord.settings import Settings, get_settings
 
 usage_app = typer.Typer(help="Usage events: ingest batches into the Parquet usage log.", no_args_is_help=True)
 royalties_app = typer.Typer(help="Royalty runs, period close, payouts and statements.", no_args_is_help=True)
@@ -206,3 +208,63 @@ def ledger_reverse(
     """Correct a transfer by a reversing one in an open period (transfers are never edited)."""
     tr = ledger.reverse(open_store(), transfer_id, reason_code=reason, period=period, note=note)
     console.print(f"posted reversal {tr.transfer_id} in {tr.period}: {tr.debit_account} -> {tr.credit_account}")
+
+
+def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> None:
+    """The demo's last stage: a simulated month of usage, a closed period, what each rights holder earned."""
+    from accord.demo.usage import revenue_total, simulate_month, write_jsonl
+    from accord.royalties.periods import period_of
+
+    period = period_of(store.clock())
+    console.rule(f"[bold]7. A month of usage and the {period} royalty period")
+    if period_status(store, period) == CLOSED:
+        console.print(f"Period {period} is already closed (an earlier demo run); its statements stand.")
+        return
+    events = simulate_month(store, period, seed=seed)
+    path = write_jsonl(events, settings.home / "demo" / f"usage-{period}.jsonl")
+    result = ingest_file(store, settings, path, period=period, actor="demo")
+    kinds: dict[str, int] = {}
+    for e in events:
+        kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+    console.print(
+        f"Simulated {path.name}: {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; revenue "
+        f"{revenue_total(events)} EUR. Ingested {result.new} events ({result.duplicates} already known)."
+    )
+    with progress_bar() as progress:
+        run = run_period(store, settings, period, actor="demo", progress=progress)
+    closing = close_period(store, settings, period, actor="demo")
+    console.print(
+        f"Run {run.run_id} (engine {run.engine_version}, inputs {run.inputs_hash[:12]}): period {period} closed, "
+        f"{closing.transfers} ledger transfers; ledger verified: {ledger.verify(store).ok}"
+    )
+    statements, paths = write_statements(store, settings, period)
+    pb = books(store, settings, period)
+    rec = reconcile(statements, pb)
+    lines = pb.result.lines.to_pylist()
+    table = Table(title=f"What each rights holder earned in {period}, and why", title_justify="left")
+    for col in ("rights holder", "training pool", "output pool", "total", "why"):
+        table.add_column(col, justify="right" if col in ("training pool", "output pool", "total") else "left")
+    for st in sorted(statements, key=lambda s: (-s.total_income, s.party_id)):
+        mine = [line for line in lines if line["party_id"] == st.party_id and line["currency"] == st.currency]
+        recs = {line["isrc"] for line in mine if line["basis"] == "training"}
+        outs = {line["output_id"] for line in mine if line["basis"] == "output"}
+        sides = sorted({line["side"] for line in mine})
+        why = f"{len(recs)} recording(s) in the training set ({'/'.join(sides)})"
+        if outs:
+            why += f"; attributed in {len(outs)} piece(s)"
+        c = st.currency
+        table.add_row(
+            f"{st.party_name} ({st.party_id})",
+            _money(st.income_for("training"), c),
+            _money(st.income_for("output"), c),
+            _money(st.total_income, c),
+            why,
+        )
+    console.print(table)
+    for cur, revenue, income, unmatched, operator, _ in rec.rows:
+        console.print(
+            f"{cur}: revenue {_money(revenue, cur)} = rights holders {_money(income, cur)} + unmatched "
+            f"{_money(unmatched, cur)} + operator {_money(operator, cur)}: "
+            f"{'[green]reconciles[/]' if rec.ok else '[red]does not reconcile[/]'}"
+        )
+    console.print(f"Statements (CSV, JSON, HTML) and the DSR file: {paths[0].parent if paths else '-'}")

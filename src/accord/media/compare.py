@@ -70,8 +70,9 @@ def compare(generated: Sequence[dict[str, Any]], reference: Sequence[dict[str, A
     """Distances between generated and reference pieces, each described by :func:`describe`.
 
     Returns the distances of :data:`COMPARE_METRICS` (lower is better), plus the means they
-    are computed from (``generated_<stat>``, ``reference_<stat>``) and the counts
-    ``generated_pieces`` and ``reference_pieces``.
+    are computed from (``generated_<stat>``, ``reference_<stat>``), the mean lengths
+    ``generated_seconds`` and ``reference_seconds`` and the counts ``generated_pieces`` and
+    ``reference_pieces``.
 
     Raises:
         ValidationError: when either list is empty or a description lacks a statistic.
@@ -100,6 +101,10 @@ def compare(generated: Sequence[dict[str, Any]], reference: Sequence[dict[str, A
         result[f"{stat}_diff"] = abs(g - r)
         result[f"generated_{stat}"] = g
         result[f"reference_{stat}"] = r
+    for stat in ("seconds",):  # not a distance: says whether the two sets are of the same length
+        if all(stat in d for d in (*generated, *reference)):
+            result[f"generated_{stat}"] = float(np.mean([float(d[stat]) for d in generated]))
+            result[f"reference_{stat}"] = float(np.mean([float(d[stat]) for d in reference]))
     result["generated_pieces"] = float(len(generated))
     result["reference_pieces"] = float(len(reference))
     return result

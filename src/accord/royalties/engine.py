@@ -258,16 +258,16 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         "SELECT c.currency, u.output_id, u.model_id, u.units_out AS weight, u.n_out FROM usage u "
         "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
         ["currency"],
-        ["output_id"],
+        ["output_id", "model_id"],
         lefts,
     )
     allocate_sql(
         con,
         "attr_money",
-        "SELECT currency, output_id, amount AS total FROM output_money",
+        "SELECT currency, output_id, model_id, amount AS total FROM output_money",
         "SELECT o.currency, o.output_id, o.model_id, a.isrc, a.weight, o.n_out FROM output_money o "
         "JOIN in_attribution a USING (output_id)",
-        ["currency", "output_id"],
+        ["currency", "output_id", "model_id"],
         ["isrc"],
         lefts,
     )

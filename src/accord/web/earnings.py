@@ -14,7 +14,7 @@ from html import escape
 from types import ModuleType
 from typing import Any
 
-from accord.errors import Conflict, NotFound
+from accord.errors import NotFound
 from accord.registry.store import Store
 from accord.settings import Settings
 
@@ -92,18 +92,97 @@ def statement_file(store: Store, settings: Settings, party_id: str, period: str,
     return write(found), media, f"statement-{party_id}-{period}.{fmt}"
 
 
+@dataclass(frozen=True)
+class PeriodRow:
+    """One royalty period as the operator reviews it.
+
+    Attributes:
+        period: ``YYYY-MM``.
+        status: ``open`` or ``closed``.
+        run_id: its latest run (final when closed), or ``""``.
+        run_status: ``draft`` or ``final``, or ``""``.
+        revenue: currency → net revenue of the run, micro-units.
+        payable: currency → paid into the parties' accounts.
+        unmatched: currency → held in suspense (usage matching no agreement).
+        operator: currency → the operator's share.
+    """
+
+    period: str
+    status: str
+    run_id: str = ""
+    run_status: str = ""
+    revenue: dict[str, int] | None = None
+    payable: dict[str, int] | None = None
+    unmatched: dict[str, int] | None = None
+    operator: dict[str, int] | None = None
+
+
+def _period_row(store: Store, settings: Settings, period: str) -> PeriodRow:
+    from accord.royalties import periods, run
+
+    status = periods.period_status(store, period)
+    try:
+        latest = run.latest_run(store, settings, period)
+    except NotFound:
+        return PeriodRow(period, status)
+    s = latest.summary
+    return PeriodRow(
+        period,
+        status,
+        latest.run_id,
+        latest.status,
+        s.get("revenue"),
+        s.get("payable"),
+        s.get("unmatched"),
+        s.get("operator"),
+    )
+
+
 def operator_view(store: Store, settings: Settings, period: str) -> dict[str, Any]:
-    return {"available": False, "periods": [], "period": period, "runs": []}
+    """The royalty periods (this month, last month, every closed one, the one asked), the review of one."""
+    periods = _module("periods")
+    if periods is None or _module("run") is None:
+        return {"available": False, "periods": [], "period": period, "review": []}
+    now = periods.period_of(store.clock())
+    wanted = {now, periods.previous_period(now), *periods.closed_periods(store)}
+    if period:
+        wanted.add(periods.parse_period(period))
+    rows = [_period_row(store, settings, p) for p in sorted(wanted, reverse=True)]
+    review = _review(store, settings, period) if period else []
+    return {"available": True, "periods": rows, "period": period, "review": review, "default_period": now}
+
+
+def _review(store: Store, settings: Settings, period: str) -> list[dict[str, Any]]:
+    """Per party and currency: training pool, output pool, total of the period's latest run."""
+    from accord.royalties import run
+
+    try:
+        result = run.load_result(run.latest_run(store, settings, period))
+    except NotFound:
+        return []
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    lines = result.lines.select(["party_id", "currency", "basis", "amount"]).to_pylist()
+    for line in lines:
+        entry = totals.setdefault((line["party_id"], line["currency"]), {"training": 0, "output": 0})
+        entry[line["basis"]] = entry.get(line["basis"], 0) + int(line["amount"])
+    return [
+        {"party": party, "currency": cur, **amounts, "total": sum(amounts.values())}
+        for (party, cur), amounts in sorted(totals.items())  # by party id: a stable order
+    ]
 
 
 def run_period(store: Store, settings: Settings, period: str, *, actor: str) -> str:
-    msg = "royalties: the royalty engine is not available in this installation"
-    raise Conflict(msg)
+    """Run (or re-run) an open period; the run's id."""
+    from accord.royalties import run
+
+    return str(run.run_period(store, settings, period, actor=actor).run_id)
 
 
 def close_period(store: Store, settings: Settings, period: str, *, actor: str) -> None:
-    msg = "royalties: the royalty engine is not available in this installation"
-    raise Conflict(msg)
+    """Close a period: it must reproduce its latest run; it is posted to the ledger and never changes."""
+    from accord.royalties import run
+
+    run.close_period(store, settings, period, actor=actor)
 
 
 def verify_ledger(store: Store) -> dict[str, Any]:
@@ -141,7 +220,7 @@ def bar_chart(periods: list[PeriodEarnings], *, width: int = 720, height: int = 
     ]
     for i, p in enumerate(periods):
         x = pad_l + i * step + (step - bar_w) / 2
-        y = pad_t + plot_h
+        y = float(pad_t + plot_h)
         for basis in ("training", "output"):
             h = plot_h * p.income.get(basis, 0) / top
             if h > 0:

@@ -55,8 +55,10 @@ def list_deliveries(principal: Caller, store: StoreDep, limit: Limit = 50, curso
     return Page[DeliveryOut](items=[DeliveryOut.model_validate(d) for d in page], next_cursor=nxt)
 
 
-def _snapshot(store: StoreDep, as_of: str | None) -> Catalog:
-    return store.snapshot(instant_or_now(store, as_of, "as_of") if as_of else None)
+def _snapshot(store: StoreDep, as_of: str | None, isrc: str | None = None) -> Catalog:
+    """The registry now (or as of), whole, or only one recording and its works (with every party and licence)."""
+    only = None if isrc is None else [isrc.upper().replace("-", "")]
+    return store.snapshot(instant_or_now(store, as_of, "as_of") if as_of else None, isrcs=only)
 
 
 @router.get("/recordings", response_model=Page[RecordingOut])
@@ -73,7 +75,8 @@ def list_recordings(
     catalog = _snapshot(store, as_of)
     when = instant_or_now(store, at, "at")
     page, nxt = paginate(services.visible_recordings(catalog, principal), lambda r: r.isrc, limit, cursor)
-    items = [_recording(r, services.eligibility(catalog, r.isrc, when, territory)) for r in page]
+    decisions = services.eligibility(catalog, [r.isrc for r in page], when, territory)
+    items = [_recording(r, decisions[r.isrc]) for r in page]
     return Page[RecordingOut](items=items, next_cursor=nxt)
 
 
@@ -82,9 +85,10 @@ def get_recording(
     isrc: str, principal: Caller, store: StoreDep, territory: Territory = "US", at: At = None, as_of: AsOf = None
 ) -> RecordingDetail:
     """One recording: ownership, media, history, and its eligibility per use with the reasons."""
-    catalog = _snapshot(store, as_of)
+    catalog = _snapshot(store, as_of, isrc)
     rec = services.recording_for(catalog, principal, isrc)
-    base = _recording(rec, services.eligibility(catalog, rec.isrc, instant_or_now(store, at, "at"), territory))
+    decisions = services.eligibility(catalog, [rec.isrc], instant_or_now(store, at, "at"), territory)
+    base = _recording(rec, decisions[rec.isrc])
     history = [
         {
             "version": v.version,
@@ -109,7 +113,7 @@ def check_eligibility(
     as_of: AsOf = None,
 ) -> DecisionOut:
     """May this recording be used so, there, then? The agreements relied on, or every reason not."""
-    catalog = _snapshot(store, as_of)
+    catalog = _snapshot(store, as_of, isrc)
     rec = services.recording_for(catalog, principal, isrc)
     decision = services.decide(catalog, rec.isrc, use, instant_or_now(store, at, "at"), territory)
     return DecisionOut.model_validate(decision.to_dict())

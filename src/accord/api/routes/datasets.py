@@ -49,7 +49,7 @@ def _manifest(r: ManifestRecord) -> ManifestOut:
 
 def _model(v: services.ModelView, detail: bool = False) -> ModelOut:
     m = v.record
-    base = {
+    base: dict[str, Any] = {
         "model_id": m.model_id,
         "manifest_root": m.manifest_root,
         "created_at": m.created_at,

@@ -54,14 +54,14 @@ def model_status_out(m: ModelStatus) -> ModelStatusOut:
 @router.get("/agreements", response_model=Page[AgreementOut])
 def list_agreements(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[AgreementOut]:
     """Agreements in force or on record (a rights holder: those it granted)."""
-    rows = services.visible_agreements(store.snapshot(), principal)
+    rows = services.visible_agreements(store.snapshot(isrcs=()), principal)
     page, nxt = paginate(rows, lambda a: a.agreement_id, limit, cursor)
     return Page[AgreementOut](items=[_agreement(a) for a in page], next_cursor=nxt)
 
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementOut)
 def get_agreement(agreement_id: str, principal: Caller, store: StoreDep) -> AgreementOut:
-    return _agreement(services.agreement_for(store.snapshot(), principal, agreement_id))
+    return _agreement(services.agreement_for(store.snapshot(isrcs=()), principal, agreement_id))
 
 
 @router.post("/agreements", status_code=201, response_model=AgreementOut)
@@ -85,14 +85,14 @@ def end_agreement(
 @router.get("/optouts", response_model=Page[OptOutOut])
 def list_optouts(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[OptOutOut]:
     """Opt-outs on record (a rights holder: its own)."""
-    rows = services.visible_optouts(store.snapshot(), principal)
+    rows = services.visible_optouts(store.snapshot(isrcs=()), principal)
     page, nxt = paginate(rows, lambda o: o.optout_id, limit, cursor)
     return Page[OptOutOut](items=[_optout(o) for o in page], next_cursor=nxt)
 
 
 @router.get("/optouts/{optout_id}", response_model=OptOutOut)
 def get_optout(optout_id: str, principal: Caller, store: StoreDep) -> OptOutOut:
-    return _optout(services.optout_for(store.snapshot(), principal, optout_id))
+    return _optout(services.optout_for(store.snapshot(isrcs=()), principal, optout_id))
 
 
 @router.post("/optouts", status_code=201, response_model=OptOutCreated)

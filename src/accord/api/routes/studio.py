@@ -6,7 +6,7 @@ import io
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -49,7 +49,7 @@ def _job(j: Job) -> JobOut:
 
 
 def _output(o: outputs.Output, detail: bool = False) -> OutputOut:
-    base = {
+    base: dict[str, Any] = {
         "output_id": o.output_id,
         "model_id": o.model_id,
         "creator_id": o.creator_id,

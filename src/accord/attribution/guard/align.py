@@ -73,9 +73,11 @@ class Passage:
         return self.query_bars[1] - self.query_bars[0] + 1
 
 
-def transpositions(query: Encoded, catalog: Encoded, limit: int = TRANSPOSITIONS) -> list[int]:
+def transpositions(
+    query: Encoded, catalog: Encoded, limit: int = TRANSPOSITIONS, query_grams: np.ndarray | None = None
+) -> list[int]:
     """The transpositions (query − catalog, semitones) the shared n-grams propose most, most first."""
-    qg = grams(query.pitches, query.rhythm)
+    qg = grams(query.pitches, query.rhythm) if query_grams is None else query_grams
     cg = grams(catalog.pitches, catalog.rhythm)
     if len(qg) == 0 or len(cg) == 0:
         return []
@@ -121,20 +123,21 @@ def _traceback(h: np.ndarray, s: np.ndarray, gap: float) -> tuple[float, tuple[i
     best = float(h[i, j])
     if best <= 0:
         return 0.0, (0, 0), (0, 0), 0
+    hl, sl = h[: i + 1, : j + 1].tolist(), s[:i, :j].tolist()  # plain floats for the scalar walk back
     end_i, end_j, shared = i - 1, j - 1, 0
-    while i > 0 and j > 0 and h[i, j] > 0:
-        if np.isclose(h[i, j], h[i - 1, j - 1] + s[i - 1, j - 1]):
-            shared += s[i - 1, j - 1] > 0
+    while i > 0 and j > 0 and hl[i][j] > 0:
+        if abs(hl[i][j] - (hl[i - 1][j - 1] + sl[i - 1][j - 1])) < 1e-9:
+            shared += sl[i - 1][j - 1] > 0
             i, j = i - 1, j - 1
-        elif np.isclose(h[i, j], h[i - 1, j] - gap):
+        elif abs(hl[i][j] - (hl[i - 1][j] - gap)) < 1e-9:
             i -= 1
         else:
             j -= 1
     return best, (i, end_i), (j, end_j), int(shared)
 
 
-def smith_waterman_many(s: np.ndarray, gap: float = GAP) -> list[tuple[float, tuple[int, int], tuple[int, int], int]]:
-    """:func:`smith_waterman` for ``C`` score matrices at once (``s``: ``[C, m, n]``, padded with a large negative)."""
+def _fill(s: np.ndarray, gap: float) -> np.ndarray:
+    """The Smith-Waterman matrices ``H`` (``[C, m+1, n+1]``) of ``C`` score matrices at once."""
     c, m, n = s.shape
     h = np.zeros((c, m + 1, n + 1))
     ramp = gap * np.arange(n + 1)
@@ -142,7 +145,13 @@ def smith_waterman_many(s: np.ndarray, gap: float = GAP) -> list[tuple[float, tu
     for i in range(1, m + 1):
         a[:, 1:] = np.maximum(np.maximum(h[:, i - 1, :-1] + s[:, i - 1], h[:, i - 1, 1:] - gap), 0.0)
         h[:, i] = np.maximum.accumulate(a + ramp, axis=1) - ramp
-    return [_traceback(h[k], s[k], gap) for k in range(c)]
+    return h
+
+
+def smith_waterman_many(s: np.ndarray, gap: float = GAP) -> list[tuple[float, tuple[int, int], tuple[int, int], int]]:
+    """:func:`smith_waterman` for ``C`` score matrices at once (``s``: ``[C, m, n]``, padded with a large negative)."""
+    h = _fill(s, gap)
+    return [_traceback(h[k], s[k], gap) for k in range(s.shape[0])]
 
 
 def _passage(
@@ -169,8 +178,9 @@ _PAD = -1e6
 def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
     """The best passage ``query`` shares with each of ``catalogs`` (``None``: nothing shared), batched."""
     jobs: list[tuple[int, int]] = []  # (catalog index, transposition)
+    qg = grams(query.pitches, query.rhythm)
     for k, cat in enumerate(catalogs):
-        jobs += [(k, t) for t in transpositions(query, cat)]
+        jobs += [(k, t) for t in transpositions(query, cat, query_grams=qg)]
     best: list[Passage | None] = [None] * len(catalogs)
     for b in range(0, len(jobs), BATCH):
         chunk = jobs[b : b + BATCH]
@@ -178,10 +188,21 @@ def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
         s = np.full((len(chunk), len(query), width), _PAD)
         for row, (k, t) in enumerate(chunk):
             s[row, :, : len(catalogs[k])] = score_matrix(query, catalogs[k], t)
-        for (k, t), found in zip(chunk, smith_waterman_many(s), strict=True):
+        flip = width < len(query)  # the row loop runs over the shorter sequence
+        if flip:
+            s = np.ascontiguousarray(s.transpose(0, 2, 1))
+        h = _fill(s, GAP)
+        tops = h.reshape(len(chunk), -1).max(axis=1)
+        winner: dict[int, int] = {}  # candidate → its best row in this chunk
+        for row, (k, _) in enumerate(chunk):
+            if tops[row] > 0 and (k not in winner or tops[row] > tops[winner[k]]):
+                winner[k] = row
+        for k, row in winner.items():
             current = best[k]
-            if found[0] > 0 and (current is None or found[0] > current.score):
-                best[k] = _passage(query, catalogs[k], t, found)
+            if current is None or tops[row] > current.score:  # only the best transposition is traced back
+                score, first, second, shared = _traceback(h[row], s[row], GAP)
+                spans = (second, first) if flip else (first, second)
+                best[k] = _passage(query, catalogs[k], chunk[row][1], (score, *spans, shared))
     return best
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.attribution.guard.lines import LINE_KINDS, extract_lines
-from accord.attribution.guard.ngrams import GRAM, Encoded, encode, grams, grams_batch
+from accord.attribution.guard.ngrams import GRAM, SYMBOL_BITS, Encoded, encode, grams, grams_batch
 
 INDEX_VERSION = "guard-index/2"
 STOP_FRACTION = 0.02  # grams in more than 2% of entries (and more than 50) are skipped at query time
@@ -174,9 +174,16 @@ def index_from_arrays(
 ) -> SymbolicIndex:
     """Build the n-gram postings and idf over notes already laid end to end (used for synthetic catalogs too)."""
     g, line = grams_batch(pitches, rhythm, starts)
-    # one posting per (gram, entry): an entry that repeats a pattern counts it once
-    pairs = np.unique(np.stack([g, line.astype(np.uint64)], axis=1), axis=0) if len(g) else np.zeros((0, 2), np.uint64)
-    keys_sorted, entries_sorted = pairs[:, 0], pairs[:, 1].astype(np.int32)
+    # one posting per (gram, entry): an entry that repeats a pattern counts it once. A gram is
+    # GRAM * 10 = 40 bits, so (gram, entry) packs into one uint64 for up to 2^24 entries: one 1-D sort
+    entry_bits = 64 - GRAM * SYMBOL_BITS
+    if len(entry_piece) < (1 << entry_bits):
+        packed = np.unique((g << np.uint64(entry_bits)) | line.astype(np.uint64))
+        keys_sorted = packed >> np.uint64(entry_bits)
+        entries_sorted = (packed & np.uint64((1 << entry_bits) - 1)).astype(np.int32)
+    else:
+        pairs = np.unique(np.stack([g, line.astype(np.uint64)], axis=1), axis=0)
+        keys_sorted, entries_sorted = pairs[:, 0], pairs[:, 1].astype(np.int32)
     gram_keys, first, counts = np.unique(keys_sorted, return_index=True, return_counts=True)
     gram_starts = np.r_[first, len(keys_sorted)].astype(np.int64)
     n_entries = max(len(entry_piece), 1)

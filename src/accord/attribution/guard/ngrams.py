@@ -28,7 +28,7 @@ MAX_INTERVAL = 24
 MAX_RATIO_CLASS = 7
 NO_RHYTHM = -128
 """The rhythm class of a line's first two notes (no ratio yet): it matches any class."""
-_SYMBOL_BITS = 10
+SYMBOL_BITS = 10
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def grams(pitches: np.ndarray, rhythm: np.ndarray, n: int = GRAM) -> np.ndarray:
     count = len(sym) - n + 1
     packed = np.zeros(count, dtype=np.uint64)
     for k in range(n):
-        packed = (packed << np.uint64(_SYMBOL_BITS)) | sym[k : k + count].astype(np.uint64)
+        packed = (packed << np.uint64(SYMBOL_BITS)) | sym[k : k + count].astype(np.uint64)
     return packed
 
 
@@ -115,6 +115,6 @@ def grams_batch(pitches: np.ndarray, rhythm: np.ndarray, starts: np.ndarray, n: 
     count = total - n - 1
     packed = np.zeros(count, dtype=np.uint64)
     for k in range(n):
-        packed = (packed << np.uint64(_SYMBOL_BITS)) | sym[k + 2 : k + 2 + count].astype(np.uint64)
+        packed = (packed << np.uint64(SYMBOL_BITS)) | sym[k + 2 : k + 2 + count].astype(np.uint64)
     valid = line_of[:count] == line_of[n + 1 : n + 1 + count]
     return packed[valid], line_of[:count][valid]
