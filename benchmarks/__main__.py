@@ -12,6 +12,7 @@ def main() -> int:
     bench_datasets.main(sys.argv[1:])
     bench_model.main([])
     __import__("benchmarks.bench_attribution").bench_attribution.main(["--faiss-sizes", "10000,100000"])
+    __import__("benchmarks.bench_guard").bench_guard.main(["--sizes", "10000,100000"])
     return 0
 
 

@@ -31,7 +31,6 @@ from accord.registry.importer import import_delivery
 from accord.registry.store import Store
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
-from accord.web import earnings
 from accord.web.live import browser_missing, chromium, live_server
 
 LABEL = "P-KESTREL"  # the demo label with items in and out of the training set
@@ -64,7 +63,7 @@ def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
         ).output.output_id
         for n in range(3)
     ]
-    earnings.seed_demo_period(store, settings, made)
+    close_demo_periods(store, settings, made)
     label, attributed = most_credited(store, made, LABEL)
     mine = sorted(i.isrc for i in manifest.items if label in i.standing)
     keys = {
@@ -80,6 +79,33 @@ def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
         "model": model.model_id,
         "isrc": mine[0] if mine else "",
     }
+
+
+def close_demo_periods(store: Store, settings: Settings, output_ids: list[str]) -> None:
+    """A simulated last month and this month: plays of the outputs and subscription revenue, run and closed."""
+    from datetime import timedelta
+
+    from accord.royalties.periods import period_bounds, period_of, previous_period
+    from accord.royalties.run import close_period, run_period
+    from accord.royalties.usage import ingest_events
+
+    this = period_of(store.clock())
+    last = previous_period(this)
+    for period, amount in ((last, "800.00"), (this, "1250.00")):
+        at = min(period_bounds(period)[1] - timedelta(hours=1), store.clock())
+        events: list[dict[str, object]] = [
+            {"event_id": f"demo-rev-{period}", "kind": "revenue", "timestamp": at.isoformat(), "amount": amount}
+            | {"currency": "EUR", "period": period, "source": "subscription", "territory": TERRITORY}
+        ]
+        for n, output_id in enumerate(output_ids * 3):
+            output = outputs.get_output(store, output_id)
+            events.append(
+                {"event_id": f"demo-play-{period}-{n}", "kind": "play", "timestamp": at.isoformat()}
+                | {"creator": CREATOR, "output_id": output_id, "model_id": output.model_id, "territory": TERRITORY}
+            )
+        ingest_events(store, settings, events, actor="demo", source="demo")
+        run_period(store, settings, period, actor="demo")
+        close_period(store, settings, period, actor="demo")
 
 
 def shoot(driver: Any, url: str | None, path: Path, *, width: int = 1360) -> None:

@@ -484,3 +484,47 @@ def test_generation_runs_as_a_job_submit_poll_fetch(
         failed = bad.json()["job_id"]
         c.app.state.jobs.wait(failed, timeout=60)  # type: ignore[attr-defined]
         assert c.get(f"/v1/jobs/{failed}", headers=auth).json()["error"]["code"] == "not_found"
+
+
+# ---------------------------------------------------------------- royalties
+
+
+@sqlite_only
+def test_a_month_of_royalties_through_the_api_each_party_seeing_its_own_statement(
+    store: Store, settings: Settings
+) -> None:
+    from tests.test_royalty_run import PERIOD, usage
+    from tests.test_royalty_run import world as royalty_world
+
+    royalty_world(store, settings)
+    keys = {
+        name: {"Authorization": f"Bearer {create_key(store, role=role, party_id=party)[1]}"}
+        for name, role, party in (
+            ("ops", "operator", "ops"),
+            ("label", "rights_holder", "P-LABEL"),
+            ("indie", "rights_holder", "P-INDIE"),
+        )
+    }
+    with TestClient(create_app(settings, store=store)) as c:
+        assert c.post("/v1/usage-events", headers=keys["label"], json={"events": usage()}).status_code == 403
+        r = c.post("/v1/usage-events", headers=keys["ops"], json={"events": usage()})
+        assert r.status_code == 201 and r.json()["new"] == 4, r.text
+        assert c.post("/v1/usage-events", headers=keys["ops"], json={"events": usage()}).json()["duplicates"] == 4
+        run = c.post(f"/v1/royalty-periods/{PERIOD}/runs", headers=keys["ops"])
+        assert run.status_code == 201 and run.json()["status"] == "draft", run.text
+        assert c.get(f"/v1/statements?period={PERIOD}", headers=keys["label"]).json()["items"] == []  # a draft
+        closed = c.post(f"/v1/royalty-periods/{PERIOD}/close", headers=keys["ops"])
+        assert closed.status_code == 200 and closed.json()["run"]["status"] == "final", closed.text
+        mine = c.get(f"/v1/statements?period={PERIOD}", headers=keys["label"]).json()["items"]
+        assert {s["party_id"] for s in mine} == {"P-LABEL"}
+        every = c.get(f"/v1/statements?period={PERIOD}", headers=keys["ops"]).json()["items"]
+        assert {"P-LABEL", "P-INDIE", "P-PUB"} <= {s["party_id"] for s in every}
+        currency = mine[0]["currency"]
+        csv = c.get(f"/v1/statements/{PERIOD}/{currency}?format=csv", headers=keys["label"])
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        other = c.get(f"/v1/statements/{PERIOD}/{currency}?format=csv&party=P-LABEL", headers=keys["indie"])
+        assert other.status_code == 200 and "P-LABEL" not in other.text  # the party filter is the operator's only
+        ledger = c.get("/v1/ledger/verify", headers=keys["ops"]).json()
+        assert ledger["valid"] is True and ledger["checked"] > 0
+        actions = [e["action"] for e in c.get("/v1/audit-events", headers=keys["ops"]).json()["items"]]
+        assert actions == ["usage.ingest", "usage.ingest", "royalty.run", "royalty.close"]

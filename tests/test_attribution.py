@@ -288,6 +288,21 @@ def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, 
     assert set(json.loads(result.output)) == {"trak", "tracin", "gradsim", "embedding"}
     missing = runner.invoke(app, ["attribute", str(tmp_path / "nope.mid"), "--model", record.model_id])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+    # a released output carries the computed attribution in its signed credential
+    from accord.outputs import store as outputs
+    from accord.outputs.plans import parse_plans
+    from accord.outputs.studio import Prompt, generate_output
+    from accord.provenance.verify import verify_file
+
+    outputs.add_creator(store, "ana", "free", "GB", parse_plans(settings.plans))
+    made = generate_output(
+        store, settings, model_id=record.model_id, creator_id="ana", prompt=Prompt(style="reel", bars=4), seed=5
+    )
+    attribution = made.output.credential["attribution"]
+    assert attribution["status"] == "computed" and attribution["method"] == settings.attribution_method
+    assert attribution_problems(attribution) == []
+    key = ensure_operator_key(settings.home)[0].public_hex
+    assert verify_file(made.paths["credential"], public_key_hex=key, media=made.paths["midi"]).valid
 
 
 test_accord_attribute_reads_any_midi_file_against_a_registered_model = pytest.mark.parametrize(

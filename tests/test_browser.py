@@ -13,6 +13,7 @@ and another role's or party's pages answering 404, through FastAPI's test client
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mido
 import pytest
 from fastapi.testclient import TestClient
@@ -348,3 +350,52 @@ def test_a_label_downloads_its_proofs_and_they_verify_against_the_training_set(l
     for proof in proofs.values():
         verdict = verify_proof(proof, manifest.root, public_key_hex=public_key, isrc=proof["isrc"])
         assert verdict.valid and verdict.kind == "inclusion", verdict
+
+
+@browser
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.xdist_group("browser")
+def test_a_label_downloads_its_statement_and_the_totals_match_the_api(live: dict[str, Any]) -> None:
+    from accord.royalties.periods import period_of
+    from accord.royalties.usage import ingest_events
+
+    store, settings = live["store"], live["settings"]
+    if not outputs.list_outputs(store):  # the creator's test made one; alone, make one to be paid for
+        stored_output(store, "OUT-PAID", "ana")
+    period = period_of(store.clock())
+    revenue = {"event_id": "rev-browser-1", "kind": "revenue", "timestamp": store.clock().isoformat()}
+    revenue |= {"amount": "1000.00", "currency": "EUR", "period": period, "source": "subscription", "territory": "US"}
+    ingest_events(store, settings, [revenue], actor="tests", source="tests")
+    # the operator runs the period and closes it in the portal
+    driver = sign_in(live, "operator")
+    driver.get(f"{live['base']}/portal/operator/royalties")
+    driver.find_element("id", "run-period").click()
+    row = driver.find_element("css selector", f'tr[data-period="{period}"]')
+    assert "draft" in row.text and "EUR 1,000.00" in row.text
+    driver.execute_script("window.confirm = () => true;")
+    row.find_element("css selector", "button.danger").click()
+    assert "closed" in driver.find_element("css selector", f'tr[data-period="{period}"]').text
+    driver.get(f"{live['base']}/portal/operator/ledger")
+    assert driver.find_element("id", "ledger-verdict").text == "verified"
+    # the label sees the period, downloads its statement, and it says what the API says
+    driver = sign_in(live, "label")
+    driver.get(f"{live['base']}/portal/rights/earnings")
+    row = driver.find_element("css selector", f'tr[data-period="{period}"][data-currency="EUR"]')
+    shown = int(row.find_element("css selector", "td.total").get_attribute("data-micros"))
+    assert driver.find_element("css selector", "svg.chart")
+    row.find_element("css selector", "a.statement-csv").click()
+    name = f"statement-P-LABEL-{period}-EUR.csv"
+    path = wait_for(lambda: next(iter(live["downloads"].glob(name)), None), 20, f"{name} to download")
+    with path.open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert {line["party_id"] for line in lines} == {"P-LABEL"}
+    downloaded = sum(int(line["amount_micros"]) for line in lines)
+    api = httpx.get(
+        f"{live['base']}/v1/statements",
+        params={"period": period},
+        headers={"Authorization": f"Bearer {live['keys']['label']}"},
+    )
+    assert api.status_code == 200, api.text
+    (doc,) = [d for d in api.json()["items"] if d["currency"] == "EUR"]
+    assert downloaded == shown == doc["total_income"]["micros"] > 0

@@ -235,3 +235,34 @@ def test_usage_of_an_owner_without_an_agreement_goes_to_suspense(store: Store, s
     assert reasons == {"no_agreement"} and parties == {"P-INDIE"}
     assert set(pb.result.suspense.column("basis").to_pylist()) == {"output"}
     assert reconcile(build_statements(store, settings, PERIOD, pb=pb), pb).ok
+
+
+def _worked_example() -> dict[str, tuple[str, ...]]:
+    doc = (Path(__file__).parents[1] / "docs" / "royalties.md").read_text(encoding="utf-8")
+    block = doc.split("<!-- worked-example:begin -->")[1].split("<!-- worked-example:end -->")[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.strip().splitlines()[2:]]
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _micros(text: str) -> int:
+    whole, frac = text.split(".")
+    return int(whole) * 1_000_000 + int(frac.ljust(6, "0"))
+
+
+def test_the_worked_example_in_the_docs_is_what_the_engine_computes(ready: Store, settings: Settings) -> None:
+    table = _worked_example()
+    run = run_period(ready, settings, PERIOD)
+    pb = books(ready, settings, PERIOD)
+    statements = {st.party_id: st for st in build_statements(ready, settings, PERIOD, pb=pb)}
+    for party in ("P-LABEL", "P-INDIE", "P-PUB"):
+        training, output, total = table[party]
+        st = statements[party]
+        assert (st.income_for("training"), st.income_for("output"), st.total_income) == (
+            _micros(training),
+            _micros(output),
+            _micros(total),
+        ), party
+    assert run.summary["operator"]["EUR"] == _micros(table["operator"][-1])
+    assert run.summary["unmatched"].get("EUR", 0) == _micros(table["unmatched"][-1])
+    assert run.summary["revenue"]["EUR"] == _micros(table["revenue"][-1])
+    assert reconcile(list(statements.values()), pb).ok

@@ -146,7 +146,8 @@ def generate(
     holding ``top_p`` of the probability (nucleus sampling; ``None`` or 1.0: no cut). With
     ``keep_pitch_range`` every note stays inside the pitch range training saw for its program in
     ``style`` (:attr:`MusicTokenizer.style_pitch_ranges`, widened to the prime's notes): a
-    ``Pitch`` token outside it is masked after each ``Program`` token.
+    ``Pitch`` token outside it is masked after each ``Program`` token. Time only moves forward
+    inside a bar (:class:`_PositionMask`), as in every tokenized piece.
     """
     tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
     device = model.lm_head.weight.device
@@ -177,6 +178,8 @@ def generate(
     )
     no_pitch = torch.zeros(model.config.vocab_size)
     program: int | None = None  # the program of the note being written: its Pitch comes next
+    time_moves_on = _PositionMask(tok, model.config.vocab_size, device)
+    position = time_moves_on.position_after(body)
     block = model.config.block_size
     bars_seen = body.count(bar)
     n_new = 0
@@ -186,10 +189,12 @@ def generate(
         logits = _prefill(model, cache, conditions, body, block, bar)
         while n_new < max_tokens:
             bias = (may_end if bars_seen >= bars else may_not_end) + pitch_bias.get(program, no_pitch).to(device)
+            bias = bias + time_moves_on.bias(position)
             token = _sample(logits[0], bias, temperature, top_k, top_p, gen)
             if token == eos or (token == bar and bars_seen >= bars):
                 break
             program = tok.program_of(token)
+            position = time_moves_on.next_position(position, token)
             bars_seen += token == bar
             body.append(token)
             n_new += 1
@@ -221,6 +226,44 @@ def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> s
         return None  # a style training never saw: any program
     counts = torch.tensor([float(n) for _, n in ensembles])
     return set(ensembles[int(torch.multinomial(counts, 1, generator=gen))][0])
+
+
+class _PositionMask:
+    """REMI's clock only moves forward: inside a bar each ``Position`` token is later than the last.
+
+    Real pieces always tokenize that way; a model that has not learnt it yet writes notes back in
+    time, which turns one melodic line into chords and scrambles its order. The mask allows only
+    positions after the current one, until the next ``Bar`` starts the count again.
+    """
+
+    def __init__(self, tok: MusicTokenizer, vocab_size: int, device: torch.device) -> None:
+        self.bar_id = tok.bar_id
+        self.positions = {
+            i: int(name.removeprefix("Position_")) for name, i in tok.remi.vocab.items() if name.startswith("Position_")
+        }
+        self.vocab_size = vocab_size
+        self.device = device
+        self._biases: dict[int, torch.Tensor] = {}
+
+    def next_position(self, position: int, token: int) -> int:
+        """The position after ``token``: ``-1`` (none yet) after a ``Bar``."""
+        if token == self.bar_id:
+            return -1
+        return self.positions.get(token, position)
+
+    def position_after(self, body: list[int]) -> int:
+        position = -1
+        for token in body:
+            position = self.next_position(position, token)
+        return position
+
+    def bias(self, position: int) -> torch.Tensor:
+        """(V,) bias: ``-inf`` on every ``Position`` at or before ``position``."""
+        if position not in self._biases:
+            bias = torch.zeros(self.vocab_size)
+            bias[[i for i, p in self.positions.items() if p <= position] or []] = float("-inf")
+            self._biases[position] = bias.to(self.device)
+        return self._biases[position]
 
 
 def _pitch_biases(

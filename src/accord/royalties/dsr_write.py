@@ -151,9 +151,9 @@ def dsr_text(
             transaction += 1
             sid = summary_ids[(line.party_id, line.currency, line.basis, line.model_id, line.side)]
             money = decimal_text(line.amount, line.currency)
-            first, last = _validity(line.period)
+            valid_from, valid_to = _validity(line.period)
             rows.append(["SU03.01", bid, f"T{transaction}", sid, escape(line.output_id, field="output_id"),
-                         str(line.units), money, first, last])  # fmt: skip
+                         str(line.units), money, valid_from, valid_to])  # fmt: skip
             rows.append(["LI01.01", bid, sid, escape(names[line.party_id], field="party_name"),
                          escape(line.party_id, field="party_id"), escape(line.work_id, field="work_id"),
                          _share(line.share_ppm), RIGHTS_TYPES[line.side], money, money])  # fmt: skip

@@ -149,6 +149,19 @@ def allocate_sql(
     )
 
 
+_INPUT_VIEWS = """
+CREATE TEMP VIEW in_attribution AS SELECT * FROM raw_attribution;
+CREATE TEMP VIEW in_items AS SELECT model_id, isrc, sum(weight)::BIGINT AS weight FROM raw_items GROUP BY ALL;
+CREATE TEMP VIEW in_sides AS SELECT isrc, side, sum(weight)::BIGINT AS weight FROM raw_sides GROUP BY ALL;
+CREATE TEMP VIEW in_works AS SELECT isrc, side, work_id, max(weight)::BIGINT AS weight FROM raw_works GROUP BY ALL;
+CREATE TEMP VIEW in_holders AS
+SELECT isrc, side, work_id, basis, party_id, sum(weight)::BIGINT AS weight, sum(share_ppm)::BIGINT AS share_ppm,
+       min(agreement_id) AS agreement_id, min(pool_ppm)::BIGINT AS pool_ppm
+FROM raw_holders GROUP BY isrc, side, work_id, basis, party_id;
+"""
+"""Each key once (a repeated row is merged), so that no allocation sees a parent twice."""
+
+
 def inputs_hash(con: duckdb.DuckDBPyConnection, files: Sequence[Path], policy: RoyaltyPolicy, period: str) -> str:
     """Hash of everything a run reads: the event files (named by their content), the registry tables, the policy."""
     digest = hashlib.sha256()
@@ -166,7 +179,8 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     if threads:
         con.execute(f"SET threads = {threads}")
     for table in ("attribution", "items", "sides", "works", "holders"):
-        con.register(f"in_{table}", getattr(inputs, table))
+        con.register(f"raw_{table}", getattr(inputs, table))
+    con.execute(_INPUT_VIEWS)
     kinds = pa.table(
         {
             "kind": [k for k, _ in policy.kind_weights],
@@ -296,7 +310,8 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         CREATE TEMP TABLE rec_money AS
         SELECT currency, 'training' AS basis, model_id, isrc, '' AS output_id, amount AS total, units FROM item_money
         UNION ALL
-        SELECT currency, 'output', model_id, isrc, output_id, amount, n_out FROM attr_money WHERE isrc <> ''
+        SELECT currency, 'output', model_id, isrc, output_id, sum(amount)::BIGINT, max(n_out) FROM attr_money
+        WHERE isrc <> '' GROUP BY currency, model_id, isrc, output_id
         """
     )
     allocate_sql(

@@ -14,6 +14,7 @@ from html import escape
 from types import ModuleType
 from typing import Any
 
+from accord.api.auth import Principal
 from accord.errors import NotFound
 from accord.registry.store import Store
 from accord.settings import Settings
@@ -52,13 +53,24 @@ def _module(name: str) -> ModuleType | None:
         return None
 
 
-def periods_for(store: Store, settings: Settings, party_id: str) -> list[PeriodEarnings]:
-    """The party's statements of closed periods, oldest first."""
-    return [_earnings(s) for s in _statements(store, settings, party_id)]
+def statements_of(store: Store, settings: Settings, principal: Principal) -> list[Any]:
+    """The principal's statements of every closed period (one per period and currency), oldest first.
+
+    Who may see which statement is :func:`accord.api.royalties.statements_for`'s rule (a rights
+    holder: its own, of closed periods only), the same as the API's.
+    """
+    periods = _module("periods")
+    if periods is None or _module("accounts") is None:
+        return []
+    from accord.api.royalties import statements_for
+
+    found = [s for p in sorted(periods.closed_periods(store)) for s in statements_for(store, settings, principal, p)]
+    return sorted(found, key=lambda s: (s.period, s.currency))
 
 
-def _statements(store: Store, settings: Settings, party_id: str) -> list[Any]:
-    return []
+def periods_for(store: Store, settings: Settings, principal: Principal) -> list[PeriodEarnings]:
+    """What the principal earned in each closed period, oldest first."""
+    return [_earnings(s) for s in statements_of(store, settings, principal)]
 
 
 def _earnings(statement: Any) -> PeriodEarnings:
@@ -72,24 +84,24 @@ def _earnings(statement: Any) -> PeriodEarnings:
     )
 
 
-def statement_file(store: Store, settings: Settings, party_id: str, period: str, fmt: str) -> tuple[str, str, str]:
-    """``(body, media type, file name)`` of the party's statement for a closed period."""
+def statement_file(
+    store: Store, settings: Settings, principal: Principal, period: str, currency: str, fmt: str
+) -> tuple[str, str, str]:
+    """``(body, media type, file name)`` of one of the principal's statements (404 if not its own or not closed)."""
+    from accord.api.royalties import statement_for
     from accord.royalties import statements as st
 
-    found = next((s for s in _statements(store, settings, party_id) if s.period == period), None)
-    if found is None:
-        msg = f"statement {period!r}: not found"
-        raise NotFound(msg)
     writers = {
         "csv": (st.csv_text, "text/csv"),
         "json": (st.json_text, "application/json"),
         "html": (st.html_text, "text/html"),
     }
     if fmt not in writers:
-        msg = f"statement {period}.{fmt}: not found"
+        msg = f"statement {period}/{currency}.{fmt}: not found"
         raise NotFound(msg)
+    found = statement_for(store, settings, principal, period, currency, None)
     write, media = writers[fmt]
-    return write(found), media, f"statement-{party_id}-{period}.{fmt}"
+    return write(found), media, f"statement-{found.party_id}-{found.period}-{found.currency}.{fmt}"
 
 
 @dataclass(frozen=True)
@@ -235,8 +247,3 @@ def bar_chart(periods: list[PeriodEarnings], *, width: int = 720, height: int = 
     parts.append("</svg>")
     return "".join(parts)
 
-
-def seed_demo_period(store: Store, settings: Settings, output_ids: list[str]) -> str | None:
-    """For demos and screenshots: usage for the outputs, a royalty run and a closed period (when the
-    royalty engine is installed); the period, or ``None``."""
-    return None

@@ -222,11 +222,12 @@ def output_file(request: Request, me: Holder, output_id: str, kind: str) -> Resp
 
 @router.get("/earnings")
 def earnings_page(request: Request, me: Holder) -> Response:
-    periods = earnings.periods_for(store_of(request), settings_of(request), me.party_id)
+    periods = earnings.periods_for(store_of(request), settings_of(request), me)
     return render(request, "rights/earnings.html", {"periods": periods, "chart": earnings.bar_chart(periods)})
 
 
-@router.get("/statements/{period}.{fmt}")
-def statement_download(request: Request, me: Holder, period: str, fmt: str) -> Response:
-    body, media, name = earnings.statement_file(store_of(request), settings_of(request), me.party_id, period, fmt)
+@router.get("/statements/{period}/{currency}.{fmt}")
+def statement_download(request: Request, me: Holder, period: str, currency: str, fmt: str) -> Response:
+    store, settings = store_of(request), settings_of(request)
+    body, media, name = earnings.statement_file(store, settings, me, period, currency, fmt)
     return attachment(body, media, name)

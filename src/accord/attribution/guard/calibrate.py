@@ -22,7 +22,7 @@ from accord.attribution.guard.check import Borrowing, Guard
 from accord.attribution.guard.policy import GuardPolicy, make_policy
 
 DUPLICATE_COVERAGE = 0.6
-"""A closest passage sharing this share of the notes of the shorter line marks the pair as one tune (or a
+"""A window sharing this share of its notes with one other work marks the pair as one tune (or a
 variant of it): measured on the demo catalog, pairs fall either below ~0.5 or above ~0.8, with few between."""
 
 Progress = Callable[[str, int, int], None]

@@ -63,8 +63,8 @@ class Borrowing:
         other: the closest other piece (``-1``: nothing shared).
         score: the alignment score of their longest shared passage.
         shared_notes: its notes with the same pitch.
-        coverage: ``shared_notes`` over the shorter of the two lines: near 1 when the two are
-            the same tune under two titles (a duplicate the registry does not link).
+        coverage: ``shared_notes`` over the notes of the window checked: near 1 when the two
+            are the same tune under two titles (a duplicate the registry does not link).
     """
 
     piece: int
@@ -296,7 +296,6 @@ class Guard:
         by_piece: dict[int, list[int]] = {}
         for e, piece in enumerate(self.index.entry_piece.tolist()):
             by_piece.setdefault(piece, []).append(e)
-        lengths = np.diff(self.index.starts)
         out = []
         for n, piece in enumerate(order.tolist(), start=1):
             works = set(self.works[piece])
@@ -308,12 +307,10 @@ class Guard:
             ]
             found = self.passages(lines, same)
             if found:
-                other, (p, qline, cline) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
-                q_len = min(len(enc) for kind, enc in lines if kind == qline)
-                c_len = min(
-                    int(lengths[e]) for e in by_piece[other] if LINE_KINDS[int(self.index.entry_kind[e])] == cline
-                )
-                coverage = p.shared_notes / max(min(q_len, c_len), 1)
+                other, (p, qline, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
+                # the share of the window's notes found in the other work (1: the window is all in there)
+                q_len = next(len(enc) for kind, enc in lines if kind == qline)
+                coverage = p.shared_notes / max(q_len, 1)
                 out.append(Borrowing(piece, other, p.score, p.shared_notes, round(coverage, 3)))
             else:
                 out.append(Borrowing(piece, -1, 0.0, 0, 0.0))

@@ -1,0 +1,280 @@
+"""Royalties at scale: ingest and a full royalty run against two baselines, in the same process.
+
+A synthetic period: a catalog of ``--recordings`` recordings (master owned by one or two of
+2,000 labels, one work each owned by one or two of 1,000 publishers, every owner with a
+catalog-wide agreement), 4 models trained on the whole catalog, ``--outputs`` outputs with
+``--attr`` attribution entries each (80 % reliable), and ``--events`` usage events (Zipf-like
+popularity) plus revenue. Measured:
+
+* **ingest**: :func:`accord.royalties.usage.ingest_file` on a CSV of the events (validation
+  against the registry's ids, dedupe, day-partitioned Parquet, commit), events/s;
+* **run**: :func:`accord.royalties.engine.compute` over the Parquet log (both pools, every
+  rounding step, the line and suspense tables), events/s and peak memory;
+* **bare DuckDB chain** over the same Parquet: count usage per output → join attribution →
+  join ownership → group by party (no pools, no rounding);
+* **plain Python loop**: the same allocation per event in Python dicts, on a sample, extrapolated.
+
+Usage: ``python -m benchmarks.bench_royalties [--events 1000000,10000000] [--ingest-events 1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from accord.registry.entities import PPM_WHOLE
+from accord.royalties.engine import compute
+from accord.royalties.inputs import SCHEMAS, RunInputs
+from accord.royalties.policy import RoyaltyPolicy
+from accord.royalties.usage import EVENT_SCHEMA, KnownIds, ingest_file
+from accord.settings import Settings
+
+PERIOD = "2026-11"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+MODELS = 4
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def isrcs(n: int) -> np.ndarray:
+    return np.char.add("GBXYZ26", np.char.zfill(np.arange(n).astype(str), 5))
+
+
+def build_inputs(recordings: int, outputs: int, attr: int, rng: np.random.Generator) -> tuple[RunInputs, pa.Table]:
+    """The registry snapshot as the engine sees it (Arrow), built directly at scale."""
+    rec = isrcs(recordings)
+    items = pa.table(
+        {
+            "model_id": np.repeat([f"M-{m}" for m in range(MODELS)], recordings),
+            "isrc": np.tile(rec, MODELS),
+            "weight": np.ones(MODELS * recordings, dtype=np.int64),
+        },
+        SCHEMAS["items"],
+    )
+    sides = pa.table(
+        {
+            "isrc": np.repeat(rec, 2),
+            "side": np.tile(["master", "publishing"], recordings),
+            "weight": np.tile([500_000, 500_000], recordings).astype(np.int64),
+        },
+        SCHEMAS["sides"],
+    )
+    works = pa.table(
+        {
+            "isrc": np.repeat(rec, 2),
+            "side": np.tile(["master", "publishing"], recordings),
+            "work_id": np.column_stack([np.full(recordings, ""), np.char.add("W-", rec)]).ravel(),
+            "weight": np.ones(2 * recordings, dtype=np.int64),
+        },
+        SCHEMAS["works"],
+    )
+    rows: dict[str, list[Any]] = {k: [] for k in SCHEMAS["holders"].names}
+    co = rng.random(recordings) < 0.3  # 30 % co-owned 60/40
+    labels, pubs = rng.integers(0, 2000, (recordings, 2)), rng.integers(0, 1000, (recordings, 2))
+    labels[:, 1], pubs[:, 1] = (labels[:, 0] + 1) % 2000, (pubs[:, 0] + 1) % 1000  # co-owners differ
+    for side, owners, work in (
+        ("master", labels, np.full(recordings, "")),
+        ("publishing", pubs, np.char.add("W-", rec)),
+    ):
+        prefix = "P-L" if side == "master" else "P-P"
+        for k in (0, 1):
+            mask = co if k == 1 else np.ones(recordings, dtype=bool)
+            share = np.where(co, 600_000 if k == 0 else 400_000, PPM_WHOLE)[mask]
+            party = np.char.add(prefix, owners[mask, k].astype(str))
+            for basis in ("training", "output"):
+                rows["isrc"].append(rec[mask])
+                rows["side"].append(np.full(mask.sum(), side))
+                rows["work_id"].append(work[mask])
+                rows["basis"].append(np.full(mask.sum(), basis))
+                rows["party_id"].append(party)
+                rows["weight"].append(share)
+                rows["share_ppm"].append(share)
+                rows["agreement_id"].append(np.char.add("A-", party))
+                rows["pool_ppm"].append(np.full(mask.sum(), 500_000))
+    holders = pa.table({k: np.concatenate(v) for k, v in rows.items()}, SCHEMAS["holders"])
+    out_ids = np.char.add("O-", np.arange(outputs).astype(str))
+    picks = rng.integers(0, recordings, (outputs, attr))
+    raw = rng.integers(1, 100, (outputs, attr))
+    reliable = rng.random(outputs) < 0.8
+    attributed = 700_000
+    weights = raw * attributed // raw.sum(axis=1, keepdims=True)
+    weights[:, 0] += attributed - weights.sum(axis=1)
+    attribution = pa.table(
+        {
+            "output_id": np.concatenate([np.repeat(out_ids[reliable], attr), out_ids[reliable], out_ids[~reliable]]),
+            "isrc": np.concatenate([rec[picks[reliable]].ravel(), np.full(reliable.sum() + (~reliable).sum(), "")]),
+            "weight": np.concatenate(
+                [
+                    weights[reliable].ravel(),
+                    np.full(reliable.sum(), 1_000_000 - attributed),
+                    np.full((~reliable).sum(), PPM_WHOLE),
+                ]
+            ).astype(np.int64),
+        },
+        SCHEMAS["attribution"],
+    )
+    inputs = RunInputs(PERIOD, attribution, items, sides, works, holders, {}, {})
+    known = pa.table({"output_id": out_ids, "model_id": np.char.add("M-", (np.arange(outputs) % MODELS).astype(str))})
+    return inputs, known
+
+
+def events_table(n: int, outputs: int, rng: np.random.Generator) -> pa.Table:
+    out = np.minimum((rng.zipf(1.3, n) - 1) % outputs, outputs - 1)
+    kinds = rng.choice(np.array(["generation", "play", "stream", "download"]), n, p=[0.1, 0.5, 0.3, 0.1])
+    seconds = rng.integers(0, 29 * 86400, n)
+    revenue_n = 1000
+    at = (np.datetime64("2026-11-01T00:00:00", "us") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
+    return pa.table(
+        {
+            "event_id": np.char.add("e", np.arange(n).astype(str)).tolist() + [f"r{i}" for i in range(revenue_n)],
+            "kind": kinds.tolist() + ["revenue"] * revenue_n,
+            "at": pa.array(np.concatenate([at, at[:revenue_n]]), pa.timestamp("us", tz="UTC")),
+            "creator_id": ["C-1"] * n + [""] * revenue_n,
+            "output_id": np.char.add("O-", out.astype(str)).tolist() + [""] * revenue_n,
+            "model_id": np.char.add("M-", (out % MODELS).astype(str)).tolist() + [""] * revenue_n,
+            "territory": ["GB"] * (n + revenue_n),
+            "amount": np.concatenate([np.zeros(n, np.int64), np.full(revenue_n, 9_990_000)]),
+            "currency": [""] * n + ["EUR"] * revenue_n,
+            "source": [""] * n + ["subscription"] * revenue_n,
+            "period": [PERIOD] * (n + revenue_n),
+            "batch_id": ["bench"] * (n + revenue_n),
+        },
+        EVENT_SCHEMA,
+    )
+
+
+BARE_SQL = """
+WITH u AS (SELECT output_id, count(*) AS n FROM read_parquet({files}) WHERE kind <> 'revenue' GROUP BY output_id),
+a AS (SELECT a.isrc, u.n * a.weight AS w FROM u JOIN attribution a USING (output_id) WHERE a.isrc <> ''),
+o AS (SELECT h.party_id, sum(a.w * h.weight) AS w FROM a JOIN holders h USING (isrc) GROUP BY h.party_id)
+SELECT count(*), sum(w) FROM o
+"""
+
+
+def bare_chain(files: list[Path], inputs: RunInputs) -> float:
+    con = duckdb.connect()
+    con.register("attribution", inputs.attribution)
+    con.register("holders", inputs.holders.filter(pa.compute.equal(inputs.holders.column("basis"), "output")))
+    t = time.perf_counter()
+    con.execute(BARE_SQL.format(files="[" + ", ".join(f"'{p}'" for p in files) + "]")).fetchall()
+    return time.perf_counter() - t
+
+
+def python_loop(events: pa.Table, inputs: RunInputs, sample: int) -> float:
+    """Per event: its share of revenue, down attribution, sides and owners, in Python dicts (no pools)."""
+    attribution: dict[str, list[tuple[str, int]]] = {}
+    for o, i, w in zip(
+        *(inputs.attribution.column(c).to_pylist() for c in ("output_id", "isrc", "weight")), strict=True
+    ):
+        attribution.setdefault(o, []).append((i, w))
+    owners: dict[str, list[tuple[str, int]]] = {}
+    h = inputs.holders.filter(pa.compute.equal(inputs.holders.column("basis"), "output"))
+    for i, p, w in zip(*(h.column(c).to_pylist() for c in ("isrc", "party_id", "weight")), strict=True):
+        owners.setdefault(i, []).append((p, w // 2))
+    rows = events.slice(0, sample).select(["kind", "output_id"]).to_pylist()
+    per_event = 10**12 // max(1, events.num_rows)
+    t = time.perf_counter()
+    totals: dict[str, int] = {}
+    for row in rows:
+        if row["kind"] == "revenue":
+            continue
+        for isrc, w in attribution.get(row["output_id"], ()):
+            for party, share in owners.get(isrc, ()):
+                totals[party] = totals.get(party, 0) + per_event * w // PPM_WHOLE * share // PPM_WHOLE
+    return (time.perf_counter() - t) / len(rows)
+
+
+def bench_ingest(n: int, known: pa.Table, rng: np.random.Generator, folder: Path) -> tuple[float, float]:
+    from accord.registry.store import Store
+
+    settings = Settings(home=folder / "home")
+    store = Store.open(settings)
+    table = events_table(n, known.num_rows, rng)
+    path = folder / "ingest.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "kind", "timestamp", "creator", "output_id", "model_id", "territory", "amount",
+                    "currency", "period", "source"])  # fmt: skip
+        cols = table.to_pydict()
+        for k in range(table.num_rows):
+            rev = cols["kind"][k] == "revenue"
+            w.writerow([cols["event_id"][k], cols["kind"][k], cols["at"][k].isoformat(), cols["creator_id"][k],
+                        cols["output_id"][k], cols["model_id"][k], cols["territory"][k],
+                        "9.99" if rev else "", cols["currency"][k], PERIOD if rev else "",
+                        cols["source"][k]])  # fmt: skip
+    ids = KnownIds(known, pa.table({"model_id": [f"M-{m}" for m in range(MODELS)]}))
+    t = time.perf_counter()
+    result = ingest_file(store, settings, path, known=ids)
+    took = time.perf_counter() - t
+    assert result.new == table.num_rows
+    t = time.perf_counter()
+    again = ingest_file(store, settings, path, known=ids)
+    assert again.new == 0
+    return took, time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", default="1000000", help="Comma-separated event counts for the run.")
+    parser.add_argument("--ingest-events", type=int, default=1_000_000)
+    parser.add_argument("--recordings", type=int, default=100_000)
+    parser.add_argument("--outputs", type=int, default=1_000_000)
+    parser.add_argument("--attr", type=int, default=10)
+    parser.add_argument("--python-sample", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    inputs, known = build_inputs(args.recordings, args.outputs, args.attr, rng)
+    print(f"snapshot tables: {inputs.attribution.num_rows:,} attribution rows, {inputs.holders.num_rows:,} holder rows "
+          f"built in {time.perf_counter() - t:.1f} s; peak {peak_mb():.0f} MB")  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.ingest_events:
+            took, dup = bench_ingest(args.ingest_events, known, rng, folder)
+            n = args.ingest_events + 1000
+            rows.append((f"ingest {n:,} events (CSV → Parquet)", took, n / took, None, None))
+            rows.append(("re-ingest the same batch (all duplicates)", dup, n / dup, None, None))
+        for n in [int(x) for x in args.events.split(",") if x]:
+            path = folder / f"events-{n}.parquet"
+            events = events_table(n, args.outputs, rng)
+            pq.write_table(events, path, compression="zstd")
+            policy = RoyaltyPolicy()
+            t = time.perf_counter()
+            result = compute(inputs, [path], policy)
+            run = time.perf_counter() - t
+            bare = bare_chain([path], inputs)
+            per = python_loop(events, inputs, min(args.python_sample, n))
+            py = per * n
+            rows.append((f"run {n:,} events ({result.lines.num_rows:,} lines)", run, n / run, run / bare, py / run))
+            rows.append(("  bare DuckDB chain, same Parquet", bare, n / bare, 1.0, None))
+            rows.append(
+                (f"  plain Python loop (extrapolated from {min(args.python_sample, n):,})", py, n / py, None, None)
+            )
+            print(f"events {n:,}: peak memory so far {peak_mb():.0f} MB")
+            del events, result
+    print()
+    print(f"{'step':<58} {'seconds':>9} {'events/s':>12} {'x bare':>8} {'x faster than Python':>21}")
+    for name, sec, eps, xb, xp in rows:
+        print(
+            f"{name:<58} {sec:>9.2f} {eps:>12,.0f} {'' if xb is None else f'{xb:.1f}':>8} "
+            f"{'' if xp is None else f'{xp:.0f}':>21}"
+        )
+    print(f"peak memory (max RSS): {peak_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
