@@ -29,6 +29,7 @@ from accord.outputs.plans import parse_plans
 from accord.outputs.studio import Prompt, generate_output, train_on_manifest
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
+from accord.royalties.periods import period_of
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
 from accord.web.live import browser_missing, chromium, live_server
@@ -78,20 +79,19 @@ def seed(settings: Settings, *, pieces: int, steps: int) -> dict[str, Any]:
         "attributed": attributed,
         "model": model.model_id,
         "isrc": mine[0] if mine else "",
+        "period": period_of(store.clock()),
     }
 
 
 def close_demo_periods(store: Store, settings: Settings, output_ids: list[str]) -> None:
-    """A simulated last month and this month: plays of the outputs and subscription revenue, run and closed."""
+    """A simulated month: plays of the outputs and subscription revenue, the period run and closed."""
     from datetime import timedelta
 
-    from accord.royalties.periods import period_bounds, period_of, previous_period
+    from accord.royalties.periods import period_bounds
     from accord.royalties.run import close_period, run_period
     from accord.royalties.usage import ingest_events
 
-    this = period_of(store.clock())
-    last = previous_period(this)
-    for period, amount in ((last, "800.00"), (this, "1250.00")):
+    for period, amount in ((period_of(store.clock()), "1250.00"),):
         at = min(period_bounds(period)[1] - timedelta(hours=1), store.clock())
         events: list[dict[str, object]] = [
             {"event_id": f"demo-rev-{period}", "kind": "revenue", "timestamp": at.isoformat(), "amount": amount}
@@ -189,7 +189,8 @@ def main() -> int:
                 sign_in(driver, base, keys["operator"])
                 shoot(driver, f"{base}/portal/operator", out / "operator-overview.png")
                 shoot(driver, f"{base}/portal/operator/models", out / "operator-models.png")
-                shoot(driver, f"{base}/portal/operator/royalties", out / "operator-royalties.png")
+                period = data["period"]
+                shoot(driver, f"{base}/portal/operator/royalties?period={period}", out / "operator-royalties.png")
                 shoot(driver, f"{base}/portal/operator/ledger", out / "operator-ledger.png")
             finally:
                 driver.quit()

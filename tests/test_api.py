@@ -79,6 +79,26 @@ def test_wrong_secrets_forged_cookies_and_unknown_roles_are_refused(store: Store
         create_key(store, role="admin", party_id="x")
 
 
+@sqlite_only
+def test_the_apikey_commands_create_list_and_revoke(store: Store, settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    runner = CliRunner()
+    made = runner.invoke(app, ["apikey", "create", "--role", "creator", "--party", "ana", "--json"])
+    assert made.exit_code == 0, made.output
+    data = json.loads(made.output)
+    assert authenticate(store, data["secret"]).party_id == "ana"
+    listed = runner.invoke(app, ["apikey", "list", "--json"])
+    assert data["secret"] not in listed.output and json.loads(listed.output)[0]["key_id"] == data["key_id"]
+    assert runner.invoke(app, ["apikey", "revoke", data["key_id"]]).exit_code == 0
+    with pytest.raises(Unauthenticated):
+        authenticate(store, data["secret"])
+    bad = runner.invoke(app, ["apikey", "create", "--role", "admin", "--party", "x"])
+    assert bad.exit_code == 2 and "role" in bad.output
+
+
 # ---------------------------------------------------------------- a small world
 
 
@@ -378,9 +398,16 @@ def test_lists_are_paged_with_a_cursor(world: dict[str, Any]) -> None:
 @sqlite_only
 def test_an_opt_out_flags_the_models_and_every_change_is_audited(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
+
+    def train_eligible() -> bool:
+        recs = c.get("/v1/recordings", headers=h(world, "label")).json()["items"]
+        return bool(next(r for r in recs if r["isrc"] == LABEL_ISRC)["eligibility"]["train"]["eligible"])
+
+    assert train_eligible()
     body = {"party": "P-LABEL", "scope": "recording", "target": LABEL_ISRC, "uses": ["all"], "effective": "2026-11-01"}
     r = c.post("/v1/optouts", headers={**h(world, "label"), "X-Request-ID": "req-42"}, json=body)
     assert r.status_code == 201, r.text
+    assert not train_eligible()  # the registry read for lists is re-read after a change
     assert [m["model_id"] for m in r.json()["flagged_models"]] == ["m-shared"]
     c.post("/v1/agreements/AGR-M/end", headers=h(world, "label"), json={"at": "2027-01-01"})
     events = c.get("/v1/audit-events", headers=h(world, "ops")).json()["items"]
@@ -526,5 +553,12 @@ def test_a_month_of_royalties_through_the_api_each_party_seeing_its_own_statemen
         assert other.status_code == 200 and "P-LABEL" not in other.text  # the party filter is the operator's only
         ledger = c.get("/v1/ledger/verify", headers=keys["ops"]).json()
         assert ledger["valid"] is True and ledger["checked"] > 0
+        accounts = [b["account"] for b in c.get("/v1/ledger/balances", headers=keys["label"]).json()["items"]]
+        assert accounts and all(a.startswith("P-LABEL:") for a in accounts)
+        assert c.post(f"/v1/royalty-periods/{PERIOD}/payouts", headers=keys["ops"]).status_code == 201
+        gone = c.post(
+            "/v1/ledger/transfers/nope/reverse", headers=keys["ops"], json={"reason": "other", "period": "2026-12"}
+        )
+        assert gone.status_code == 404
         actions = [e["action"] for e in c.get("/v1/audit-events", headers=keys["ops"]).json()["items"]]
-        assert actions == ["usage.ingest", "usage.ingest", "royalty.run", "royalty.close"]
+        assert actions == ["usage.ingest", "usage.ingest", "royalty.run", "royalty.close", "royalty.payout"]

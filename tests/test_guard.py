@@ -315,3 +315,16 @@ def test_a_computed_verdict_is_a_valid_credential_guard_and_a_blocked_one_is_not
     assert guard_problems({**clear, "checks": []})
     over = {**clear, "closest": [{**clear["closest"][0], "over_threshold": True}]}
     assert any("over its threshold" in p for p in guard_problems(over))
+
+
+@SQLITE
+def test_evaluate_plants_copies_and_reports_tpr_at_fixed_fpr(
+    store: Store, settings: Settings, catalog: list[bytes]
+) -> None:
+    from accord.attribution.guard.evaluate import evaluate
+
+    report = evaluate(Guard.for_store(store, symbolic_only(settings)), works=2, seed=1).to_dict()
+    assert report["works"] == 2 and report["negatives"] >= 20
+    rows = {(r["excerpt_bars"], r["edited"]): r for r in report["rows"]}
+    assert rows[(8, 0.1)]["n"] == 2 and rows[(8, 0.1)]["tpr_at_1pct_fpr"] == 1.0
+    assert [r["excerpt_bars"] for r in report["sweep"]] == [1, 2, 3, 4, 6, 8]

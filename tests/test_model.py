@@ -467,3 +467,17 @@ def test_evaluation_matches_every_system_to_the_held_out_pieces_and_reports_each
     for system in ("markov", "random"):
         assert result.music[system]["generated_seconds"] == pytest.approx(reference, abs=1.0)
     assert result.music["model"]["generated_seconds"] <= reference + 1.0
+
+
+def test_time_only_moves_forward_inside_a_bar_of_a_generated_piece(trained):
+    loaded = load_model(trained[0].out_dir)
+    tok = loaded.tokenizer
+    for seed in range(3):  # hot, untruncated sampling: an undertrained model writes positions in any order
+        piece = generate(loaded, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
+        last = -1
+        for name in (tok.token_name(t) for t in piece.token_ids):
+            if name == "Bar_None":
+                last = -1
+            elif name.startswith("Position_"):
+                assert int(name.removeprefix("Position_")) > last
+                last = int(name.removeprefix("Position_"))

@@ -40,7 +40,8 @@ def test_the_sql_allocation_is_exactly_money_allocate(total: int, weights: list[
     con.register("c", pa.table({"g": ["x"] * len(keys), "k": keys, "weight": pa.array(weights, pa.int64())}))
     con.register("p", pa.table({"g": ["x"], "total": pa.array([total], pa.int64())}))
     lefts: dict[str, str] = {}
-    allocate_sql(con, "out", "SELECT * FROM p", "SELECT * FROM c", ["g"], ["k"], lefts)
+    child = "SELECT q._gid, q.total, c.k, c.weight FROM c JOIN {p} q USING (g)"
+    allocate_sql(con, "out", "SELECT * FROM p", child, ["k"], lefts)
     got = dict(con.execute("SELECT k, amount FROM out").fetchall())
     want = dict(zip(keys, allocate(total, weights, keys), strict=True))
     assert {k: got.get(k, 0) for k in keys} == want

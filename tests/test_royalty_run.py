@@ -266,3 +266,14 @@ def test_the_worked_example_in_the_docs_is_what_the_engine_computes(ready: Store
     assert run.summary["unmatched"].get("EUR", 0) == _micros(table["unmatched"][-1])
     assert run.summary["revenue"]["EUR"] == _micros(table["revenue"][-1])
     assert reconcile(list(statements.values()), pb).ok
+
+
+def test_verify_notices_a_ledger_cut_back_past_a_closed_periods_head(ready: Store, settings: Settings) -> None:
+    from sqlalchemy import text
+
+    run_period(ready, settings, PERIOD)
+    close_period(ready, settings, PERIOD)
+    with ready.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger_transfers WHERE seq = (SELECT max(seq) FROM ledger_transfers)"))
+    problems = ledger.verify(ready).problems
+    assert any("2026-11" in p and "truncated" in p for p in problems)

@@ -423,3 +423,30 @@ class LedgerOut(BaseModel):
     checked: int
     problems: list[str]
     head: str
+
+
+class PayoutOut(BaseModel):
+    party_id: str
+    currency: str
+    amount: int = Field(description="Micro-units.")
+    transfer_ids: list[str]
+
+
+class BalanceOut(BaseModel):
+    account: str = Field(description="<party>:<currency>:<kind>")
+    balance: int = Field(description="Credits minus debits, micro-units.")
+
+
+class ReverseIn(Strict):
+    reason: str = Field(max_length=32, description="duplicate, wrong_amount, wrong_party, registry_correction, other")
+    period: str = Field(max_length=7, description="The open period the reversal belongs to (YYYY-MM).")
+    note: str = Field(default="", max_length=1000)
+
+
+class TransferOut(BaseModel):
+    transfer_id: str
+    debit_account: str
+    credit_account: str
+    amount: int
+    currency: str
+    period: str

@@ -13,12 +13,15 @@ import io
 import shutil
 import tarfile
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from sqlalchemy import func, select
 
 from accord.api.auth import Principal, Role
 from accord.datasets import repository, service
@@ -33,6 +36,7 @@ from accord.registry.delivery import Item, Loc, read_delivery
 from accord.registry.entities import GRANTABLE_USES, Agreement, Catalog, OptOut, Recording, Use
 from accord.registry.importer import ImportReport, import_delivery
 from accord.registry.rights import read_agreement
+from accord.registry.schema import Base
 from accord.registry.store import ChangeSet, Store
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # unpacked; a delivery of the demo's size is ~20 MB
@@ -58,6 +62,33 @@ def _missing(kind: str, key: str) -> NotFound:
 
 
 # ---------------------------------------------------------------- catalog
+
+_CURRENT: weakref.WeakKeyDictionary[Store, tuple[int, Catalog]] = weakref.WeakKeyDictionary()
+"""The registry as it stands now, per store, with the registry audit log's last event id when read."""
+
+
+def _registry_stamp(store: Store) -> int:
+    """The id of the registry's last audit event: every change to the registry writes one (store.apply)."""
+    t = Base.metadata.tables["audit_events"]
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.max(t.c.pk))).scalar() or 0)
+
+
+def current_catalog(store: Store) -> Catalog:
+    """The whole registry now, read again only when it has changed since the last read.
+
+    A full snapshot of 1,000 recordings takes ~100 ms; the stamp query well under 1 ms. What is
+    current only changes by a write, and every write records an audit event in its transaction,
+    so the last event id identifies what is current.
+    """
+    stamp = _registry_stamp(store)
+    cached = _CURRENT.get(store)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    catalog = store.snapshot()
+    if _registry_stamp(store) == stamp:  # nothing was written while it was read
+        _CURRENT[store] = (stamp, catalog)
+    return catalog
 
 
 def visible_recordings(catalog: Catalog, principal: Principal) -> list[Recording]:

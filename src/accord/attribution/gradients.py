@@ -170,14 +170,25 @@ def projected_gradient(
     device = model.lm_head.weight.device
     x, y = windows_of(ids, model.config.block_size, tokenizer, windows)
     model.zero_grad(set_to_none=True)
+    dtype = _autocast(device)
     with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
         if member.dropout_seed is not None:
             torch.manual_seed(member.dropout_seed)  # the same masks for every sequence: one fixed sub-network
-        sequence_loss(model, x.to(device), y.to(device)).backward()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):  # as training ran
+            loss = sequence_loss(model, x.to(device), y.to(device))
+        loss.backward()
     flat = torch.cat(
         [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params(model)]
     )
     return projector(flat).cpu().numpy()
+
+
+def _autocast(device: torch.device) -> torch.dtype:
+    """The mixed precision training used on this device (bf16 where native, else fp32): about twice
+    as fast on a CPU with AVX512-BF16/AMX; gradients are accumulated and projected in fp32."""
+    from accord.model.train import autocast_dtype
+
+    return autocast_dtype(device)
 
 
 def params(model: GPT) -> list[torch.nn.Parameter]:

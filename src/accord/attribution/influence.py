@@ -35,7 +35,7 @@ from accord.attribution.gradients import (
 from accord.attribution.methods import AttributionContext, Progress, Query, register_method
 from accord.model.checkpoint import FILENAME
 
-FEATURES_VERSION = "grad-sketch/1"
+FEATURES_VERSION = "grad-sketch/2"  # 2: gradients under the training autocast
 TRAK_DAMPING = 0.1
 """λ as a fraction of the mean non-zero eigenvalue of ΦᵀΦ."""
 

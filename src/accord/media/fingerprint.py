@@ -46,7 +46,7 @@ MAX_DT = 63  # frames (about one second)
 MAX_DF = 64  # bins (about 1 kHz)
 FINGERPRINT_VERSION = "landmark/1"
 
-_F_BITS, _DT_BITS = 10, 6  # 513 bins need 10 bits; dt up to 63 frames 6
+_F_BITS, _DT_BITS = 10, 6  # 513 bins need 10 bits; dt up to 63 frames needs 6
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,9 @@ def landmarks(frames: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndar
     h = np.concatenate(hashes)
     tf = np.concatenate(times)
     # keep each anchor's FAN_OUT nearest partners (smallest step first)
-    anchor_frame, step = tf[:, 0], tf[:, 1]
+    anchor_frame, partner_rank = tf[:, 0], tf[:, 1]
     anchor_id = anchor_frame.astype(np.int64) * 4096 + (h >> (_F_BITS + _DT_BITS))
-    order = np.lexsort((step, anchor_id))
+    order = np.lexsort((partner_rank, anchor_id))
     sorted_ids = anchor_id[order]
     first = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
     rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))

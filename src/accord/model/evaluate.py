@@ -7,6 +7,13 @@
   n-gram (Markov) baseline fitted on the training pieces, and by the random baseline, each
   compared with the held-out catalog pieces: pitch-class and scale-degree distributions, note
   density, pitch range, key consistency, repetition. Lower is better on every distance.
+
+Every system makes the same pieces: for each of ``pieces`` held-out pieces spread evenly over
+the held-out set (:func:`matched_references`, so the styles come in the held-out proportions),
+one piece of that piece's style, tempo and length: the model samples its number of bars, the
+baselines play its number of seconds. Pitches keep to the style's training range for every
+system that chooses pitches freely: the model masks pitch tokens outside it, the random
+baseline draws inside it; the n-gram baseline only replays transitions it counted in training.
 """
 
 from __future__ import annotations
@@ -67,6 +74,15 @@ class Evaluation:
         }
 
 
+def matched_references(held: int, pieces: int) -> list[int]:
+    """Which held-out piece each generated piece imitates: ``pieces`` indices spread evenly over the
+    ``held`` pieces (in manifest order, where each collection is contiguous), so the generated set
+    has the held-out set's mix of styles and lengths; every piece once before any twice."""
+    if held < 1 or pieces < 1:
+        return []
+    return [(n * held) // pieces if pieces <= held else n % held for n in range(pieces)]
+
+
 def _val_loss(model: GPT, loaded: LoadedModel, pieces: list[Any]) -> float:
     block = model.config.block_size
     windows = Windows(pieces, block, loaded.tokenizer)
@@ -122,9 +138,9 @@ def evaluate_model(
 
     markov = MarkovBaseline().fit([loader.read(i.isrc).data for i in train_items[:400]])
     generated: dict[str, list[dict[str, Any]]] = {"model": [], "markov": [], "random": []}
-    for n in range(pieces):
-        # every system makes a piece like the n-th held-out one: its style, length and tempo
-        ref, piece_ref, item = references[n % len(held)], tokenized[n % len(held)], held[n % len(held)]
+    for n, r in enumerate(matched_references(len(held), pieces)):
+        # every system makes a piece like the r-th held-out one: its style, length and tempo
+        ref, piece_ref, item = references[r], tokenized[r], held[r]
         seconds, tempo = max(float(ref["seconds"]), 1.0), piece_ref.tempo_bpm
         span = tok.pitch_range(item.genre) or (48, 84)  # the style's range in training, as the model keeps to
         piece = generate(

@@ -115,37 +115,40 @@ def allocate_sql(
     name: str,
     parent: str,
     child: str,
-    group: Sequence[str],
     keys: Sequence[str],
     lefts: dict[str, str],
 ) -> None:
-    """Create table ``name``: each parent ``total`` split over its children by ``weight``.
+    """Create table ``name``: each parent's ``total`` split over its children by ``weight``.
 
-    ``parent`` yields the ``group`` columns and ``total``; ``child`` yields the ``group`` and
-    ``keys`` columns, ``weight`` and any others (kept). Largest remainder, ties by ``keys``
-    ascending, exactly :func:`accord.money.allocate`. ``lefts[name]`` gets the SQL of the parents
-    with no child of positive weight (group columns and ``total``), for the caller to route.
+    ``parent`` is a query with a ``total`` column; its rows are numbered ``_gid`` in table
+    ``{name}_p``. ``child`` is a query over ``{p}`` (that table) yielding each child's parent
+    ``_gid``, the parent's ``total``, the child's ``weight``, its ``keys`` and any column to keep.
+    Largest remainder, ties by ``keys`` ascending: exactly :func:`accord.money.allocate`.
+    ``lefts[name]`` gets the SQL of the parents with no child of positive weight, for the caller
+    to route. Partitions and joins are on the one integer ``_gid``, never on the key columns.
     """
-    g = ", ".join(group)
-    order = ", ".join(keys)
+    order = ", ".join(f"f.{k}" for k in keys)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_p AS SELECT row_number() OVER () AS _gid, * FROM ({parent})")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH p AS ({parent}), c AS ({child}),
-        j AS (SELECT c.*, p.total, sum(c.weight) OVER (PARTITION BY {g}) AS _wsum
-              FROM c JOIN p USING ({g}) WHERE c.weight > 0),
-        f AS (SELECT *, (total::HUGEINT * weight) // _wsum AS _base, (total::HUGEINT * weight) % _wsum AS _rem
-              FROM j),
-        r AS (SELECT *, total - sum(_base) OVER (PARTITION BY {g}) AS _left,
-                     row_number() OVER (PARTITION BY {g} ORDER BY _rem DESC, {order}) AS _rn
-              FROM f)
-        SELECT * EXCLUDE (total, _wsum, _base, _rem, _left, _rn, weight),
-               CAST(_base + CASE WHEN _rn <= _left THEN 1 ELSE 0 END AS BIGINT) AS amount
+        WITH j AS (SELECT * FROM ({child.format(p=f"{name}_p")}) WHERE weight > 0 AND total <> 0),
+        s AS (SELECT _gid, sum(weight)::HUGEINT AS _wsum FROM j GROUP BY _gid),
+        f AS (SELECT j.*, CAST((j.total::HUGEINT * j.weight) // s._wsum AS BIGINT) AS _base,
+                     CAST((j.total::HUGEINT * j.weight) % s._wsum AS BIGINT) AS _rem FROM j JOIN s USING (_gid)),
+        l AS (SELECT _gid, any_value(total) - sum(_base) AS _left FROM f GROUP BY _gid),
+        fl AS (SELECT f.*, l._left FROM f JOIN l USING (_gid)),
+        r AS (SELECT *, 1::BIGINT AS _rn FROM fl WHERE _left = 0  -- nothing left over: no ranking needed
+              UNION ALL
+              SELECT f.*, row_number() OVER (PARTITION BY f._gid ORDER BY f._rem DESC, {order}) AS _rn
+              FROM fl f WHERE f._left > 0)
+        SELECT * EXCLUDE (_gid, total, _base, _rem, _left, _rn, weight),
+               CAST(_base + CASE WHEN _rn <= _left THEN 1 ELSE 0 END AS BIGINT) AS amount, _gid AS _parent
         FROM r
         """
     )
     lefts[name] = (
-        f"SELECT p.* FROM ({parent}) p ANTI JOIN (SELECT DISTINCT {g} FROM {name}) USING ({g}) WHERE p.total <> 0"
+        f"SELECT p.* EXCLUDE (_gid) FROM {name}_p p WHERE p.total <> 0 AND p._gid NOT IN (SELECT _parent FROM {name})"
     )
 
 
@@ -259,9 +262,7 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         con,
         "model_money",
         "SELECT currency, total FROM pools WHERE basis = 'training'",
-        "SELECT c.currency, m.model_id, m.units AS weight, m.n FROM model_usage m "
-        "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
-        ["currency"],
+        "SELECT p._gid, p.total, p.currency, m.model_id, m.units AS weight, m.n FROM {p} p CROSS JOIN model_usage m",
         ["model_id"],
         lefts,
     )
@@ -269,19 +270,17 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         con,
         "output_money",
         "SELECT currency, total FROM pools WHERE basis = 'output'",
-        "SELECT c.currency, u.output_id, u.model_id, u.units_out AS weight, u.n_out FROM usage u "
-        "CROSS JOIN (SELECT DISTINCT currency FROM pools) c",
-        ["currency"],
+        "SELECT p._gid, p.total, p.currency, u.output_id, u.model_id, u.units_out AS weight, u.n_out "
+        "FROM {p} p CROSS JOIN usage u",
         ["output_id", "model_id"],
         lefts,
     )
     allocate_sql(
         con,
         "attr_money",
-        "SELECT currency, output_id, model_id, amount AS total FROM output_money",
-        "SELECT o.currency, o.output_id, o.model_id, a.isrc, a.weight, o.n_out FROM output_money o "
-        "JOIN in_attribution a USING (output_id)",
-        ["currency", "output_id", "model_id"],
+        "SELECT currency, output_id, model_id, n_out, amount AS total FROM output_money",
+        "SELECT p._gid, p.total, p.currency, p.output_id, p.model_id, a.isrc, a.weight, p.n_out "
+        "FROM {p} p JOIN in_attribution a USING (output_id)",
         ["isrc"],
         lefts,
     )
@@ -299,9 +298,9 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     allocate_sql(
         con,
         "item_money",
-        "SELECT currency, model_id, total FROM model_pots",
-        "SELECT p.currency, p.model_id, i.isrc, i.weight, p.units FROM model_pots p JOIN in_items i USING (model_id)",
-        ["currency", "model_id"],
+        "SELECT currency, model_id, units, total FROM model_pots",
+        "SELECT p._gid, p.total, p.currency, p.model_id, i.isrc, i.weight, p.units FROM {p} p "
+        "JOIN in_items i USING (model_id)",
         ["isrc"],
         lefts,
     )
@@ -317,31 +316,28 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     allocate_sql(
         con,
         "side_money",
-        "SELECT currency, basis, model_id, output_id, isrc, total FROM rec_money",
-        "SELECT r.currency, r.basis, r.model_id, r.output_id, r.isrc, s.side, s.weight, r.units FROM rec_money r "
-        "JOIN in_sides s USING (isrc)",
-        ["currency", "basis", "model_id", "output_id", "isrc"],
+        "SELECT * FROM rec_money",
+        "SELECT p._gid, p.total, p.currency, p.basis, p.model_id, p.output_id, p.isrc, s.side, s.weight, p.units "
+        "FROM {p} p JOIN in_sides s USING (isrc)",
         ["side"],
         lefts,
     )
     allocate_sql(
         con,
         "work_money",
-        "SELECT currency, basis, model_id, output_id, isrc, side, amount AS total FROM side_money",
-        "SELECT s.currency, s.basis, s.model_id, s.output_id, s.isrc, s.side, w.work_id, w.weight, s.units "
-        "FROM side_money s JOIN in_works w USING (isrc, side)",
-        ["currency", "basis", "model_id", "output_id", "isrc", "side"],
+        "SELECT * EXCLUDE (amount, _parent), amount AS total FROM side_money",
+        "SELECT p._gid, p.total, p.currency, p.basis, p.model_id, p.output_id, p.isrc, p.side, w.work_id, w.weight, "
+        "p.units FROM {p} p JOIN in_works w USING (isrc, side)",
         ["work_id"],
         lefts,
     )
     allocate_sql(
         con,
         "owner_money",
-        "SELECT currency, basis, model_id, output_id, isrc, side, work_id, amount AS total FROM work_money",
-        "SELECT w.currency, w.basis, w.model_id, w.output_id, w.isrc, w.side, w.work_id, h.party_id, h.weight, "
-        "h.share_ppm, h.agreement_id, h.pool_ppm, w.units FROM work_money w "
+        "SELECT * EXCLUDE (amount, _parent), amount AS total FROM work_money",
+        "SELECT p._gid, p.total, p.currency, p.basis, p.model_id, p.output_id, p.isrc, p.side, p.work_id, "
+        "h.party_id, h.weight, h.share_ppm, h.agreement_id, h.pool_ppm, p.units FROM {p} p "
         "JOIN in_holders h USING (isrc, side, work_id, basis)",
-        ["currency", "basis", "model_id", "output_id", "isrc", "side", "work_id"],
         ["party_id"],
         lefts,
     )
@@ -359,7 +355,8 @@ def _cascade(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
                    CASE WHEN amount - xp // {PPM_WHOLE} - xo // {PPM_WHOLE} = 1
                         AND xp % {PPM_WHOLE} > xo % {PPM_WHOLE} THEN 1 ELSE 0 END AS bump
             FROM o)
-        SELECT * EXCLUDE (p, bump), CAST(p + bump AS BIGINT) AS payable, CAST(amount - p - bump AS BIGINT) AS operator
+        SELECT * EXCLUDE (p, bump, _parent),
+               CAST(p + bump AS BIGINT) AS payable, CAST(amount - p - bump AS BIGINT) AS operator
         FROM u
         """
     )

@@ -327,6 +327,7 @@ def verify(store: Store) -> Verification:
     t = T["ledger_transfers"]
     problems: list[str] = []
     prev, expected_seq, n = GENESIS, 1, 0
+    seen: set[str] = set()
     with store.engine.connect() as conn:
         for r in conn.execute(select(t).order_by(t.c.seq)).mappings():
             n += 1
@@ -343,4 +344,14 @@ def verify(store: Store) -> Verification:
                 if parse_account(acc)[1] != r["currency"]:
                     problems.append(f"{where}: account {acc} is not in the transfer's currency {r['currency']}")
             prev, expected_seq = r["hash"], r["seq"] + 1
+            seen.add(r["hash"])
+        runs = T["royalty_runs"]
+        for run_id, period, summary in conn.execute(
+            select(runs.c.run_id, runs.c.period, runs.c.summary).where(runs.c.status == "final").order_by(runs.c.period)
+        ):
+            head = (summary or {}).get("ledger_head", "")
+            if head and head != GENESIS and head not in seen:
+                problems.append(
+                    f"period {period} (run {run_id}): the ledger head recorded at its close is gone (truncated)"
+                )
     return Verification(n, tuple(problems), prev)

@@ -246,4 +246,3 @@ def bar_chart(periods: list[PeriodEarnings], *, width: int = 720, height: int = 
         parts.append(f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" class="axis">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
-

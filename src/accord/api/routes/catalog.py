@@ -57,6 +57,8 @@ def list_deliveries(principal: Caller, store: StoreDep, limit: Limit = 50, curso
 
 def _snapshot(store: StoreDep, as_of: str | None, isrc: str | None = None) -> Catalog:
     """The registry now (or as of), whole, or only one recording and its works (with every party and licence)."""
+    if isrc is None and as_of is None:
+        return services.current_catalog(store)
     only = None if isrc is None else [isrc.upper().replace("-", "")]
     return store.snapshot(instant_or_now(store, as_of, "as_of") if as_of else None, isrcs=only)
 

@@ -11,7 +11,19 @@ from accord.api import royalties, services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.pagination import Cursor, Limit, paginate
-from accord.api.schemas import ClosingOut, IngestOut, LedgerOut, Page, PeriodOut, RunOut, UsageBatchIn
+from accord.api.schemas import (
+    BalanceOut,
+    ClosingOut,
+    IngestOut,
+    LedgerOut,
+    Page,
+    PayoutOut,
+    PeriodOut,
+    ReverseIn,
+    RunOut,
+    TransferOut,
+    UsageBatchIn,
+)
 
 router = APIRouter(tags=["royalties"])
 
@@ -42,6 +54,10 @@ def ingest_usage(
         store, settings, body.events, period=body.period, actor=services.actor(principal), source="api"
     )
     record(request, principal, "usage.ingest", "usage_batch", result.batch_id or "-", new=result.new)
+    return _ingest(result)
+
+
+def _ingest(result: Any) -> IngestOut:
     return IngestOut(
         batch_id=result.batch_id,
         received=result.received,
@@ -50,6 +66,17 @@ def ingest_usage(
         late=result.late,
         periods=list(result.periods),
     )
+
+
+@router.post("/usage-events/sync", status_code=201, response_model=IngestOut)
+def sync_usage(request: Request, principal: Caller, store: StoreDep, settings: SettingsDep) -> IngestOut:
+    """Land the platform's own generations, plays and downloads in the usage log (operator)."""
+    from accord.royalties.usage import sync_platform_events
+
+    services.require(principal, Role.OPERATOR)
+    result = sync_platform_events(store, settings)
+    record(request, principal, "usage.sync", "usage_batch", result.batch_id or "-", new=result.new)
+    return _ingest(result)
 
 
 @router.get("/royalty-periods/{period}", response_model=PeriodOut)
@@ -149,3 +176,47 @@ def verify_ledger(principal: Caller, store: StoreDep) -> LedgerOut:
     services.require(principal, Role.OPERATOR)
     check = ledger.verify(store)
     return LedgerOut(valid=check.ok, checked=check.checked, problems=list(check.problems), head=check.head)
+
+
+@router.post("/royalty-periods/{period}/payouts", status_code=201, response_model=list[PayoutOut])
+def payout(request: Request, period: str, principal: Caller, store: StoreDep, settings: SettingsDep) -> list[PayoutOut]:
+    """Pay out the balances of a closed period at or above the threshold, advances recouped (operator)."""
+    from accord.royalties import run
+
+    services.require(principal, Role.OPERATOR)
+    paid = run.payout_period(store, settings, period, actor=services.actor(principal))
+    record(request, principal, "royalty.payout", "royalty_period", period, payouts=len(paid))
+    return [
+        PayoutOut(party_id=p.party_id, currency=p.currency, amount=p.amount, transfer_ids=list(p.transfer_ids))
+        for p in paid
+    ]
+
+
+@router.get("/ledger/balances", response_model=Page[BalanceOut])
+def balances(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[BalanceOut]:
+    """Account balances (a rights holder: its own accounts)."""
+    from accord.royalties import ledger
+
+    services.require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    every = ledger.balances(ledger.transfers(store))
+    rows = [(a, b) for a, b in every.items() if principal.owns(ledger.parse_account(a)[0])]
+    page, nxt = paginate(rows, lambda ab: ab[0], limit, cursor)
+    return Page[BalanceOut](items=[BalanceOut(account=a, balance=b) for a, b in page], next_cursor=nxt)
+
+
+@router.post("/ledger/transfers/{transfer_id}/reverse", status_code=201, response_model=TransferOut)
+def reverse(request: Request, transfer_id: str, body: ReverseIn, principal: Caller, store: StoreDep) -> TransferOut:
+    """Correct a transfer by a reversing one in an open period; transfers are never edited (operator)."""
+    from accord.royalties import ledger
+
+    services.require(principal, Role.OPERATOR)
+    tr = ledger.reverse(store, transfer_id, reason_code=body.reason, period=body.period, note=body.note)
+    record(request, principal, "ledger.reverse", "transfer", transfer_id, reversal=tr.transfer_id)
+    return TransferOut(
+        transfer_id=tr.transfer_id,
+        debit_account=tr.debit_account,
+        credit_account=tr.credit_account,
+        amount=tr.amount,
+        currency=tr.currency,
+        period=tr.period,
+    )

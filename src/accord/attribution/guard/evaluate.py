@@ -4,14 +4,14 @@
 of 4 or 8 bars of its melody is copied, then disguised: transposed (±1-6 semitones),
 played at another tempo (×0.75-1.33), and 10%, 20% or 30% of its notes edited (seven in ten
 edits move the pitch by 1-3 semitones, three in ten nudge the onset by a quarter of the
-gap to the next note). It is embedded between 8 bars of other material before and after
-(a random diatonic walk in the excerpt's key, with rhythms from the same piece).
+gap to the next note). It is planted in the middle of other material: 16 bars of the
+melody of *another* catalog work of the same style (genre), which is then left out of the
+check, with any catalog piece that is the same tune under another title (the calibration's
+duplicate rule) — so the material around the copy is music in the style, not noise.
 
-**Hard negatives.** Excerpts of the same lengths from *other* catalog works of the same
-style (genre), embedded the same way, checked with their own work left out, and with any
-catalog piece that is the same tune under another title left out too (the calibration's
-duplicate rule): the guard must not confuse a work with stock phrases of its style.
-**Easy negatives**: the other material alone.
+**Hard negatives.** The same material with nothing planted: 16 bars of a same-style work,
+checked with that work and its duplicates left out. The guard must not confuse a work with
+the stock phrases of its style. **Easy negatives**: a random diatonic walk.
 
 **Sweep.** Excerpts of 1, 2, 3, 4, 6 and 8 bars with 20% edits: which length, and which
 fraction of the source work, the guard catches at the policy threshold.
@@ -30,7 +30,7 @@ import numpy as np
 from rich.table import Table
 
 from accord.attribution.guard.calibrate import DUPLICATE_COVERAGE
-from accord.attribution.guard.check import Guard
+from accord.attribution.guard.check import CALIBRATION_BARS, Guard, window
 from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
 
@@ -39,7 +39,8 @@ EDIT_LEVELS = (0.1, 0.2, 0.3)
 EXCERPT_BARS = (4, 8)
 SWEEP_BARS = (1, 2, 3, 4, 6, 8)
 FILLER_BARS = 8
-NEGATIVES_PER_WORK = 6
+HOST_BARS = CALIBRATION_BARS  # other material: 16 bars, the length calibration measures
+NEGATIVES_PER_WORK = 17  # 60 works give ~1,000 negatives: enough to resolve a 0.1% false-positive rate
 MAX_DUPLICATES_LEFT_OUT = 3
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 
@@ -274,6 +275,33 @@ def _left_out(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
     return frozenset(out)
 
 
+def _host(guard: Guard, melody: Encoded, rng: np.random.Generator) -> Encoded:
+    """A window of :data:`HOST_BARS` bars of a catalog melody: the "other material" a copy is planted in."""
+    return window(melody, HOST_BARS, rng)
+
+
+def _plant(host: Encoded, pitches: np.ndarray, onsets: np.ndarray) -> Encoded:
+    """``host`` with the copy inserted at its middle bar (host notes after it move later)."""
+    if len(host) < 4:
+        return _embed(pitches, onsets, np.random.default_rng(0))
+    bar_numbers = host.bars.astype(np.int64)
+    span = int(bar_numbers.max() - bar_numbers.min() + 1)
+    o_host = host.onsets.astype(np.float64) - float(host.onsets[0])
+    gaps = np.diff(o_host)
+    gap = float(np.median(gaps[gaps > 1e-3])) if np.any(gaps > 1e-3) else 0.25
+    bar_s = (float(o_host[-1]) + gap) / span
+    middle = int(bar_numbers.min()) + span // 2
+    before, after = bar_numbers < middle, bar_numbers >= middle
+    copy_o = onsets - onsets[0] + (float(o_host[before][-1]) + gap if before.any() else 0.0)
+    shift = copy_o[-1] + gap - (float(o_host[after][0]) if after.any() else 0.0)
+    p = np.concatenate(
+        [host.pitches[before], pitches - int(np.median(pitches)) + int(np.median(host.pitches)), host.pitches[after]]
+    )
+    o = np.concatenate([o_host[before], copy_o, o_host[after] + shift])
+    bars = (np.floor(o / bar_s) + 1).astype(np.int32)
+    return Encoded(p.astype(np.int16), rhythm_classes(o), bars, o.astype(np.float32))
+
+
 def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress | None = None) -> GuardEvaluation:
     """Plant disguised copies and hard negatives; score them all (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -283,33 +311,39 @@ def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress
     by_genre: dict[str, list[int]] = {}
     for i in eligible:
         by_genre.setdefault(guard.genres[i], []).append(i)
+    left_out: dict[int, frozenset[int]] = {}
+
+    def host_for(piece: int) -> tuple[Encoded, frozenset[int]] | None:
+        """Material from another same-style work, that work (and its duplicates) left out of the check."""
+        peers = [i for i in by_genre.get(guard.genres[piece], []) if i != piece] or [i for i in eligible if i != piece]
+        for _ in range(5):
+            other = int(rng.choice(peers))
+            if other not in left_out:
+                left_out[other] = _left_out(guard, other, melodies[other])
+            if piece not in left_out[other]:  # a host that is the same tune as the source would hide the copy
+                return _host(guard, melodies[other], rng), left_out[other]
+        return None
+
     queries: list[Query] = []
     for n, piece in enumerate(chosen, start=1):
         melody = melodies[piece]
-        for bars in EXCERPT_BARS:
-            for edits in EDIT_LEVELS:
-                ex = _excerpt(melody, bars, rng)
-                if ex is None:
-                    continue
-                line = _embed(*_disguise(*ex, edits, rng), rng)
-                score, found = _score(guard, line, frozenset())
-                queries.append(Query("positive", score, bars, edits, len(ex[0]) / len(melody), found == piece))
-        for bars in SWEEP_BARS:
+        plan = [("positive", bars, edits) for bars in EXCERPT_BARS for edits in EDIT_LEVELS]
+        plan += [("sweep", bars, 0.2) for bars in SWEEP_BARS]
+        for kind, bars, edits in plan:
             ex = _excerpt(melody, bars, rng)
-            if ex is not None:
-                score, found = _score(guard, _embed(*_disguise(*ex, 0.2, rng), rng), frozenset())
-                queries.append(Query("sweep", score, bars, 0.2, len(ex[0]) / len(melody), found == piece))
-        # hard negatives: same-style works, their own work and duplicates of their tune left out
-        peers = [i for i in by_genre.get(guard.genres[piece], []) if i != piece] or [i for i in eligible if i != piece]
-        for other in rng.choice(peers, size=min(NEGATIVES_PER_WORK, len(peers)), replace=False).tolist():
-            left_out = _left_out(guard, other, melodies[other])
-            bars = int(rng.choice(EXCERPT_BARS))
-            ex = _excerpt(melodies[other], bars, rng)
-            if ex is None:
+            host = host_for(piece)
+            if ex is None or host is None:
                 continue
-            score, _ = _score(guard, _embed(*ex, rng), left_out)
-            queries.append(Query("hard negative", score, bars, 0.0, 0.0, False))
-        filler_p, filler_o = _filler(FILLER_BARS * 2 + 4, 2.0, np.array([0.25, 0.25, 0.5]), 62, rng)
+            line = _plant(host[0], *_disguise(*ex, edits, rng))
+            score, found = _score(guard, line, host[1])
+            queries.append(Query(kind, score, bars, edits, len(ex[0]) / len(melody), found == piece))
+        # hard negatives: the same kind of material with no copy planted in it
+        for _ in range(NEGATIVES_PER_WORK):
+            host = host_for(piece)
+            if host is not None:
+                score, _ = _score(guard, host[0], host[1])
+                queries.append(Query("hard negative", score, HOST_BARS, 0.0, 0.0, False))
+        filler_p, filler_o = _filler(HOST_BARS, 2.0, np.array([0.25, 0.25, 0.5]), 62, rng)
         score, _ = _score(guard, _embed(filler_p, filler_o, rng), frozenset())
         queries.append(Query("easy negative", score, 0, 0.0, 0.0, False))
         if progress:
