@@ -13,6 +13,7 @@ def main() -> int:
     bench_model.main([])
     __import__("benchmarks.bench_attribution").bench_attribution.main(["--faiss-sizes", "10000,100000"])
     __import__("benchmarks.bench_guard").bench_guard.main(["--sizes", "10000,100000"])
+    __import__("benchmarks.bench_royalties").bench_royalties.main(["--events", "1000000"])
     return 0
 
 

@@ -512,6 +512,18 @@ def test_generation_runs_as_a_job_submit_poll_fetch(
         c.app.state.jobs.wait(failed, timeout=60)  # type: ignore[attr-defined]
         assert c.get(f"/v1/jobs/{failed}", headers=auth).json()["error"]["code"] == "not_found"
 
+        ops = {"Authorization": f"Bearer {create_key(store, role='operator', party_id='ops')[1]}"}
+        assert c.post("/v1/trainings", headers=auth, json={"manifest": trained["manifest"].root}).status_code == 403
+        body = {"manifest": trained["manifest"].root[:12], "preset": "tiny", "steps": 2, "seed": 9, "model_id": "api-m"}
+        training = c.post("/v1/trainings", headers=ops, json=body).json()["job_id"]
+        evaluation = c.post(f"/v1/models/{model_id}/evaluations", headers=ops, json={"pieces": 2}).json()["job_id"]
+        for job_id in (training, evaluation):
+            c.app.state.jobs.wait(job_id, timeout=300)  # type: ignore[attr-defined]
+            assert c.get(f"/v1/jobs/{job_id}", headers=ops).json()["status"] == "done"
+        assert c.get("/v1/models/api-m", headers=ops).json()["manifest_root"] == trained["manifest"].root
+        result = c.get(f"/v1/jobs/{evaluation}", headers=ops).json()["result"]
+        assert result["held_out"] >= 0 and "model" in result["likelihood"]
+
 
 # ---------------------------------------------------------------- royalties
 

@@ -121,9 +121,14 @@ def test_sign_in_needs_a_valid_key_and_a_csrf_token(portal: dict[str, Any]) -> N
     assert refused.status_code == 403 and "csrf" in refused.text
     wrong = client.post("/portal/sign-in", data={"key": "acc_0123456789abcdef_" + "x" * 43, "csrf": token})
     assert wrong.status_code == 401 and "not known" in wrong.text
-    ok = client.post("/portal/sign-in", data={"key": portal["keys"]["label"], "csrf": token}, follow_redirects=False)
-    assert ok.headers["location"] == "/portal/rights"
-    assert "Test Label (P-LABEL)" in client.get("/portal/rights").text
+    elsewhere = {"key": portal["keys"]["label"], "csrf": token, "next": "//evil.example/portal"}
+    ok = client.post("/portal/sign-in", data=elsewhere, follow_redirects=False)
+    assert ok.headers["location"] == "/portal/rights"  # never sent off the site
+    page = client.get("/portal/rights").text
+    assert "Test Label (P-LABEL)" in page
+    out = client.post("/portal/sign-out", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert out.headers["location"] == "/portal/sign-in"
+    assert client.get("/portal/rights", follow_redirects=False).status_code == 303
 
 
 def test_an_opt_out_needs_the_forms_csrf_token(portal: dict[str, Any]) -> None:

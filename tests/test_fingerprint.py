@@ -58,6 +58,7 @@ def test_wav_and_flac_read_alike_and_junk_is_refused(tmp_path: Path) -> None:
     assert SAMPLE_RATE == 8_000
 
 
+@pytest.mark.slow  # fingerprints and renders a small catalog (FluidSynth where installed)
 @SQLITE
 def test_a_render_reproducing_a_catalog_recording_is_blocked_by_the_audio_check_alone(
     store: Store, settings: Settings, tmp_path: Path
@@ -94,6 +95,7 @@ def test_a_render_reproducing_a_catalog_recording_is_blocked_by_the_audio_check_
     assert runner.invoke(app, ["guard", "check", str(original)]).exit_code == 0
 
 
+@pytest.mark.slow  # renders the catalog's MIDI as the audio reference
 @SQLITE
 def test_an_output_rendered_from_a_catalog_midi_is_caught_by_its_render(
     store: Store, settings: Settings, tmp_path: Path

@@ -481,3 +481,15 @@ def test_time_only_moves_forward_inside_a_bar_of_a_generated_piece(trained):
             elif name.startswith("Position_"):
                 assert int(name.removeprefix("Position_")) > last
                 last = int(name.removeprefix("Position_"))
+
+
+def test_the_ngram_baseline_is_moved_into_the_requested_key():
+    from accord.media.features import key_estimate
+    from accord.model.baselines import transpose_to_key
+
+    melody = tune(0, MAJOR, bars=2)  # C major
+    assert key_estimate(transpose_to_key(melody, "D major"))[0] == "D major"
+    assert key_estimate(transpose_to_key(melody, "B minor"))[0] == "D major"  # the same signature, mode kept
+    assert transpose_to_key(melody, "A minor") == melody  # C major's signature: nothing to move
+    assert min(n.pitch for t in parse_midi(transpose_to_key(melody, "Bb major")).tracks for n in t.notes) == 48 - 2
+    assert min(n.pitch for t in parse_midi(transpose_to_key(melody, "A major")).tracks for n in t.notes) == 48 - 3

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default=99.5,
         gt=0.0,
         le=100.0,
-        description="Replication guard calibration: percentile of the catalog's own borrowing the threshold sits above.",
+        description="Replication guard calibration: the percentile of the catalog's own borrowing to stay above.",
     )
     guard_margin: float = Field(
         default=4.0, ge=0.0, description="Replication guard calibration: score points added above that percentile."
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     guard_max_attempts: int = Field(
         default=4,
         ge=1,
-        description="Replication guard: seeds tried per output before generation refuses (the first is the requested one).",
+        description="Replication guard: seeds tried per output before generation refuses (first: the requested one).",
     )
     guard_candidates: int = Field(
         default=8, ge=1, description="Replication guard: catalog lines re-scored by alignment per line checked."

@@ -9,6 +9,7 @@ marked failed when the next one starts (:func:`fail_interrupted`).
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections.abc import Callable
@@ -142,8 +143,55 @@ def run_generation(store: Store, settings: Settings, params: dict[str, Any]) -> 
     }
 
 
+def run_training(store: Store, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    """The worker side of a training job: the CLI's ``train`` (reads only the manifest's hash-checked files)."""
+    from accord.outputs.studio import train_on_manifest
+
+    record, _ = train_on_manifest(
+        store,
+        settings,
+        params["manifest"],
+        preset=params["preset"],
+        minutes=params.get("minutes"),
+        steps=params.get("steps"),
+        seed=params["seed"],
+        model_id=params.get("model_id"),
+        actor=params["actor"],
+    )
+    card: dict[str, Any] = json.loads(json.dumps(record.card, default=str))
+    return {"model_id": record.model_id, "manifest_root": record.manifest_root, "card": card}
+
+
+def run_evaluation(store: Store, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
+    """The worker side of an evaluation job: the CLI's ``model evaluate`` (baselines in the same run)."""
+    from accord.datasets import repository
+    from accord.datasets.loader import ManifestLoader
+    from accord.model.evaluate import evaluate_model, write_report
+    from accord.model.sample import load_model
+    from accord.outputs.studio import model_dir
+
+    record = repository.get_model(store, params["model_id"])
+    manifest, _ = repository.load_manifest(store, record.manifest_root)
+    folder = model_dir(settings, record.model_id)
+    if not folder.is_dir():
+        msg = f"model files: {folder} not found (the model was registered, not trained here)"
+        raise NotFound(msg)
+    result = evaluate_model(
+        load_model(folder),
+        manifest,
+        ManifestLoader(manifest, store.media),
+        model_id=record.model_id,
+        pieces=params["pieces"],
+        seed=params["seed"],
+        temperature=params["temperature"],
+    )
+    write_report(result, folder)
+    out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
+    return out
+
+
 Work = Callable[[Store, Settings, dict[str, Any]], dict[str, Any]]
-KINDS: dict[str, Work] = {"generation": run_generation}
+KINDS: dict[str, Work] = {"generation": run_generation, "training": run_training, "evaluation": run_evaluation}
 """Job kinds and the function a worker runs for each."""
 
 

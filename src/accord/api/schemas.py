@@ -450,3 +450,18 @@ class TransferOut(BaseModel):
     amount: int
     currency: str
     period: str
+
+
+class TrainingIn(Strict):
+    manifest: str = Field(min_length=8, max_length=64, description="Manifest root (or 8+ hex digits).")
+    preset: Literal["tiny", "demo", "small", "base"] = "demo"
+    minutes: float | None = Field(default=None, gt=0, le=600)
+    steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    model_id: str | None = Field(default=None, min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+class EvaluationIn(Strict):
+    pieces: int = Field(default=24, ge=1, le=256)
+    temperature: float = Field(default=0.85, gt=0.0, le=5.0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)

@@ -27,6 +27,7 @@ from accord.attribution.gradients import (
     GradientFeatures,
     Member,
     QueryModels,
+    members,
     compute_features,
     cosine_rows,
     file_sha256,
@@ -35,7 +36,7 @@ from accord.attribution.gradients import (
 from accord.attribution.methods import AttributionContext, Progress, Query, register_method
 from accord.model.checkpoint import FILENAME
 
-FEATURES_VERSION = "grad-sketch/2"  # 2: gradients under the training autocast
+FEATURES_VERSION = "grad-sketch/1"
 TRAK_DAMPING = 0.1
 """λ as a fraction of the mean non-zero eigenvalue of ΦᵀΦ."""
 
@@ -48,7 +49,8 @@ def _meta_matches(meta: dict[str, Any], ctx: AttributionContext, sha: str) -> bo
         and meta.get("k") == ctx.k
         and meta.get("seed") == ctx.seed
         and meta.get("windows") == ctx.windows
-        and len(meta.get("members", [])) <= ctx.max_members
+        and [m.get("name") for m in meta.get("members", [])]
+        == [m.name for m in members(ctx.model_dir, ctx.max_members)]
         and meta.get("isrcs_sha256") == _isrcs_sha(ctx)
     )
 
@@ -70,11 +72,11 @@ def gradient_features(ctx: AttributionContext, progress: Progress | None = None)
         meta = json.loads(meta_path.read_text())
         if _meta_matches(meta, ctx, sha):
             with np.load(path) as data:
-                members = tuple(
+                chosen = tuple(
                     Member(m["name"], ctx.model_dir / m["path"], m["step"], m["lr"], m["dropout_seed"])
                     for m in meta["members"]
                 )
-                features = GradientFeatures(data["phi"], data["valid"], members, meta)
+                features = GradientFeatures(data["phi"], data["valid"], chosen, meta)
     if features is None:
         started = time.perf_counter()
         features = compute_features(

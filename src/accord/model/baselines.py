@@ -127,6 +127,32 @@ def random_piece(
     return write_midi(parts, tempo_bpm=tempo_bpm, title=f"random baseline, seed {seed}")
 
 
+def transpose_to_key(midi: bytes, key: str) -> bytes:
+    """``midi`` moved by at most a tritone so its estimated key has the key signature of ``key`` (``"D major"``).
+
+    Keys are compared through their relative major (A minor and C major share a signature), so the
+    pitches move into the target key's scale without changing the piece's mode. Unchanged when
+    either key is unknown. This gives a baseline that cannot be conditioned on a key the same
+    request the model receives as a condition token.
+    """
+    from accord.media.features import NOTE_NAMES, key_estimate
+
+    estimated, _ = key_estimate(midi)
+    if not estimated or not key:
+        return midi
+
+    def signature(name: str) -> int:
+        tonic, mode = name.split()
+        return (NOTE_NAMES.index(tonic) + (3 if mode == "minor" else 0)) % 12
+
+    shift = (signature(key) - signature(estimated)) % 12
+    shift = shift - 12 if shift > 6 else shift
+    if shift == 0:
+        return midi
+    score = ScoreTick.from_midi(midi)
+    return bytes(score.shift_pitch(shift).dumps_midi())
+
+
 def _duration_class(quarters: float) -> int:
     """Index of the nearest :data:`DURATION_CLASSES` entry on a log scale."""
     if quarters <= 0:

@@ -10,10 +10,12 @@
 
 Every system makes the same pieces: for each of ``pieces`` held-out pieces spread evenly over
 the held-out set (:func:`matched_references`, so the styles come in the held-out proportions),
-one piece of that piece's style, tempo and length: the model samples its number of bars, the
-baselines play its number of seconds. Pitches keep to the style's training range for every
-system that chooses pitches freely: the model masks pitch tokens outside it, the random
-baseline draws inside it; the n-gram baseline only replays transitions it counted in training.
+one piece of that piece's style, key, tempo and length: the model samples its number of bars
+under its style, key and tempo conditions; the baselines play its number of seconds at its
+tempo, and the n-gram melody is moved into its key (:func:`transpose_to_key`). Pitches keep to
+the style's training range for every system that chooses pitches freely: the model masks pitch
+tokens outside it, the random baseline draws inside it; the n-gram baseline only replays
+transitions it counted in training.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest
 from accord.media.compare import COMPARE_METRICS, compare
 from accord.media.features import describe
-from accord.model.baselines import MarkovBaseline, random_piece
+from accord.model.baselines import MarkovBaseline, random_piece, transpose_to_key
 from accord.model.data import TokenizedPiece, Windows, held_out_fraction
 from accord.model.gpt import GPT
 from accord.model.sample import TOP_P, LoadedModel, generate
@@ -146,6 +148,7 @@ def evaluate_model(
         piece = generate(
             loaded,
             style=item.genre,
+            key=piece_ref.key,
             tempo_bpm=tempo,
             bars=max(1, int((piece_ref.ids == tok.bar_id).sum())),
             seed=seed + n,
@@ -153,7 +156,8 @@ def evaluate_model(
             top_p=top_p,
         )
         generated["model"].append(describe(piece.midi))
-        generated["markov"].append(describe(markov.sample(seed + n, seconds=seconds, tempo_bpm=tempo)))
+        melody = markov.sample(seed + n, seconds=seconds, tempo_bpm=tempo)
+        generated["markov"].append(describe(transpose_to_key(melody, piece_ref.key)))
         generated["random"].append(
             describe(random_piece(seed + n, seconds=seconds, tempo_bpm=tempo, lowest=span[0], highest=span[1]))
         )

@@ -151,7 +151,12 @@ def list_outputs(store: Store, *, creator_id: str | None = None) -> list[Output]
 def record_event(
     store: Store, kind: str, output: Output, creator: Creator, *, at: datetime, event_id: str | None = None
 ) -> bool:
-    """Append a usage event; ``False`` if an event with this id was already recorded (idempotent)."""
+    """Append a usage event; ``False`` if an event with this id was already recorded (idempotent).
+
+    The SQL row is the platform's outbox (download allowances count it); every royalty run
+    (and ``accord usage sync``) lands these events in the Parquet usage log by the same id,
+    through :func:`accord.royalties.usage.sync_platform_events`, so they count once.
+    """
     if kind not in EVENT_KINDS:
         msg = f"kind: {kind!r} is not one of {', '.join(EVENT_KINDS)}"
         raise ValidationError(msg, field="kind", value=kind)

@@ -378,7 +378,6 @@ class PayoutRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
-
 # --- API: keys, audit log, jobs (migration 0005) ---
 
 

@@ -25,6 +25,7 @@ from accord.registry.store import Store
 from accord.royalties import ledger
 from accord.royalties.dsr import dsr_filename, write_dsr
 from accord.royalties.engine import RunResult
+from accord.royalties.inputs import load_inputs
 from accord.royalties.periods import CLOSED, period_bounds, period_status
 from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.postings import as_transfers, plan
@@ -66,8 +67,6 @@ def books(store: Store, settings: Settings, period: str) -> PeriodBooks:
     closed = period_status(store, period) == CLOSED
     history = ledger.transfers(store, upto=period)
     if not closed:
-        from accord.royalties.inputs import load_inputs
-
         policy = RoyaltyPolicy.from_dict(run.summary["policy"])
         agreements = list(load_inputs(store, period, policy).agreements.values())
         earlier = [t for t in history if t.period < period]

@@ -166,12 +166,18 @@ FROM raw_holders GROUP BY isrc, side, work_id, basis, party_id;
 
 
 def inputs_hash(con: duckdb.DuckDBPyConnection, files: Sequence[Path], policy: RoyaltyPolicy, period: str) -> str:
-    """Hash of everything a run reads: the event files (named by their content), the registry tables, the policy."""
+    """Hash of everything a run reads: the event files (named by their content), the registry tables, the policy.
+
+    Of the attribution table, only the rows of outputs used in the period count (the others
+    cannot change the result); call it once the ``usage`` table exists.
+    """
     digest = hashlib.sha256()
     digest.update(canonical_json({"engine": ENGINE_VERSION, "period": period, "policy": policy.to_dict()}))
     digest.update("\n".join(sorted(p.name + "@" + p.parent.name for p in files)).encode())
     for table in ("attribution", "items", "sides", "works", "holders"):
-        row = con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM in_{table} t").fetchall()[0]
+        where = " WHERE t.output_id IN (SELECT output_id FROM usage)" if table == "attribution" else ""
+        sql = f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM in_{table} t{where}"
+        row = con.execute(sql).fetchall()[0]
         digest.update(f"{table}:{row[0]}:{row[1]}".encode())
     return digest.hexdigest()
 
@@ -199,7 +205,6 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     else:
         con.register("ev_empty", EVENT_SCHEMA.empty_table())
         con.execute("CREATE TEMP VIEW ev AS SELECT * FROM ev_empty")
-    digest = inputs_hash(con, files, policy, inputs.period)
     con.execute(
         """
         CREATE TEMP TABLE usage AS
@@ -213,6 +218,7 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
         SELECT currency, sum(amount)::BIGINT AS total FROM ev WHERE kind = 'revenue' GROUP BY currency;
         """
     )
+    digest = inputs_hash(con, files, policy, inputs.period)
     revenue = dict(con.execute("SELECT currency, total FROM revenue ORDER BY currency").fetchall())
     row = con.execute("SELECT coalesce(sum(units), 0), coalesce(sum(units_out), 0) FROM usage").fetchall()[0]
     training_units, output_units = int(row[0]), int(row[1])

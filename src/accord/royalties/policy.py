@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class RoyaltyPolicy:
     kind_weights: tuple[tuple[str, int], ...] = DEFAULT_KIND_WEIGHTS
     output_kinds: tuple[str, ...] = ("download", "play", "stream")
     reserve_ppm: int = 0
-    extra: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         check_ppm(self.training_share_ppm, field="policy.training_share_ppm")
@@ -84,7 +83,7 @@ class RoyaltyPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base: RoyaltyPolicy | None = None) -> RoyaltyPolicy:
         """A policy from a mapping; fields not given keep ``base``'s (or the defaults)."""
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             msg = f"policy: unknown field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"

@@ -16,9 +16,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +270,7 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str = 
         summary = {
             **run.summary,
             "ledger_head": head,
-            "guarantees": [g.__dict__ for g in guarantees],
+            "guarantees": [asdict(g) for g in guarantees],
         }
         conn.execute(update(r).where(r.c.run_id == run.run_id).values(status=FINAL, summary=summary))
     final = RoyaltyRun(
@@ -344,7 +343,3 @@ def payout_period(store: Store, settings: Settings, period: str, *, actor: str =
             )
             out.append(Payout(party, currency, amount, tuple(tr.transfer_id for tr in trs)))
     return out
-
-
-def run_summary_json(run: RoyaltyRun) -> str:
-    return json.dumps(run.summary, indent=2, sort_keys=True)

@@ -284,12 +284,28 @@ SELECT "row", nullif(trim(event_id), '') AS event_id, lower(trim(kind)) AS kind,
        trim(amount) AS amount, upper(trim(currency)) AS currency, trim(period) AS period_text,
        lower(trim(source)) AS source
 FROM raw_in;
+CREATE TEMP TABLE repeated AS
+SELECT event_id, min("row") AS first_row,
+       count(DISTINCT (kind, ts_text, creator, output_id, model_id, territory, amount, currency, period_text, source))
+           > 1 AS conflict
+FROM staged WHERE event_id IN (SELECT event_id FROM staged GROUP BY event_id HAVING count(*) > 1)
+GROUP BY event_id;
 CREATE TEMP TABLE ev AS
 SELECT s.*,
        CASE WHEN regexp_matches(coalesce(ts_text, ''), '(Z|z|[+-][0-9]{2}:?[0-9]{2})$') THEN at_raw END AS ts,
        CASE WHEN kind = 'revenue' THEN period_text ELSE strftime(at_raw, '%Y-%m') END AS natural_period,
-       row_number() OVER (PARTITION BY event_id ORDER BY row) = 1 AS first
-FROM staged s;
+       r.first_row IS NULL OR r.first_row = s."row" AS first,
+       coalesce(r.conflict AND r.first_row <> s."row", false) AS dup_conflict,
+       k.output_id IS NOT NULL AS known_output, k.model_id AS output_model,
+       m.model_id IS NOT NULL AS known_model,
+       c.code IS NOT NULL AS known_territory,
+       cur.code IS NOT NULL AS known_currency
+FROM staged s
+LEFT JOIN repeated r ON r.event_id = s.event_id
+LEFT JOIN known_outputs k ON k.output_id = s.output_id
+LEFT JOIN (SELECT DISTINCT model_id FROM known_models) m ON m.model_id = s.model_id
+LEFT JOIN countries c ON c.code = s.territory
+LEFT JOIN currencies cur ON cur.code = s.currency;
 """
 
 
@@ -311,29 +327,25 @@ def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -
         (
             "output_id",
             "output_id",
-            "output_id IS NULL AND kind <> 'revenue' OR output_id IS NOT NULL AND output_id NOT IN "
-            "(SELECT output_id FROM known_outputs)",
+            "output_id IS NULL AND kind <> 'revenue' OR output_id IS NOT NULL AND NOT known_output",
             "the id of a released output (accord output list)",
         ),
         (
             "model_id",
             "model_id",
-            f"kind IN ({usage}) AND (model_id IS NULL OR model_id NOT IN (SELECT model_id FROM known_models))",
+            f"kind IN ({usage}) AND (model_id IS NULL OR NOT known_model)",
             "the id of a registered model (accord model list)",
         ),
         (
             "model_id",
             "model_id",
-            f"kind IN ({usage}) AND model_id IN (SELECT model_id FROM known_models) AND output_id IN "
-            "(SELECT output_id FROM known_outputs) AND model_id <> "
-            "(SELECT k.model_id FROM known_outputs k WHERE k.output_id = ev.output_id)",
+            f"kind IN ({usage}) AND known_model AND known_output AND model_id <> output_model",
             "the model that made the output",
         ),
         (
             "territory",
             "territory",
-            f"(kind IN ({usage}) OR coalesce(territory, '') <> '') AND "
-            "coalesce(territory, '') NOT IN (SELECT code FROM countries)",
+            f"(kind IN ({usage}) OR coalesce(territory, '') <> '') AND NOT known_territory",
             "an ISO 3166-1 alpha-2 territory, e.g. GB",
         ),
         (
@@ -352,7 +364,7 @@ def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -
         (
             "currency",
             "currency",
-            "kind = 'revenue' AND coalesce(currency, '') NOT IN (SELECT code FROM currencies)",
+            "kind = 'revenue' AND NOT known_currency",
             "an ISO 4217 currency code, e.g. EUR",
         ),
         (
@@ -383,10 +395,7 @@ def _problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) -
         (
             "event_id",
             "event_id",
-            "event_id IS NOT NULL AND NOT first AND (kind, ts_text, creator, output_id, model_id, territory, "
-            "amount, currency, period_text, source) IS DISTINCT FROM (SELECT (f.kind, f.ts_text, f.creator, "
-            "f.output_id, f.model_id, f.territory, f.amount, f.currency, f.period_text, f.source) FROM ev f "
-            "WHERE f.event_id = ev.event_id AND f.first)",
+            "dup_conflict",
             "a unique id: this id appears earlier in the batch with different content",
         ),
     ]

@@ -128,18 +128,21 @@ class ModelView:
 
 
 def models_for(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
-    """The models the principal may see (:func:`accord.api.services.visible_models`), with the
-    flags of the audit on its own items (every item for the operator)."""
-    visible = services.visible_models(store, principal, at)
-    report = service.audit(store, at, roots=sorted({v.record.manifest_root for v in visible})) if visible else None
-    audits = {a.root: a for a in report.manifests} if report else {}
+    """The models the principal may see (trained on a manifest :func:`accord.api.services.visible_manifests`
+    shows it: every one for the operator), with their status and the flags on its own items, from one audit."""
+    roots = {r.root for r in services.visible_manifests(store, principal)}
+    report = service.audit(store, at)
+    statuses = {s.model_id: s for s in report.models}
+    audits = {a.root: a for a in report.manifests}
     out = []
-    for view in visible:
-        manifest = manifest_of(store, view.record.manifest_root)
+    for model in repository.list_models(store):
+        if model.manifest_root not in roots or model.model_id not in statuses:
+            continue
+        manifest = manifest_of(store, model.manifest_root)
         mine = tuple(i.isrc for i in manifest.items if principal.is_operator or principal.party_id in i.standing)
-        audit = audits.get(view.record.manifest_root)
+        audit = audits.get(model.manifest_root)
         flags = tuple(f for f in (audit.flags if audit else ()) if f.isrc in set(mine))
-        out.append(ModelView(view.record, view.status, mine, flags, len(manifest.items)))
+        out.append(ModelView(model, statuses[model.model_id], mine, flags, len(manifest.items)))
     return out
 
 
