@@ -268,6 +268,8 @@ def test_a_rights_holder_sees_only_its_own(world: dict[str, Any]) -> None:
     assert [o["output_id"] for o in c.get("/v1/outputs", headers=h(world, "label")).json()["items"]] == ["OUT-ATTR"]
     assert c.get("/v1/outputs", headers=h(world, "other")).json()["items"] == []
     assert c.get("/v1/deliveries", headers=h(world, "label")).json()["items"][0]["sender"] == "P-LABEL"
+    summary = c.get("/v1/catalog/summary", headers=h(world, "label")).json()
+    assert summary["recordings"] == 2 and summary["recordings_by_master_owner"] == {"P-LABEL": 2}
 
 
 @sqlite_only
@@ -522,7 +524,7 @@ def test_generation_runs_as_a_job_submit_poll_fetch(
             assert c.get(f"/v1/jobs/{job_id}", headers=ops).json()["status"] == "done"
         assert c.get("/v1/models/api-m", headers=ops).json()["manifest_root"] == trained["manifest"].root
         result = c.get(f"/v1/jobs/{evaluation}", headers=ops).json()["result"]
-        assert result["held_out"] >= 0 and "model" in result["likelihood"]
+        assert result["held_out_pieces"] >= 0 and "model" in result["likelihood"]
 
 
 # ---------------------------------------------------------------- royalties

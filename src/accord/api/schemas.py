@@ -119,6 +119,14 @@ class RecordingOut(BaseModel):
     eligibility: dict[str, DecisionOut] = Field(description="Per use (train, generate, remix): eligible, and why not.")
 
 
+class CatalogSummaryOut(BaseModel):
+    recordings: int
+    agreements: int
+    optouts: int
+    recordings_by_master_owner: dict[str, int]
+    recordings_by_genre: dict[str, int]
+
+
 class MediaOut(BaseModel):
     sha256: str
     kind: str

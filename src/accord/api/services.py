@@ -113,6 +113,25 @@ def eligibility(catalog: Catalog, isrcs: Iterable[str], at: datetime, territory:
     return {isrc: {use: policy.decide(isrc, use, at, territory) for use in USES} for isrc in isrcs}
 
 
+def catalog_summary(catalog: Catalog, principal: Principal) -> dict[str, Any]:
+    """What the registry holds that the principal may see: counts, by master owner and by genre."""
+    recs = visible_recordings(catalog, principal)
+    owners: dict[str, int] = {}
+    genres: dict[str, int] = {}
+    for rec in recs:
+        genres[rec.genre or "-"] = genres.get(rec.genre or "-", 0) + 1
+        for share in rec.shares:
+            if share.ppm and principal.owns(share.party_id):
+                owners[share.party_id] = owners.get(share.party_id, 0) + 1
+    return {
+        "recordings": len(recs),
+        "agreements": len(visible_agreements(catalog, principal)),
+        "optouts": len(visible_optouts(catalog, principal)),
+        "recordings_by_master_owner": dict(sorted(owners.items())),
+        "recordings_by_genre": dict(sorted(genres.items())),
+    }
+
+
 def decide(catalog: Catalog, isrc: str, use: Use | str, at: datetime, territory: str) -> Decision:
     """The recording's decision for one use."""
     return LicensingPolicy(catalog).decide(isrc, use, at, territory)

@@ -27,10 +27,10 @@ from accord.attribution.gradients import (
     GradientFeatures,
     Member,
     QueryModels,
-    members,
     compute_features,
     cosine_rows,
     file_sha256,
+    members,
     trak_kernel,
 )
 from accord.attribution.methods import AttributionContext, Progress, Query, register_method

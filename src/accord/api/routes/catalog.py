@@ -9,7 +9,16 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from accord.api import services
 from accord.api.deps import Caller, StoreDep, instant_or_now, record
 from accord.api.pagination import Cursor, Limit, paginate
-from accord.api.schemas import DecisionOut, DeliveryOut, ImportOut, Page, RecordingDetail, RecordingOut, ShareOut
+from accord.api.schemas import (
+    CatalogSummaryOut,
+    DecisionOut,
+    DeliveryOut,
+    ImportOut,
+    Page,
+    RecordingDetail,
+    RecordingOut,
+    ShareOut,
+)
 from accord.licensing import Decision
 from accord.registry.entities import Catalog, Recording, Use
 
@@ -61,6 +70,12 @@ def _snapshot(store: StoreDep, as_of: str | None, isrc: str | None = None) -> Ca
         return services.current_catalog(store)
     only = None if isrc is None else [isrc.upper().replace("-", "")]
     return store.snapshot(instant_or_now(store, as_of, "as_of") if as_of else None, isrcs=only)
+
+
+@router.get("/catalog/summary", response_model=CatalogSummaryOut)
+def catalog_summary(principal: Caller, store: StoreDep, as_of: AsOf = None) -> CatalogSummaryOut:
+    """What the registry holds (a rights holder: of its own), by master owner and genre."""
+    return CatalogSummaryOut.model_validate(services.catalog_summary(_snapshot(store, as_of), principal))
 
 
 @router.get("/recordings", response_model=Page[RecordingOut])
