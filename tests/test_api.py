@@ -395,6 +395,9 @@ def test_lists_are_paged_with_a_cursor(world: dict[str, Any]) -> None:
         if cursor is None:
             break
     assert seen == sorted(seen) and len(seen) == 3 and pages == 3
+    log = c.get("/v1/registry-log?limit=1", headers=h(world, "ops")).json()
+    older = c.get(f"/v1/registry-log?limit=1&cursor={log['next_cursor']}", headers=h(world, "ops")).json()
+    assert older["items"][0]["pk"] < log["items"][0]["pk"]
 
 
 @sqlite_only

@@ -218,7 +218,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory):
         ps.manifest, ps.loader, ps.catalog, root / "model", preset="tiny", steps=200, val_fraction=0.0, eval_every=200
     )
     ctx = context_for(root / "model", ps.manifest, ps.catalog, ps.media, k=1024)
-    queries = steer(load_model(root / "model"), ps, seeds=(1,))
+    queries = steer(load_model(root / "model"), ps)
     return ps, ctx, queries
 
 

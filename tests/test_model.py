@@ -493,3 +493,14 @@ def test_the_ngram_baseline_is_moved_into_the_requested_key():
     assert transpose_to_key(melody, "A minor") == melody  # C major's signature: nothing to move
     assert min(n.pitch for t in parse_midi(transpose_to_key(melody, "Bb major")).tracks for n in t.notes) == 48 - 2
     assert min(n.pitch for t in parse_midi(transpose_to_key(melody, "A major")).tracks for n in t.notes) == 48 - 3
+
+
+def test_no_more_notes_start_together_than_training_pieces_of_the_style_ever_struck(trained):
+    loaded = load_model(trained[0].out_dir)
+    tok = loaded.tokenizer
+    assert tok.style_max_chord == {"air": 2, "reel": 2}  # each bar starts with the bass note under the run
+    solo = replace(loaded, tokenizer=replace(tok, style_max_chord={"reel": 1}))
+    for seed in range(3):  # hot, untruncated sampling piles notes up at one instant without the cap
+        piece = generate(solo, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
+        assert tok.max_chord(piece.token_ids) == 1
+    assert MusicTokenizer.from_dict(tok.to_dict()).style_max_chord == tok.style_max_chord

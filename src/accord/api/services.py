@@ -152,6 +152,9 @@ def _safe_members(names: Iterable[str]) -> None:
 
 def unpack_archive(data: bytes, filename: str, dest: Path) -> Path:
     """Unpack a zip or tar.gz delivery into ``dest``; the folder holding its catalog."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        msg = f"archive: {filename!r} is {len(data)} bytes; at most {MAX_ARCHIVE_BYTES} are accepted"
+        raise ValidationError(msg, field="archive", value=filename)
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             _safe_members(zf.namelist())
@@ -411,3 +414,14 @@ def visible_usage(store: Store, principal: Principal) -> list[dict[str, Any]]:
     require(principal, Role.CREATOR, Role.OPERATOR)
     every = outputs.events(store)
     return every if principal.is_operator else [e for e in every if e["creator_id"] == principal.party_id]
+
+
+def registry_log(store: Store, principal: Principal, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """The registry's own log of changes to rights (``accord log``), newest first, before an event id (operator)."""
+    require(principal, Role.OPERATOR)
+    t = Base.metadata.tables["audit_events"]
+    q = select(t).order_by(t.c.pk.desc()).limit(limit)
+    if before is not None:
+        q = q.where(t.c.pk < before)
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]

@@ -83,15 +83,20 @@ def _precision_recall(order: Sequence[int], expected: frozenset[int]) -> tuple[f
 
 
 def steer(
-    loaded: LoadedModel, planted: PlantedSet, *, seeds: Sequence[int] = (1, 2), bars: int = 6
+    loaded: LoadedModel, planted: PlantedSet, *, seeds: Sequence[int] = (1, 2), bars: int = 6, prime_bars: int = 4
 ) -> list[SteeredQuery]:
-    """Outputs primed with each canary's first two bars, one per seed."""
+    """Outputs primed with each canary's first ``prime_bars`` bars, continued to ``bars`` bars, one per seed."""
     index = {item.isrc: i for i, item in enumerate(planted.manifest.items)}
     out = []
     for name in sorted(planted.groups):
         for seed in seeds:
             piece = generate(
-                loaded, style=planted.styles[name], prime_midi=planted.primes[name], prime_bars=2, bars=bars, seed=seed
+                loaded,
+                style=planted.styles[name],
+                prime_midi=planted.primes[name],
+                prime_bars=prime_bars,
+                bars=bars,
+                seed=seed,
             )
             out.append(
                 SteeredQuery(
@@ -117,7 +122,7 @@ def steer_from_items(
     for i in picks:
         item = ctx.manifest.items[i]
         same = frozenset(j for j, other in enumerate(ctx.manifest.items) if other.media_sha256 == item.media_sha256)
-        piece = generate(loaded, style=item.genre, prime_midi=files[i], prime_bars=2, bars=bars, seed=seed + i)
+        piece = generate(loaded, style=item.genre, prime_midi=files[i], prime_bars=4, bars=bars, seed=seed + i)
         out.append(SteeredQuery(Query(piece.token_ids, piece.midi, item.isrc), same, item.isrc))
     return out
 

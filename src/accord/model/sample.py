@@ -146,8 +146,10 @@ def generate(
     holding ``top_p`` of the probability (nucleus sampling; ``None`` or 1.0: no cut). With
     ``keep_pitch_range`` every note stays inside the pitch range training saw for its program in
     ``style`` (:attr:`MusicTokenizer.style_pitch_ranges`, widened to the prime's notes): a
-    ``Pitch`` token outside it is masked after each ``Program`` token. Time only moves forward
-    inside a bar (:class:`_PositionMask`), as in every tokenized piece.
+    ``Pitch`` token outside it is masked after each ``Program`` token, and no more notes start at
+    one instant than training pieces of the style ever struck at once
+    (:attr:`MusicTokenizer.style_max_chord`). Time only moves forward inside a bar
+    (:class:`_PositionMask`), as in every tokenized piece.
     """
     tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
     device = model.lm_head.weight.device
@@ -180,6 +182,10 @@ def generate(
     program: int | None = None  # the program of the note being written: its Pitch comes next
     time_moves_on = _PositionMask(tok, model.config.vocab_size, device)
     position = time_moves_on.position_after(body)
+    chord_cap = tok.style_max_chord.get(style_slug(style)) if keep_pitch_range else None
+    no_more_notes = torch.zeros(model.config.vocab_size, device=device)
+    no_more_notes[sorted(tok.program_token_ids())] = float("-inf")
+    chord = 0  # notes struck at the current position
     block = model.config.block_size
     bars_seen = body.count(bar)
     n_new = 0
@@ -190,11 +196,15 @@ def generate(
         while n_new < max_tokens:
             bias = (may_end if bars_seen >= bars else may_not_end) + pitch_bias.get(program, no_pitch).to(device)
             bias = bias + time_moves_on.bias(position)
+            if chord_cap is not None and chord >= chord_cap:
+                bias = bias + no_more_notes
             token = _sample(logits[0], bias, temperature, top_k, top_p, gen)
             if token == eos or (token == bar and bars_seen >= bars):
                 break
             program = tok.program_of(token)
-            position = time_moves_on.next_position(position, token)
+            moved = time_moves_on.next_position(position, token)
+            chord = 0 if moved != position or token == bar else chord + (program is not None)
+            position = moved
             bars_seen += token == bar
             body.append(token)
             n_new += 1

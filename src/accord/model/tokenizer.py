@@ -225,6 +225,8 @@ class MusicTokenizer:
             training pieces had each, most common first: sampling plays one of them.
         style_pitch_ranges: for each style, each program's lowest and highest pitch in the training
             pieces (pitched notes only; drums are not in it): sampling keeps every note inside them.
+        style_max_chord: for each style, the most notes any training piece strikes at one instant
+            (one ``Position``): sampling never piles up more.
     """
 
     styles: tuple[str, ...]
@@ -232,6 +234,7 @@ class MusicTokenizer:
     style_tempo_bpm: Mapping[str, float] = field(default_factory=dict)
     style_ensembles: Mapping[str, tuple[tuple[tuple[int, ...], int], ...]] = field(default_factory=dict)
     style_pitch_ranges: Mapping[str, Mapping[int, tuple[int, int]]] = field(default_factory=dict)
+    style_max_chord: Mapping[str, int] = field(default_factory=dict)
     remi: miditok.REMI = field(default_factory=lambda: miditok.REMI(_miditok_config()), repr=False, compare=False)
     _conditions: dict[str, int] = field(init=False, repr=False, compare=False)
     _names: dict[int, str] = field(init=False, repr=False, compare=False)
@@ -270,11 +273,13 @@ class MusicTokenizer:
             ensembles.setdefault(style_slug(genre), Counter())[tuple(sorted(set(programs)))] += 1
             tempi.setdefault(style_slug(genre), []).append(float(tempo))
         ranges: dict[str, dict[int, tuple[int, int]]] = {}
+        chords: dict[str, int] = {}
         for genre, ids in bodies:
             style = ranges.setdefault(style_slug(genre), {})
             for program, pitch in self.note_pitches(ids):
                 low, high = style.get(program, (pitch, pitch))
                 style[program] = (min(low, pitch), max(high, pitch))
+            chords[style_slug(genre)] = max(chords.get(style_slug(genre), 0), self.max_chord(ids))
         return MusicTokenizer(
             self.styles,
             style_programs={s: tuple(sorted({p for e in c for p in e})) for s, c in sorted(ensembles.items())},
@@ -283,6 +288,7 @@ class MusicTokenizer:
                 s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(ensembles.items())
             },
             style_pitch_ranges={s: dict(sorted(r.items())) for s, r in sorted(ranges.items()) if r},
+            style_max_chord={s: n for s, n in sorted(chords.items()) if n},
             remi=self.remi,
         )
 
@@ -297,6 +303,18 @@ class MusicTokenizer:
             elif name.startswith("Pitch_") and program is not None and program >= 0:
                 out.append((program, int(name.removeprefix("Pitch_"))))
         return out
+
+    def max_chord(self, ids: Iterable[int]) -> int:
+        """The most notes (``Program`` tokens) between two time tokens (``Position`` or ``Bar``) in ``ids``."""
+        most = count = 0
+        for token in ids:
+            name = self._names.get(int(token), "")
+            if name.startswith(("Position_", "Bar_")):
+                count = 0
+            elif name.startswith("Program_"):
+                count += 1
+                most = max(most, count)
+        return most
 
     def pitch_token_ids(self, lowest: int, highest: int) -> set[int]:
         """Ids of the ``Pitch_<n>`` tokens with ``lowest <= n <= highest`` (drum pitches are not among them)."""
@@ -446,6 +464,7 @@ class MusicTokenizer:
             "style_programs": {s: list(p) for s, p in self.style_programs.items()},
             "style_tempo_bpm": dict(self.style_tempo_bpm),
             "style_ensembles": {s: [[list(p), n] for p, n in e] for s, e in self.style_ensembles.items()},
+            "style_max_chord": dict(self.style_max_chord),
             "style_pitch_ranges": {
                 s: {str(p): list(r) for p, r in ranges.items()} for s, ranges in self.style_pitch_ranges.items()
             },
@@ -475,6 +494,7 @@ class MusicTokenizer:
                 s: {int(p): (int(r[0]), int(r[1])) for p, r in ranges.items()}
                 for s, ranges in d.get("style_pitch_ranges", {}).items()
             },
+            {s: int(n) for s, n in d.get("style_max_chord", {}).items()},  # likewise: no cap when absent
         )
         saved = {str(k): int(v) for k, v in d["vocab"].items()}
         if saved != {tok.token_name(i): i for i in range(tok.vocab_size)}:

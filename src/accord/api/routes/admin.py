@@ -66,11 +66,16 @@ def audit_events(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: 
     return Page[AuditEventOut](items=[AuditEventOut(**e.__dict__) for e in page], next_cursor=nxt)
 
 
-@router.get("/registry-log", response_model=list[dict[str, Any]])
-def registry_log(principal: Caller, store: StoreDep, limit: Limit = 50) -> list[dict[str, Any]]:
+@router.get("/registry-log", response_model=Page[dict[str, Any]])
+def registry_log(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Cursor = None) -> Page[dict[str, Any]]:
     """The registry's own log of changes to rights, newest first (operator; ``accord log``)."""
-    services.require(principal, Role.OPERATOR)
-    return [
-        {"at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject, "detail": e.detail}
-        for e in store.audit_log(limit)
-    ]
+    before = None
+    if cursor:
+        text = decode_cursor(cursor)
+        if not text.isdigit():
+            raise ValidationError(f"cursor: {cursor!r} is not a cursor this API gave", field="cursor", value=cursor)
+        before = int(text)
+    rows = services.registry_log(store, principal, before=before, limit=limit + 1)
+    page = rows[:limit]
+    nxt = encode_cursor(str(page[-1]["pk"])) if len(rows) > limit else None
+    return Page[dict[str, Any]](items=page, next_cursor=nxt)

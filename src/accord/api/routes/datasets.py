@@ -91,6 +91,7 @@ def build_manifest(
 
 @router.get("/manifests/{root}", response_model=ManifestOut)
 def get_manifest(root: str, principal: Caller, store: StoreDep) -> ManifestOut:
+    """One manifest: what it was built for, its size and the operator's signature over its root."""
     return _manifest(services.manifest_for(store, principal, root)[1])
 
 

@@ -61,6 +61,7 @@ def list_agreements(principal: Caller, store: StoreDep, limit: Limit = 50, curso
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementOut)
 def get_agreement(agreement_id: str, principal: Caller, store: StoreDep) -> AgreementOut:
+    """One agreement (a rights holder: one it granted): uses, territory, window, coverage, terms."""
     return _agreement(services.agreement_for(store.snapshot(isrcs=()), principal, agreement_id))
 
 
@@ -92,6 +93,7 @@ def list_optouts(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: 
 
 @router.get("/optouts/{optout_id}", response_model=OptOutOut)
 def get_optout(optout_id: str, principal: Caller, store: StoreDep) -> OptOutOut:
+    """One opt-out (a rights holder: its own)."""
     return _optout(services.optout_for(store.snapshot(isrcs=()), principal, optout_id))
 
 
