@@ -139,17 +139,17 @@ def events_table(n: int, outputs: int, rng: np.random.Generator) -> pa.Table:
     r = 1000  # revenue events: 1,000 subscriptions of 9.99
     at = (np.datetime64("2026-11-01T00:00:00", "us") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
 
-    def col(values: np.ndarray, tail: str) -> pa.Array:
-        return pa.concat_arrays([pa.array(values, pa.string()), pa.array([tail] * r, pa.string())])
+    def strings(values: np.ndarray, tail: list[str]) -> pa.ChunkedArray:
+        head = pa.array(values, pa.string())  # a ChunkedArray past 2 GB of numpy text
+        chunks = head.chunks if isinstance(head, pa.ChunkedArray) else [head]
+        return pa.chunked_array([*chunks, pa.array(tail, pa.string())], pa.string())
+
+    def col(values: np.ndarray, tail: str) -> pa.ChunkedArray:
+        return strings(values, [tail] * r)
 
     return pa.table(
         {
-            "event_id": pa.concat_arrays(
-                [
-                    pa.array(np.char.add("e", np.arange(n).astype(str)), pa.string()),
-                    pa.array([f"r{i}" for i in range(r)]),
-                ]
-            ),
+            "event_id": strings(np.char.add("e", np.arange(n).astype(str)), [f"r{i}" for i in range(r)]),
             "kind": col(kinds, "revenue"),
             "at": pa.array(np.concatenate([at, at[:r]]), pa.timestamp("us", tz="UTC")),
             "creator_id": col(np.full(n, "C-1"), ""),

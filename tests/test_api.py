@@ -469,6 +469,8 @@ def test_a_creator_streams_plays_and_downloads_within_its_plan(world: dict[str, 
     r = c.post("/v1/outputs/OUT-ANA/download", headers=h(world, "ana"))
     assert r.status_code == 200
     assert sorted(zipfile.ZipFile(io.BytesIO(r.content)).namelist())[0] == "OUT-ANA.credential.json"
+    assert c.get("/v1/outputs/OUT-ANA/files/audio", headers=h(world, "ana")).status_code == 403
+    assert c.get("/v1/outputs/OUT-ATTR/files/audio", headers=h(world, "label")).content == b"RIFF....WAVE"
     kinds = [e["kind"] for e in c.get("/v1/usage", headers=h(world, "ana")).json()["items"]]
     assert kinds == ["play", "download"]
     assert c.get("/v1/usage", headers=h(world, "bob")).json()["items"] == []

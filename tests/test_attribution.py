@@ -288,6 +288,11 @@ def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, 
     assert set(json.loads(result.output)) == {"trak", "tracin", "gradsim", "embedding"}
     missing = runner.invoke(app, ["attribute", str(tmp_path / "nope.mid"), "--model", record.model_id])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+    result = runner.invoke(app, ["attribution", "evaluate", "--model", record.model_id, "--outputs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [r["method"] for r in report["canaries"]][-1] == "random" and report["setup"]["outputs"] == 1
+    assert runner.invoke(app, ["attribution", "evaluate"]).exit_code == 2  # neither --model nor --planted
     # a released output carries the computed attribution in its signed credential
     from accord.outputs import store as outputs
     from accord.outputs.plans import parse_plans

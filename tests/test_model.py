@@ -391,12 +391,25 @@ def test_a_generated_piece_never_leaves_its_style_pitch_range(trained):
     loaded = load_model(trained[0].out_dir)
     narrow = replace(loaded.tokenizer, style_pitch_ranges={"reel": {73: (62, 65)}})
     constrained = replace(loaded, tokenizer=narrow)
+    pitches: set[int] = set()
     for seed in range(3):  # hot, untruncated sampling: without the mask, pitches go everywhere
-        piece = generate(constrained, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
-        pitches = {p for _, p in narrow.note_pitches(piece.token_ids)}
-        assert pitches and pitches <= {62, 63, 64, 65}
+        piece = generate(
+            constrained, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None, max_tokens=300
+        )
+        pitches |= {p for _, p in narrow.note_pitches(piece.token_ids)}
+    assert pitches and pitches <= {62, 63, 64, 65}
     free = [
-        generate(loaded, style="reel", bars=4, seed=s, temperature=1.5, top_k=None, top_p=None, keep_pitch_range=False)
+        generate(
+            loaded,
+            style="reel",
+            bars=4,
+            seed=s,
+            temperature=1.5,
+            top_k=None,
+            top_p=None,
+            keep_pitch_range=False,
+            max_tokens=300,
+        )
         for s in range(3)
     ]
     assert {p for piece in free for _, p in narrow.note_pitches(piece.token_ids)} - {62, 63, 64, 65}
@@ -406,7 +419,17 @@ def test_a_prime_widens_the_pitch_range_to_its_own_notes(trained):
     loaded = load_model(trained[0].out_dir)
     narrow = replace(loaded, tokenizer=replace(loaded.tokenizer, style_pitch_ranges={"reel": {73: (62, 65)}}))
     prime = tune(7, MAJOR, bars=2, program=73, tempo=150)  # 55 .. 79
-    piece = generate(narrow, style="reel", bars=4, prime_midi=prime, prime_bars=2, seed=3, temperature=1.5, top_k=None)
+    piece = generate(
+        narrow,
+        style="reel",
+        bars=4,
+        prime_midi=prime,
+        prime_bars=2,
+        seed=3,
+        temperature=1.5,
+        top_k=None,
+        max_tokens=300,
+    )
     assert {p for _, p in narrow.tokenizer.note_pitches(piece.token_ids)} <= set(range(55, 80))
 
 
@@ -473,7 +496,9 @@ def test_time_only_moves_forward_inside_a_bar_of_a_generated_piece(trained):
     loaded = load_model(trained[0].out_dir)
     tok = loaded.tokenizer
     for seed in range(3):  # hot, untruncated sampling: an undertrained model writes positions in any order
-        piece = generate(loaded, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
+        piece = generate(
+            loaded, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None, max_tokens=300
+        )
         last = -1
         for name in (tok.token_name(t) for t in piece.token_ids):
             if name == "Bar_None":
@@ -501,6 +526,6 @@ def test_no_more_notes_start_together_than_training_pieces_of_the_style_ever_str
     assert tok.style_max_chord == {"air": 2, "reel": 2}  # each bar starts with the bass note under the run
     solo = replace(loaded, tokenizer=replace(tok, style_max_chord={"reel": 1}))
     for seed in range(3):  # hot, untruncated sampling piles notes up at one instant without the cap
-        piece = generate(solo, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None)
+        piece = generate(solo, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None, max_tokens=300)
         assert tok.max_chord(piece.token_ids) == 1
     assert MusicTokenizer.from_dict(tok.to_dict()).style_max_chord == tok.style_max_chord

@@ -213,6 +213,6 @@ def not_computed(reason: str) -> dict[str, Any]:
     return {"status": "not_computed", "note": reason}
 
 
-def check_sorted(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+def sorted_weights(pairs: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
     """Pairs without zero weights, sorted by weight descending then id (the contract's order)."""
     return tuple(sorted(((k, v) for k, v in pairs if v > 0), key=lambda kv: (-kv[1], kv[0])))

@@ -129,9 +129,9 @@ def windows_of(
     """Inputs and targets (W, T) of a sequence: its conditions, then its body from up to ``windows``
     non-overlapping bar lines (as training and validation windows are cut); conditions and padding
     are never targets."""
-    ids = np.asarray(ids, dtype=np.int64)
-    cond, body_len = ids[:N_CONDITIONS], block_size + 1 - N_CONDITIONS
-    bars = [i for i in np.flatnonzero(ids == tokenizer.bar_id).tolist() if i >= N_CONDITIONS] or [N_CONDITIONS]
+    arr = np.asarray(ids, dtype=np.int64)
+    cond, body_len = arr[:N_CONDITIONS], block_size + 1 - N_CONDITIONS
+    bars = [i for i in np.flatnonzero(arr == tokenizer.bar_id).tolist() if i >= N_CONDITIONS] or [N_CONDITIONS]
     starts: list[int] = []
     for s in bars:
         if not starts or s >= starts[-1] + body_len:
@@ -141,7 +141,7 @@ def windows_of(
     rows = []
     for s in starts:
         row = np.full(block_size + 1, tokenizer.pad_id, dtype=np.int64)
-        joined = np.concatenate([cond, ids[s : s + body_len]])
+        joined = np.concatenate([cond, arr[s : s + body_len]])
         row[: len(joined)] = joined
         rows.append(row)
     seqs = np.stack(rows)  # (W, T + 1)

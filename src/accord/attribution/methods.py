@@ -174,13 +174,22 @@ class Scored:
 
 
 class AttributionMethod(Protocol):
-    """An attribution method (see the module docstring)."""
+    """An attribution method (see the module docstring); read-only attributes (a frozen dataclass fits)."""
 
-    name: str
-    version: str
-    floor: float
-    causal: bool
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def floor(self) -> float: ...
+
+    @property
+    def causal(self) -> bool: ...
+
+    @property
+    def description(self) -> str: ...
 
     def index(self, ctx: AttributionContext, progress: Progress | None = None) -> dict[str, Any]:
         """Build (or find) the method's per-model index; what it holds (sizes, seconds)."""

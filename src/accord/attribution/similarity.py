@@ -114,6 +114,7 @@ def build_faiss(vectors: np.ndarray, *, hnsw: bool | None = None, ef_search: int
     d = vectors.shape[1]
     if hnsw is None:
         hnsw = len(vectors) >= HNSW_FROM
+    index: Any
     if hnsw:
         index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 40

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from accord.attribution.contract import PPM_WHOLE, Attribution, ItemWeight, WorkRef, check_sorted
+from accord.attribution.contract import PPM_WHOLE, Attribution, ItemWeight, WorkRef, sorted_weights
 from accord.datasets.manifest import Manifest
 from accord.errors import ValidationError
 from accord.money import allocate
@@ -179,9 +179,9 @@ def aggregate(
                         publishing[party] += share
     return (
         tuple(sorted(items, key=lambda i: (-i.weight_ppm, i.isrc))),
-        check_sorted(list(works.items())),
-        check_sorted(list(master.items())),
-        check_sorted(list(publishing.items())),
+        sorted_weights(list(works.items())),
+        sorted_weights(list(master.items())),
+        sorted_weights(list(publishing.items())),
     )
 
 

@@ -138,10 +138,10 @@ def evaluate_model(
         "untrained": {"val_loss": untrained_loss, "perplexity": math.exp(untrained_loss)},
     }
 
-    markov = MarkovBaseline().fit([loader.read(i.isrc).data for i in train_items[:400]])
+    markov = MarkovBaseline().fit([loader.read(i.isrc).data for i in train_items])  # every training piece
     generated: dict[str, list[dict[str, Any]]] = {"model": [], "markov": [], "random": []}
     for n, r in enumerate(matched_references(len(held), pieces)):
-        # every system makes a piece like the r-th held-out one: its style, length and tempo
+        # every system makes a piece like the r-th held-out one: its style, key, tempo and length
         ref, piece_ref, item = references[r], tokenized[r], held[r]
         seconds, tempo = max(float(ref["seconds"]), 1.0), piece_ref.tempo_bpm
         span = tok.pitch_range(item.genre) or (48, 84)  # the style's range in training, as the model keeps to

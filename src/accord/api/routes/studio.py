@@ -28,7 +28,7 @@ from accord.api.schemas import (
     PlayOut,
     UsageEventOut,
 )
-from accord.errors import NotFound, ValidationError
+from accord.errors import Forbidden, NotFound, ValidationError
 from accord.identifiers import validate_isrc
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
@@ -147,12 +147,20 @@ def get_output(output_id: str, principal: Caller, store: StoreDep) -> OutputOut:
 @router.get(
     "/outputs/{output_id}/files/{kind}",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "application/json": {}}}},
+    responses={200: {"content": {"image/png": {}, "application/json": {}, "audio/midi": {}, "audio/wav": {}}}},
 )
 def output_file(
-    output_id: str, kind: Literal["pianoroll", "credential"], principal: Caller, store: StoreDep
+    output_id: str,
+    kind: Literal["pianoroll", "credential", "midi", "audio"],
+    principal: Caller,
+    store: StoreDep,
 ) -> Response:
-    """The piano roll (PNG) or the signed credential sidecar (JSON) of an output."""
+    """An output's piano roll (PNG) or signed credential (JSON); its MIDI or audio for review by a rights
+    holder it is attributed to, or the operator (a creator plays through /stream and downloads through
+    /download, which record usage and apply its plan)."""
+    if kind not in VIEWABLE and principal.role is Role.CREATOR:
+        msg = f"kind: {kind} leaves the platform only by /stream (a play) or /download (within the plan)"
+        raise Forbidden(msg)
     output = services.output_for(store, principal, output_id)
     return _file(store, output, kind)
 
