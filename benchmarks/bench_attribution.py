@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dim", type=int, default=256, help="vector dimensions of the FAISS comparison")
     parser.add_argument("--queries", type=int, default=200, help="queries per FAISS measure")
     parser.add_argument("--skip-model", action="store_true", help="only the synthetic measures")
+    parser.add_argument("--only-model", action="store_true", help="only the per-output measures on a model")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     import torch
@@ -220,6 +221,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}",
             )  # fmt: skip
         console.print(t)
+    if args.only_model:
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return result
     result["trak_product"] = _trak_product(sizes, args.k, console)
     t = Table(title=f"TRAK query product at scale (k = {args.k}, float32, one thread)", title_justify="left")
     for col in ("items", "features MB", "product ms", "float64 ms", "weighting ms", "measured as"):

@@ -51,5 +51,7 @@ def test_weights_too_large_for_int64_products_are_still_exact(total: int, weight
 
 
 def test_ties_go_to_the_smaller_key() -> None:
-    got = allocate_groups(np.array([100, 2]), np.array([3, 3]), np.array([1, 1, 1, 1, 1, 1]), np.array([2, 0, 1, 5, 4, 3]))
+    got = allocate_groups(
+        np.array([100, 2]), np.array([3, 3]), np.array([1, 1, 1, 1, 1, 1]), np.array([2, 0, 1, 5, 4, 3])
+    )
     assert got.tolist() == [33, 34, 33, 0, 1, 1]
