@@ -55,3 +55,32 @@ def test_ties_go_to_the_smaller_key() -> None:
         np.array([100, 2]), np.array([3, 3]), np.array([1, 1, 1, 1, 1, 1]), np.array([2, 0, 1, 5, 4, 3])
     )
     assert got.tolist() == [33, 34, 33, 0, 1, 1]
+
+
+big_groups = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=10**12),
+        st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 12)), min_size=9, max_size=40),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(batch=big_groups)
+def test_groups_of_more_than_eight_children_are_ranked_by_sorting(
+    batch: list[tuple[int, list[tuple[int, int]]]],
+) -> None:
+    _check(batch)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    total=st.integers(min_value=0, max_value=10**15),
+    weights=st.lists(st.integers(10**9, 10**12), min_size=9, max_size=20),
+)
+def test_keys_and_remainders_too_wide_to_pack_fall_back_to_lexsort(total: int, weights: list[int]) -> None:
+    keys = [2**50 - 7 * i for i in range(len(weights))]
+    got = allocate_groups(np.array([total]), np.array([len(weights)]), np.array(weights), np.array(keys)).tolist()
+    assert got == allocate(total, weights, [f"{k:020d}" for k in keys])

@@ -122,6 +122,20 @@ class Projector:
         out = torch.zeros(self.k, device=flat.device, dtype=torch.float32)
         return out.index_add_(0, self.bucket, flat.float() * self.sign)
 
+    def batch(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """(B, P) given as consecutive column blocks (B, P_i) → (B, k): each row as :meth:`__call__`
+        projects it, without concatenating the blocks."""
+        out = torch.zeros(parts[0].shape[0], self.k, device=parts[0].device, dtype=torch.float32)
+        start = 0
+        for part in parts:
+            end = start + part.shape[1]
+            out.index_add_(1, self.bucket[start:end], part.float() * self.sign[start:end])
+            start = end
+        if start != self.bucket.numel():
+            msg = f"parts: {start} columns; the projection takes {self.bucket.numel()}"
+            raise ValueError(msg)
+        return out
+
 
 def windows_of(
     ids: Sequence[int], block_size: int, tokenizer: MusicTokenizer, windows: int
@@ -181,6 +195,70 @@ def projected_gradient(
         [p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1) for p in params(model)]
     )
     return projector(flat).cpu().numpy()
+
+
+BATCH = 8
+"""Sequences whose per-example gradients are taken in one vectorised pass (bounds memory: ~14 MB
+of gradient per sequence for the demo model, plus its activations)."""
+
+
+def _target_length(y: torch.Tensor) -> int:
+    """Positions up to and including the last target of (W, T) targets (at least 1)."""
+    hits = torch.nonzero((y != IGNORE).any(dim=0))
+    return int(hits[-1, 0]) + 1 if len(hits) else 1
+
+
+def _masked_mean_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of (W, T, V) logits over the targets of (W, T) ``y``, 0 with none;
+    written without data-dependent branches so it runs under ``vmap``."""
+    mask = y != IGNORE
+    logp = logits.float().log_softmax(dim=-1)
+    picked = logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (W, T)
+    return -(picked * mask).sum() / mask.sum().clamp(min=1)
+
+
+def projected_gradients(
+    model: GPT,
+    member: Member,
+    projector: Projector,
+    batch: Sequence[Sequence[int]],
+    tokenizer: MusicTokenizer,
+    windows: int,
+) -> np.ndarray:
+    """(B, k) projected gradients of ``batch``'s sequences: :func:`projected_gradient` for each,
+    vectorised with ``torch.func`` (``vmap`` of ``grad``) over sequences of the same window count.
+
+    The model is causal, so positions after a batch's last target change no loss: they are cut
+    off (for members as trained; a dropout member keeps the full length, since its fixed masks
+    are drawn for that shape)."""
+    device = model.lm_head.weight.device
+    pairs = [windows_of(ids, model.config.block_size, tokenizer, windows) for ids in batch]
+    out = np.zeros((len(batch), projector.k), dtype=np.float32)
+    names = [n for n, _ in sorted(model.named_parameters(), key=lambda kv: kv[0])]
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+
+    def loss_of(w: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits, _ = torch.func.functional_call(model, w, (x,))
+        return _masked_mean_loss(logits, y)
+
+    per_example = torch.func.vmap(torch.func.grad(loss_of), in_dims=(None, 0, 0), randomness="same")
+    by_shape: dict[int, list[int]] = {}
+    for i, (x, _) in enumerate(pairs):
+        by_shape.setdefault(x.shape[0], []).append(i)
+    dtype = _autocast(device)
+    for rows in by_shape.values():
+        x = torch.stack([pairs[i][0] for i in rows]).to(device)  # (B, W, T)
+        y = torch.stack([pairs[i][1] for i in rows]).to(device)  # (B, W, T)
+        if member.dropout_seed is None:
+            t = max(_target_length(yy) for yy in y)
+            x, y = x[..., :t], y[..., :t]
+        with torch.random.fork_rng(devices=[]):
+            if member.dropout_seed is not None:
+                torch.manual_seed(member.dropout_seed)  # the masks projected_gradient draws, for every sequence
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                grads = per_example(weights, x, y)
+        out[rows] = projector.batch([grads[n].reshape(len(rows), -1) for n in names]).cpu().numpy()
+    return out
 
 
 def _autocast(device: torch.device) -> torch.dtype:

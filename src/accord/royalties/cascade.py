@@ -57,11 +57,35 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
     left = whole - np.add.reduceat(base, starts)
     need = np.flatnonzero(left[parent] > 0)
     if len(need):
-        order = need[np.lexsort((key[need], -rem[need], parent[need]))]
-        p = parent[order]
-        rank = np.arange(len(order), dtype=I64) - starts_of_runs(p)
-        base[order[rank < left[p]]] += 1
+        p = parent[need]
+        base[need[ranks(p, rem[need], key[need]) < left[p]]] += 1
     return base * sign[parent]
+
+
+def ranks(group: np.ndarray, rem: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Each row's rank in its group (rows contiguous by group) by ``rem`` descending, then ``key``, then row."""
+    n = len(group)
+    start = starts_of_runs(group)
+    longest = int((np.arange(n, dtype=I64) - start).max()) + 1 if n else 0
+    if longest <= 8:  # small groups: count the siblings that come first, pair by pair
+        rank = np.zeros(n, I64)
+        for d in range(1, longest):
+            same = group[d:] == group[:-d]
+            a_rem, b_rem, a_key, b_key = rem[:-d], rem[d:], key[:-d], key[d:]
+            later_first = same & ((b_rem > a_rem) | ((b_rem == a_rem) & (b_key < a_key)))
+            rank[:-d] += later_first
+            rank[d:] += same & ~later_first
+        return rank
+    run = np.cumsum(start == np.arange(n, dtype=I64)) - 1
+    widths = [int(run.max()).bit_length(), int(rem.max()).bit_length(), int(key.max()).bit_length()]
+    if sum(widths) <= 62:
+        packed = (run << (widths[1] + widths[2])) | ((int(rem.max()) - rem) << widths[2]) | key
+        order = np.argsort(packed, kind="stable")
+    else:
+        order = np.lexsort((key, -rem, run))
+    rank = np.empty(n, I64)
+    rank[order] = np.arange(n, dtype=I64) - start
+    return rank
 
 
 def starts_of_runs(values: np.ndarray) -> np.ndarray:
@@ -284,7 +308,7 @@ class Cascade:
     """
 
     def __init__(self, codes: Codes, reg: Registry, usage: pa.Table, pools: Mapping[str, Sequence[object]]) -> None:
-        self.codes, c = codes, codes
+        self.codes, self.reg, c = codes, reg, codes
         self.lost: list[tuple[str, str, dict[str, np.ndarray]]] = []
         e_out, e_model = encode(usage["output_id"], c.out), encode(usage["model_id"], c.model)
         units, n = np.asarray(usage["units"].to_numpy(), I64), np.asarray(usage["n"].to_numpy(), I64)
@@ -423,7 +447,7 @@ class Cascade:
             "party": o["party"], "cur": self.rec["cur"][r], "basis": self.rec["basis"][r], "isrc": self.rec["isrc"][r],
             "work": o["work"], "model": self.rec["model"][r], "out": self.rec["out"][r], "side": o["side"],
         }  # fmt: skip
-        order = _sort_order([cols[k] for k in LINE_ORDER], [c.size(k) for k in LINE_ORDER])
+        order = self._line_order(cols)
         s = {k: v[order] for k, v in cols.items()}
         return pa.table(
             {
@@ -442,9 +466,27 @@ class Cascade:
             }
         )
 
+    def _line_order(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """Lines are unique by :data:`LINE_ORDER`; a work is ranked among its recording's works (a few bits)."""
+        c = self.codes
+        nw = c.size("work")
+        g = self.reg.works.key
+        pairs = np.unique((g // (c.size("side") * nw)) * nw + g % nw)
+        local = np.arange(len(pairs), dtype=I64) - starts_of_runs(pairs // nw)
+        work = local[np.searchsorted(pairs, cols["isrc"] * nw + cols["work"])] if len(pairs) else cols["work"]
+        sizes = [int(local.max()) + 1 if k == "work" and len(local) else c.size(k) for k in LINE_ORDER]
+        keys = [work if k == "work" else cols[k] for k in LINE_ORDER]
+        room = 1
+        for size in sizes:
+            room *= size
+        if room < 2**63:  # one int64 key; keys are unique, so any sort gives the one order
+            return np.argsort(pack(keys, sizes))
+        return _sort_order([cols[k] for k in LINE_ORDER], [c.size(k) for k in LINE_ORDER])
+
     def suspense(self, no_usage: Sequence[tuple[str, int]]) -> pa.Table:
         """Unmatched money with its reason, sorted by :data:`SUSPENSE_KEYS`."""
         c = self.codes
+        no_usage = [(cur, t) for cur, t in no_usage if t != 0]
         names = {"cur": "currency", "basis": "basis", "model": "model_id", "out": "output_id", "isrc": "isrc"}
         names |= {"side": "side", "work": "work_id", "party": "party_id"}
         parts = [
