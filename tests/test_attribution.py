@@ -4,7 +4,8 @@ and find planted canaries far above chance on a tiny model."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -313,3 +314,37 @@ def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, 
 test_accord_attribute_reads_any_midi_file_against_a_registered_model = pytest.mark.parametrize(
     "backend", ["sqlite"], indirect=True
 )(test_accord_attribute_reads_any_midi_file_against_a_registered_model)
+
+
+# batched per-example gradients ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dropout_seed", [None, 2])
+def test_batched_projected_gradients_equal_one_backward_pass_per_sequence(dropout_seed):
+    import torch
+
+    from accord.attribution.gradients import Member, Projector, n_params, projected_gradient, projected_gradients
+    from accord.model.gpt import GPT, PRESETS, padded_vocab
+    from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer
+
+    torch.manual_seed(0)
+    tok = MusicTokenizer(styles=("reel",))
+    config = replace(PRESETS["tiny"], vocab_size=padded_vocab(tok.vocab_size), block_size=32, dropout=0.1)
+    model = GPT(config)
+    model = model.train() if dropout_seed is not None else model.eval()
+    member = Member("m", Path("unused"), 1, 1e-3, dropout_seed)
+    rng = np.random.default_rng(0)
+    cond = list(range(tok.condition_offset, tok.condition_offset + N_CONDITIONS))
+    seqs = []
+    for length in (5, 12, 40, 70, 20, 9):  # shorter and longer than a window; one or two windows
+        body = rng.integers(0, tok.condition_offset, length)
+        body[body == tok.pad_id] = tok.bar_id
+        body[::8] = tok.bar_id
+        seqs.append(tuple(cond + body.tolist()))
+    seqs.append(tuple(cond))  # conditions only: no target, a zero gradient
+    projector = Projector(n_params(model), 64, 7, torch.device("cpu"))
+    ref = np.stack([projected_gradient(model, member, projector, s, tok, 2) for s in seqs])
+    got = projected_gradients(model, member, projector, seqs, tok, 2)
+    assert got.shape == (len(seqs), 64) and np.abs(ref).max() > 0
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * float(np.abs(ref).max()))
+    assert not got[-1].any()

@@ -84,3 +84,18 @@ def test_keys_and_remainders_too_wide_to_pack_fall_back_to_lexsort(total: int, w
     keys = [2**50 - 7 * i for i in range(len(weights))]
     got = allocate_groups(np.array([total]), np.array([len(weights)]), np.array(weights), np.array(keys)).tolist()
     assert got == allocate(total, weights, [f"{k:020d}" for k in keys])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.lists(
+        st.tuples(
+            st.integers(min_value=-(10**12), max_value=10**12),
+            st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 3)), min_size=1, max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_one_child_groups_mixed_with_others(batch: list[tuple[int, list[tuple[int, int]]]]) -> None:
+    _check(batch)

@@ -314,8 +314,10 @@ def compute_features(
     max_members: int,
     device: torch.device,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH,
 ) -> GradientFeatures:
-    """Gradients of ``sequences`` (``None``: an item that could not be tokenized) under every member."""
+    """Gradients of ``sequences`` (``None``: an item that could not be tokenized) under every member,
+    ``batch_size`` sequences per vectorised pass (:func:`projected_gradients`)."""
     ckpt = load_checkpoint(model_dir / FILENAME)
     config = GPTConfig(**ckpt["config"])
     chosen = members(model_dir, max_members)
@@ -323,15 +325,17 @@ def compute_features(
     phi = np.zeros((len(chosen), len(sequences), k), dtype=np.float32)
     total, done = len(chosen) * int(valid.sum()), 0
     projector: Projector | None = None
+    # batched by length, so a batch's padding (cut off past its last target) is short
+    todo = sorted(((i, ids) for i, ids in enumerate(sequences) if ids is not None), key=lambda t: (len(t[1]), t[0]))
     for m, member in enumerate(chosen):
         model = load_member(member, config, device)
         projector = projector or Projector(n_params(model), k, seed, device)
-        for i, ids in enumerate(sequences):
-            if ids is None:
-                continue
-            phi[m, i] = projected_gradient(model, member, projector, ids, tokenizer, windows)
-            done += 1
-            if progress is not None and (done % 10 == 0 or done == total):
+        for start in range(0, len(todo), batch_size):
+            rows = [i for i, _ in todo[start : start + batch_size]]
+            batch = [ids for _, ids in todo[start : start + batch_size]]
+            phi[m, rows] = projected_gradients(model, member, projector, batch, tokenizer, windows)
+            done += len(rows)
+            if progress is not None:
                 progress(done, total)
     meta = {
         "k": k,

@@ -29,7 +29,7 @@ def train_cmd(
     manifest: Annotated[str, typer.Option("--manifest", help="Manifest root (or 8+ hex digits) to train on.")],
     minutes: Annotated[float | None, typer.Option(help="Train for this long.")] = None,
     steps: Annotated[int | None, typer.Option(help="Train for this many steps.")] = None,
-    preset: Annotated[str, typer.Option(help="tiny, demo, small or base.")] = "demo",
+    preset: Annotated[str, typer.Option(help="tiny, mini, demo, small or base (see docs/model.md).")] = "demo",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same model.")] = 0,
     model_id: Annotated[
         str | None, typer.Option("--id", help="Model id (default: from preset, manifest, seed).")

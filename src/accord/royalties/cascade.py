@@ -38,11 +38,19 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
     weight, key = np.asarray(weight, I64), np.asarray(key, I64)
     if len(total) == 0:
         return np.zeros(0, I64)
+    if int(counts.max()) == 1:  # one child each: it gets the whole
+        return total.copy()
+    single = counts == 1
+    if single.mean() > 0.25:  # split the one-child groups off: they need no arithmetic
+        out = np.repeat(total, counts)
+        multi = ~np.repeat(single, counts)
+        out[multi] = allocate_groups(total[~single], counts[~single], weight[multi], key[multi])
+        return out
     if int(weight.max()) * int(counts.max()) >= 2**63:
         msg = f"weights: up to {int(counts.max())} weights of up to {int(weight.max())} overflow a 64-bit sum"
         raise OverflowError(msg)
-    sign = np.where(total < 0, -1, 1).astype(I64)
-    whole = np.abs(total)
+    negative = bool(total.min() < 0)
+    whole = np.abs(total) if negative else total
     starts = np.zeros(len(total), I64)
     np.cumsum(counts[:-1], out=starts[1:])
     parent = np.repeat(np.arange(len(total), dtype=I64), counts)
@@ -59,7 +67,7 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
     if len(need):
         p = parent[need]
         base[need[ranks(p, rem[need], key[need]) < left[p]]] += 1
-    return base * sign[parent]
+    return base * np.where(total < 0, -1, 1)[parent] if negative else base
 
 
 def ranks(group: np.ndarray, rem: np.ndarray, key: np.ndarray) -> np.ndarray:
