@@ -17,6 +17,7 @@ retry).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -243,8 +244,7 @@ def ingest_table(
                     THEN CAST(CAST(e.amount AS DECIMAL(38, 6)) * 1000000 AS BIGINT) ELSE 0 END AS amount,
                CASE WHEN e.kind = 'revenue' THEN e.currency ELSE '' END AS currency,
                CASE WHEN e.kind = 'revenue' THEN e.source ELSE '' END AS source,
-               m.period, e.natural_period <> m.period AS late,
-               strftime(e.ts, '%Y-%m-%d') AS day
+               m.period, e.natural_period <> m.period AS late
         FROM ev e JOIN period_map m USING (natural_period)
         WHERE e.first AND e.event_id NOT IN ({seen})
         ORDER BY e.ts, e.event_id
@@ -252,9 +252,9 @@ def ingest_table(
     ).to_arrow_table()
     if new.num_rows == 0:
         return IngestResult("", received, 0, received, 0, (), ())
-    con.register("new_events", new)
-    row = con.execute("SELECT sha256(string_agg(event_id, chr(10) ORDER BY event_id)) FROM new_events").fetchall()
-    batch_id = str(row[0][0])[:32]
+    ids = new.column("event_id")
+    ids = ids.take(pc.sort_indices(ids)).to_pylist()  # UTF-8 byte order, as DuckDB's VARCHAR sorts
+    batch_id = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
     late = int(pc.sum(new.column("late")).as_py() or 0)
     table = new.drop_columns(["late"]).append_column("batch_id", pa.array([batch_id] * new.num_rows, pa.string()))
     written = _write_batch(settings, table, batch_id)
@@ -441,14 +441,14 @@ def _publish(tmp: Path, final: Path) -> None:
 def _write_batch(settings: Settings, table: pa.Table, batch_id: str) -> list[str]:
     """Write one file per day under temporary names, then rename each into place."""
     root = usage_dir(settings)
-    days = table.column("day").to_numpy(zero_copy_only=False)
-    body = table.drop_columns(["day"]).cast(EVENT_SCHEMA)
+    body = table.cast(EVENT_SCHEMA)  # sorted by time, so each day's rows are contiguous
+    days = body.column("at").cast(pa.int64()).to_numpy() // 86_400_000_000  # UTC days since 1970-01-01
     starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
     bounds = [*starts.tolist(), len(days)]
     staged: list[tuple[Path, Path]] = []
     try:
         for a, b in pairwise(bounds):
-            folder = root / f"day={days[a]}"
+            folder = root / f"day={np.datetime64(int(days[a]), 'D')}"
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"batch-{batch_id}.parquet"
             tmp = folder / f".tmp-batch-{batch_id}.parquet"
