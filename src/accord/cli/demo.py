@@ -138,7 +138,9 @@ def _model_stage(
             )
             console.print(f"  {licensor} approved {record.model_id}")
 
-    console.rule("[bold]6. Generation, rendering, content credentials")
+    _guard_stage(settings)
+
+    console.rule("[bold]7. Generation, replication guard, attribution, content credentials")
     creator = outputs.add_creator(store, "demo-creator", "free", "US", parse_plans(settings.plans))
     styles = [s for s in DEMO_STYLES if s in set(card.get("data", {}).get("style_programs", DEMO_STYLES))] or list(
         DEMO_STYLES
@@ -196,6 +198,15 @@ def _model_stage(
             )
         except NotLicensed as exc:
             console.print(f"Remix of {refused} refused, as it must be: {exc}", highlight=False)
+
+
+def _guard_stage(settings: Settings) -> None:
+    """Index every catalog recording for the replication guard and set its threshold from the catalog itself."""
+    from accord.cli.guard import calibrate_cmd
+
+    audio = "melody index and audio fingerprints" if settings.guard_audio else "melody index (audio check off)"
+    console.rule(f"[bold]6. The replication guard: {audio} over the whole registry, calibrated on the catalog")
+    calibrate_cmd(percentile=None, margin=None, sample=None, audio=settings.guard_audio, as_json=False)
 
 
 demo = handle_errors(demo)

@@ -216,7 +216,7 @@ def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> 
     from accord.royalties.periods import period_of
 
     period = period_of(store.clock())
-    console.rule(f"[bold]7. A month of usage and the {period} royalty period")
+    console.rule(f"[bold]8. A month of usage and the {period} royalty period")
     if period_status(store, period) == CLOSED:
         console.print(f"Period {period} is already closed (an earlier demo run); its statements stand.")
         return

@@ -23,6 +23,7 @@ bends, controllers or sustain pedal), which is what the guard's fingerprints nee
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ from accord.errors import AccordError
 from accord.media.features import DRUM_PROGRAM, Performance
 
 DRUM_CHANNEL = 9
-FLUSH_SECONDS = 3.0  # silence rendered after a reset so reverb and chorus tails are gone
-_BLOCK = 64  # FluidSynth renders in 64-sample blocks
+FLUSH_SECONDS = 1.0  # at least this much silence is rendered between pieces
+DITHER_PERIOD = 48_000  # samples in FluidSynth's dither table (DITHER_SIZE; a multiple of its 64-sample block)
 
 
 class FluidUnavailable(AccordError):
@@ -53,6 +54,8 @@ class _Loaded:
     font_id: int
     pid: int
     lock: threading.Lock
+    set_sample_rate: Any  # libfluidsynth's fluid_synth_set_sample_rate, None where the library lacks it
+    pulled: int = 0  # samples rendered since the synthesizer was made
 
 
 _SYNTHS: dict[tuple[str, int], _Loaded] = {}
@@ -108,9 +111,20 @@ def _load(font: Path, sample_rate: int) -> _Loaded:
             synth.delete()
             msg = f"soundfont={font}: FluidSynth could not load it"
             raise FluidUnavailable(msg)
-        loaded = _Loaded(synth, int(font_id), os.getpid(), threading.Lock())
+        loaded = _Loaded(synth, int(font_id), os.getpid(), threading.Lock(), _set_sample_rate(fluidsynth))
         _SYNTHS[key] = loaded  # a forked child makes its own: the pid differs
         return loaded
+
+
+def _set_sample_rate(fluidsynth: Any) -> Any:
+    """``fluid_synth_set_sample_rate(synth, float)`` from the library pyfluidsynth loaded, if it has it."""
+    library = getattr(fluidsynth, "_fl", None)
+    function = getattr(library, "fluid_synth_set_sample_rate", None)
+    if function is None:
+        return None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_float]
+    function.restype = None
+    return function
 
 
 def _channels(perf: Performance) -> list[int]:
@@ -141,18 +155,29 @@ def _events(perf: Performance, sample_rate: int, end: int) -> tuple[np.ndarray, 
     return rows[order], channel_of
 
 
-def _pull(synth: Any, frames: int) -> np.ndarray:
+def _pull(loaded: _Loaded, frames: int) -> np.ndarray:
     """``frames`` samples of the synthesizer's output, mixed to mono float64 in −1..1."""
     if frames <= 0:
         return np.zeros(0, dtype=np.float64)
-    stereo = np.asarray(synth.get_samples(frames), dtype=np.float64).reshape(-1, 2)
+    loaded.pulled += frames
+    stereo = np.asarray(loaded.synth.get_samples(frames), dtype=np.float64).reshape(-1, 2)
     return stereo.mean(axis=1) / 32768.0
 
 
 def _reset(loaded: _Loaded, sample_rate: int) -> None:
-    """Silence every voice, reset programs and controllers, and let the effect tails die away."""
+    """Silence every voice, reset programs and controllers, restart the effects, and run on silence.
+
+    The silence lasts at least :data:`FLUSH_SECONDS` and ends where the samples pulled since the
+    synthesizer was made are a whole number of :data:`DITHER_PERIOD`: FluidSynth's 16-bit output
+    adds dither from a table it walks through sample by sample, so each piece starts at its beginning.
+    """
     loaded.synth.system_reset()
-    loaded.synth.get_samples(int(FLUSH_SECONDS * sample_rate))
+    if loaded.set_sample_rate is not None:  # re-creates reverb and chorus: their modulators restart
+        loaded.set_sample_rate(loaded.synth.synth, float(sample_rate))
+    pad = -loaded.pulled % DITHER_PERIOD
+    while pad < FLUSH_SECONDS * sample_rate:
+        pad += DITHER_PERIOD
+    _pull(loaded, pad)
 
 
 def render_performance(
@@ -185,12 +210,12 @@ def render_performance(
         cursor = 0
         for sample, kind, channel, pitch, velocity in events.tolist():
             if sample > cursor:
-                out[cursor:sample] = _pull(synth, sample - cursor)
+                out[cursor:sample] = _pull(loaded, sample - cursor)
                 cursor = sample
             if kind:
                 synth.noteon(channel, pitch, velocity)
             else:
                 synth.noteoff(channel, pitch)
-        out[cursor:end] = _pull(synth, end - cursor)
+        out[cursor:end] = _pull(loaded, end - cursor)
         synth.system_reset()
     return out

@@ -216,7 +216,7 @@ class Codes:
                 inputs.works["isrc"],
                 h["isrc"],
                 extra=[""],
-            ),  # fmt: skip
+            ),
             side=dictionary(inputs.sides["side"], inputs.works["side"], h["side"]),
             work=dictionary(inputs.works["work_id"], h["work_id"], extra=[""]),
             party=dictionary(h["party_id"], extra=[""]),
