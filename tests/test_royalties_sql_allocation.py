@@ -1,4 +1,4 @@
-"""The vectorised allocation (:func:`accord.royalties.cascade.allocate_groups`) is exactly ``money.allocate``."""
+"""The vectorised allocation (:func:`accord.royalties.vectorised.allocate_groups`) is exactly ``money.allocate``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.money import allocate
-from accord.royalties.cascade import allocate_groups
+from accord.royalties.vectorised import allocate_groups
 
 groups = st.lists(
     st.tuples(

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accord import __version__
 from accord.api import errors
 from accord.api.jobs import JobRunner, fail_interrupted
-from accord.api.routes import admin, catalog, datasets, rights, royalties, studio
+from accord.api.routes import admin, attribution, catalog, datasets, rights, royalties, studio
 from accord.api.schemas import ErrorBody
 from accord.registry.store import Store
 from accord.settings import Settings, get_settings
@@ -35,7 +35,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (422, "The request breaks a rule; the field at fault is named."),
     )
 }
-ROUTERS = (admin.router, catalog.router, rights.router, datasets.router, studio.router, royalties.router)
+ROUTERS = (
+    admin.router,
+    catalog.router,
+    rights.router,
+    datasets.router,
+    studio.router,
+    royalties.router,
+    attribution.router,
+)
 
 
 class RequestIdMiddleware:

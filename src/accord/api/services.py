@@ -377,6 +377,26 @@ def _attributed_isrcs(output: outputs.Output) -> set[str]:
     return {e["isrc"] for e in attr["items"] if isinstance(e, dict) and isinstance(e.get("isrc"), str)}
 
 
+def _attributed_parties(output: outputs.Output) -> set[str]:
+    """Rights holders an output's computed attribution credits: ``holders.master`` and ``holders.publishing``
+    of the contract (:mod:`accord.attribution.contract`), as of the model's manifest."""
+    attr = output.credential.get("attribution")
+    if not isinstance(attr, dict) or attr.get("status") != "computed" or not isinstance(attr.get("holders"), dict):
+        return set()
+    return {
+        h["party_id"]
+        for side in ("master", "publishing")
+        if isinstance(attr["holders"].get(side), list)
+        for h in attr["holders"][side]
+        if isinstance(h, dict) and isinstance(h.get("party_id"), str)
+    }
+
+
+def _attributed_to(output: outputs.Output, party_id: str, standing: set[str]) -> bool:
+    """Whether an output's attribution credits the party, or names a recording it has standing on now."""
+    return party_id in _attributed_parties(output) or bool(_attributed_isrcs(output) & standing)
+
+
 def _standing(store: Store, party_id: str) -> set[str]:
     """Recordings a party has standing on now."""
     catalog = store.snapshot()
@@ -391,7 +411,7 @@ def visible_outputs(store: Store, principal: Principal) -> list[outputs.Output]:
     if principal.is_operator:
         return every
     mine = _standing(store, principal.party_id)
-    return [o for o in every if _attributed_isrcs(o) & mine]
+    return [o for o in every if _attributed_to(o, principal.party_id, mine)]
 
 
 def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Output:
@@ -402,7 +422,7 @@ def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Ou
     if principal.role is Role.CREATOR:
         mine = output.creator_id == principal.party_id
     elif principal.role is Role.RIGHTS_HOLDER:
-        mine = bool(_attributed_isrcs(output) & _standing(store, principal.party_id))
+        mine = _attributed_to(output, principal.party_id, _standing(store, principal.party_id))
     else:
         mine = True
     if not mine:

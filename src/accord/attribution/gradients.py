@@ -9,7 +9,9 @@ one of ``k`` coordinates with a random sign, Kane & Nelson's sparse Johnson-Lind
 transform with one non-zero per column). Inner products are preserved in expectation with the
 same ``O(1/k)`` variance as a dense Gaussian projection, and the projection costs one
 ``index_add`` per gradient and ``P`` small integers of memory, where a dense ``P × k`` matrix for
-the 3.4M-parameter demo model would be 28 GB.
+the 3.4M-parameter demo model would be 28 GB. The index is built :data:`BATCH` sequences at a
+time (:func:`projected_gradients`, per-example gradients by ``torch.func``); a query takes one
+backward pass (:func:`projected_gradient`); the two agree to float rounding.
 
 Shapes: P parameters, k projected dimensions, n manifest items, M members, W windows, T tokens.
 """

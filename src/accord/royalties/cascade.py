@@ -1,14 +1,9 @@
-"""Vectorised largest-remainder splits over integer-coded keys (NumPy), for the royalty engine.
+"""The royalty engine's allocation levels over integer-coded keys (NumPy).
 
-Every key (ISRC, party, work, model, output, ...) is coded once as its rank in the sorted
-list of its distinct strings, so ordering codes is ordering strings (UTF-8 byte order, the
-order of Python's ``str`` and DuckDB's ``VARCHAR``). A level of the cascade is then a few
-array operations over its rows: no string is touched until the final lines are built.
-
-:func:`allocate_groups` is :func:`accord.money.allocate` applied to many groups at once:
-floor of the exact integer share, then the units left over one each to the largest
-remainders, ties by key ascending (the property test ``tests/test_royalties_sql_allocation.py``
-checks it against ``allocate`` on random inputs).
+The registry tables and the period's usage are coded once (:class:`Codes`, :class:`Registry`);
+each level of the cascade (:class:`Cascade`) is then a few array operations over its rows
+and one :func:`~accord.royalties.vectorised.allocate_groups`; no string is touched until the
+final lines are built.
 """
 
 from __future__ import annotations
@@ -22,163 +17,17 @@ import pyarrow.compute as pc
 
 from accord.registry.entities import PPM_WHOLE
 from accord.royalties.inputs import RunInputs
-
-SAFE = 3_037_000_499
-"""Below this (isqrt(2**63 - 1)), ``r * w < wsum**2`` fits in int64: the fast path is exact."""
-I64 = np.int64
-
-
-def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Split each ``total[i]`` over its ``counts[i]`` children (contiguous rows) by ``weight``.
-
-    Every count and every weight must be positive. Returns each child's amount: exactly
-    ``allocate(total[i], weights, keys)`` per group, the tie-break being ``key`` ascending.
-    """
-    total, counts = np.asarray(total, I64), np.asarray(counts, I64)
-    weight, key = np.asarray(weight, I64), np.asarray(key, I64)
-    if len(total) == 0:
-        return np.zeros(0, I64)
-    if int(counts.max()) == 1:  # one child each: it gets the whole
-        return total.copy()
-    single = counts == 1
-    if single.mean() > 0.25:  # split the one-child groups off: they need no arithmetic
-        out = np.repeat(total, counts)
-        multi = ~np.repeat(single, counts)
-        out[multi] = allocate_groups(total[~single], counts[~single], weight[multi], key[multi])
-        return out
-    if int(weight.max()) * int(counts.max()) >= 2**63:
-        msg = f"weights: up to {int(counts.max())} weights of up to {int(weight.max())} overflow a 64-bit sum"
-        raise OverflowError(msg)
-    negative = bool(total.min() < 0)
-    whole = np.abs(total) if negative else total
-    starts = np.zeros(len(total), I64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    parent = np.repeat(np.arange(len(total), dtype=I64), counts)
-    wsum = np.add.reduceat(weight, starts)
-    q, r = np.divmod(whole, wsum)
-    if int(wsum.max()) <= SAFE:  # r * w < wsum**2 fits int64
-        d, rem = np.divmod(r[parent] * weight, wsum[parent])
-    else:  # Python integers for the product
-        prod, div = r[parent].astype(object) * weight.astype(object), wsum[parent].astype(object)
-        d, rem = (prod // div).astype(I64), (prod % div).astype(I64)
-    base = q[parent] * weight + d
-    left = whole - np.add.reduceat(base, starts)
-    need = np.flatnonzero(left[parent] > 0)
-    if len(need):
-        p = parent[need]
-        base[need[ranks(p, rem[need], key[need]) < left[p]]] += 1
-    return base * np.where(total < 0, -1, 1)[parent] if negative else base
-
-
-def ranks(group: np.ndarray, rem: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Each row's rank in its group (rows contiguous by group) by ``rem`` descending, then ``key``, then row."""
-    n = len(group)
-    start = starts_of_runs(group)
-    longest = int((np.arange(n, dtype=I64) - start).max()) + 1 if n else 0
-    if longest <= 8:  # small groups: count the siblings that come first, pair by pair
-        rank = np.zeros(n, I64)
-        for d in range(1, longest):
-            same = group[d:] == group[:-d]
-            a_rem, b_rem, a_key, b_key = rem[:-d], rem[d:], key[:-d], key[d:]
-            later_first = same & ((b_rem > a_rem) | ((b_rem == a_rem) & (b_key < a_key)))
-            rank[:-d] += later_first
-            rank[d:] += same & ~later_first
-        return rank
-    run = np.cumsum(start == np.arange(n, dtype=I64)) - 1
-    widths = [int(run.max()).bit_length(), int(rem.max()).bit_length(), int(key.max()).bit_length()]
-    if sum(widths) <= 62:
-        packed = (run << (widths[1] + widths[2])) | ((int(rem.max()) - rem) << widths[2]) | key
-        order = np.argsort(packed, kind="stable")
-    else:
-        order = np.lexsort((key, -rem, run))
-    rank = np.empty(n, I64)
-    rank[order] = np.arange(n, dtype=I64) - start
-    return rank
-
-
-def starts_of_runs(values: np.ndarray) -> np.ndarray:
-    """For each row, the index of the first row of its run of equal values."""
-    n = len(values)
-    first = np.ones(n, dtype=bool)
-    first[1:] = values[1:] != values[:-1]
-    return np.maximum.accumulate(np.where(first, np.arange(n, dtype=I64), 0))
-
-
-def dictionary(*columns: pa.Array | pa.ChunkedArray, extra: Sequence[str] = ()) -> pa.Array:
-    """The sorted distinct strings of some columns (and ``extra``): a key's code is its index here."""
-    parts = [c.chunks if isinstance(c, pa.ChunkedArray) else [c] for c in columns]
-    chunks = [x.cast(pa.string()) for p in parts for x in p] + [pa.array(list(extra), pa.string())]
-    distinct = pc.unique(pa.chunked_array(chunks, pa.string()))
-    return distinct.take(pc.sort_indices(distinct))
-
-
-def encode(column: pa.Array | pa.ChunkedArray, values: pa.Array) -> np.ndarray:
-    """Codes of a column's strings in a :func:`dictionary` holding all of them."""
-    return np.asarray(pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False), I64)
-
-
-def pack(keys: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
-    """Several codes in one int64, the first most significant (order-preserving)."""
-    room = 1
-    for s in sizes:
-        room *= max(int(s), 1)
-    if room >= 2**63:
-        msg = f"keys: {room} combinations do not fit one int64 key"
-        raise OverflowError(msg)
-    packed = np.zeros(len(keys[0]), I64)
-    for k, s in zip(keys, sizes, strict=True):
-        packed = packed * max(int(s), 1) + k
-    return packed
-
-
-@dataclass(frozen=True)
-class Grouped:
-    """Rows merged by key: ``key`` sorted and distinct, the merged columns aligned with it, and
-    ``rows``, the first input row of each group (to carry columns that are equal within a group)."""
-
-    key: np.ndarray
-    columns: dict[str, np.ndarray]
-    rows: np.ndarray
-
-
-def merge_rows(key: np.ndarray, columns: dict[str, tuple[np.ndarray, np.ufunc]]) -> Grouped:
-    """One row per distinct ``key`` (sorted), each column reduced with its ufunc (add, maximum, minimum)."""
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    if len(k) == 0:
-        return Grouped(k, {n: np.asarray(c, I64)[order] for n, (c, _) in columns.items()}, order)
-    first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    merged = {n: f.reduceat(np.asarray(c, I64)[order], first) for n, (c, f) in columns.items()}
-    return Grouped(k[first], merged, order[first])
-
-
-@dataclass(frozen=True)
-class Children:
-    """Each parent key's children (rows sorted by parent key): ``keys`` distinct, ``offsets`` into the rows."""
-
-    keys: np.ndarray
-    offsets: np.ndarray
-
-    @classmethod
-    def of(cls, parent_key: np.ndarray) -> Children:
-        n = len(parent_key)
-        if n == 0:
-            return cls(np.zeros(0, I64), np.zeros(1, I64))
-        first = np.flatnonzero(np.r_[True, parent_key[1:] != parent_key[:-1]])
-        return cls(parent_key[first], np.r_[first, n].astype(I64))
-
-    def expand(self, parent_key: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For the ``live`` parents, the child count of each parent, and every child's row, in parent order."""
-        if len(self.keys) == 0:
-            return np.zeros(len(parent_key), I64), np.zeros(0, I64)
-        pos = np.clip(np.searchsorted(self.keys, parent_key), 0, len(self.keys) - 1)
-        found = (self.keys[pos] == parent_key) & live
-        counts = np.where(found, self.offsets[pos + 1] - self.offsets[pos], 0)
-        n = int(counts.sum())
-        ends = np.cumsum(counts)
-        rows = np.arange(n, dtype=I64) + np.repeat(self.offsets[pos] - (ends - counts), counts)
-        return counts, rows
-
+from accord.royalties.vectorised import (
+    I64,
+    Children,
+    Grouped,
+    allocate_groups,
+    dictionary,
+    encode,
+    merge_rows,
+    pack,
+    starts_of_runs,
+)
 
 W = PPM_WHOLE
 BASES = ("output", "training")
@@ -279,7 +128,12 @@ class Registry:
         )
         out, isrc = encode(attribution["output_id"], codes.out), encode(attribution["isrc"], codes.isrc)
         weight = col(attribution, "weight")
-        order = np.lexsort((weight, isrc, out))  # canonical: nothing depends on the table's row order
+        pair = pack([out, isrc], [codes.size("out"), n["isrc"]])
+        shift = int(weight.max()).bit_length() if len(weight) else 0
+        if len(pair) and int(pair.max()).bit_length() + shift <= 62 and int(weight.min()) >= 0:
+            order = np.argsort((pair << shift) | weight, kind="stable")
+        else:
+            order = np.lexsort((weight, pair))  # canonical: nothing depends on the table's row order
         return cls(items, sides, works, holders, out[order], isrc[order], weight[order])
 
 

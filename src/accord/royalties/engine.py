@@ -3,7 +3,7 @@
 Every split is a largest-remainder allocation in integer micro-units (the rule of
 :func:`accord.money.allocate`: floor shares, then the units left over one each to the largest
 remainders, ties by key ascending), vectorised over integer-coded keys by
-:mod:`accord.royalties.cascade` (:func:`allocate_sql` is the same rule in SQL), so each level
+:mod:`accord.royalties.vectorised` (:func:`allocate_sql` is the same rule in SQL), so each level
 sums exactly to the level above::
 
     revenue (per currency)

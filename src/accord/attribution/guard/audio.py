@@ -3,9 +3,12 @@
 For each recording in the registry the guard fingerprints (:mod:`accord.media.fingerprint`)
 
 * every **audio file** delivered with it (``kind = "audio"``: WAV or FLAC), and
-* a **render of its MIDI** (:func:`accord.media.render.render`, the same synthesizer that
-  renders outputs, at 8 kHz, the first :data:`RENDER_SECONDS` seconds), since an output
-  that reproduces a catalog piece note for note with the same instrument sounds like it.
+* a **render of its MIDI** (FluidSynth with the soundfont that renders outputs, at 8 kHz,
+  the first :data:`RENDER_SECONDS` seconds), since an output that reproduces a catalog piece
+  note for note with the same instrument sounds like it. Where pyfluidsynth and a soundfont
+  are available the render runs in this process (:mod:`accord.media.fluid`: the soundfont is
+  loaded once per process, not once per piece); otherwise :func:`accord.media.render.render`
+  runs the ``fluidsynth`` command per piece.
 
 Fingerprints are cached one file per media hash (``cache_dir/guard/fp/``), so a catalog
 change costs only its new files. Audio-only recordings are covered by this check alone:
@@ -26,6 +29,10 @@ from accord.execution import get_executor
 from accord.media.fingerprint import FINGERPRINT_VERSION, SAMPLE_RATE, Fingerprint, fingerprint_file
 
 RENDER_SECONDS = 180.0  # renders are cut here: the audio check's cost grows with catalog minutes
+RENDER_IN_PROCESS = "fluid1"
+"""Cache tag of MIDI renders made in process (:mod:`accord.media.fluid`); bump when that render changes."""
+RENDER_COMMAND = "cli1"
+"""Cache tag of MIDI renders made with the ``fluidsynth`` command (or the simple synthesizer)."""
 Progress = Callable[[str, int, int], None]
 
 
@@ -46,9 +53,20 @@ class AudioSource:
     origin: str
 
 
-def _cache_path(cache_dir: Path, source: AudioSource) -> Path:
+def render_tag() -> str:
+    """:data:`RENDER_IN_PROCESS` where :func:`render_fingerprint` renders in process, else :data:`RENDER_COMMAND`."""
+    from accord.media.fluid import available
+
+    return RENDER_IN_PROCESS if available()[0] else RENDER_COMMAND
+
+
+def _cache_path(cache_dir: Path, source: AudioSource, render: str | None = None) -> Path:
+    """The cache file of ``source``; MIDI renders also name how they were rendered (:func:`render_tag`)."""
     tag = FINGERPRINT_VERSION.replace("/", "-")
-    return cache_dir / "guard" / "fp" / f"{tag}-{source.origin.replace(' ', '-')}-{source.sha256}.npz"
+    origin = source.origin.replace(" ", "-")
+    if source.origin != "audio":
+        origin = f"{origin}-{render or render_tag()}"
+    return cache_dir / "guard" / "fp" / f"{tag}-{origin}-{source.sha256}.npz"
 
 
 def fingerprint_source(job: tuple[AudioSource, Path, Path]) -> Fingerprint:
@@ -71,11 +89,25 @@ def fingerprint_source(job: tuple[AudioSource, Path, Path]) -> Fingerprint:
 
 
 def render_fingerprint(midi: bytes) -> Fingerprint:
-    """The fingerprint of a MIDI file rendered as outputs are (cut at :data:`RENDER_SECONDS`)."""
+    """The fingerprint of a MIDI file rendered as outputs are (cut at :data:`RENDER_SECONDS`).
+
+    In process with pyfluidsynth where it and a soundfont are available
+    (:func:`accord.media.fluid.render_performance`), else with the ``fluidsynth`` command.
+    """
     from accord.media.features import read_performance
+    from accord.media.fluid import FluidUnavailable, available, render_performance
     from accord.media.render import render, synthesize
 
     perf = read_performance(midi)
+    if available()[0]:
+        try:
+            samples = render_performance(perf, SAMPLE_RATE, seconds=min(perf.seconds, RENDER_SECONDS))
+        except FluidUnavailable:
+            pass  # e.g. the soundfont does not load: the command line below says why, or falls back
+        else:
+            from accord.media.fingerprint import fingerprint
+
+            return fingerprint(samples, SAMPLE_RATE)
     if perf.seconds > RENDER_SECONDS:
         keep = perf.notes[:, 0] < RENDER_SECONDS
         perf = type(perf)(perf.notes[keep], perf.track[keep], perf.instruments, perf.downbeats, RENDER_SECONDS)
@@ -98,7 +130,8 @@ def fingerprint_all(
 ) -> list[Fingerprint]:
     """Fingerprints of every source, from the cache where present, the rest in a process pool."""
     jobs = [(s, p, cache_dir) for s, p in sources]
-    missing = [j for j in jobs if not _cache_path(cache_dir, j[0]).is_file()]
+    render = render_tag()
+    missing = [j for j in jobs if not _cache_path(cache_dir, j[0], render).is_file()]
     if len(missing) > 4 and workers != 1:
 
         def done(n: int, total: int) -> None:
