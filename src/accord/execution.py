@@ -16,6 +16,7 @@ process.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
@@ -110,7 +111,11 @@ class LocalPoolExecutor:
         starts = range(0, total, chunksize)
         results: list[list[R] | None] = [None] * len(starts)
         done = 0
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(starts))) as pool:
+        # "spawn", not Linux's default "fork": a process forked while PyTorch's or a progress bar's
+        # threads hold a lock inherits that lock held forever (seen: the demo's fingerprint pool hung
+        # after training). Spawned workers start clean and import what the task needs.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(starts)), mp_context=context) as pool:
             pending: dict[Future[list[R]], int] = {
                 pool.submit(_run_chunk, fn, items[start : start + chunksize]): index
                 for index, start in enumerate(starts)
