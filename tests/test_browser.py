@@ -371,7 +371,11 @@ def test_a_label_downloads_its_statement_and_the_totals_match_the_api(live: dict
     period = period_of(store.clock())
     revenue = {"event_id": "rev-browser-1", "kind": "revenue", "timestamp": store.clock().isoformat()}
     revenue |= {"amount": "1000.00", "currency": "EUR", "period": period, "source": "subscription", "territory": "US"}
-    ingest_events(store, settings, [revenue], actor="tests", source="tests")
+    paid_for = outputs.list_outputs(store)[0]  # a month's streams of it: the usage the money follows
+    stream = {"event_id": "stream-browser-1", "kind": "stream", "timestamp": store.clock().isoformat()}
+    stream |= {"creator": paid_for.creator_id, "output_id": paid_for.output_id, "model_id": paid_for.model_id}
+    stream |= {"territory": "US"}
+    ingest_events(store, settings, [revenue, stream], actor="tests", source="tests")
     # the operator runs the period and closes it in the portal
     driver = sign_in(live, "operator")
     driver.get(f"{live['base']}/portal/operator/royalties")

@@ -28,7 +28,7 @@ from accord.royalties.dsr import (
 )
 from accord.royalties.statements import Statement, StatementLine
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ddex" / "dsr"
+FIXTURES = Path(__file__).resolve().parent / "data" / "ddex" / "dsr"  # copies of ../shared/fixtures/ddex/dsr
 TEST = FIXTURES / "DSR_TEST_YouTube_AdSupport-music_2015-Q4_IS_1of1_20160121T150926.tsv"
 TEST2 = FIXTURES / "DSR_TEST2_YouTube_AdSupport-music_2015-Q4_IS_1of1_20160121T150926.tsv"
 LEGACY = sorted(FIXTURES.glob("DSR_PADPIDA*.tsv"))

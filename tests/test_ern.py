@@ -16,7 +16,7 @@ from accord.registry.store import Store
 from accord.settings import Settings
 from tests.deliveries import small_catalog, write_delivery
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "ddex" / "ern43"
+FIXTURES = Path(__file__).resolve().parent / "data" / "ddex" / "ern43"  # copies of ../shared/fixtures/ddex/ern43
 SINGLE = FIXTURES / "4 SimpleAudioSingle.xml"
 ALL = sorted(FIXTURES.glob("*.xml"))
 
