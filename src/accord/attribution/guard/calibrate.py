@@ -72,7 +72,11 @@ def calibrate(
         )
     )
     symbolic = np.array([b.score for b in borrowing if b.coverage < DUPLICATE_COVERAGE], dtype=np.float64)
-    audio = guard.audio_self_similarity(sample, seed)
+    same_tune: dict[str, frozenset[str]] = {}
+    for a, b, _ in duplicates:
+        same_tune[a] = same_tune.get(a, frozenset()) | {b}
+        same_tune[b] = same_tune.get(b, frozenset()) | {a}
+    audio = guard.audio_self_similarity(sample, seed, same_tune)
     policy = make_policy(
         symbolic, audio, percentile=percentile, margin=margin, catalog_key=guard.index.key, created=created
     )

@@ -11,7 +11,7 @@ n-gram candidates re-scored by alignment) and/or audio (landmark fingerprint) an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,8 +318,15 @@ class Guard:
                 progress("measure catalog borrowing", n, len(order))
         return out
 
-    def audio_self_similarity(self, sample: int | None = None, seed: int = 0) -> np.ndarray:
-        """Best audio votes of each catalog clip against the clips of *other* recordings."""
+    def audio_self_similarity(
+        self, sample: int | None = None, seed: int = 0, same_tune: Mapping[str, frozenset[str]] | None = None
+    ) -> np.ndarray:
+        """Best audio votes of each catalog clip against the clips of *other* recordings.
+
+        ``same_tune`` maps a recording to the recordings the symbolic calibration found to be the
+        same tune under another title: they are left out here too, as a re-render of one tune is
+        not the catalog's ordinary borrowing.
+        """
         if self.audio is None or self.audio.index.count == 0:
             return np.zeros(0)
         ref = self.audio
@@ -331,7 +338,8 @@ class Guard:
             mask = ref.index.clips == c
             order = np.argsort(ref.index.times[mask], kind="stable")
             fp = Fingerprint(ref.index.hashes[mask][order], ref.index.times[mask][order], 0.0)
-            ev = self.audio_evidence(fp, frozenset({ref.sources[c].isrc}))
+            isrc = ref.sources[c].isrc
+            ev = self.audio_evidence(fp, frozenset({isrc}) | (same_tune or {}).get(isrc, frozenset()))
             scores.append(ev[0].score if ev else 0.0)
         return np.asarray(scores, dtype=np.float64)
 
