@@ -21,12 +21,8 @@ from accord.api import services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.jobs import KINDS, JobRunner
-from accord.api.schemas import (
-    AttributionIndexIn,
-    AttributionOut,
-    GuardCheckOut,
-    JobOut,
-)
+from accord.api.schemas import JobOut
+from accord.api.schemas_attribution import AttributionIndexIn, AttributionOut, GuardCheckOut
 from accord.errors import ValidationError
 from accord.registry.store import Store
 from accord.settings import Settings
