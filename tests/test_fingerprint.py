@@ -109,3 +109,49 @@ def test_an_output_rendered_from_a_catalog_midi_is_caught_by_its_render(
     verdict = guard.verdict(audio=output)
     audio = [e for e in verdict.closest if e.check == "audio"]
     assert verdict.blocked and audio[0].isrc == isrc(1) and audio[0].catalog_line == "midi render"
+
+
+def test_votes_count_within_a_window_of_the_query_so_long_sparse_sharing_scores_below_a_short_copy() -> None:
+    from accord.media.fingerprint import HOP, WINDOW_SECONDS, Fingerprint
+
+    rng = np.random.default_rng(7)
+    frames_per_s = SAMPLE_RATE / HOP
+    n = int(120 * frames_per_s)  # a two-minute catalog clip, one landmark per frame
+    times = np.arange(n, dtype=np.int32)
+    catalog = Fingerprint(rng.integers(1, 1 << 40, n, dtype=np.int64), times, 120.0)
+    index = FingerprintIndex.build([catalog])
+    # another clip of the same length sharing every 5th landmark at one offset all the way through
+    shared = catalog.hashes.copy()
+    other = rng.integers(1 << 41, 1 << 42, n, dtype=np.int64)
+    shared[np.arange(n) % 5 != 0] = other[np.arange(n) % 5 != 0]
+    sparse = index.match(Fingerprint(shared, times, 120.0))[0]
+    # an exact copy of 12 seconds from the middle
+    cut = slice(int(50 * frames_per_s), int(62 * frames_per_s))
+    copy = index.match(Fingerprint(catalog.hashes[cut], times[cut] - times[cut][0], 12.0))[0]
+    window = round(WINDOW_SECONDS * frames_per_s)
+    assert copy.votes == window  # every landmark of one window agrees
+    assert copy.total_votes == cut.stop - cut.start
+    assert copy.offset_seconds == pytest.approx(50.0, abs=0.05)
+    assert sparse.total_votes == len(range(0, n, 5)) > copy.votes  # more votes overall...
+    assert sparse.votes <= window // 5 + 1  # ...but few inside any window
+    assert 0.0 <= copy.query_seconds <= 2.0
+
+
+@pytest.mark.slow  # renders a small catalog and the planted re-renders
+@SQLITE
+def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    from accord.attribution.guard.evaluate_audio import COPY_SECONDS, evaluate_audio
+
+    # six 24-bar tunes at 120 bpm: 48 seconds each, long enough for a 20-second excerpt
+    works = [(f"Tune {n}", "midi", midi_bytes(*tune(40 + n, bars=24))) for n in range(6)]
+    import_catalog(store, tmp_path / "d", works)
+    guard = Guard.for_store(store, settings)
+    report = evaluate_audio(guard, store.media.read_verified, works=4, seed=3).to_dict()
+    rows = {(r["copy_seconds"], r["variant"]): r for r in report["rows"]}
+    assert report["works"] == 4 and report["negatives"] > 0
+    assert set(rows) == {(s, v) for s in COPY_SECONDS for v in ("clean", "noisy")}
+    longest = rows[(max(COPY_SECONDS), "clean")]
+    assert longest["n"] == 4 and longest["tpr_at_1pct_fpr"] == 1.0 and longest["source_found_first"] == 1.0
+    assert longest["median_score"] > report["negative_scores"]["max"]

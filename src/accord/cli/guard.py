@@ -174,18 +174,34 @@ def calibrate_cmd(
 def evaluate_cmd(
     works: Annotated[int, typer.Option(help="Catalog works to plant copies of.")] = 60,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same planted set.")] = 0,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio/--no-audio",
+            help="Also plant re-rendered excerpts of catalog recordings and measure the audio check.",
+        ),
+    ] = False,
+    audio_works: Annotated[int, typer.Option(help="Catalog recordings to re-render (with --audio).")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Plant transformed copies of catalog works in other material; report TPR at fixed FPR."""
     from accord.attribution.guard import Guard
     from accord.attribution.guard.evaluate import evaluate
+    from accord.attribution.guard.evaluate_audio import evaluate_audio
 
     store, settings = open_store(), get_settings()
     with progress_bar() as update:
-        guard = Guard.for_store(store, settings, audio=False, progress=update)
+        guard = Guard.for_store(store, settings, audio=audio, progress=update)
         report = evaluate(guard, works=works, seed=seed, progress=update)
+        heard = (
+            evaluate_audio(guard, store.media.read_verified, works=audio_works, seed=seed, progress=update)
+            if audio
+            else None
+        )
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | ({"audio": heard.to_dict()} if heard is not None else {}))
         return
     for table in report.tables():
         console.print(table)
+    if heard is not None:
+        console.print(heard.table())

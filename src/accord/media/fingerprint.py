@@ -15,7 +15,11 @@ Algorithm", ISMIR 2003), with numpy and scipy:
 4. **Matching**: a query's hashes are looked up in the catalog's (binary search over the
    sorted hashes); every hit votes for ``(recording, t_catalog − t_query)``. Audio that
    reproduces a recording puts many votes on one offset; chance hits scatter. The score of
-   a recording is its tallest offset bin; the offset says where the copy sits.
+   a recording is its tallest offset bin *within any* :data:`WINDOW_SECONDS` *of the query*
+   (a sliding window over the query's time): the score of a copy then does not grow with the
+   length of the two clips, so a long catalog piece that shares a few chords with another at
+   one offset all the way through does not outscore a short exact copy. The offset says where
+   the copy sits; the bin's votes over the whole query are kept as ``total_votes``.
 
 The hashes depend on pitch and timing, so they catch the same audio (re-encoded, gain
 changed, cut, with some noise) but not the same tune re-played, transposed or re-timed:
@@ -45,6 +49,8 @@ FAN_OUT = 6
 MAX_DT = 63  # frames (about one second)
 MAX_DF = 64  # bins (about 1 kHz)
 FINGERPRINT_VERSION = "landmark/1"
+WINDOW_SECONDS = 10.0
+"""Span of query time the votes of one offset are counted over (see the module's step 4)."""
 
 _F_BITS, _DT_BITS = 10, 6  # 513 bins need 10 bits; dt up to 63 frames needs 6
 
@@ -189,15 +195,19 @@ class AudioMatch:
 
     Attributes:
         clip: the clip's index in the :class:`FingerprintIndex`.
-        votes: landmarks agreeing on the best time offset.
+        votes: landmarks agreeing on the best time offset within :data:`WINDOW_SECONDS` of the query.
         offset_seconds: where the query starts in the clip (negative: before it).
-        matched_fraction: ``votes`` over the query's landmarks.
+        matched_fraction: ``total_votes`` over the query's landmarks.
+        total_votes: landmarks agreeing on that offset over the whole query.
+        query_seconds: where the best window starts in the query.
     """
 
     clip: int
     votes: int
     offset_seconds: float
     matched_fraction: float
+    total_votes: int = 0
+    query_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -238,15 +248,39 @@ class FingerprintIndex:
             return []
         idx = np.repeat(lo - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(total)
         clip = self.clips[idx].astype(np.int64)
-        offset = self.times[idx].astype(np.int64) - np.repeat(query.times.astype(np.int64), lengths)
+        qtime = np.repeat(query.times.astype(np.int64), lengths)
+        offset = self.times[idx].astype(np.int64) - qtime
         # offsets within ±1 frame are one bin (frame jitter from resampling and cutting)
         binned = np.floor_divide(offset + 1, 3)
-        key = clip * (1 << 32) + (binned + (1 << 31))
-        uniq, counts = np.unique(key, return_counts=True)
-        clip_of = uniq >> 32
-        best: dict[int, tuple[int, int]] = {}
-        for c, n, u in zip(clip_of.tolist(), counts.tolist(), uniq.tolist(), strict=True):
-            if n > best.get(c, (0, 0))[0]:
-                best[c] = (n, (u & ((1 << 32) - 1)) - (1 << 31))
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
-        return [AudioMatch(c, n, round(b * 3 * HOP / SAMPLE_RATE, 3), round(n / len(query), 4)) for c, (n, b) in ranked]
+        uniq, group, totals = np.unique(
+            clip * (1 << 32) + (binned + (1 << 31)), return_inverse=True, return_counts=True
+        )
+        # votes of each (clip, offset) bin inside any window of WINDOW_SECONDS of query time:
+        # hits sorted by (bin, query time); for each hit, the hits of its bin up to a window later
+        span = max(1, round(WINDOW_SECONDS * SAMPLE_RATE / HOP))
+        order = np.lexsort((qtime, group))
+        stride = int(qtime.max()) + span + 1
+        position = group[order] * stride + qtime[order]
+        in_window = np.searchsorted(position, position + span, side="left") - np.arange(total)
+        windowed = np.zeros(len(uniq), dtype=np.int64)
+        np.maximum.at(windowed, group[order], in_window)
+        first = np.full(len(uniq), np.iinfo(np.int64).max)
+        np.minimum.at(first, group[order], np.where(in_window == windowed[group[order]], qtime[order], first.max()))
+        clip_of = (uniq >> 32).astype(np.int64)
+        offset_of = (uniq & ((1 << 32) - 1)) - (1 << 31)
+        # per clip, the bin with the most windowed votes (then the most votes overall)
+        rank = np.lexsort((-totals, -windowed, clip_of))
+        keep = rank[np.r_[True, clip_of[rank][1:] != clip_of[rank][:-1]]]
+        keep = keep[np.lexsort((clip_of[keep], -totals[keep], -windowed[keep]))][:k]
+        frame = HOP / SAMPLE_RATE
+        return [
+            AudioMatch(
+                int(clip_of[g]),
+                int(windowed[g]),
+                round(float(offset_of[g]) * 3 * frame, 3),
+                round(int(totals[g]) / len(query), 4),
+                int(totals[g]),
+                round(float(first[g]) * frame, 3),
+            )
+            for g in keep.tolist()
+        ]
