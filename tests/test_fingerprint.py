@@ -155,3 +155,32 @@ def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
     longest = rows[(max(COPY_SECONDS), "clean")]
     assert longest["n"] == 4 and longest["tpr_at_1pct_fpr"] == 1.0 and longest["source_found_first"] == 1.0
     assert longest["median_score"] > report["negative_scores"]["max"]
+
+
+@pytest.mark.slow  # renders a small catalog as the audio reference
+@SQLITE
+def test_audio_calibration_passes_over_the_same_tune_under_another_title(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    from accord.attribution.guard.calibrate import SameTune, calibrate
+
+    melody = tune(61, bars=16)
+    works = [
+        ("Tune", "midi", midi_bytes(*melody)),
+        ("Tune, another title", "midi", midi_bytes(*melody)),  # the same file delivered again, as another work
+        ("Other", "midi", midi_bytes(*tune(62, bars=16))),
+        ("Third", "midi", midi_bytes(*tune(63, bars=16))),
+    ]
+    import_catalog(store, tmp_path / "d", works)
+    guard = Guard.for_store(store, settings)
+    related = SameTune(guard)
+    assert related(isrc(1), isrc(2)) and related(isrc(2), isrc(1))
+    assert not related(isrc(1), isrc(3)) and not related(isrc(3), isrc(4))
+    # left to itself, the audio check hears the other title as a copy of the first...
+    raw = guard.audio_self_similarity(same_tune={})
+    passed_over = guard.audio_self_similarity(same_tune={}, related=related)
+    assert raw[0] > 3 * max(passed_over[0], 1.0) and raw[1] > 3 * max(passed_over[1], 1.0)
+    assert raw[2] == passed_over[2] and raw[3] == passed_over[3]  # unrelated tunes: unchanged
+    # ...and calibration passes over it, so the threshold reflects unrelated recordings only
+    result = calibrate(guard, percentile=100.0, margin=4.0, created="2026-12-02T00:00:00Z")
+    assert max(result.audio_scores) <= max(passed_over) and result.policy.audio_threshold < raw[0]

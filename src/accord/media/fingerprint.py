@@ -49,6 +49,7 @@ FAN_OUT = 6
 MAX_DT = 63  # frames (about one second)
 MAX_DF = 64  # bins (about 1 kHz)
 FINGERPRINT_VERSION = "landmark/1"
+OFFSET_BIN = 3  # frames of offset counted as one (jitter of ±1 frame from resampling and cutting)
 WINDOW_SECONDS = 10.0
 """Span of query time the votes of one offset are counted over (see the module's step 4)."""
 
@@ -250,8 +251,8 @@ class FingerprintIndex:
         clip = self.clips[idx].astype(np.int64)
         qtime = np.repeat(query.times.astype(np.int64), lengths)
         offset = self.times[idx].astype(np.int64) - qtime
-        # offsets within ±1 frame are one bin (frame jitter from resampling and cutting)
-        binned = np.floor_divide(offset + 1, 3)
+        # offsets within ±OFFSET_BIN // 2 frames are one bin (frame jitter from resampling and cutting)
+        binned = np.floor_divide(offset + OFFSET_BIN // 2, OFFSET_BIN)
         uniq, group, totals = np.unique(
             clip * (1 << 32) + (binned + (1 << 31)), return_inverse=True, return_counts=True
         )
@@ -277,7 +278,7 @@ class FingerprintIndex:
             AudioMatch(
                 int(clip_of[g]),
                 int(windowed[g]),
-                round(float(offset_of[g]) * 3 * frame, 3),
+                round(float(offset_of[g]) * OFFSET_BIN * frame, 3),
                 round(int(totals[g]) / len(query), 4),
                 int(totals[g]),
                 round(float(first[g]) * frame, 3),

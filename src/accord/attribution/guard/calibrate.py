@@ -8,6 +8,13 @@ the registry does not link (folk-tune books and chorale harmonisations are full 
 they are reported as **duplicates** for the rights holders to reconcile and left out of the
 borrowing distribution, since a duplicate says nothing about how much unrelated works share.
 The threshold is the chosen percentile of the rest plus a margin (:mod:`.policy`).
+
+The audio check is calibrated the same way on whole clips: each catalog clip's best votes
+against the clips of other recordings, leaving out the duplicates above and, one by one, any
+closest recording whose whole melody is the same tune (:class:`SameTune`): the symbolic
+measurement looks at one window of each piece and misses some of those pairs, which the audio
+check hears (the same tune, the same instrument, the same tempo) and which would otherwise
+lift the audio threshold above what an exact re-render of a short passage scores.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from accord.attribution.guard.align import align_many
 from accord.attribution.guard.check import Borrowing, Guard
+from accord.attribution.guard.lines import LINE_KINDS
+from accord.attribution.guard.ngrams import Encoded
 from accord.attribution.guard.policy import GuardPolicy, make_policy
 
 DUPLICATE_COVERAGE = 0.6
@@ -76,7 +86,7 @@ def calibrate(
     for a, b, _ in duplicates:
         same_tune[a] = same_tune.get(a, frozenset()) | {b}
         same_tune[b] = same_tune.get(b, frozenset()) | {a}
-    audio = guard.audio_self_similarity(sample, seed, same_tune)
+    audio = guard.audio_self_similarity(sample, seed, same_tune, related=SameTune(guard))
     policy = make_policy(
         symbolic, audio, percentile=percentile, margin=margin, catalog_key=guard.index.key, created=created
     )
@@ -87,3 +97,36 @@ def calibrate(
         "duplicate_coverage": DUPLICATE_COVERAGE,
     }
     return Calibration(replace(policy, measured=measured), tuple(borrowing), duplicates, tuple(audio.tolist()))
+
+
+class SameTune:
+    """Whether two catalog recordings are one tune: their whole melodies share at least
+    :data:`DUPLICATE_COVERAGE` of the shorter one's notes (the calibration's duplicate rule,
+    applied to the whole melody instead of one window). Answers are cached per pair."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.piece = {p.isrc: i for i, p in enumerate(guard.index.pieces)}
+        self.melody: dict[int, Encoded | None] = {}
+        self.known: dict[tuple[str, str], bool] = {}
+
+    def _melody(self, piece: int) -> Encoded | None:
+        if piece not in self.melody:
+            index = self.guard.index
+            entries = np.flatnonzero(index.entry_piece == piece).tolist()
+            lines = {LINE_KINDS[int(index.entry_kind[e])]: e for e in entries}
+            self.melody[piece] = index.entry(lines["melody"]) if "melody" in lines else None
+        return self.melody[piece]
+
+    def __call__(self, a: str, b: str) -> bool:
+        key = (a, b) if a <= b else (b, a)
+        if key not in self.known:
+            pa, pb = self.piece.get(a), self.piece.get(b)
+            ma = self._melody(pa) if pa is not None else None
+            mb = self._melody(pb) if pb is not None else None
+            same = False
+            if ma is not None and mb is not None and len(ma) and len(mb):
+                passage = align_many(ma, [mb])[0]
+                same = passage is not None and passage.shared_notes / min(len(ma), len(mb)) >= DUPLICATE_COVERAGE
+            self.known[key] = same
+        return self.known[key]

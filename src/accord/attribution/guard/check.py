@@ -319,13 +319,20 @@ class Guard:
         return out
 
     def audio_self_similarity(
-        self, sample: int | None = None, seed: int = 0, same_tune: Mapping[str, frozenset[str]] | None = None
+        self,
+        sample: int | None = None,
+        seed: int = 0,
+        same_tune: Mapping[str, frozenset[str]] | None = None,
+        related: Callable[[str, str], bool] | None = None,
     ) -> np.ndarray:
         """Best audio votes of each catalog clip against the clips of *other* recordings.
 
         ``same_tune`` maps a recording to the recordings the symbolic calibration found to be the
         same tune under another title: they are left out here too, as a re-render of one tune is
-        not the catalog's ordinary borrowing.
+        not the catalog's ordinary borrowing. ``related(a, b)``, where given, is asked about each
+        closest recording in turn, and one it calls the same tune is passed over for the next
+        (the symbolic calibration looks at one window per piece and misses some pairs that the
+        audio check, hearing the whole clip, finds).
         """
         if self.audio is None or self.audio.index.count == 0:
             return np.zeros(0)
@@ -340,6 +347,8 @@ class Guard:
             fp = Fingerprint(ref.index.hashes[mask][order], ref.index.times[mask][order], 0.0)
             isrc = ref.sources[c].isrc
             ev = self.audio_evidence(fp, frozenset({isrc}) | (same_tune or {}).get(isrc, frozenset()))
+            if related is not None:
+                ev = [e for e in ev if not related(isrc, e.isrc)]
             scores.append(ev[0].score if ev else 0.0)
         return np.asarray(scores, dtype=np.float64)
 

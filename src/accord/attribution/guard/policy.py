@@ -34,7 +34,7 @@ DEFAULT_AUDIO_THRESHOLD = 40.0
 """Landmarks agreeing on one offset, used until a catalog is calibrated."""
 SYMBOLIC_FLOOR = 10.0  # never below: a shared 10-note figure is not evidence of copying on its own
 AUDIO_FLOOR = 25.0
-AUDIO_MARGIN_FACTOR = 0.5  # audio threshold = percentile + max(margin, 50% of it)
+AUDIO_MARGIN_FACTOR = 0.1  # audio threshold = percentile + max(margin, 10% of it): see docs/guard.md
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
 
 
