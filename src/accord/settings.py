@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         default=True,
         description="Replication guard: also run the audio fingerprint check (renders catalog MIDI once, cached).",
     )
+    guard_transcribe: bool = Field(
+        default=True,
+        description=(
+            "Replication guard: transcribe audio to notes (basic-pitch's model, offline) so the symbolic check "
+            "covers audio-only catalog recordings and audio files checked with `accord guard check`."
+        ),
+    )
     royalty_policy: str = Field(
         default="",
         description=(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -60,10 +59,9 @@ def check_cmd(
         else:
             verdict = guard.verdict(midi=data)
     else:
-        verdict = guard.verdict(audio=data)
-        verdict = replace(
-            verdict, notes=(*verdict.notes, "symbolic: audio is not transcribed to notes (docs/guard.md)")
-        )
+        from accord.attribution.guard.check import check_audio
+
+        verdict = check_audio(guard, data, transcribe=settings.guard_transcribe)
     if as_json:
         print_json({"file": str(file), **verdict.to_dict()})
     else:

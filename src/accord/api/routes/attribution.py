@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,8 +71,9 @@ def guard_check(
     are public identifiers (no shares, parties or licence terms are shown).
 
     MIDI gets the symbolic check (:func:`accord.attribution.guard.guard_output`); audio gets the
-    audio fingerprint check (it is not transcribed to notes). Audited as ``guard.check`` with the
-    file's SHA-256.
+    audio fingerprint check and the symbolic check on the notes transcribed from it
+    (:func:`accord.attribution.guard.check.check_audio`; off with ``ACCORD_GUARD_TRANSCRIBE=false``).
+    Audited as ``guard.check`` with the file's SHA-256.
     """
     from accord.attribution.guard import Guard, guard_output
 
@@ -82,10 +82,10 @@ def guard_check(
     if kind == "midi":
         verdict = guard_output(store, settings, midi=data, audio=None)
     else:
-        verdict = Guard.for_store(store, settings, audio=True).verdict(audio=data)
-        verdict = replace(
-            verdict, notes=(*verdict.notes, "symbolic: audio is not transcribed to notes (docs/guard.md)")
-        )
+        from accord.attribution.guard.check import check_audio
+
+        guard = Guard.for_store(store, settings, audio=True)
+        verdict = check_audio(guard, data, transcribe=settings.guard_transcribe)
     digest = hashlib.sha256(data).hexdigest()
     record(request, principal, "guard.check", "upload", digest, file=name, kind=kind, status=verdict.status)
     return GuardCheckOut.model_validate({"file": name, "kind": kind, "sha256": digest, **verdict.to_dict()})

@@ -11,8 +11,8 @@ For each recording in the registry the guard fingerprints (:mod:`accord.media.fi
   runs the ``fluidsynth`` command per piece.
 
 Fingerprints are cached one file per media hash (``cache_dir/guard/fp/``), so a catalog
-change costs only its new files. Audio-only recordings are covered by this check alone:
-transcribing them to notes for the symbolic check is not built (see ``docs/guard.md``).
+change costs only its new files. Audio-only recordings are also transcribed to notes for the
+symbolic check (:func:`accord.attribution.guard.check.transcribed_midi`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ n-gram candidates re-scored by alignment) and/or audio (landmark fingerprint) an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +112,7 @@ class Guard:
         """The guard over every recording the registry holds now (cached on disk by catalog hash)."""
         catalog = store.snapshot()
         pieces, works, genres, midi_paths, audio_sources = [], [], [], {}, []
+        transcribed: dict[str, Path] = {}
         # sorted by ISRC: the index (and its hash) does not depend on storage order
         for isrc in sorted(catalog.recordings):
             rec = catalog.recordings[isrc]
@@ -125,6 +126,14 @@ class Guard:
                 audio_sources.append(
                     (AudioSource(isrc, rec.title, midi.sha256, "midi render"), midi_paths[midi.sha256])
                 )
+            elif settings.guard_transcribe:
+                # audio only: its notes, transcribed once (cached), so the symbolic check covers it too
+                heard = next((m for m in media if m.kind == "audio" and store.media.has(m.sha256)), None)
+                if heard is not None:
+                    pieces.append(CatalogPiece(isrc, rec.title, heard.sha256))
+                    works.append(tuple(sorted(rec.works)))
+                    genres.append(rec.genre)
+                    transcribed[heard.sha256] = store.media.open_path(heard.sha256)
             for m in media:
                 if m.kind == "audio" and store.media.has(m.sha256):
                     audio_sources.append(
@@ -140,7 +149,9 @@ class Guard:
         if memo_key not in _LOADED:
 
             def read(piece: CatalogPiece) -> list[tuple[str, Encoded]]:
-                return encode_midi(midi_paths[piece.sha256].read_bytes())
+                if piece.sha256 in midi_paths:
+                    return encode_midi(midi_paths[piece.sha256].read_bytes())
+                return encode_midi(transcribed_midi(transcribed[piece.sha256], piece.sha256, settings.cache_dir))
 
             index = load_or_build(pieces, read, settings.cache_dir, progress)
             reference = None
@@ -351,6 +362,54 @@ class Guard:
                 ev = [e for e in ev if not related(isrc, e.isrc)]
             scores.append(ev[0].score if ev else 0.0)
         return np.asarray(scores, dtype=np.float64)
+
+
+def heard_notes(audio: bytes | Path) -> bytes:
+    """The notes heard in ``audio`` as MIDI for the symbolic check (:mod:`accord.media.transcribe`).
+
+    A transcribed note lasts as long as it rings (room and release included), so a melody's
+    notes overlap the next ones and the line rule "a higher note still sounding keeps a lower
+    one off the melody" would drop half a tune: each note is cut at the next onset instead.
+    """
+    from accord.media.features import read_performance
+    from accord.media.transcribe import performance_midi, transcribe_file
+
+    perf = read_performance(transcribe_file(audio))
+    notes = perf.notes.copy()
+    onsets = np.unique(notes[:, 0])
+    following = np.searchsorted(onsets, notes[:, 0], side="right")
+    has_next = following < len(onsets)
+    gap = np.where(has_next, onsets[np.minimum(following, len(onsets) - 1)] - notes[:, 0], np.inf)
+    notes[:, 1] = np.minimum(notes[:, 1], gap)
+    return performance_midi(replace(perf, notes=notes))
+
+
+def check_audio(guard: Guard, audio: bytes | Path, *, transcribe: bool) -> GuardVerdict:
+    """The verdict on an audio file: the audio check, and the symbolic check on the notes heard
+    in it (a re-played, transposed copy has none of the catalog's landmarks but all of its
+    melody) unless ``transcribe`` is off."""
+    if transcribe:
+        verdict = guard.verdict(midi=heard_notes(audio), audio=audio)
+        note = "symbolic: on the notes transcribed from the audio (basic-pitch's model)"
+    else:
+        verdict = guard.verdict(audio=audio)
+        note = "symbolic: transcription is off (ACCORD_GUARD_TRANSCRIBE=false); audio check only"
+    return replace(verdict, notes=(*verdict.notes, note))
+
+
+def transcribed_midi(audio: Path, sha256: str, cache_dir: Path) -> bytes:
+    """:func:`heard_notes` of a catalog audio file, cached per file hash and transcription version."""
+    from accord.media.transcribe import TRANSCRIBE_VERSION
+
+    path = cache_dir / "guard" / "transcribed" / f"{TRANSCRIBE_VERSION.replace('/', '-')}-{sha256}.mid"
+    if path.is_file():
+        return path.read_bytes()
+    midi = heard_notes(audio)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(midi)
+    tmp.replace(path)
+    return midi
 
 
 def guard_output(store: Store, settings: Settings, midi: bytes, audio: Path | None) -> GuardVerdict:
