@@ -525,7 +525,10 @@ def test_no_more_notes_start_together_than_training_pieces_of_the_style_ever_str
     tok = loaded.tokenizer
     assert tok.style_max_chord == {"air": 2, "reel": 2}  # each bar starts with the bass note under the run
     solo = replace(loaded, tokenizer=replace(tok, style_max_chord={"reel": 1}))
-    for seed in range(3):  # hot, untruncated sampling piles notes up at one instant without the cap
+    chords = []
+    for seed in range(6):  # hot, untruncated sampling piles notes up at one instant without the cap
         piece = generate(solo, style="reel", bars=4, seed=seed, temperature=1.5, top_k=None, top_p=None, max_tokens=300)
-        assert tok.max_chord(piece.token_ids) == 1
+        chords.append(tok.max_chord(piece.token_ids))
+    # never two notes at one instant; and notes were played (a piece of rests alone would prove nothing)
+    assert max(chords) == 1 and all(c <= 1 for c in chords), chords
     assert MusicTokenizer.from_dict(tok.to_dict()).style_max_chord == tok.style_max_chord
