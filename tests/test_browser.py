@@ -262,6 +262,9 @@ def sign_in(live: dict[str, Any], who: str) -> Any:
     driver.get(f"{live['base']}/portal/sign-in")
     driver.find_element("id", "key").send_keys(live["keys"][who])
     driver.find_element("id", "sign-in").click()
+    # the click only submits the form: wait for the redirect that carries the session cookie, or the
+    # next driver.get can overtake it and land on the sign-in page again
+    wait_for(lambda: "/portal/sign-in" not in driver.current_url, 15, f"{who} to be signed in")
     return driver
 
 

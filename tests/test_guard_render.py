@@ -85,7 +85,11 @@ def test_a_render_does_not_depend_on_the_piece_rendered_before_it() -> None:
     again = fluid.render_performance(piece, SAMPLE_RATE)
     assert len(first) == len(again) == int(np.ceil(piece.seconds * SAMPLE_RATE))
     assert np.abs(first).max() > 0.01  # it is not silence
-    assert np.abs(first - again).max() < 0.01  # within -40 dBFS: effects and dither restart per piece
+    # the difference is 40 dB under the piece (RMS): effects and dither restart per piece, and every
+    # sample the piece plays was sounded once before its first render (measured here: -50 dB with that
+    # warm-up, -37.5 dB without it, the first use of a sample sounding a little different)
+    rms = float(np.sqrt(np.mean(first**2)))
+    assert float(np.sqrt(np.mean((first - again) ** 2))) < 0.01 * rms
     a, b = fingerprint(first, SAMPLE_RATE), fingerprint(again, SAMPLE_RATE)
     same = set(zip(a.hashes.tolist(), a.times.tolist(), strict=True)) & set(
         zip(b.hashes.tolist(), b.times.tolist(), strict=True)

@@ -29,7 +29,7 @@ from accord.execution import get_executor
 from accord.media.fingerprint import FINGERPRINT_VERSION, SAMPLE_RATE, Fingerprint, fingerprint_file
 
 RENDER_SECONDS = 180.0  # renders are cut here: the audio check's cost grows with catalog minutes
-RENDER_IN_PROCESS = "fluid1"
+RENDER_IN_PROCESS = "fluid2"
 """Cache tag of MIDI renders made in process (:mod:`accord.media.fluid`); bump when that render changes."""
 RENDER_COMMAND = "cli1"
 """Cache tag of MIDI renders made with the ``fluidsynth`` command (or the simple synthesizer)."""
