@@ -29,7 +29,7 @@ from typing import Any
 from accord.errors import ValidationError
 from accord.money import check_ppm
 from accord.registry.entities import TrainingPoolMethod
-from accord.royalties.usage import USAGE_KINDS
+from accord.royalties.usage_checks import USAGE_KINDS
 from accord.settings import Settings
 
 DEFAULT_KIND_WEIGHTS = (("download", 1), ("generation", 1), ("play", 1), ("stream", 1))
