@@ -326,8 +326,9 @@ def test_batched_projected_gradients_equal_one_backward_pass_per_sequence(dropou
 
     import accord.attribution.gradients as gradients
     from accord.attribution.gradients import Member, Projector, n_params, projected_gradient, projected_gradients
+    from accord.model.conditions import N_CONDITIONS
     from accord.model.gpt import GPT, PRESETS, padded_vocab
-    from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer
+    from accord.model.tokenizer import MusicTokenizer
 
     bf16 = gradients._autocast(torch.device("cpu")) != torch.float32
     if precision == "fp32":  # the arithmetic itself: equal to float rounding

@@ -15,10 +15,11 @@ from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest, ManifestHeader, ManifestItem
 from accord.datasets.merkle import MerkleTree
 from accord.errors import Conflict, ValidationError
+from accord.model.conditions import TONICS, estimate_key
 from accord.model.data import TokenizedPiece, Windows, batch_seed
 from accord.model.gpt import GPT, PRESETS
 from accord.model.sample import generate, load_model
-from accord.model.tokenizer import TONICS, MusicTokenizer, estimate_key, parse_midi
+from accord.model.tokenizer import MusicTokenizer, parse_midi
 from accord.model.train import train
 from accord.registry.entities import Catalog, Recording, Use
 from accord.registry.media import MediaStore, TamperedMedia

@@ -30,9 +30,10 @@ from torch.nn import functional as F
 
 from accord.errors import NotFound
 from accord.model.checkpoint import FILENAME, load_checkpoint
+from accord.model.conditions import N_CONDITIONS
 from accord.model.data import IGNORE
 from accord.model.gpt import GPT, GPTConfig
-from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer
+from accord.model.tokenizer import MusicTokenizer
 
 SNAPSHOT_DIR = "snapshots"
 DROPOUT = 0.1

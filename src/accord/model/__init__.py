@@ -19,7 +19,7 @@ from typing import Any
 
 _EXPORTS = {
     "MusicTokenizer": "accord.model.tokenizer",
-    "estimate_key": "accord.model.tokenizer",
+    "estimate_key": "accord.model.conditions",
     "GPT": "accord.model.gpt",
     "GPTConfig": "accord.model.gpt",
     "PRESETS": "accord.model.gpt",

@@ -17,7 +17,8 @@ import torch
 
 from accord.datasets.loader import TrainingFile
 from accord.errors import ValidationError
-from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer, parse_key
+from accord.model.conditions import N_CONDITIONS, parse_key
+from accord.model.tokenizer import MusicTokenizer
 from accord.registry.entities import Catalog
 
 IGNORE = -1

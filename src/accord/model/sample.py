@@ -22,8 +22,9 @@ import torch
 
 from accord.errors import ValidationError
 from accord.model.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
+from accord.model.conditions import N_CONDITIONS, estimate_key, score_tempo, style_slug
 from accord.model.gpt import GPT, KVCache
-from accord.model.tokenizer import N_CONDITIONS, MusicTokenizer, estimate_key, parse_midi, score_tempo, style_slug
+from accord.model.tokenizer import MusicTokenizer, parse_midi
 
 TOP_P = 0.95
 """Default nucleus: the least likely 5% of the probability mass is never sampled (one wild token,

@@ -17,7 +17,7 @@ from accord.api.auth import Principal, Role, audit
 from accord.datasets import repository, service
 from accord.errors import NotFound, ValidationError
 from accord.licensing import LicensingPolicy
-from accord.model.tokenizer import TONICS
+from accord.model.conditions import TONICS
 from accord.outputs import store as outputs
 from accord.outputs.plans import Refused, parse_plans
 from accord.outputs.studio import Prompt
