@@ -28,7 +28,7 @@ from rich.table import Table
 
 from accord.attribution.guard.align import align_many
 from accord.attribution.guard.check import Guard
-from accord.attribution.guard.evaluate import _disguise, _embed, _excerpt, _melody
+from accord.attribution.guard.evaluate import _disguise, _embed, _excerpt
 from accord.attribution.guard.index import CatalogPiece, index_from_arrays
 from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
@@ -94,7 +94,7 @@ def planted_queries(guard: Guard, count: int, seed: int) -> list[tuple[Encoded, 
     while len(out) < count and tries < 50 * count:
         tries += 1
         piece = int(rng.integers(0, len(guard.index.pieces)))
-        melody = _melody(guard, piece)
+        melody = guard.melody(piece)
         ex = None if melody is None else _excerpt(melody, 8, rng)
         if ex is not None:
             out.append((_embed(*_disguise(*ex, 0.2, rng), rng), piece))

@@ -27,7 +27,6 @@ import numpy as np
 
 from accord.attribution.guard.align import align_many
 from accord.attribution.guard.check import Borrowing, Guard
-from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import Encoded
 from accord.attribution.guard.policy import GuardPolicy, make_policy
 
@@ -107,16 +106,13 @@ class SameTune:
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.piece = {p.isrc: i for i, p in enumerate(guard.index.pieces)}
-        self.melody: dict[int, Encoded | None] = {}
+        self.melodies: dict[int, Encoded | None] = {}
         self.known: dict[tuple[str, str], bool] = {}
 
     def _melody(self, piece: int) -> Encoded | None:
-        if piece not in self.melody:
-            index = self.guard.index
-            entries = np.flatnonzero(index.entry_piece == piece).tolist()
-            lines = {LINE_KINDS[int(index.entry_kind[e])]: e for e in entries}
-            self.melody[piece] = index.entry(lines["melody"]) if "melody" in lines else None
-        return self.melody[piece]
+        if piece not in self.melodies:
+            self.melodies[piece] = self.guard.melody(piece)
+        return self.melodies[piece]
 
     def __call__(self, a: str, b: str) -> bool:
         key = (a, b) if a <= b else (b, a)

@@ -173,6 +173,14 @@ class Guard:
 
     # -- symbolic ---------------------------------------------------------------------------
 
+    def melody(self, piece: int) -> Encoded | None:
+        """The melody line of catalog piece ``piece`` (``None``: it has none)."""
+        idx = self.index
+        for e in np.flatnonzero(idx.entry_piece == piece).tolist():
+            if LINE_KINDS[int(idx.entry_kind[e])] == "melody":
+                return idx.entry(e)
+        return None
+
     def passages(
         self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
     ) -> dict[int, tuple[Passage, str, str]]:

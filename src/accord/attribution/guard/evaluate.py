@@ -22,7 +22,7 @@ and the share of positives at or above it (TPR).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,6 @@ from rich.table import Table
 
 from accord.attribution.guard.calibrate import DUPLICATE_COVERAGE
 from accord.attribution.guard.check import CALIBRATION_BARS, Guard, window
-from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
 
 Progress = Callable[[str, int, int], None]
@@ -57,6 +56,21 @@ class Query:
     hit: bool  # positives: the source work was the one found
 
 
+def scores_of(queries: Sequence[Any], kind: str, **match: Any) -> np.ndarray:
+    """The scores of the ``queries`` of ``kind`` whose attributes equal ``match``."""
+    return np.array([q.score for q in queries if q.kind == kind and all(getattr(q, k) == v for k, v in match.items())])
+
+
+def threshold_at_fpr(negatives: np.ndarray, fpr: float, *, step: float) -> float:
+    """The lowest threshold (one ``step`` above a negative's score) with at most ``fpr`` of
+    ``negatives`` at or above it; 0 when there are none."""
+    neg = np.sort(negatives)
+    if len(neg) == 0:
+        return 0.0
+    allowed = int(np.floor(fpr * len(neg)))  # negatives allowed at or above the threshold
+    return float(neg[len(neg) - allowed - 1]) + step if allowed < len(neg) else 0.0
+
+
 @dataclass(frozen=True)
 class GuardEvaluation:
     """The outcome of :func:`evaluate`.
@@ -75,20 +89,14 @@ class GuardEvaluation:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def _scores(self, kind: str, **match: Any) -> np.ndarray:
-        return np.array(
-            [q.score for q in self.queries if q.kind == kind and all(getattr(q, k) == v for k, v in match.items())]
-        )
+        return scores_of(self.queries, kind, **match)
 
     def negatives(self) -> np.ndarray:
         return np.concatenate([self._scores("hard negative"), self._scores("easy negative")])
 
     def threshold_at(self, fpr: float) -> float:
         """The lowest threshold with at most ``fpr`` of the negatives at or above it."""
-        neg = np.sort(self.negatives())
-        if len(neg) == 0:
-            return 0.0
-        allowed = int(np.floor(fpr * len(neg)))  # negatives allowed at or above the threshold
-        return float(neg[len(neg) - allowed - 1]) + 0.01 if allowed < len(neg) else 0.0
+        return threshold_at_fpr(self.negatives(), fpr, step=0.01)
 
     def rows(self) -> list[dict[str, Any]]:
         """TPR per planted condition at the 1% / 0.1% FPR thresholds and at the policy threshold."""
@@ -183,14 +191,6 @@ class GuardEvaluation:
         return [head, sweep]
 
 
-def _melody(guard: Guard, piece: int) -> Encoded | None:
-    idx = guard.index
-    for e in np.flatnonzero(idx.entry_piece == piece).tolist():
-        if LINE_KINDS[int(idx.entry_kind[e])] == "melody":
-            return idx.entry(e)
-    return None
-
-
 def _excerpt(line: Encoded, bars: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
     """``(pitches, onsets)`` of ``bars`` bars of ``line`` from a random bar (``None``: too short)."""
     first_bar, last_bar = int(line.bars.min()), int(line.bars.max())
@@ -258,7 +258,7 @@ def _score(guard: Guard, line: Encoded, exclude: frozenset[int]) -> tuple[float,
     return passage.score, piece
 
 
-def _left_out(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
+def same_tune_pieces(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
     """The piece, other recordings of its work, and catalog duplicates of its tune (up to 3)."""
     works = set(guard.works[piece])
     out = {i for i, w in enumerate(guard.works) if i == piece or (works and works.intersection(w))}
@@ -267,7 +267,7 @@ def _left_out(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
         if not found:
             break
         other, (passage, _, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
-        other_melody = _melody(guard, other)
+        other_melody = guard.melody(other)
         shorter = min(len(melody), len(other_melody) if other_melody is not None else len(melody))
         if passage.shared_notes / max(shorter, 1) < DUPLICATE_COVERAGE:
             break
@@ -305,7 +305,7 @@ def _plant(host: Encoded, pitches: np.ndarray, onsets: np.ndarray) -> Encoded:
 def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress | None = None) -> GuardEvaluation:
     """Plant disguised copies and hard negatives; score them all (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    melodies = {i: m for i in range(len(guard.index.pieces)) if (m := _melody(guard, i)) is not None}
+    melodies = {i: m for i in range(len(guard.index.pieces)) if (m := guard.melody(i)) is not None}
     eligible = sorted(i for i, m in melodies.items() if int(m.bars.max()) - int(m.bars.min()) + 1 >= 8)
     chosen = sorted(rng.choice(eligible, size=min(works, len(eligible)), replace=False).tolist()) if eligible else []
     by_genre: dict[str, list[int]] = {}
@@ -319,7 +319,7 @@ def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress
         for _ in range(5):
             other = int(rng.choice(peers))
             if other not in left_out:
-                left_out[other] = _left_out(guard, other, melodies[other])
+                left_out[other] = same_tune_pieces(guard, other, melodies[other])
             if piece not in left_out[other]:  # a host that is the same tune as the source would hide the copy
                 return _host(guard, melodies[other], rng), left_out[other]
         return None

@@ -29,7 +29,7 @@ import numpy as np
 from rich.table import Table
 
 from accord.attribution.guard.check import Guard
-from accord.attribution.guard.evaluate import _left_out, _melody
+from accord.attribution.guard.evaluate import same_tune_pieces, scores_of, threshold_at_fpr
 from accord.media.features import Performance, read_performance
 from accord.media.fingerprint import SAMPLE_RATE, fingerprint
 
@@ -63,17 +63,11 @@ class AudioEvaluation:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def _scores(self, kind: str, **match: Any) -> np.ndarray:
-        return np.array(
-            [q.score for q in self.queries if q.kind == kind and all(getattr(q, k) == v for k, v in match.items())]
-        )
+        return scores_of(self.queries, kind, **match)
 
     def threshold_at(self, fpr: float) -> float:
-        """The lowest threshold with at most ``fpr`` of the negatives at or above it."""
-        neg = np.sort(self._scores("hard negative"))
-        if len(neg) == 0:
-            return 0.0
-        allowed = int(np.floor(fpr * len(neg)))
-        return float(neg[len(neg) - allowed - 1]) + 1.0 if allowed < len(neg) else 0.0
+        """The lowest threshold with at most ``fpr`` of the negatives at or above it (scores are counts)."""
+        return threshold_at_fpr(self._scores("hard negative"), fpr, step=1.0)
 
     def to_dict(self) -> dict[str, Any]:
         neg = self._scores("hard negative")
@@ -207,8 +201,8 @@ def evaluate_audio(
         """The recordings of ``clip``'s work and of its tune under other titles (as the symbolic evaluation)."""
         if clip not in left:
             piece = piece_of[sources[clip].isrc]
-            melody = _melody(guard, piece)
-            pieces = _left_out(guard, piece, melody) if melody is not None else frozenset({piece})
+            melody = guard.melody(piece)
+            pieces = same_tune_pieces(guard, piece, melody) if melody is not None else frozenset({piece})
             left[clip] = frozenset(guard.index.pieces[i].isrc for i in pieces)
         return left[clip]
 
