@@ -27,6 +27,7 @@ import httpx
 import mido
 import pytest
 from fastapi.testclient import TestClient
+from selenium.common.exceptions import StaleElementReferenceException
 
 from accord.api.app import create_app
 from accord.api.auth import create_key
@@ -288,7 +289,8 @@ def test_a_creator_generates_a_piece_and_plays_it(live: dict[str, Any]) -> None:
     driver.find_element("id", "bars").clear()
     driver.find_element("id", "bars").send_keys("4")
     driver.find_element("id", "generate").click()
-    assert "/portal/studio/jobs/" in driver.current_url  # the request returned at once: the work is a job
+    # the request returns at once with the job's page (the click only submits: wait for the navigation)
+    wait_for(lambda: "/portal/studio/jobs/" in driver.current_url, 15, "the job page")
 
     def finished() -> bool:
         if "/portal/studio/outputs/" in driver.current_url:
@@ -327,7 +329,9 @@ def test_a_label_signs_in_opts_a_recording_out_and_sees_the_model_flagged(live: 
     row = driver.find_element("css selector", f'tr[data-isrc="{OPTED}"]')
     assert "✓ train" in row.text
     row.find_element("link text", OPTED).click()
-    model_row = driver.find_element("css selector", f'tr.model-row[data-model="{live["model"]}"]')
+    selector = f'tr.model-row[data-model="{live["model"]}"]'
+    wait_for(lambda: driver.find_elements("css selector", selector), 15, "the recording's page")
+    model_row = driver.find_element("css selector", selector)
     assert model_row.get_attribute("data-flagged") == "no" and "serving" in model_row.text
     driver.execute_script("window.confirm = () => true;")
     driver.find_element("id", "opt-out").click()
@@ -383,11 +387,20 @@ def test_a_label_downloads_its_statement_and_the_totals_match_the_api(live: dict
     driver = sign_in(live, "operator")
     driver.get(f"{live['base']}/portal/operator/royalties")
     driver.find_element("id", "run-period").click()
+    wait_for(lambda: driver.find_elements("css selector", f'tr[data-period="{period}"]'), 15, "the period's row")
     row = driver.find_element("css selector", f'tr[data-period="{period}"]')
     assert "draft" in row.text and "EUR 1,000.00" in row.text
     driver.execute_script("window.confirm = () => true;")
     row.find_element("css selector", "button.danger").click()
-    assert "closed" in driver.find_element("css selector", f'tr[data-period="{period}"]').text
+
+    def closed() -> bool:
+        rows = driver.find_elements("css selector", f'tr[data-period="{period}"]')
+        try:
+            return bool(rows) and "closed" in rows[0].text
+        except StaleElementReferenceException:  # the page was replaced while reading it
+            return False
+
+    wait_for(closed, 15, f"period {period} to show as closed")
     driver.get(f"{live['base']}/portal/operator/ledger")
     assert driver.find_element("id", "ledger-verdict").text == "verified"
     # the label sees the period, downloads its statement, and it says what the API says
