@@ -1,6 +1,6 @@
 """The linear datamodeling score (LDS) of every attribution method: a benchmark, resumable.
 
-    python -m benchmarks.lds [--state DIR] [--models 8] [--steps 150] [--outputs 6] [--json OUT]
+    python -m benchmarks.lds [--state DIR] [--models 8] [--steps 150] [--outputs 6] [--background 32] [--json OUT]
 
 LDS (Park et al. 2023) asks whether attribution scores predict what retraining does. Train a
 reference model on the whole (small, planted) manifest and sample held-out generations from it.
@@ -60,6 +60,7 @@ def run(
     steps: int,
     outputs: int,
     seed: int = 0,
+    background: int = 32,
     device: str | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -73,7 +74,9 @@ def run(
     say = console.print if console else (lambda *a, **k: None)
     state.mkdir(parents=True, exist_ok=True)
     config_path = state / "config.json"
-    config = {"steps": steps, "seed": seed, "outputs": outputs, "preset": "tiny", "planted_seed": 0}
+    config: dict[str, Any] = {"steps": steps, "seed": seed, "outputs": outputs, "preset": "tiny", "planted_seed": 0}
+    if background != 32:  # the default planted set keeps states made before this option valid
+        config["background"] = background
     if config_path.is_file():
         saved = json.loads(config_path.read_text())
         if saved != config:
@@ -81,7 +84,7 @@ def run(
             raise SystemExit(msg)
     else:
         config_path.write_text(json.dumps(config, indent=1))
-    planted = build_planted_set(state / "planted", seed=0)
+    planted = build_planted_set(state / "planted", seed=0, background_pieces=background)
     isrcs = [i.isrc for i in planted.manifest.items]
     reference = _train(planted, None, state / "reference", steps, seed, device)
 
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", type=int, default=8, help="random halves to retrain on")
     parser.add_argument("--steps", type=int, default=150, help="training steps of every model")
     parser.add_argument("--outputs", type=int, default=6, help="held-out generations")
+    parser.add_argument("--background", type=int, default=32, help="background pieces of the planted manifest")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)
@@ -158,7 +162,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     console = Console(width=160)
     console.print(f"LDS: {args.models} halves x {args.steps} steps, state in {args.state} ...")
     result = run(
-        args.state, models=args.models, steps=args.steps, outputs=args.outputs, device=args.device, console=console
+        args.state,
+        models=args.models,
+        steps=args.steps,
+        outputs=args.outputs,
+        background=args.background,
+        device=args.device,
+        console=console,
     )
     t = Table(
         title=f"LDS over {result['halves']} halves of {result['items']} items, "

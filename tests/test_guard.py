@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from accord.attribution.guard import Guard
-from accord.attribution.guard.policy import DEFAULT_SYMBOLIC_THRESHOLD
+from accord.attribution.guard.policy import DEFAULT_SYMBOLIC_THRESHOLD, SYMBOLIC_FLOOR
 from accord.cli import app
 from accord.errors import ReplicationBlocked
 from accord.outputs import studio
@@ -153,7 +153,7 @@ def test_a_transposed_retimed_partly_edited_copy_of_a_catalog_melody_is_blocked(
         assert 7 <= worst.piece_bars[0] <= 10 and 15 <= worst.piece_bars[1] <= 17, worst
         assert 3 <= worst.catalog_bars[0] <= 6 and 11 <= worst.catalog_bars[1] <= 13, worst
         assert worst.shared_notes >= 0.6 * 8 * 7  # most of ~7 notes a bar over 8 bars
-    assert verdict.policy_version.startswith("guard-policy/1:default")
+    assert verdict.policy_version.startswith("guard-policy/2:default")
 
 
 @SQLITE
@@ -215,15 +215,18 @@ def test_calibration_sets_the_threshold_above_the_catalogs_own_borrowing(
     from accord.attribution.guard.policy import load_policy, save_policy
 
     guard = Guard.for_store(store, symbolic_only(settings))
-    result = calibrate(guard, percentile=99.5, margin=4.0, created="2026-11-25T00:00:00Z")
+    result = calibrate(guard, percentile=99.5, margin=0.5, created="2026-11-25T00:00:00Z")
     scores = [b.score for b in result.borrowing]
     assert len(scores) == N_TUNES
-    assert result.policy.symbolic_threshold >= max(scores) + 4.0 - 1e-9 or result.policy.symbolic_threshold == 10.0
+    assert (
+        result.policy.symbolic_threshold >= max(scores) + 0.5 - 1e-9
+        or result.policy.symbolic_threshold == SYMBOLIC_FLOOR
+    )
     save_policy(result.policy, settings)
     loaded = load_policy(settings)
     assert loaded.version == result.policy.version and loaded.source == "calibrated"
-    overridden = load_policy(settings.model_copy(update={"guard_symbolic_threshold": 33.0}))
-    assert overridden.symbolic_threshold == 33.0 and overridden.source == "settings"
+    overridden = load_policy(settings.model_copy(update={"guard_symbolic_threshold": 5.5}))
+    assert overridden.symbolic_threshold == 5.5 and overridden.source == "settings"
 
 
 class _Piece:
@@ -305,7 +308,7 @@ def test_a_computed_verdict_is_a_valid_credential_guard_and_a_blocked_one_is_not
         "status": "clear",
         "threshold": 16.0,
         "audio_threshold": 40.0,
-        "policy_version": "guard-policy/1:default:abc",
+        "policy_version": "guard-policy/2:default:abc",
         "checks": ["symbolic", "audio"],
         "closest": [{"isrc": isrc(1), "check": "symbolic", "score": 3.5, "threshold": 16.0, "over_threshold": False}],
     }

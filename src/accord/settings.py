@@ -58,8 +58,8 @@ class Settings(BaseSettings):
         default=0.0,
         ge=0.0,
         description=(
-            "Replication guard: alignment score (about shared notes) at which an output is blocked; "
-            "0: the calibrated policy (accord guard calibrate), else the default 16."
+            "Replication guard: symbolic score (bars of one catalog work's melody or bass shared, less edits) "
+            "at which an output is blocked; 0: the calibrated policy (accord guard calibrate), else the default 3."
         ),
     )
     guard_audio_threshold: float = Field(
@@ -74,7 +74,9 @@ class Settings(BaseSettings):
         description="Replication guard calibration: the percentile of the catalog's own borrowing to stay above.",
     )
     guard_margin: float = Field(
-        default=4.0, ge=0.0, description="Replication guard calibration: score points added above that percentile."
+        default=0.5,
+        ge=0.0,
+        description="Replication guard calibration: added above that percentile (symbolic: bars; audio: landmarks).",
     )
     guard_max_attempts: int = Field(
         default=4,

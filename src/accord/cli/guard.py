@@ -82,7 +82,7 @@ def check_cmd(
                 e.check,
                 e.isrc,
                 e.title,
-                f"{e.score:g}",
+                f"{e.score:g} bars" if symbolic else f"{e.score:g} landmarks",
                 f"{e.threshold:g}",
                 str(e.shared_notes) if symbolic else f"{e.matched_fraction:.1%} landmarks",
                 f"{e.piece_bars[0]}-{e.piece_bars[1]}" if symbolic else f"{e.piece_seconds[0]:.1f} s",
@@ -103,7 +103,10 @@ def calibrate_cmd(
     percentile: Annotated[
         float | None, typer.Option(help="Percentile of the catalog's borrowing (default ACCORD_GUARD_PERCENTILE).")
     ] = None,
-    margin: Annotated[float | None, typer.Option(help="Score points above it (default ACCORD_GUARD_MARGIN).")] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(help="Added above it: bars (symbolic), landmarks (audio) (default ACCORD_GUARD_MARGIN)."),
+    ] = None,
     sample: Annotated[int | None, typer.Option(help="Measure this many catalog pieces (default: all).")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Also calibrate the audio check.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the policy as JSON.")] = False,
@@ -111,11 +114,11 @@ def calibrate_cmd(
     """Measure how much catalog works share with each other and set the guard's thresholds above it."""
     from accord.attribution.guard import Guard
     from accord.attribution.guard.calibrate import calibrate
-    from accord.attribution.guard.policy import save_policy
+    from accord.attribution.guard.policy import default_policy, save_policy
 
     store, settings = open_store(), get_settings()
     with progress_bar() as update:
-        guard = Guard.for_store(store, settings, audio=audio, progress=update)
+        guard = Guard.for_store(store, settings, audio=audio, progress=update, policy=default_policy())
         result = calibrate(
             guard,
             percentile=settings.guard_percentile if percentile is None else percentile,
@@ -161,7 +164,7 @@ def calibrate_cmd(
             dup.add_row(a, pieces[a], b, pieces[b], f"{s:g}")
         console.print(dup)
     console.print(
-        f"Policy {policy.version}: block at symbolic score ≥ {policy.symbolic_threshold:g} "
+        f"Policy {policy.version}: block at symbolic score ≥ {policy.symbolic_threshold:g} bars "
         f"(p{policy.percentile:g} + {policy.margin:g}), audio ≥ {policy.audio_threshold:g} landmarks. Saved to {path}",
         highlight=False,
     )

@@ -138,6 +138,8 @@ class Performance:
         instruments: the tracks that play at least one note, in file order.
         downbeats: the start of every bar in seconds (from the time signatures).
         seconds: the end of the file in seconds (last note-off or last event).
+        metered: the file states a time signature; without one, ``downbeats`` are MIDI's
+            assumed 4/4 and say nothing about the music's bars (a transcription, a raw take).
     """
 
     notes: np.ndarray
@@ -145,6 +147,7 @@ class Performance:
     instruments: tuple[Instrument, ...]
     downbeats: np.ndarray
     seconds: float
+    metered: bool = True
 
     @property
     def pitched(self) -> np.ndarray:
@@ -203,6 +206,7 @@ def read_performance(midi: bytes | Path) -> Performance:
         instruments=tuple(instruments),
         downbeats=downbeats[downbeats <= end],
         seconds=end,
+        metered=len(score.time_signatures) > 0,
     )
 
 

@@ -119,7 +119,7 @@ MIN_SECONDS = 0.25
 """Shorter clips are refused: no note of the minimum length (128 ms) fits with its decay."""
 
 MODEL_PATH = Path(__file__).with_name("models") / "basic_pitch_nmp.onnx"
-TRANSCRIBE_VERSION = "basic-pitch-nmp/1"
+TRANSCRIBE_VERSION = "basic-pitch-nmp/2"  # 2: no time signature in the MIDI
 """Names the model and the note decoding: cached transcriptions are keyed by it (bump on any change)."""
 """The Basic Pitch ICASSP 2022 model (``nmp.onnx`` from basic-pitch 0.4.0)."""
 
@@ -400,11 +400,15 @@ def transcribe(samples: np.ndarray, rate: int) -> Performance:
         instruments=instruments,
         downbeats=np.arange(0.0, seconds, SECONDS_PER_BAR),
         seconds=seconds,
+        metered=False,
     )
 
 
 def performance_midi(performance: Performance) -> bytes:
-    """A one-track Standard MIDI File of ``performance``'s notes: 120 bpm, 4/4, notes at their real times."""
+    """A one-track Standard MIDI File of ``performance``'s notes: 120 bpm, notes at their real times.
+
+    No time signature: a transcription does not know the music's bars, and a reader should not
+    take MIDI's assumed 4/4 for them (:attr:`Performance.metered`)."""
     ticks_per_second = TICKS_PER_BEAT * TEMPO_BPM / 60.0
     events: list[tuple[int, int, int, int]] = []  # (tick, order: offs before ons, pitch, velocity)
     for onset, duration, pitch, velocity, _ in performance.notes:
@@ -418,7 +422,6 @@ def performance_midi(performance: Performance) -> bytes:
     mid.tracks.append(track)
     track.append(mido.MetaMessage("track_name", name=TRACK_NAME, time=0))
     track.append(mido.MetaMessage("set_tempo", tempo=round(60_000_000 / TEMPO_BPM), time=0))
-    track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
     track.append(mido.Message("program_change", program=PROGRAM, channel=0, time=0))
     now = 0
     for tick, is_on, pitch, velocity in events:

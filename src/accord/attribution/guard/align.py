@@ -14,10 +14,18 @@ and a match counts in proportion to how rare the catalog's patterns around that 
 only: Müllensiefen & Pendzich's observation that rare shared patterns, not common ones,
 are what make two melodies "the same");
 
-a note present in one line only (an inserted or deleted note) costs ``0.75``. So the score
-of a passage is close to its number of shared notes, and an edited note (changed pitch)
-costs 1.5 against 1 for each intact one: a copy with 30% of its notes changed still adds
-up (0.7 − 0.15 ≈ +0.55 per note), while two unrelated tunes in one key drift below zero.
+a note present in one line only (an inserted or deleted note) costs ``0.75``. So the
+alignment score of a passage is close to its number of shared notes, and an edited note
+(changed pitch) costs 1.5 against 1 for each intact one: a copy with 30% of its notes changed
+still adds up (0.7 − 0.15 ≈ +0.55 per note), while two unrelated tunes in one key drift below
+zero.
+
+The passage's **score** is that alignment score in *bars of the catalog line*: divided by
+the line's notes per bar (:func:`~accord.attribution.guard.ngrams.notes_per_bar`). Eight
+bars of a chorale hold about 30 notes, eight bars of a reel about 60: counted in notes, a
+threshold high enough for the reels' shared stock phrases let whole chorale phrases through.
+Counted in bars, a copied phrase weighs the same in every style, and the policy reads as the
+issue puts it — no passage of more than so many bars shared.
 
 The dynamic programme runs one row at a time in numpy: with a linear gap cost, the
 "from the left" term of a row is a running maximum, ``max_k (A[k] + g·k) − g·j``.
@@ -30,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accord.attribution.guard.ngrams import GRAM, NO_RHYTHM, Encoded, grams
+from accord.attribution.guard.ngrams import GRAM, NO_RHYTHM, Encoded, grams, notes_per_bar
 
 MATCH = 1.0
 PITCH_ONLY = 0.5
@@ -46,7 +54,8 @@ class Passage:
     """The best local alignment of a query line with a catalog line.
 
     Attributes:
-        score: alignment score (about the number of shared notes, less edits and gaps).
+        score: the alignment score in bars of the catalog line (``alignment`` over its notes per bar).
+        alignment: the alignment score (about the number of shared notes, less edits and gaps).
         shared_notes: aligned note pairs with the same (transposed) pitch.
         transposition: semitones added to the catalog line to meet the query.
         query_notes: ``(first, last)`` note index in the query line (0-based, inclusive).
@@ -58,6 +67,7 @@ class Passage:
     """
 
     score: float
+    alignment: float
     shared_notes: int
     transposition: int
     query_notes: tuple[int, int]
@@ -158,8 +168,11 @@ def _passage(
     query: Encoded, catalog: Encoded, t: int, found: tuple[float, tuple[int, int], tuple[int, int], int]
 ) -> Passage:
     score, (i0, i1), (j0, j1), shared = found
+    # bars of the catalog line; a transcription has none of its own, so the checked piece's bars count
+    per_bar = notes_per_bar(catalog if catalog.metered or not query.metered else query)
     return Passage(
-        score=round(score, 2),
+        score=round(score / per_bar, 3),
+        alignment=round(score, 2),
         shared_notes=shared,
         transposition=t,
         query_notes=(i0, i1),
@@ -199,7 +212,7 @@ def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
                 winner[k] = row
         for k, row in winner.items():
             current = best[k]
-            if current is None or tops[row] > current.score:  # only the best transposition is traced back
+            if current is None or tops[row] > current.alignment:  # only the best transposition is traced back
                 score, first, second, shared = _traceback(h[row], s[row], GAP)
                 spans = (second, first) if flip else (first, second)
                 best[k] = _passage(query, catalogs[k], chunk[row][1], (score, *spans, shared))
@@ -212,7 +225,7 @@ def align(query: Encoded, catalog: Encoded, proposals: list[int] | None = None) 
     best: Passage | None = None
     for t in options:
         found = smith_waterman(score_matrix(query, catalog, t))
-        if found[0] > 0 and (best is None or found[0] > best.score):
+        if found[0] > 0 and (best is None or found[0] > best.alignment):
             best = _passage(query, catalog, t, found)
     return best
 

@@ -2,12 +2,13 @@
 
 Each catalog piece (or a sample) is checked against every *other* work (itself and other
 recordings of the same registered work left out); its closest passage is one
-:class:`~accord.attribution.guard.check.Borrowing`. Pairs whose shared passage covers most
-of the shorter line (:data:`DUPLICATE_COVERAGE`) are the same tune under two titles, which
-the registry does not link (folk-tune books and chorale harmonisations are full of them):
-they are reported as **duplicates** for the rights holders to reconcile and left out of the
-borrowing distribution, since a duplicate says nothing about how much unrelated works share.
-The threshold is the chosen percentile of the rest plus a margin (:mod:`.policy`).
+:class:`~accord.attribution.guard.check.Borrowing`. A closest work that is the same tune under
+another title — the window's shared passage covers most of it (:data:`DUPLICATE_COVERAGE`), or
+the two whole melodies share that much of the shorter one — is one the registry does not link
+(folk-tune books and chorale harmonisations are full of them: one chorale tune is harmonised up
+to ten times): it is reported as a **duplicate** for the rights holders to reconcile and passed
+over for the next closest work, since a duplicate says nothing about how much unrelated works
+share. The threshold is the chosen percentile of those scores plus a margin (:mod:`.policy`).
 
 The audio check is calibrated the same way on whole clips: each catalog clip's best votes
 against the clips of other recordings, leaving out the duplicates above and, one by one, any
@@ -25,14 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from accord.attribution.guard.align import align_many
-from accord.attribution.guard.check import Borrowing, Guard
-from accord.attribution.guard.ngrams import Encoded
+from accord.attribution.guard.check import DUPLICATE_COVERAGE, Borrowing, Guard
 from accord.attribution.guard.policy import GuardPolicy, make_policy
-
-DUPLICATE_COVERAGE = 0.6
-"""A window sharing this share of its notes with one other work marks the pair as one tune (or a
-variant of it): measured on the demo catalog, pairs fall either below ~0.5 or above ~0.8, with few between."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,13 +69,9 @@ def calibrate(
     borrowing = guard.self_similarity(sample, seed, progress)
     pieces = guard.index.pieces
     duplicates = tuple(
-        sorted(
-            (pieces[b.piece].isrc, pieces[b.other].isrc, b.score)
-            for b in borrowing
-            if b.other >= 0 and b.coverage >= DUPLICATE_COVERAGE
-        )
+        sorted((pieces[b.piece].isrc, pieces[other].isrc, score) for b in borrowing for other, score in b.same_tune)
     )
-    symbolic = np.array([b.score for b in borrowing if b.coverage < DUPLICATE_COVERAGE], dtype=np.float64)
+    symbolic = np.array([b.score for b in borrowing], dtype=np.float64)
     same_tune: dict[str, frozenset[str]] = {}
     for a, b, _ in duplicates:
         same_tune[a] = same_tune.get(a, frozenset()) | {b}
@@ -99,30 +90,13 @@ def calibrate(
 
 
 class SameTune:
-    """Whether two catalog recordings are one tune: their whole melodies share at least
-    :data:`DUPLICATE_COVERAGE` of the shorter one's notes (the calibration's duplicate rule,
-    applied to the whole melody instead of one window). Answers are cached per pair."""
+    """:meth:`Guard.same_tune` asked by ISRC: whether two catalog recordings are one tune (their
+    whole melodies share :data:`DUPLICATE_COVERAGE` of the shorter one's notes)."""
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.piece = {p.isrc: i for i, p in enumerate(guard.index.pieces)}
-        self.melodies: dict[int, Encoded | None] = {}
-        self.known: dict[tuple[str, str], bool] = {}
-
-    def _melody(self, piece: int) -> Encoded | None:
-        if piece not in self.melodies:
-            self.melodies[piece] = self.guard.melody(piece)
-        return self.melodies[piece]
 
     def __call__(self, a: str, b: str) -> bool:
-        key = (a, b) if a <= b else (b, a)
-        if key not in self.known:
-            pa, pb = self.piece.get(a), self.piece.get(b)
-            ma = self._melody(pa) if pa is not None else None
-            mb = self._melody(pb) if pb is not None else None
-            same = False
-            if ma is not None and mb is not None and len(ma) and len(mb):
-                passage = align_many(ma, [mb])[0]
-                same = passage is not None and passage.shared_notes / min(len(ma), len(mb)) >= DUPLICATE_COVERAGE
-            self.known[key] = same
-        return self.known[key]
+        pa, pb = self.piece.get(a), self.piece.get(b)
+        return pa is not None and pb is not None and self.guard.same_tune(pa, pb)

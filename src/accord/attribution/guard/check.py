@@ -38,6 +38,10 @@ from accord.settings import Settings
 Progress = Callable[[str, int, int], None]
 CLOSEST = 5  # works reported per check
 CALIBRATION_BARS = 16  # an output's usual length (the studio's default prompt)
+DUPLICATE_COVERAGE = 0.6
+"""A window (or a whole melody) sharing this share of its notes with one other work marks the pair
+as one tune, or a variant of it: on the demo catalog, pairs fall below ~0.5 or above ~0.8, few between."""
+MAX_SAME_TUNE = 12  # same-tune pieces passed over per piece (a chorale tune has up to ~10 harmonisations)
 _LOADED: dict[tuple[str, str, str], tuple[SymbolicIndex, AudioReference | None]] = {}
 
 
@@ -60,11 +64,12 @@ class Borrowing:
 
     Attributes:
         piece: the piece (index into the guard's pieces).
-        other: the closest other piece (``-1``: nothing shared).
-        score: the alignment score of their longest shared passage.
+        other: the closest other piece that is not the same tune (``-1``: nothing shared).
+        score: the score (bars) of their longest shared passage.
         shared_notes: its notes with the same pitch.
-        coverage: ``shared_notes`` over the notes of the window checked: near 1 when the two
-            are the same tune under two titles (a duplicate the registry does not link).
+        coverage: ``shared_notes`` over the notes of the window checked.
+        same_tune: ``(piece, score)`` of closer pieces passed over as the same tune under
+            another title (a duplicate the registry does not link; :meth:`Guard.same_tune`).
     """
 
     piece: int
@@ -72,16 +77,17 @@ class Borrowing:
     score: float
     shared_notes: int
     coverage: float
+    same_tune: tuple[tuple[int, float], ...] = ()
 
 
 def window(line: Encoded, bars: int, rng: np.random.Generator) -> Encoded:
     """``bars`` consecutive bars of ``line`` from a random bar (all of it when shorter), as a query line."""
     first, last = int(line.bars.min()), int(line.bars.max())
     if len(line) == 0 or last - first + 1 <= bars:
-        return Encoded(line.pitches, line.rhythm, line.bars, line.onsets)
+        return Encoded(line.pitches, line.rhythm, line.bars, line.onsets, metered=line.metered)
     start = int(rng.integers(first, last - bars + 2))
     keep = (line.bars >= start) & (line.bars < start + bars)
-    return Encoded(line.pitches[keep], line.rhythm[keep], line.bars[keep], line.onsets[keep])
+    return Encoded(line.pitches[keep], line.rhythm[keep], line.bars[keep], line.onsets[keep], metered=line.metered)
 
 
 class Guard:
@@ -104,12 +110,22 @@ class Guard:
         # recordings of the same work are one work when measuring borrowing between works
         self.works = tuple(works) if works else tuple(() for _ in index.pieces)
         self.genres = tuple(genres) if genres else tuple("" for _ in index.pieces)
+        self._same_tune: dict[tuple[int, int], bool] = {}
 
     @classmethod
     def for_store(
-        cls, store: Store, settings: Settings, *, audio: bool | None = None, progress: Progress | None = None
+        cls,
+        store: Store,
+        settings: Settings,
+        *,
+        audio: bool | None = None,
+        progress: Progress | None = None,
+        policy: GuardPolicy | None = None,
     ) -> Guard:
-        """The guard over every recording the registry holds now (cached on disk by catalog hash)."""
+        """The guard over every recording the registry holds now (cached on disk by catalog hash).
+
+        ``policy``: the thresholds to use (default: the saved policy, :func:`load_policy`); calibration
+        passes the defaults, since it replaces whatever policy was saved."""
         catalog = store.snapshot()
         pieces, works, genres, midi_paths, audio_sources = [], [], [], {}, []
         transcribed: dict[str, Path] = {}
@@ -164,7 +180,7 @@ class Guard:
         index, reference = _LOADED[memo_key]
         return cls(
             index,
-            load_policy(settings),
+            load_policy(settings) if policy is None else policy,
             reference,
             candidates=settings.guard_candidates,
             works=works,
@@ -180,6 +196,19 @@ class Guard:
             if LINE_KINDS[int(idx.entry_kind[e])] == "melody":
                 return idx.entry(e)
         return None
+
+    def same_tune(self, a: int, b: int) -> bool:
+        """Whether catalog pieces ``a`` and ``b`` are one tune (or a variant of it) under two titles:
+        their whole melodies share :data:`DUPLICATE_COVERAGE` of the shorter one's notes. Cached."""
+        key = (a, b) if a <= b else (b, a)
+        if key not in self._same_tune:
+            ma, mb = self.melody(a), self.melody(b)
+            same = False
+            if ma is not None and mb is not None and len(ma) and len(mb):
+                passage = align_many(ma, [mb])[0]
+                same = passage is not None and passage.shared_notes / min(len(ma), len(mb)) >= DUPLICATE_COVERAGE
+            self._same_tune[key] = same
+        return self._same_tune[key]
 
     def passages(
         self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
@@ -305,9 +334,12 @@ class Guard:
     ) -> list[Borrowing]:
         """For each catalog piece, a window of ``window_bars`` bars checked against the *other* works.
 
-        Other recordings of the same work are left out. The window (random, seeded) is about
-        the length of an output, so the distribution is the chance borrowing of a piece of
-        that length, the statistic the threshold is applied to.
+        Other recordings of the same work are left out, and so is each closest piece that is the
+        same tune under another title (the window covered :data:`DUPLICATE_COVERAGE` of its notes
+        in it, or :meth:`same_tune`): it is recorded in ``same_tune`` and the next closest
+        measured, so every piece's borrowing is from works that are not its own tune. The window
+        (random, seeded) is about the length of an output, so the distribution is the chance
+        borrowing of a piece of that length, the statistic the threshold is applied to.
         """
         order = np.arange(len(self.index.pieces))
         if sample is not None and sample < len(order):
@@ -318,21 +350,29 @@ class Guard:
         out = []
         for n, piece in enumerate(order.tolist(), start=1):
             works = set(self.works[piece])
-            same = frozenset(i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w)))
+            left_out = {i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w))}
             rng = np.random.default_rng([seed, piece])
             lines = [
                 (LINE_KINDS[int(self.index.entry_kind[e])], window(self.index.entry(e), window_bars, rng))
                 for e in by_piece.get(piece, [])
             ]
-            found = self.passages(lines, same)
-            if found:
+            passed: list[tuple[int, float]] = []
+            measured = Borrowing(piece, -1, 0.0, 0, 0.0)
+            for _ in range(MAX_SAME_TUNE + 1):
+                found = self.passages(lines, frozenset(left_out))
+                if not found:
+                    break
                 other, (p, qline, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
                 # the share of the window's notes found in the other work (1: the window is all in there)
                 q_len = next(len(enc) for kind, enc in lines if kind == qline)
                 coverage = p.shared_notes / max(q_len, 1)
-                out.append(Borrowing(piece, other, p.score, p.shared_notes, round(coverage, 3)))
-            else:
-                out.append(Borrowing(piece, -1, 0.0, 0, 0.0))
+                if len(passed) < MAX_SAME_TUNE and (coverage >= DUPLICATE_COVERAGE or self.same_tune(piece, other)):
+                    passed.append((other, p.score))  # the same tune under another title: not borrowing
+                    left_out.add(other)
+                    continue
+                measured = Borrowing(piece, other, p.score, p.shared_notes, round(coverage, 3))
+                break
+            out.append(replace(measured, same_tune=tuple(passed)))
             if progress:
                 progress("measure catalog borrowing", n, len(order))
         return out

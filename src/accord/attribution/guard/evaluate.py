@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from accord.attribution.guard.calibrate import DUPLICATE_COVERAGE
-from accord.attribution.guard.check import CALIBRATION_BARS, Guard, window
+from accord.attribution.guard.check import CALIBRATION_BARS, MAX_SAME_TUNE, Guard, window
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
 
 Progress = Callable[[str, int, int], None]
@@ -40,7 +39,6 @@ SWEEP_BARS = (1, 2, 3, 4, 6, 8)
 FILLER_BARS = 8
 HOST_BARS = CALIBRATION_BARS  # other material: 16 bars, the length calibration measures
 NEGATIVES_PER_WORK = 17  # 60 works give ~1,000 negatives: enough to resolve a 0.1% false-positive rate
-MAX_DUPLICATES_LEFT_OUT = 3
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 
 
@@ -96,7 +94,7 @@ class GuardEvaluation:
 
     def threshold_at(self, fpr: float) -> float:
         """The lowest threshold with at most ``fpr`` of the negatives at or above it."""
-        return threshold_at_fpr(self.negatives(), fpr, step=0.01)
+        return threshold_at_fpr(self.negatives(), fpr, step=0.001)
 
     def rows(self) -> list[dict[str, Any]]:
         """TPR per planted condition at the 1% / 0.1% FPR thresholds and at the policy threshold."""
@@ -259,17 +257,17 @@ def _score(guard: Guard, line: Encoded, exclude: frozenset[int]) -> tuple[float,
 
 
 def same_tune_pieces(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
-    """The piece, other recordings of its work, and catalog duplicates of its tune (up to 3)."""
+    """The piece, other recordings of its work, and catalog duplicates of its tune (up to
+    :data:`~accord.attribution.guard.check.MAX_SAME_TUNE`; :meth:`Guard.same_tune`): all of them,
+    since material from a tune harmonised ten times is a copy of the nine others, not a negative."""
     works = set(guard.works[piece])
     out = {i for i, w in enumerate(guard.works) if i == piece or (works and works.intersection(w))}
-    for _ in range(MAX_DUPLICATES_LEFT_OUT):
+    for _ in range(MAX_SAME_TUNE):
         found = guard.passages([("melody", melody)], frozenset(out))
         if not found:
             break
-        other, (passage, _, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
-        other_melody = guard.melody(other)
-        shorter = min(len(melody), len(other_melody) if other_melody is not None else len(melody))
-        if passage.shared_notes / max(shorter, 1) < DUPLICATE_COVERAGE:
+        other = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))[0]
+        if not guard.same_tune(piece, other):
             break
         out.add(other)
     return frozenset(out)

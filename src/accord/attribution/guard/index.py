@@ -32,7 +32,7 @@ import numpy as np
 from accord.attribution.guard.lines import LINE_KINDS, extract_lines
 from accord.attribution.guard.ngrams import GRAM, SYMBOL_BITS, Encoded, encode, grams, grams_batch
 
-INDEX_VERSION = "guard-index/2"
+INDEX_VERSION = "guard-index/3"
 STOP_FRACTION = 0.02  # grams in more than 2% of entries (and more than 50) are skipped at query time
 STOP_MIN_DF = 50
 
@@ -68,6 +68,7 @@ class SymbolicIndex:
         gram_starts: ``int64[U+1]`` where each n-gram's postings start.
         postings: ``int32[P]`` entry ids, by n-gram.
         idf: ``float32[U]`` inverse document frequency of each n-gram.
+        entry_metered: ``bool[E]`` whether each entry's bars come from a time signature.
         rarity: ``float32[N]`` per note: the highest idf of the n-grams covering it over
             ``log(entries)`` (1: a pattern found in this line only; near 0: in every line).
         key: the catalog hash the index was built for.
@@ -87,6 +88,7 @@ class SymbolicIndex:
     idf: np.ndarray
     rarity: np.ndarray
     key: str
+    entry_metered: np.ndarray
 
     @property
     def entries(self) -> int:
@@ -95,7 +97,14 @@ class SymbolicIndex:
     def entry(self, e: int) -> Encoded:
         """The notes of entry ``e``."""
         a, b = int(self.starts[e]), int(self.starts[e + 1])
-        return Encoded(self.pitches[a:b], self.rhythm[a:b], self.bars[a:b], self.onsets[a:b], self.rarity[a:b])
+        return Encoded(
+            self.pitches[a:b],
+            self.rhythm[a:b],
+            self.bars[a:b],
+            self.onsets[a:b],
+            self.rarity[a:b],
+            bool(self.entry_metered[e]),
+        )
 
     def candidates(self, query_grams: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` entries sharing the most idf weight with ``query_grams``: ``(entry, weight)``, best first."""
@@ -136,12 +145,13 @@ def build_index(
     key: str = "",
 ) -> SymbolicIndex:
     """Index ``encoded[i]`` (``(kind, line)`` pairs) as the lines of ``pieces[i]``."""
-    entry_piece, entry_kind, chunks = [], [], []
+    entry_piece, entry_kind, chunks, metered = [], [], [], []
     for i, lines in enumerate(encoded):
         for kind, enc in lines:
             entry_piece.append(i)
             entry_kind.append(LINE_KINDS.index(kind))
             chunks.append(enc)
+            metered.append(enc.metered)
     lengths = np.array([len(c) for c in chunks], dtype=np.int64)
     starts = np.r_[0, np.cumsum(lengths)].astype(np.int64)
 
@@ -158,6 +168,7 @@ def build_index(
         cat("bars", np.int32),
         cat("onsets", np.float32),
         key,
+        np.asarray(metered, dtype=bool),
     )
 
 
@@ -171,6 +182,7 @@ def index_from_arrays(
     bars: np.ndarray,
     onsets: np.ndarray,
     key: str = "",
+    entry_metered: np.ndarray | None = None,
 ) -> SymbolicIndex:
     """Build the n-gram postings and idf over notes already laid end to end (used for synthetic catalogs too)."""
     g, line = grams_batch(pitches, rhythm, starts)
@@ -204,6 +216,7 @@ def index_from_arrays(
         idf,
         rarity,
         key,
+        np.ones(len(entry_piece), dtype=bool) if entry_metered is None else np.asarray(entry_metered, dtype=bool),
     )
 
 
@@ -254,6 +267,7 @@ _ARRAYS = (
     "postings",
     "idf",
     "rarity",
+    "entry_metered",
 )
 
 

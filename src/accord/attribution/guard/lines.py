@@ -33,12 +33,14 @@ class Line:
         pitches: ``int16[N]`` MIDI pitches, in time order.
         onsets: ``float64[N]`` onsets in seconds.
         bars: ``int32[N]`` the 1-based bar each note starts in.
+        metered: the bars come from the file's time signature (``False``: MIDI's assumed 4/4).
     """
 
     kind: str
     pitches: np.ndarray
     onsets: np.ndarray
     bars: np.ndarray
+    metered: bool = True
 
     def __len__(self) -> int:
         return len(self.pitches)
@@ -79,5 +81,5 @@ def extract_lines(midi: MidiSource) -> tuple[Line, ...]:
         if kind == "bass" and len(idx) == len(top) and np.array_equal(idx, top):
             continue  # monophonic: the bass is the melody
         o = onsets[idx]
-        lines.append(Line(kind, pitches[idx].astype(np.int16), o, _bars_of(o, perf.downbeats)))
+        lines.append(Line(kind, pitches[idx].astype(np.int16), o, _bars_of(o, perf.downbeats), perf.metered))
     return tuple(lines)

@@ -42,6 +42,8 @@ class Encoded:
         onsets: ``float32[N]`` onsets in seconds.
         rarity: ``float32[N]`` for catalog lines: how rare the patterns around each note are in
             the catalog (0 everywhere .. 1 unique); ``None`` for a line being checked.
+        metered: its bars come from a time signature (``False``: a transcription, whose "bars"
+            are MIDI's assumed 4/4 at 120 bpm).
     """
 
     pitches: np.ndarray
@@ -49,9 +51,32 @@ class Encoded:
     bars: np.ndarray
     onsets: np.ndarray
     rarity: np.ndarray | None = None
+    metered: bool = True
 
     def __len__(self) -> int:
         return len(self.pitches)
+
+
+DEFAULT_BAR_SECONDS = 2.0
+"""A bar where a line carries no bar lines: 4/4 at 120 bpm, what MIDI assumes without a time signature."""
+MAX_NOTES_PER_BAR = 16.0
+
+
+def notes_per_bar(line: Encoded) -> float:
+    """How many notes a bar of ``line`` holds on average: what turns a count of notes into bars.
+
+    From the bars its notes fall in; a line of many seconds all in "bar 1" has no bar lines
+    (no time signature reached it), so its bars are taken as :data:`DEFAULT_BAR_SECONDS` long.
+    At least 1 and at most :data:`MAX_NOTES_PER_BAR`.
+    """
+    n = len(line)
+    if n == 0:
+        return 1.0
+    bars = float(int(line.bars.max()) - int(line.bars.min()) + 1)
+    seconds = float(line.onsets[-1]) - float(line.onsets[0])
+    if bars == 1.0 and seconds > 2 * DEFAULT_BAR_SECONDS:
+        bars = seconds / DEFAULT_BAR_SECONDS
+    return float(np.clip(n / bars, 1.0, MAX_NOTES_PER_BAR))
 
 
 def rhythm_classes(onsets: np.ndarray) -> np.ndarray:
@@ -73,6 +98,7 @@ def encode(line: Line) -> Encoded:
         rhythm_classes(line.onsets),
         np.asarray(line.bars, dtype=np.int32),
         np.asarray(line.onsets, dtype=np.float32),
+        metered=line.metered,
     )
 
 

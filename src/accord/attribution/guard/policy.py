@@ -27,12 +27,14 @@ import numpy as np
 from accord.errors import ValidationError
 from accord.settings import Settings
 
-POLICY_FORMAT = "accord-guard-policy/1"
-DEFAULT_SYMBOLIC_THRESHOLD = 16.0
-"""About 16 notes shared outright (two bars of quavers), used until a catalog is calibrated."""
+POLICY_FORMAT = "accord-guard-policy/2"
+"""Format 2: symbolic scores in bars of the catalog line (format 1 counted notes; such a file must be recalibrated)."""
+DEFAULT_SYMBOLIC_THRESHOLD = 3.0
+"""Three bars of one catalog line shared outright, used until a catalog is calibrated (the demo
+catalog calibrates to 6: see docs/guard.md)."""
 DEFAULT_AUDIO_THRESHOLD = 40.0
 """Landmarks agreeing on one offset, used until a catalog is calibrated."""
-SYMBOLIC_FLOOR = 10.0  # never below: a shared 10-note figure is not evidence of copying on its own
+SYMBOLIC_FLOOR = 2.0  # never below: a shared two-bar figure is not evidence of copying on its own
 AUDIO_FLOOR = 25.0
 AUDIO_MARGIN_FACTOR = 0.1  # audio threshold = percentile + max(margin, 10% of it): see docs/guard.md
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
@@ -43,11 +45,11 @@ class GuardPolicy:
     """The thresholds in force and where they come from.
 
     Attributes:
-        symbolic_threshold: alignment score at which an output is blocked.
+        symbolic_threshold: symbolic score (bars of a catalog line shared) at which an output is blocked.
         audio_threshold: agreeing landmarks at which an output is blocked.
         source: ``"calibrated"``, ``"default"`` or ``"settings"`` (overridden).
         percentile: the percentile of the catalog's self-similarity used.
-        margin: added to it (score points; audio: at least this many landmarks).
+        margin: added to it (symbolic: bars; audio: at least this many landmarks, and 10% of the level).
         measured: the distributions measured (``{"symbolic": {...}, "audio": {...}}``).
         catalog_key: the catalog hash the measurement was made on (``""`` for defaults).
         created: when it was calibrated (ISO 8601), or ``""``.
@@ -57,19 +59,19 @@ class GuardPolicy:
     audio_threshold: float
     source: str
     percentile: float = 99.5
-    margin: float = 4.0
+    margin: float = 0.5
     measured: dict[str, Any] = field(default_factory=dict)
     catalog_key: str = ""
     created: str = ""
 
     @property
     def version(self) -> str:
-        """``guard-policy/1:<source>:<12 hex>``: names the exact thresholds and their data."""
+        """``guard-policy/2:<source>:<12 hex>``: names the exact thresholds and their data."""
         body = json.dumps(
             [self.symbolic_threshold, self.audio_threshold, self.source, self.catalog_key, self.created],
             sort_keys=True,
         )
-        return f"guard-policy/1:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+        return f"guard-policy/2:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +161,12 @@ def load_policy(settings: Settings) -> GuardPolicy:
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != POLICY_FORMAT:
+                msg = (
+                    f"guard policy: {path} has format {data.get('format')!r}, not {POLICY_FORMAT!r} "
+                    "(an earlier guard's scores); run accord guard calibrate again"
+                )
+                raise ValidationError(msg, field="guard_policy", value=str(path))
             policy = GuardPolicy(
                 symbolic_threshold=float(data["symbolic_threshold"]),
                 audio_threshold=float(data["audio_threshold"]),

@@ -16,7 +16,8 @@ class Evidence:
         isrc: the catalog recording.
         title: its title.
         check: ``"symbolic"`` (shared melody/bass passage) or ``"audio"`` (landmark fingerprint).
-        score: symbolic: the alignment score (about the shared notes, less edits and gaps);
+        score: symbolic: the shared passage in bars of the catalog line (its alignment score —
+            about the shared notes, less edits and gaps — over the line's notes per bar);
             audio: the landmarks agreeing on one time offset.
         threshold: the score at which this check blocks.
         shared_notes: notes of the passage with the same (transposed) pitch (symbolic; 0 for audio).
@@ -60,8 +61,8 @@ class Evidence:
                 f"≈ the recording at {self.catalog_seconds[0]:.1f} s"
             )
         return (
-            f"{self.isrc} ({self.title}): {self.shared_notes} shared notes, score {self.score:.1f} "
-            f"(threshold {self.threshold:.1f}), {self.piece_line} bars {self.piece_bars[0]}-{self.piece_bars[1]} "
+            f"{self.isrc} ({self.title}): {self.shared_notes} shared notes, worth {self.score:.1f} bars "
+            f"(threshold {self.threshold:.2f}), {self.piece_line} bars {self.piece_bars[0]}-{self.piece_bars[1]} "
             f"≈ {self.catalog_line} bars {self.catalog_bars[0]}-{self.catalog_bars[1]} of the catalog piece"
             + (f", transposed {self.transposition:+d}" if self.transposition else "")
         )
