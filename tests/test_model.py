@@ -533,3 +533,19 @@ def test_no_more_notes_start_together_than_training_pieces_of_the_style_ever_str
     # never two notes at one instant; and notes were played (a piece of rests alone would prove nothing)
     assert max(chords) == 1 and all(c <= 1 for c in chords), chords
     assert MusicTokenizer.from_dict(tok.to_dict()).style_max_chord == tok.style_max_chord
+
+
+def test_a_generated_piece_ends_at_its_last_bar_line() -> None:
+    from symusic import Note, Score, TimeSignature, Track
+
+    from accord.model.sample import end_at_last_bar
+
+    score = Score(480)
+    score.time_signatures.append(TimeSignature(0, 3, 4))  # bars of 1,440 ticks
+    track = Track(program=0)
+    for time, duration in ((0, 480), (2400, 900), (2880, 480), (4400, 200)):
+        track.notes.append(Note(time, duration, 60, 80))
+    score.tracks.append(track)
+    end_at_last_bar(score, 2)
+    assert [(n.time, n.duration) for n in score.tracks[0].notes] == [(0, 480), (2400, 480)]
+    assert score.end() == 2880

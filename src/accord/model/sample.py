@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from symusic.core import ScoreTick
 
 from accord.errors import ValidationError
 from accord.model.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
@@ -217,6 +218,7 @@ def generate(
     ids = (*conditions, *body)
     fallback_tempo = tempo_bpm or tok.style_tempo_bpm.get(style_slug(style))
     score = tok.decode_score(ids, tempo_bpm=fallback_tempo)
+    end_at_last_bar(score, body.count(tok.bar_id))
     return GeneratedPiece(
         midi=bytes(score.dumps_midi()),
         token_ids=ids,
@@ -228,6 +230,23 @@ def generate(
         conditions=tuple(tok.token_name(i) for i in conditions),
         programs=tuple(sorted(allowed_programs or ())),
     )
+
+
+def end_at_last_bar(score: ScoreTick, bars: int) -> None:
+    """Cut every note that rings past the end of bar ``bars`` at that bar line (in place): a piece
+    of 8 bars lasts 8 bars, whatever duration the model gave its last notes."""
+    if bars < 1:
+        return
+    ts = score.time_signatures
+    numerator, denominator = (int(ts[-1].numerator), int(ts[-1].denominator)) if len(ts) else (4, 4)
+    bar_ticks = score.ticks_per_quarter * 4 * numerator // denominator
+    downbeats = [int(t) for t in score.get_downbeats()] or [0]
+    end = downbeats[bars] if len(downbeats) > bars else downbeats[-1] + (bars - len(downbeats) + 1) * bar_ticks
+    for track in score.tracks:
+        for note in track.notes:
+            if note.time + note.duration > end:
+                note.duration = max(1, end - note.time)
+        track.notes = track.notes.filter(lambda n: n.time < end, inplace=False)
 
 
 def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> set[int] | None:
