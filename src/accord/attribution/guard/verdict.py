@@ -104,7 +104,7 @@ class GuardVerdict:
 
     Attributes:
         status: ``"clear"`` (no check over its threshold) or ``"blocked"``.
-        threshold: the symbolic threshold (alignment score) in force.
+        threshold: the symbolic threshold (bars of a catalog line) in force.
         audio_threshold: the audio threshold (agreeing landmarks) in force.
         closest: the closest catalog recordings, most similar first, one per (work, check).
         checks: the checks that ran (``"symbolic"``, ``"audio"``).
