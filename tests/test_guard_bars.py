@@ -96,3 +96,25 @@ def test_a_policy_saved_in_notes_by_an_earlier_version_is_refused(settings: Sett
     with pytest.raises(ValidationError, match="calibrate again") as error:
         load_policy(settings)
     assert error.value.field == "guard_policy" and POLICY_FORMAT in str(error.value)
+
+
+def test_the_demo_line_of_a_piece_names_its_closest_work_per_check_with_score_and_threshold() -> None:
+    from accord.cli.attribution import print_piece_provenance
+    from accord.cli.common import console
+
+    credential = {
+        "guard": {
+            "status": "clear",
+            "closest": [
+                {"isrc": isrc(4), "title": "Drowsy Maggie", "check": "symbolic", "score": 2.41, "threshold": 6.0},
+                {"isrc": isrc(5), "title": "", "check": "audio", "score": 120.0, "threshold": 346.75},
+                {"isrc": isrc(6), "title": "Second", "check": "symbolic", "score": 1.5, "threshold": 6.0},
+            ],
+        },
+        "attribution": {"status": "pending", "note": "(no model)"},
+    }
+    with console.capture() as captured:
+        print_piece_provenance("OUT-1", credential)
+    text = captured.get()
+    assert "guard: clear — closest: symbolic 2.41 of 6 bars (Drowsy Maggie)" in text
+    assert f"audio 120 of 346.75 landmarks ({isrc(5)})" in text and "Second" not in text

@@ -43,7 +43,13 @@ def print_piece_provenance(output_id: str, credential: dict[str, Any]) -> None:
     """One output's guard verdict and top attributions, in a few lines (the demo's per-piece view)."""
     guard = credential.get("guard") or {}
     verdict = str(guard.get("status", "?"))
-    console.print(f"[bold]{output_id}[/]  guard: {verdict}", highlight=False)
+    closest = []
+    for check, unit in (("symbolic", "bars"), ("audio", "landmarks")):
+        e = next((e for e in guard.get("closest") or [] if e.get("check") == check), None)
+        if e is not None:
+            closest.append(f"{check} {e['score']:g} of {e['threshold']:g} {unit} ({e.get('title') or e['isrc']})")
+    nearest = f" — closest: {'; '.join(closest)}" if closest else ""
+    console.print(f"[bold]{output_id}[/]  guard: {verdict}{nearest}", highlight=False)
     data = credential.get("attribution") or {}
     if data.get("status") != "computed":
         console.print(f"  attribution: {data.get('status', '?')} {data.get('note', '')}", highlight=False)
