@@ -153,7 +153,7 @@ def test_a_transposed_retimed_partly_edited_copy_of_a_catalog_melody_is_blocked(
         assert 7 <= worst.piece_bars[0] <= 10 and 15 <= worst.piece_bars[1] <= 17, worst
         assert 3 <= worst.catalog_bars[0] <= 6 and 11 <= worst.catalog_bars[1] <= 13, worst
         assert worst.shared_notes >= 0.6 * 8 * 7  # most of ~7 notes a bar over 8 bars
-    assert verdict.policy_version.startswith("guard-policy/2:default")
+    assert verdict.policy_version.startswith("guard-policy/3:default")
 
 
 @SQLITE
@@ -308,7 +308,7 @@ def test_a_computed_verdict_is_a_valid_credential_guard_and_a_blocked_one_is_not
         "status": "clear",
         "threshold": 16.0,
         "audio_threshold": 40.0,
-        "policy_version": "guard-policy/2:default:abc",
+        "policy_version": "guard-policy/3:default:abc",
         "checks": ["symbolic", "audio"],
         "closest": [{"isrc": isrc(1), "check": "symbolic", "score": 3.5, "threshold": 16.0, "over_threshold": False}],
     }
