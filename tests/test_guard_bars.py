@@ -116,5 +116,27 @@ def test_the_demo_line_of_a_piece_names_its_closest_work_per_check_with_score_an
     with console.capture() as captured:
         print_piece_provenance("OUT-1", credential)
     text = captured.get()
-    assert "guard: clear — closest: symbolic 2.41 of 6 bars (Drowsy Maggie)" in text
+    assert "guard: clear — closest: symbolic 2.4 of 6 bars (Drowsy Maggie)" in text
     assert f"audio 120 of 346.75 landmarks ({isrc(5)})" in text and "Second" not in text
+
+
+def test_a_symbolic_only_calibration_keeps_the_audio_threshold_of_the_same_catalog(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from accord.attribution.guard.policy import (
+        DEFAULT_AUDIO_THRESHOLD,
+        keep_audio_calibration,
+        make_policy,
+        save_policy,
+    )
+
+    both = make_policy(np.array([1.0, 2.0, 3.0]), np.array([100.0, 300.0]), percentile=99.5, margin=0.5,
+                       catalog_key="K", created="2026-12-02T00:00:00Z")  # fmt: skip
+    save_policy(both, settings)
+    symbolic = make_policy(np.array([1.0, 4.0]), None, percentile=99.5, margin=0.5, catalog_key="K", created="later")
+    assert symbolic.audio_threshold == DEFAULT_AUDIO_THRESHOLD
+    kept, was_kept = keep_audio_calibration(symbolic, settings)
+    assert was_kept and kept.audio_threshold == both.audio_threshold > DEFAULT_AUDIO_THRESHOLD
+    assert kept.symbolic_threshold == symbolic.symbolic_threshold and kept.measured["audio"]["count"] == 2
+    other, was_kept = keep_audio_calibration(replace(symbolic, catalog_key="another catalog"), settings)
+    assert not was_kept and other.audio_threshold == DEFAULT_AUDIO_THRESHOLD

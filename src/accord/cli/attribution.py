@@ -47,7 +47,8 @@ def print_piece_provenance(output_id: str, credential: dict[str, Any]) -> None:
     for check, unit in (("symbolic", "bars"), ("audio", "landmarks")):
         e = next((e for e in guard.get("closest") or [] if e.get("check") == check), None)
         if e is not None:
-            closest.append(f"{check} {e['score']:g} of {e['threshold']:g} {unit} ({e.get('title') or e['isrc']})")
+            score = f"{e['score']:.1f}" if check == "symbolic" else f"{e['score']:g}"
+            closest.append(f"{check} {score} of {e['threshold']:g} {unit} ({e.get('title') or e['isrc']})")
     nearest = f" — closest: {'; '.join(closest)}" if closest else ""
     console.print(f"[bold]{output_id}[/]  guard: {verdict}{nearest}", highlight=False)
     data = credential.get("attribution") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -114,7 +115,7 @@ def calibrate_cmd(
     """Measure how much catalog works share with each other and set the guard's thresholds above it."""
     from accord.attribution.guard import Guard
     from accord.attribution.guard.calibrate import calibrate
-    from accord.attribution.guard.policy import default_policy, save_policy
+    from accord.attribution.guard.policy import default_policy, keep_audio_calibration, save_policy
 
     store, settings = open_store(), get_settings()
     with progress_bar() as update:
@@ -127,6 +128,10 @@ def calibrate_cmd(
             sample=sample,
             progress=update,
         )
+    kept = False
+    if not audio:  # keep this catalog's audio calibration rather than fall back to the default
+        kept_policy, kept = keep_audio_calibration(result.policy, settings)
+        result = replace(result, policy=kept_policy)
     path = save_policy(result.policy, settings)
     if as_json:
         print_json({"path": str(path), **result.to_dict()})
@@ -165,7 +170,9 @@ def calibrate_cmd(
         console.print(dup)
     console.print(
         f"Policy {policy.version}: block at symbolic score ≥ {policy.symbolic_threshold:g} bars "
-        f"(p{policy.percentile:g} + {policy.margin:g}), audio ≥ {policy.audio_threshold:g} landmarks. Saved to {path}",
+        f"(p{policy.percentile:g} + {policy.margin:g}), audio ≥ {policy.audio_threshold:g} landmarks"
+        + (" (kept from this catalog's last audio calibration)" if kept else "")
+        + f". Saved to {path}",
         highlight=False,
     )
 

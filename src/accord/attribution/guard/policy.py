@@ -157,32 +157,59 @@ def save_policy(policy: GuardPolicy, settings: Settings) -> Path:
     return path
 
 
+def read_policy_file(path: Path) -> GuardPolicy:
+    """The policy saved at ``path``, as saved (no Settings overrides).
+
+    Raises:
+        ValidationError: the file is not a policy, or one of an earlier format.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != POLICY_FORMAT:
+            msg = (
+                f"guard policy: {path} has format {data.get('format')!r}, not {POLICY_FORMAT!r} "
+                "(an earlier guard's scores); run accord guard calibrate again"
+            )
+            raise ValidationError(msg, field="guard_policy", value=str(path))
+        return GuardPolicy(
+            symbolic_threshold=float(data["symbolic_threshold"]),
+            audio_threshold=float(data["audio_threshold"]),
+            source=str(data["source"]),
+            percentile=float(data["percentile"]),
+            margin=float(data["margin"]),
+            measured=dict(data.get("measured", {})),
+            catalog_key=str(data.get("catalog_key", "")),
+            created=str(data.get("created", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        if isinstance(error, ValidationError):
+            raise
+        msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
+        raise ValidationError(msg, field="guard_policy", value=str(path)) from error
+
+
+def keep_audio_calibration(policy: GuardPolicy, settings: Settings) -> tuple[GuardPolicy, bool]:
+    """``policy`` (calibrated without the audio check) with the audio threshold and measurement of
+    the saved policy, where that one calibrated the audio check on the same catalog; else as is.
+    Returns the policy and whether the audio side was kept."""
+    path = policy_path(settings)
+    if not path.is_file():
+        return policy, False
+    try:
+        saved = read_policy_file(path)
+    except ValidationError:
+        return policy, False
+    audio = saved.measured.get("audio") or {}
+    if saved.source != "calibrated" or saved.catalog_key != policy.catalog_key or not audio.get("count"):
+        return policy, False
+    measured = dict(policy.measured) | {"audio": audio}
+    return replace(policy, audio_threshold=saved.audio_threshold, measured=measured), True
+
+
 def load_policy(settings: Settings) -> GuardPolicy:
     """The policy in force: the calibrated one if saved (else the defaults), with Settings overrides applied."""
     path = policy_path(settings)
-    policy = default_policy()
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != POLICY_FORMAT:
-                msg = (
-                    f"guard policy: {path} has format {data.get('format')!r}, not {POLICY_FORMAT!r} "
-                    "(an earlier guard's scores); run accord guard calibrate again"
-                )
-                raise ValidationError(msg, field="guard_policy", value=str(path))
-            policy = GuardPolicy(
-                symbolic_threshold=float(data["symbolic_threshold"]),
-                audio_threshold=float(data["audio_threshold"]),
-                source=str(data["source"]),
-                percentile=float(data["percentile"]),
-                margin=float(data["margin"]),
-                measured=dict(data.get("measured", {})),
-                catalog_key=str(data.get("catalog_key", "")),
-                created=str(data.get("created", "")),
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
-            raise ValidationError(msg, field="guard_policy", value=str(path)) from error
+    policy = read_policy_file(path) if path.is_file() else default_policy()
     symbolic = settings.guard_symbolic_threshold
     audio = settings.guard_audio_threshold
     if symbolic > 0 or audio > 0:
