@@ -1,17 +1,18 @@
 """The operator's Ed25519 signing key: created by ``accord init``, public half exportable.
 
-Signatures are over canonical JSON (:func:`canonical_json`): keys sorted, no whitespace,
-UTF-8, so that anyone can rebuild the exact bytes that were signed.
+Signatures are over canonical JSON (:func:`canonical_json`): the JSON Canonicalization Scheme
+of RFC 8785 (the ``rfc8785`` package), so that a verifier in any language rebuilds the exact
+bytes that were signed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -24,8 +25,16 @@ ALGORITHM = "ed25519"
 
 
 def canonical_json(value: Any) -> bytes:
-    """The canonical bytes of a JSON value: sorted keys, ``,``/``:`` separators, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The RFC 8785 (JCS) canonical bytes of a JSON value.
+
+    Integers must lie within ±(2**53 - 1) (what every JSON implementation reads exactly);
+    a value that cannot be canonicalised raises :class:`AccordError` naming the problem.
+    """
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        msg = f"canonical JSON: {exc}"
+        raise AccordError(msg) from exc
 
 
 @dataclass(frozen=True)
