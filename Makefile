@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-export ACCORD_HOME ?= $(CURDIR)/.accord
+# Data goes where the `accord` command puts it (ACCORD_HOME, default ~/.accord): one default for
+# `make demo` and for the commands a newcomer runs next.
 
 .PHONY: help venv demo test lint format bench clean screenshots
 
@@ -52,4 +53,4 @@ screenshots: venv
 	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 clean:
-	rm -rf $(VENV) .accord .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
