@@ -34,7 +34,8 @@ demo: venv
 test: venv lint
 	bash scripts/system-deps
 	bash scripts/ensure-postgres
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	ACCORD_TEST_REQUIRE_SERVICES=$(if $(ACCORD_TEST_ALLOW_SKIP),0,1) \
+	  $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

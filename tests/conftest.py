@@ -40,6 +40,45 @@ class TickingClock:
         return self.now
 
 
+def missing_services() -> list[str]:
+    """The components the suite needs that this machine lacks: PostgreSQL, Chromium + driver, FluidSynth."""
+    from accord.media.render import available_synthesizer
+    from accord.web.live import browser_missing
+
+    missing = []
+    admin = create_engine(_pg_admin_url())
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:
+        missing.append(f"PostgreSQL at {PG_URL} ({type(exc).__name__})")
+    finally:
+        admin.dispose()
+    if why := browser_missing():
+        missing.append(why)
+    name, why = available_synthesizer()
+    if name != "fluidsynth":
+        missing.append(f"FluidSynth: {why}")
+    return missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under ``make test`` (and so in CI) a missing component fails the run instead of skipping its tests.
+
+    ``make test`` installs and starts them first; a developer without them opts out with
+    ``ACCORD_TEST_ALLOW_SKIP=1``, and their tests then skip, each saying why.
+    """
+    if os.environ.get("ACCORD_TEST_REQUIRE_SERVICES") != "1" or hasattr(session.config, "workerinput"):
+        return
+    if missing := missing_services():
+        msg = (
+            "the test suite needs these and `make test` could not install or start them: "
+            + "; ".join(missing)
+            + " (set ACCORD_TEST_ALLOW_SKIP=1 to run without them, their tests skipping)"
+        )
+        raise pytest.UsageError(msg)
+
+
 def _pg_admin_url() -> str:
     return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
 
