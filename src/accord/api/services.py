@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from accord import visibility
 from accord.api.auth import Principal, Role
 from accord.datasets import repository, service
 from accord.datasets.manifest import Manifest
@@ -30,7 +31,7 @@ from accord.datasets.proofs import make_proof, party_recordings
 from accord.datasets.repository import ManifestRecord, ModelRecord
 from accord.datasets.taint import ModelStatus
 from accord.errors import Conflict, Forbidden, NotFound, Problem, Rejected, ValidationError
-from accord.licensing import Decision, LicensingPolicy, parties_on
+from accord.licensing import Decision, LicensingPolicy
 from accord.outputs import store as outputs
 from accord.registry.delivery import Item, Loc, read_delivery
 from accord.registry.entities import GRANTABLE_USES, Agreement, Catalog, OptOut, Recording, Use
@@ -94,15 +95,13 @@ def current_catalog(store: Store) -> Catalog:
 def visible_recordings(catalog: Catalog, principal: Principal) -> list[Recording]:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     recs = catalog.recordings.values()
-    if principal.is_operator:
-        return list(recs)
-    return [r for r in recs if principal.party_id in parties_on(catalog, r)]
+    return [r for r in recs if visibility.may_see_recording(principal, catalog, r)]
 
 
 def recording_for(catalog: Catalog, principal: Principal, isrc: str) -> Recording:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     rec = catalog.recordings.get(isrc.upper().replace("-", ""))
-    if rec is None or not principal.owns(parties_on(catalog, rec)):
+    if rec is None or not visibility.may_see_recording(principal, catalog, rec):
         raise _missing("recording", isrc)
     return rec
 
@@ -139,7 +138,7 @@ def decide(catalog: Catalog, isrc: str, use: Use | str, at: datetime, territory:
 
 def visible_deliveries(store: Store, principal: Principal) -> list[dict[str, Any]]:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
-    return [d for d in store.deliveries() if principal.owns(d["sender"])]
+    return [d for d in store.deliveries() if visibility.may_see_delivery(principal, d["sender"])]
 
 
 def _safe_members(names: Iterable[str]) -> None:
@@ -205,13 +204,13 @@ def import_archive(store: Store, principal: Principal, filename: str, data: byte
 
 def visible_agreements(catalog: Catalog, principal: Principal) -> list[Agreement]:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
-    return [a for a in catalog.agreements.values() if principal.owns(a.licensor)]
+    return [a for a in catalog.agreements.values() if visibility.may_see_agreement(principal, a)]
 
 
 def agreement_for(catalog: Catalog, principal: Principal, agreement_id: str) -> Agreement:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     a = catalog.agreements.get(agreement_id)
-    if a is None or not principal.owns(a.licensor):
+    if a is None or not visibility.may_see_agreement(principal, a):
         raise _missing("agreement", agreement_id)
     return a
 
@@ -246,13 +245,13 @@ def end_agreement(store: Store, principal: Principal, agreement_id: str, at: dat
 
 def visible_optouts(catalog: Catalog, principal: Principal) -> list[OptOut]:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
-    return [o for o in catalog.optouts.values() if principal.owns(o.party_id)]
+    return [o for o in catalog.optouts.values() if visibility.may_see_optout(principal, o)]
 
 
 def optout_for(catalog: Catalog, principal: Principal, optout_id: str) -> OptOut:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     o = catalog.optouts.get(optout_id)
-    if o is None or not principal.owns(o.party_id):
+    if o is None or not visibility.may_see_optout(principal, o):
         raise _missing("opt-out", optout_id)
     return o
 
@@ -279,17 +278,13 @@ def create_optout(
 # ---------------------------------------------------------------- manifests, proofs, models
 
 
-def _manifest_parties(manifest: Manifest) -> frozenset[str]:
-    return frozenset(p for item in manifest.items for p in item.standing)
-
-
 def visible_manifests(store: Store, principal: Principal) -> list[ManifestRecord]:
     """Operator: every manifest; rights holder: those holding an item it has standing on."""
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     records = repository.list_manifests(store)
     if principal.is_operator:
         return records
-    return [r for r in records if principal.party_id in _manifest_parties(repository.load_manifest(store, r.root)[0])]
+    return [r for r in records if visibility.may_see_manifest(principal, repository.load_manifest(store, r.root)[0])]
 
 
 def manifest_for(store: Store, principal: Principal, root: str) -> tuple[Manifest, ManifestRecord]:
@@ -298,7 +293,7 @@ def manifest_for(store: Store, principal: Principal, root: str) -> tuple[Manifes
         manifest, record = repository.load_manifest(store, root)
     except (NotFound, ValidationError):
         raise _missing("manifest", root) from None
-    if not principal.is_operator and principal.party_id not in _manifest_parties(manifest):
+    if not visibility.may_see_manifest(principal, manifest):
         raise _missing("manifest", root)
     return manifest, record
 
@@ -369,71 +364,28 @@ def approve_model(
 # ---------------------------------------------------------------- outputs
 
 
-def _attributed_isrcs(output: outputs.Output) -> set[str]:
-    """Recordings an output's computed attribution names (none while attribution is pending)."""
-    attr = output.credential.get("attribution")
-    if not isinstance(attr, dict) or attr.get("status") != "computed" or not isinstance(attr.get("items"), list):
-        return set()
-    return {e["isrc"] for e in attr["items"] if isinstance(e, dict) and isinstance(e.get("isrc"), str)}
-
-
-def _attributed_parties(output: outputs.Output) -> set[str]:
-    """Rights holders an output's computed attribution credits: ``holders.master`` and ``holders.publishing``
-    of the contract (:mod:`accord.attribution.contract`), as of the model's manifest."""
-    attr = output.credential.get("attribution")
-    if not isinstance(attr, dict) or attr.get("status") != "computed" or not isinstance(attr.get("holders"), dict):
-        return set()
-    return {
-        h["party_id"]
-        for side in ("master", "publishing")
-        if isinstance(attr["holders"].get(side), list)
-        for h in attr["holders"][side]
-        if isinstance(h, dict) and isinstance(h.get("party_id"), str)
-    }
-
-
-def _attributed_to(output: outputs.Output, party_id: str, standing: set[str]) -> bool:
-    """Whether an output's attribution credits the party, or names a recording it has standing on now."""
-    return party_id in _attributed_parties(output) or bool(_attributed_isrcs(output) & standing)
-
-
-def _standing(store: Store, party_id: str) -> set[str]:
-    """Recordings a party has standing on now."""
-    catalog = store.snapshot()
-    return {isrc for isrc, rec in catalog.recordings.items() if party_id in parties_on(catalog, rec)}
-
-
 def visible_outputs(store: Store, principal: Principal) -> list[outputs.Output]:
-    """A creator's own outputs; those attributed to a rights holder's recordings; every output (operator)."""
+    """A creator's own outputs; those attributed to a rights holder (:func:`accord.visibility.may_see_output`);
+    every output (operator)."""
     if principal.role is Role.CREATOR:
         return outputs.list_outputs(store, creator_id=principal.party_id)
-    every = outputs.list_outputs(store)
-    if principal.is_operator:
-        return every
-    mine = _standing(store, principal.party_id)
-    return [o for o in every if _attributed_to(o, principal.party_id, mine)]
+    return visibility.visible_outputs(principal, outputs.list_outputs(store), current_catalog(store))
 
 
 def output_for(store: Store, principal: Principal, output_id: str) -> outputs.Output:
+    """One output the principal may see; another party's answers exactly like a missing one."""
     try:
         output = outputs.get_output(store, output_id)
     except NotFound:
         raise _missing("output", output_id) from None
-    if principal.role is Role.CREATOR:
-        mine = output.creator_id == principal.party_id
-    elif principal.role is Role.RIGHTS_HOLDER:
-        mine = _attributed_to(output, principal.party_id, _standing(store, principal.party_id))
-    else:
-        mine = True
-    if not mine:
+    if not visibility.may_see_output(principal, output, current_catalog(store)):
         raise _missing("output", output_id)
     return output
 
 
 def visible_usage(store: Store, principal: Principal) -> list[dict[str, Any]]:
     require(principal, Role.CREATOR, Role.OPERATOR)
-    every = outputs.events(store)
-    return every if principal.is_operator else [e for e in every if e["creator_id"] == principal.party_id]
+    return [e for e in outputs.events(store) if visibility.may_see_usage(principal, e)]
 
 
 def registry_log(store: Store, principal: Principal, *, before: int | None, limit: int) -> list[dict[str, Any]]:

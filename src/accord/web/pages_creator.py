@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
+from accord.api import services
 from accord.api.auth import Principal, Role, audit
 from accord.datasets import repository, service
 from accord.errors import NotFound, ValidationError
@@ -41,11 +42,8 @@ def _creator(request: Request, me: Principal) -> outputs.Creator:
 
 
 def _own_output(request: Request, me: Principal, output_id: str) -> outputs.Output:
-    output = outputs.get_output(store_of(request), output_id)
-    if output.creator_id != me.party_id:
-        msg = f"output {output_id!r}: not found"  # another creator's: do not reveal it exists
-        raise NotFound(msg)
-    return output
+    """The creator's own output (:func:`accord.api.services.output_for`); another's is a 404 like a missing one."""
+    return services.output_for(store_of(request), me, output_id)
 
 
 @router.get("")

@@ -193,14 +193,14 @@ def proof_download(request: Request, me: Holder, model_id: str, isrc: str) -> Re
 @router.get("/outputs")
 def outputs_page(request: Request, me: Holder) -> Response:
     store = store_of(request)
-    found = views.outputs_attributed(store, store.snapshot(), me.party_id)
+    found = views.outputs_attributed(store, me)
     return render(request, "rights/outputs.html", {"outputs": found})
 
 
 @router.get("/outputs/{output_id}")
 def output_page(request: Request, me: Holder, output_id: str) -> Response:
     store = store_of(request)
-    output, card = views.output_attributed(store, store.snapshot(), me.party_id, output_id)
+    output, card = views.output_attributed(store, me, output_id)
     return render(
         request,
         "rights/output.html",
@@ -212,7 +212,7 @@ def output_page(request: Request, me: Holder, output_id: str) -> Response:
 def output_file(request: Request, me: Holder, output_id: str, kind: str) -> Response:
     """The audio (to listen) or piano roll of an output attributed to the party; not a download."""
     store = store_of(request)
-    output, _ = views.output_attributed(store, store.snapshot(), me.party_id, output_id)
+    output, _ = views.output_attributed(store, me, output_id)
     info = output.files.get({"audio": "audio", "pianoroll": "pianoroll"}.get(kind, ""))
     if info is None:
         raise NotFound(f"output {output_id!r}: no {kind!r} file")

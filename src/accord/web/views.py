@@ -4,7 +4,7 @@ Each function answers one question a page asks, already narrowed to what the sig
 party may see: a rights holder's recordings are those it has standing on (owner of any
 share, artist, writer or publisher of an embodied work, as the licensing policy counts
 them); its models are those whose manifest holds one of its items; its outputs are those
-whose content credential attributes weight to one of its recordings or works.
+attributed to it. Every such rule is :mod:`accord.visibility`'s, the same the API and the CLI apply.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from accord import visibility
 from accord.api import services
 from accord.api.auth import Principal
 from accord.datasets import repository, service
@@ -29,8 +30,7 @@ from accord.datasets.repository import ModelRecord
 from accord.datasets.taint import Flag, ModelStatus
 from accord.errors import NotFound
 from accord.licensing import Decision, LicensingPolicy
-from accord.licensing import parties_on as _parties_on
-from accord.outputs.store import Output, list_outputs
+from accord.outputs.store import Output
 from accord.registry.entities import GRANTABLE_USES, Catalog, Recording
 from accord.registry.store import Store
 
@@ -238,30 +238,26 @@ def attribution_card(credential: Mapping[str, Any], *, party_id: str | None = No
     )
 
 
-def attributed_to(output: Output, party_id: str) -> bool:
-    """Whether the output's attribution credits the party as a rights holder, on either side."""
-    return bool(attribution_card(output.credential, party_id=party_id).holders)
+def narrowed_card(output: Output, catalog: Catalog, principal: Principal) -> AttributionCard:
+    """The output's card as a rights holder sees it: its own holder lines, and of the most
+    influential items only the recordings it has standing on (no other party's figures)."""
+    card = attribution_card(output.credential, party_id=principal.party_id)
+    mine = visibility.standing_of(catalog, principal.party_id).recordings
+    return replace(card, top=tuple(t for t in card.top if t["isrc"] in mine))
 
 
-def outputs_attributed(store: Store, catalog: Catalog, party_id: str) -> list[tuple[Output, AttributionCard]]:
-    """Outputs attributed to the party, newest first, each with its card narrowed to the party."""
-    mine = {r.isrc for r in catalog.recordings.values() if party_id in _parties_on(catalog, r)}
-    out = []
-    for output in reversed(list_outputs(store)):
-        card = attribution_card(output.credential, party_id=party_id)
-        if card.holders:
-            narrowed = tuple(t for t in card.top if t["isrc"] in mine)
-            out.append((output, replace(card, top=narrowed)))
-    return out
+def outputs_attributed(store: Store, principal: Principal) -> list[tuple[Output, AttributionCard]]:
+    """The outputs a rights holder may see (:func:`accord.visibility.may_see_output`, through
+    :func:`accord.api.services.visible_outputs`, as the API lists them), newest first, with narrowed cards."""
+    catalog = services.current_catalog(store)
+    return [(o, narrowed_card(o, catalog, principal)) for o in reversed(services.visible_outputs(store, principal))]
 
 
-def output_attributed(store: Store, catalog: Catalog, party_id: str, output_id: str) -> tuple[Output, AttributionCard]:
-    """One output attributed to the party; any other (or none) is a 404 worded the same."""
-    found = next((o for o in outputs_attributed(store, catalog, party_id) if o[0].output_id == output_id), None)
-    if found is None:
-        msg = f"output {output_id!r}: not found"
-        raise NotFound(msg)
-    return found
+def output_attributed(store: Store, principal: Principal, output_id: str) -> tuple[Output, AttributionCard]:
+    """One output the rights holder may see (:func:`accord.api.services.output_for`, as the API answers);
+    any other (or none) is a 404 worded the same."""
+    output = services.output_for(store, principal, output_id)
+    return output, narrowed_card(output, services.current_catalog(store), principal)
 
 
 def guard_of(credential: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,230 @@
+"""Who may see what: one rule per kind of object, for the API, the portal and the CLI alike.
+
+A viewer is anything with a ``role`` (``operator``, ``rights_holder`` or ``creator``) and a
+``party_id`` (:class:`accord.api.auth.Principal` is one). The rules, object by object:
+
+* **recording**: a rights holder with standing on it (master owner of any share, artist,
+  writer or publishing owner of an embodied work, as the licensing policy counts them,
+  :func:`accord.licensing.parties_on`);
+* **agreement**: its licensor; **opt-out**: the party in whose name it is; **delivery**: its sender;
+* **manifest** (and its proofs): a rights holder with standing on one of its items (as recorded
+  in the manifest, as of its instant);
+* **model**: creators see every model (they choose one to generate with); a rights holder sees a
+  model whose manifest it may see;
+* **output**: its creator; a rights holder the output is attributed to: credited as a holder by
+  the output's computed attribution (standing as of the model's manifest), or holding standing
+  now on a recording or work the attribution names, or on the recording it remixes (and that
+  recording's works);
+* **statement**: the party it pays; **usage event**: the creator that made it;
+  **audit event**: the operator only;
+* the operator sees everything.
+
+Everywhere, an object a viewer may not see is answered exactly like a missing one (404 in the
+API and the portal), so that its existence does not leak. This module is domain code: it
+imports no face (no CLI, API or portal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from accord.licensing import opt_out_standing, parties_on
+
+if TYPE_CHECKING:
+    from accord.datasets.manifest import Manifest
+    from accord.outputs.store import Output
+    from accord.registry.entities import Agreement, Catalog, OptOut, Recording
+
+OPERATOR = "operator"
+RIGHTS_HOLDER = "rights_holder"
+CREATOR = "creator"
+
+
+class Viewer(Protocol):
+    """Who is looking (an API principal, a portal session, a party named on the command line)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def party_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Party:
+    """A viewer named outside any session (the CLI's ``--party``, a test).
+
+    Attributes:
+        party_id: the party (or creator, or operator) looking.
+        role: ``operator``, ``rights_holder`` or ``creator``.
+    """
+
+    party_id: str
+    role: str = RIGHTS_HOLDER
+
+
+def is_operator(viewer: Viewer) -> bool:
+    return str(viewer.role) == OPERATOR
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What one party has standing on now.
+
+    Attributes:
+        party_id: the party.
+        recordings: ISRCs of recordings it has standing on (:func:`accord.licensing.parties_on`).
+        works: ids of works it writes or holds a publishing share of.
+    """
+
+    party_id: str
+    recordings: frozenset[str] = frozenset()
+    works: frozenset[str] = frozenset()
+
+
+def standing_of(catalog: Catalog, party_id: str) -> Standing:
+    """The recordings and works a party has standing on in ``catalog``."""
+    recordings = frozenset(isrc for isrc, rec in catalog.recordings.items() if party_id in parties_on(catalog, rec))
+    works = frozenset(w for w in catalog.works if opt_out_standing(catalog, party_id, "work", w))
+    return Standing(party_id, recordings, works)
+
+
+# ---------------------------------------------------------------- registry objects
+
+
+def may_see_recording(viewer: Viewer, catalog: Catalog, recording: Recording) -> bool:
+    return is_operator(viewer) or (
+        str(viewer.role) == RIGHTS_HOLDER and viewer.party_id in parties_on(catalog, recording)
+    )
+
+
+def may_see_agreement(viewer: Viewer, agreement: Agreement) -> bool:
+    return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and agreement.licensor == viewer.party_id)
+
+
+def may_see_optout(viewer: Viewer, optout: OptOut) -> bool:
+    return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and optout.party_id == viewer.party_id)
+
+
+def may_see_delivery(viewer: Viewer, sender: str) -> bool:
+    return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and sender == viewer.party_id)
+
+
+# ---------------------------------------------------------------- training sets and models
+
+
+def manifest_parties(manifest: Manifest) -> frozenset[str]:
+    """Every party with standing on an item of the manifest, as of its instant."""
+    return frozenset(p for item in manifest.items for p in item.standing)
+
+
+def may_see_manifest(viewer: Viewer, manifest: Manifest) -> bool:
+    """A manifest and the proofs made from it."""
+    return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and viewer.party_id in manifest_parties(manifest))
+
+
+def may_see_model(viewer: Viewer, manifest: Manifest) -> bool:
+    """A model, by the manifest it was trained on."""
+    return str(viewer.role) == CREATOR or may_see_manifest(viewer, manifest)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _computed_attribution(output: Output) -> Mapping[str, Any]:
+    attr = output.credential.get("attribution") if isinstance(output.credential, Mapping) else None
+    return attr if isinstance(attr, Mapping) and attr.get("status") == "computed" else {}
+
+
+def _ids(entries: Any, key: str) -> frozenset[str]:
+    if not isinstance(entries, list):
+        return frozenset()
+    return frozenset(e[key] for e in entries if isinstance(e, Mapping) and isinstance(e.get(key), str))
+
+
+def credited_parties(output: Output) -> frozenset[str]:
+    """Rights holders the output's computed attribution credits, on either side (``holders``)."""
+    holders = _computed_attribution(output).get("holders")
+    if not isinstance(holders, Mapping):
+        return frozenset()
+    return _ids(holders.get("master"), "party_id") | _ids(holders.get("publishing"), "party_id")
+
+
+def attributed_recordings(output: Output) -> frozenset[str]:
+    """Recordings the output is attributed to: its attribution's items and the recording it remixes."""
+    attr = _computed_attribution(output)
+    found = _ids(attr.get("items"), "isrc") | _ids(attr.get("top"), "isrc")
+    source = output.prompt.get("from") if isinstance(output.prompt, Mapping) else None
+    return found | {source} if isinstance(source, str) and source else found
+
+
+def attributed_works(output: Output, catalog: Catalog) -> frozenset[str]:
+    """Works the output is attributed to: its attribution's works, and the works of the recording it remixes."""
+    attr = _computed_attribution(output)
+    found = set(_ids(attr.get("works"), "work_id"))
+    for item in attr.get("top") or ():
+        if isinstance(item, Mapping):
+            found |= _ids(item.get("works"), "work_id")
+    source = output.prompt.get("from") if isinstance(output.prompt, Mapping) else None
+    if isinstance(source, str) and source in catalog.recordings:
+        found |= set(catalog.recordings[source].works)
+    return frozenset(found)
+
+
+def may_see_output(viewer: Viewer, output: Output, catalog: Catalog, standing: Standing | None = None) -> bool:
+    """Its creator; a rights holder it is attributed to (credited, or with standing now on an
+    attributed recording or work, the remixed one included); the operator.
+
+    ``standing`` (the viewer's, from :func:`standing_of`) saves recomputing it for each output of a list.
+    """
+    if is_operator(viewer):
+        return True
+    if str(viewer.role) == CREATOR:
+        return output.creator_id == viewer.party_id
+    if str(viewer.role) != RIGHTS_HOLDER:
+        return False
+    if viewer.party_id in credited_parties(output):
+        return True
+    mine = standing if standing is not None and standing.party_id == viewer.party_id else None
+    mine = mine or standing_of(catalog, viewer.party_id)
+    return bool(attributed_recordings(output) & mine.recordings) or bool(attributed_works(output, catalog) & mine.works)
+
+
+def visible_outputs(viewer: Viewer, outputs: Iterable[Output], catalog: Catalog) -> list[Output]:
+    """The outputs of ``outputs`` the viewer may see, in the order given."""
+    standing = standing_of(catalog, viewer.party_id) if str(viewer.role) == RIGHTS_HOLDER else None
+    return [o for o in outputs if may_see_output(viewer, o, catalog, standing)]
+
+
+# ---------------------------------------------------------------- money, usage, logs
+
+
+def may_see_statement(viewer: Viewer, party_id: str) -> bool:
+    """A royalty statement, by the party it pays."""
+    return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and party_id == viewer.party_id)
+
+
+def may_see_usage(viewer: Viewer, event: Mapping[str, Any]) -> bool:
+    """A usage event (generation, play, download), by the creator that made it."""
+    return is_operator(viewer) or (str(viewer.role) == CREATOR and event.get("creator_id") == viewer.party_id)
+
+
+def may_see_audit_event(viewer: Viewer) -> bool:
+    """The audit logs (API and registry): the operator's."""
+    return is_operator(viewer)
+
+
+# ---------------------------------------------------------------- naming other parties
+
+
+def shown_name(catalog: Catalog, viewer: Viewer, party_id: str) -> str:
+    """How a view names a party: by name and id, unless it is another party that asked not to be
+    named (``disclose: false``), which is shown as "undisclosed party" (the operator sees all)."""
+    party = catalog.parties.get(party_id)
+    if party is None:
+        return party_id
+    if not party.disclose and party_id != viewer.party_id and not is_operator(viewer):
+        return "undisclosed party"
+    return f"{party.name} ({party_id})"
