@@ -6,10 +6,19 @@ The defaults work with zero set-up: an SQLite file and a media store under
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+import pydantic
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from accord.errors import ValidationError
+
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
+"""URL schemes the registry can be opened with (the drivers Accord ships with)."""
 
 
 class Settings(BaseSettings):
@@ -109,6 +118,36 @@ class Settings(BaseSettings):
         description="Royalty payouts: a payable balance is paid only at or above this (major units, any currency).",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        url = value.strip()
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if url and scheme not in DATABASE_SCHEMES:
+            msg = (
+                f"scheme {scheme or url!r} is not supported; expected sqlite:///PATH or "
+                "postgresql://USER@HOST/DB (empty: SQLite under ACCORD_HOME)"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("plans")
+    @classmethod
+    def _plans_shape(cls, value: str) -> str:
+        try:
+            raw = json.loads(value)
+        except json.JSONDecodeError as exc:
+            msg = f"not valid JSON ({exc.msg} at char {exc.pos})"
+            raise ValueError(msg) from None
+        ok = isinstance(raw, dict) and raw and all(isinstance(v, dict) for v in raw.values())
+        bad = [name for name, spec in (raw.items() if ok else ()) if not _count(spec.get("downloads_per_month"))]
+        if not ok or bad:
+            msg = 'expected a JSON object like {"free": {"downloads_per_month": 0}}' + (
+                f"; plan {bad[0]!r} needs downloads_per_month, an integer >= 0" if bad else ""
+            )
+            raise ValueError(msg)
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, SQLite under ``home`` by default, psycopg 3 for PostgreSQL."""
@@ -137,6 +176,42 @@ class Settings(BaseSettings):
         return self.home / "cache"
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def get_settings() -> Settings:
-    """Read the settings from the environment now (never cached: tests change it)."""
-    return Settings()
+    """Read the settings from the environment now (never cached: tests change it).
+
+    A bad value raises :class:`~accord.errors.ValidationError` naming its ``ACCORD_*`` variable.
+    """
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "?"
+        var = f"ACCORD_{name.upper()}"
+        value = os.environ.get(var, first.get("input"))
+        why = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        msg = f"{var}={value!r}: {why}"
+        raise ValidationError(msg, field=var, value=value) from None
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create ``ACCORD_HOME`` if needed and check Accord can write there; a clear error if not."""
+    home = settings.home
+    why = ""
+    if home.exists() and not home.is_dir():
+        why = "exists and is not a directory"
+    else:
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"cannot be created ({exc.strerror or exc})"
+        else:
+            if not os.access(home, os.W_OK | os.X_OK):
+                why = "is not writable"
+    if why:
+        msg = f"ACCORD_HOME={str(home)!r}: {why}; expected a writable folder for Accord's files"
+        raise ValidationError(msg, field="ACCORD_HOME", value=str(home))
+    return home

@@ -11,7 +11,17 @@ from accord import __version__
 from accord.cli.api import apikey_app, serve_cmd
 from accord.cli.attribution import attribute_cmd, attribution_app
 from accord.cli.catalog import app as catalog_app
-from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
+from accord.cli.common import (
+    EXIT_ERROR,
+    EXIT_NO,
+    AccordGroup,
+    console,
+    err_console,
+    handle_errors,
+    instant,
+    open_store,
+    print_json,
+)
 from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
 from accord.cli.guard import guard_app
@@ -30,6 +40,7 @@ app = typer.Typer(
     help="Accord: licensed-by-design AI music. Registry, licensing policy, consented training, royalties.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=AccordGroup,  # one top-level error handler: one line, exit 2 (1 only for a negative answer)
 )
 app.add_typer(catalog_app, name="catalog")
 app.command("attribute")(attribute_cmd)
@@ -63,7 +74,12 @@ app.add_typer(id_app, name="id")
 @app.callback(invoke_without_command=True)
 def main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="ACCORD_DEBUG", help="On an error, also print its traceback (ACCORD_DEBUG=1)."),
+    ] = False,
 ) -> None:
+    """Exit codes: 0 done (or yes), 1 a negative answer (not eligible, invalid, rejected input), 2 an error."""
     if version:
         typer.echo(f"accord {__version__}")
         raise typer.Exit()

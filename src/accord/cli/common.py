@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click import Context  # Typer vendors Click: its classes, not the click package's
+from typer._click.exceptions import ClickException, UsageError
+from typer._click.globals import get_current_context
+from typer.core import TyperGroup
 
-from accord.errors import AccordError, Rejected
+from accord.errors import AccordError, Rejected, ValidationError
 from accord.registry.store import Store
 from accord.settings import get_settings
 from accord.timeutil import parse_instant, utcnow
@@ -27,21 +34,84 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
+"""0: done (or yes); 1: a negative answer (not eligible, invalid, rejected with its problems); 2: an error."""
+EXIT_INTERRUPTED = 130
+FILE_ERRORS = (OSError, UnicodeError, json.JSONDecodeError)
+"""Errors of the files and folders a command is given (not of Accord): one line, exit 2, not "internal"."""
+
+
+def debugging() -> bool:
+    """``accord --debug ...`` or ``ACCORD_DEBUG=1``: show the traceback of any error."""
+    ctx = get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("debug"):
+        return True
+    return os.environ.get("ACCORD_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def one_line(text: object) -> str:
+    """A message on one line (an exception's text may hold line breaks)."""
+    return " ".join(str(text).split())
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Report any error as ONE line on stderr and exit: 1 for a rejected input (its problems listed), else 2.
+
+    Accord's own errors print their message (field, value, expectation); errors of the files given
+    print what the system said; anything else is a bug: one line saying so and how to see the traceback.
+    """
+    if debugging():
+        err_console.print(escape("".join(traceback.format_exception(exc)).rstrip()), highlight=False)
+    if isinstance(exc, Rejected):
+        print_rejection(exc, as_json=False)
+        raise typer.Exit(EXIT_NO) from None
+    if isinstance(exc, AccordError):
+        line = one_line(exc)
+    elif isinstance(exc, FILE_ERRORS):
+        line = one_line(exc)
+        if isinstance(exc, UnicodeError):
+            line = f"a file is not UTF-8 text ({line})"
+    else:
+        line = (
+            f"internal error ({type(exc).__name__}: {one_line(exc)[:200]}); this is a bug in Accord: "
+            "re-run with --debug (or ACCORD_DEBUG=1) for the traceback and report it"
+        )
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_ERROR) from None
+
+
+class AccordGroup(TyperGroup):
+    """The ``accord`` command group: every error any command raises ends here (see :func:`fail`).
+
+    Typer's own usage errors (unknown option, bad value) keep Click's message and exit 2;
+    ``typer.Exit`` passes with its code; an interrupt exits 130.
+    """
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, UsageError):
+            raise
+        except ClickException as exc:  # e.g. a file option Click could not open (its own exit is 1)
+            fail(ValidationError(exc.format_message()))
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            fail(exc)
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print an Accord error as one clear message (no traceback) and exit 2."""
+    """Report an error as one clear line (no traceback) and exit 2; a rejected input lists its problems, exit 1.
+
+    The same as the top-level handler (:class:`AccordGroup`), for commands also run on their own.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except Rejected as exc:
-            print_rejection(exc, as_json=False)
-            raise typer.Exit(EXIT_NO) from None
         except AccordError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_ERROR) from None
+            fail(exc)
 
     return wrapper
 

@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Table, and_, create_engine, event, insert, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from accord.errors import NotFound, StoreError
 from accord.registry import rows
@@ -38,7 +38,7 @@ from accord.registry.versioning import (
     _plan,
     _write_plan,
 )
-from accord.settings import Settings, get_settings
+from accord.settings import Settings, ensure_home, get_settings
 from accord.timeutil import utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -119,9 +119,17 @@ class Store:
     ) -> Store:
         """Open (and by default migrate) the registry the settings point at."""
         settings = settings or get_settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        ensure_home(settings)
         url = settings.resolved_database_url
-        engine = create_engine(url, future=True)
+        try:
+            engine = create_engine(url, future=True)
+        except (ArgumentError, ImportError) as exc:
+            scheme = url.partition("://")[0]
+            msg = (
+                f"ACCORD_DATABASE_URL: not a usable database URL (scheme {scheme!r}, {type(exc).__name__}); "
+                "expected sqlite:///PATH or postgresql://USER@HOST/DB"
+            )
+            raise StoreError(msg) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine, MediaStore(settings.media_dir), clock)
