@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from accord.datasets.manifest import Manifest, build_manifest
 from accord.datasets.summary import WITHHELD, hours, render_markdown, summarize
 from accord.registry.entities import Catalog, MediaRef, Party, PartyKind, Recording, Source
+from accord.registry.store import Store
+from accord.registry.versioning import ChangeSet
 from tests.factories import AT, agreement, catalog, recording, work
 
 MINUTE = 60_000
@@ -339,3 +341,45 @@ def test_property_no_undisclosed_name_id_agreement_title_or_isrc_ever_appears(ow
     licensors = {p for o in owners + publishers for p in o}
     assert (summary["totals"]["items"], summary["totals"]["licensors"]) == (5, len(licensors))
     assert summary["totals"]["undisclosed_licensors"] == len(hidden & licensors)
+
+
+# --- through the real store: a flag read back from SQLite / PostgreSQL is still honoured ---------
+
+
+def stored(store: Store, cat: Catalog) -> None:
+    """Put a factory catalog into the registry, as a delivery would."""
+    store.apply(
+        ChangeSet(
+            sources=tuple(cat.sources.values()),
+            parties=tuple(cat.parties.values()),
+            works=tuple(cat.works.values()),
+            recordings=tuple(cat.recordings.values()),
+            agreements=tuple(cat.agreements.values()),
+        ),
+        actor="test",
+        action="test.delivery",
+    )
+
+
+def test_a_stored_licensor_that_asked_not_to_be_named_keeps_its_flag(store: Store):
+    stored(store, label_catalog())
+    assert store.snapshot().parties["P-HUSH"].disclose is False
+    assert store.snapshot().parties["P-AURORA"].disclose is True
+
+
+@pytest.mark.parametrize("secret", UNDISCLOSED_SECRETS)
+def test_a_summary_built_through_the_store_names_an_undisclosed_licensor_nowhere(store: Store, secret: str):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.datasets import service
+    from accord.signing import OperatorKey
+
+    stored(store, label_catalog())
+    key = OperatorKey(Ed25519PrivateKey.generate())
+    manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
+    summary = summarize(manifest, store.snapshot(manifest.header.as_of))
+    assert secret.casefold() not in json.dumps(summary).casefold()
+    assert secret.casefold() not in render_markdown(summary).casefold()
+    # the undisclosed licensor is counted under an anonymous line: totals still add up
+    assert summary["totals"]["undisclosed_licensors"] == 1
+    assert licensor(summary, "undisclosed licensor 1")["items"] == 2

@@ -65,6 +65,7 @@ def party_of(r: Row) -> Party:
         r["isni"],
         r["dpid"],
         r["territory"],
+        bool(r["disclose"]),
     )
 
 
