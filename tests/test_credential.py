@@ -19,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from accord.attribution.contract import Attribution, ItemWeight, WorkRef, not_computed
+from accord.attribution.guard.verdict import Evidence, GuardVerdict
 from accord.errors import NotFound, ValidationError
 from accord.provenance.certificates import (
     CHAIN_NAME,
@@ -32,7 +34,9 @@ from accord.provenance.certificates import (
     load_chain,
     make_dev_chain,
 )
+from accord.provenance.compare import first_difference, nesting_depth_over
 from accord.provenance.credential import (
+    EXACT_LABEL,
     GENERATION_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
     TRAINING_MINING_ENTRIES,
@@ -354,7 +358,7 @@ def test_flipping_audio_bytes_after_embedding_fails_verification(tmp_path, signe
 
 def test_changing_the_embedded_generation_fails_verification(tmp_path, signed):
     data = signed["audio"].read_bytes()
-    assert data.count(b"MODEL-piano-v1") == 1
+    assert data.count(b"MODEL-piano-v1") == 2  # the structured assertion and the exact copy
     bad = tmp_path / "tampered.wav"
     bad.write_bytes(data.replace(b"MODEL-piano-v1", b"MODEL-piano-v2"))
     check = verify_file(bad)
@@ -392,3 +396,419 @@ def test_the_credential_json_is_what_was_signed(tmp_path, key, signed):
     assert document["format"] == "accord-credential/1"
     assert document["signature"] == key.signature_block(document["credential"])
     assert canonical_json(document["credential"]) == canonical_json(signed["credential"].to_dict())
+
+
+# --- the embedded credential is exactly the sidecar's ------------------------------------------------------
+
+
+def differences(embedded: Any, sidecar: Any, path: str = "credential") -> list[str]:
+    """Every field where two decoded JSON documents differ, in value or in exact type (``1`` is not ``1.0``)."""
+    if type(embedded) is not type(sidecar):
+        return [f"{path}: {type(embedded).__name__} {embedded!r} vs {type(sidecar).__name__} {sidecar!r}"]
+    if isinstance(embedded, dict):
+        out = [f"{path}.{k}: missing on one side" for k in sorted(set(embedded) ^ set(sidecar))]
+        return out + [
+            d for k in sorted(set(embedded) & set(sidecar)) for d in differences(embedded[k], sidecar[k], f"{path}.{k}")
+        ]
+    if isinstance(embedded, list):
+        if len(embedded) != len(sidecar):
+            return [f"{path}: {len(embedded)} items vs {len(sidecar)}"]
+        return [
+            d for i, (a, b) in enumerate(zip(embedded, sidecar, strict=True)) for d in differences(a, b, f"{path}[{i}]")
+        ]
+    return [] if embedded == sidecar else [f"{path}: {embedded!r} vs {sidecar!r}"]
+
+
+# scores with 17 significant digits, which the C2PA library's float parser reads one unit in the last place off
+SYMBOLIC = Evidence(
+    isrc="GBXYZ2600001",
+    title="The Fiddler's Reel",
+    check="symbolic",
+    score=2.5900849171547358,
+    threshold=6.0,
+    shared_notes=11,
+    shared_bars=2,
+    piece_bars=(11, 16),
+    catalog_bars=(3, 4),
+    piece_seconds=(20.0, 29.5),
+    catalog_seconds=(4.75, 7.125),
+    piece_line="melody",
+    catalog_line="melody",
+    transposition=-2,
+)
+AUDIO = Evidence(
+    isrc="GBXYZ2600002",
+    title="Second Tune",
+    check="audio",
+    score=17.0,
+    threshold=80.0,
+    piece_seconds=(0.0, 10.0),
+    catalog_seconds=(1.856, 11.856),
+    catalog_line="midi render",
+    matched_fraction=0.38551839337380045,
+)
+
+
+def guard_record(closest: tuple[Evidence, ...], seed: int = 7) -> dict[str, Any]:
+    """The guard record generate_output puts in a credential: the verdict, the seed used and each attempt."""
+    verdict = GuardVerdict(
+        status="clear",
+        threshold=6.0,
+        audio_threshold=80.0,
+        closest=closest,
+        checks=("symbolic", "audio"),
+        policy_version="guard-policy/3",
+        catalog={"recordings": 2, "lines": 4, "audio_clips": 2},
+        notes=(),
+    )
+    attempts = [
+        {"seed": seed, "status": "clear", "closest": {"isrc": e.isrc, "check": e.check, "score": e.score}}
+        for e in closest[:1]
+    ]
+    return verdict.to_dict() | {"requested_seed": seed, "seed_used": seed, "attempts": attempts}
+
+
+ATTRIBUTED = Attribution(
+    method="trak",
+    method_version="trak/2",
+    reliable=True,
+    unattributed_ppm=400_000,
+    items=(
+        ItemWeight("GBXYZ2600001", 350_000, "The Fiddler's Reel", (WorkRef("W-1", "Fiddler's Reel"),)),
+        ItemWeight("GBXYZ2600002", 250_000, "Second Tune", (WorkRef("W-2", ""),)),
+    ),
+    works=(("W-1", 350_000), ("W-2", 250_000)),
+    master=(("P-LABEL", 600_000),),
+    publishing=(("P-PUB", 350_000), ("P-PUB2", 250_000)),
+    manifest_root="ab" * 32,
+).to_credential()
+
+PENDING = {"status": "pending", "note": "nothing was checked"}
+OUTPUT_KINDS = {
+    "plain generation, guard and attribution pending": (
+        {
+            "style": "nocturne",
+            "key": "D minor",
+            "tempo_bpm": 72,
+            "bars": 8,
+            "from": None,
+            "prime_bars": None,
+            "temperature": 0.85,
+        },
+        PENDING,
+        PENDING,
+    ),
+    "plain generation, guard passages and attribution": (
+        {
+            "style": "reel",
+            "key": None,
+            "tempo_bpm": None,
+            "bars": 16,
+            "from": None,
+            "prime_bars": None,
+            "temperature": 1.0,
+        },
+        guard_record((SYMBOLIC, AUDIO)),
+        ATTRIBUTED,
+    ),
+    "continuation of a recording, with attribution": (
+        {
+            "style": "reel",
+            "key": "D major",
+            "tempo_bpm": 120,
+            "bars": 8,
+            "from": "GBXYZ2600001",
+            "prime_bars": 4,
+            "temperature": 0.85,
+        },
+        guard_record((SYMBOLIC,), seed=1_000_003),
+        ATTRIBUTED,
+    ),
+    "remix of a recording, attribution not computed": (
+        {
+            "style": "reel",
+            "key": "E minor",
+            "tempo_bpm": 96,
+            "bars": 12,
+            "from": "GBXYZ2600002",
+            "prime_bars": 2,
+            "temperature": 0.7,
+        },
+        guard_record((AUDIO, SYMBOLIC)),
+        not_computed("attribution failed: the model's index is missing"),
+    ),
+    "no catalog work near it, no attribution": (
+        {
+            "style": "reel",
+            "key": None,
+            "tempo_bpm": None,
+            "bars": 4,
+            "from": None,
+            "prime_bars": None,
+            "temperature": 0.85,
+        },
+        guard_record(()),
+        not_computed("the model has no attribution index"),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(OUTPUT_KINDS))
+def output_kind(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chain, key) -> dict[str, Any]:
+    """One output of each kind, released as generate_output releases it: the sidecar, then the signed audio."""
+    prompt, guard, attribution = OUTPUT_KINDS[request.param]
+    folder = tmp_path_factory.mktemp("kind")
+    plain = sine_wav(folder / "plain.wav", seconds=0.2)
+    credential = Credential(
+        **{**make_credential(plain).to_dict(), "prompt": prompt, "guard": guard, "attribution": attribution}
+    )
+    sidecar = write_sidecar(credential, folder / "OUT-0123456789ABCDEF.credential.json", key)
+    audio = folder / "OUT-0123456789ABCDEF.wav"
+    embed_c2pa(credential, plain, audio, chain)
+    return {"audio": audio, "sidecar": sidecar, "credential": credential}
+
+
+def test_the_credential_read_back_from_the_audio_is_the_sidecars_field_by_field(output_kind):
+    embedded = verify_file(output_kind["audio"])
+    sidecar = json.loads(output_kind["sidecar"].read_text())["credential"]
+    assert embedded.valid, embedded.problems
+    assert differences(embedded.credential, sidecar) == []
+    assert differences(sidecar, output_kind["credential"].to_dict()) == []
+
+
+def test_audio_and_sidecar_verified_together_are_found_identical(output_kind, key):
+    check = verify_file(output_kind["audio"], sidecar=output_kind["sidecar"], public_key_hex=key.public_hex)
+    assert check.valid, check.problems
+    assert (
+        "the credential embedded in OUT-0123456789ABCDEF.wav is the sidecar's, field by field, exactly" in check.notes
+    )
+    assert (
+        "sidecar OUT-0123456789ABCDEF.credential.json: Ed25519 signature valid, by the pinned operator key"
+        in check.notes
+    )
+    from_sidecar = verify_file(output_kind["sidecar"], media=output_kind["audio"], public_key_hex=key.public_hex)
+    assert from_sidecar.valid, from_sidecar.problems
+    assert any(
+        n.startswith("the credential embedded in OUT-0123456789ABCDEF.wav is the sidecar's") for n in from_sidecar.notes
+    )
+
+
+def test_a_credential_holds_its_values_as_rfc8785_reads_them(tmp_path):
+    data = make_credential(sine_wav(tmp_path / "a.wav", seconds=0.01)).to_dict()
+    credential = Credential.from_dict({**data, "guard": guard_record((SYMBOLIC,))})
+    guard = credential.to_dict()["guard"]
+    assert guard["threshold"] == 6 and type(guard["threshold"]) is int  # 6.0 is signed as "6"
+    assert guard["closest"][0]["piece_bars"] == [11, 16]  # a tuple is a JSON array
+    assert type(guard["closest"][0]["score"]) is float
+    with pytest.raises(ValidationError, match=r"credential\.prompt: .*RFC 8785"):
+        Credential.from_dict({**data, "prompt": {"bars": float("nan")}})
+
+
+@pytest.fixture(scope="module")
+def with_passages(tmp_path_factory: pytest.TempPathFactory, chain, key) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("passages")
+    prompt, guard, attribution = OUTPUT_KINDS["plain generation, guard passages and attribution"]
+    plain = sine_wav(folder / "plain.wav", seconds=0.2)
+    credential = Credential(
+        **{**make_credential(plain).to_dict(), "prompt": prompt, "guard": guard, "attribution": attribution}
+    )
+    audio = folder / "OUT-0123456789ABCDEF.wav"
+    embed_c2pa(credential, plain, audio, chain)
+    return {
+        "audio": audio,
+        "credential": credential,
+        "sidecar": write_sidecar(credential, folder / "x.credential.json", key),
+    }
+
+
+def test_a_tampered_sidecar_field_is_found_and_named(tmp_path, with_passages, key):
+    document = json.loads(with_passages["sidecar"].read_text())
+    document["credential"]["guard"]["closest"][0]["catalog_seconds"][1] = 8.125
+    tampered = tmp_path / "OUT-0123456789ABCDEF.credential.json"
+    tampered.write_text(json.dumps(document))
+    named = (
+        "mismatch between the credential embedded in OUT-0123456789ABCDEF.wav and the sidecar at "
+        "credential.guard.closest[0].catalog_seconds[1]: embedded has 7.125, sidecar has 8.125"
+    )
+    check = verify_file(with_passages["audio"], sidecar=tampered, public_key_hex=key.public_hex)
+    assert not check.valid
+    assert named in check.problems
+    assert f"sidecar {tampered.name}: signature: the Ed25519 signature does not match the credential" in check.problems
+    from_sidecar = verify_file(tampered, media=with_passages["audio"])
+    assert not from_sidecar.valid and named in from_sidecar.problems
+
+
+def test_a_changed_type_is_a_difference_even_where_the_value_compares_equal(tmp_path, with_passages):
+    document = json.loads(with_passages["sidecar"].read_text())
+    document["credential"]["attribution"]["reliable"] = 1  # True == 1 in Python; not in a credential
+    tampered = tmp_path / "t.credential.json"
+    tampered.write_text(json.dumps(document))
+    check = verify_file(with_passages["audio"], sidecar=tampered)
+    assert any(
+        "at credential.attribution.reliable: embedded has boolean true, sidecar has integer 1" in p
+        for p in check.problems
+    ), check.problems
+
+
+def test_a_sidecar_for_another_output_is_a_mismatch(tmp_path, with_passages, signed, key):
+    other = write_sidecar(signed["credential"], tmp_path / "other.credential.json", key)
+    check = verify_file(with_passages["audio"], sidecar=other, public_key_hex=key.public_hex)
+    assert not check.valid
+    assert any(p.startswith("mismatch between the credential embedded in") for p in check.problems)
+
+
+def test_embedded_copies_that_disagree_are_a_problem(tmp_path, chain, monkeypatch):
+    import accord.provenance.credential as module
+
+    plain = sine_wav(tmp_path / "plain.wav", seconds=0.1)
+    credential = make_credential(plain)
+    real = module.manifest_definition
+
+    def disagreeing(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        definition = real(*args, **kwargs)
+        for assertion in definition["assertions"]:
+            if assertion["label"] == GENERATION_LABEL:
+                assertion["data"] = {**assertion["data"], "seed": 4321}
+        return definition
+
+    monkeypatch.setattr(module, "manifest_definition", disagreeing)
+    embed_c2pa(credential, plain, tmp_path / "x.wav", chain)
+    check = verify_file(tmp_path / "x.wav")
+    assert not check.valid
+    assert any("c2pa: the embedded copies differ at credential.seed" in p for p in check.problems), check.problems
+
+
+def test_audio_embedded_before_the_exact_copy_still_verifies_against_its_sidecar(tmp_path, chain, key, monkeypatch):
+    import accord.provenance.credential as module
+
+    prompt, guard, attribution = OUTPUT_KINDS["plain generation, guard passages and attribution"]
+    plain = sine_wav(tmp_path / "plain.wav", seconds=0.1)
+    credential = Credential(
+        **{**make_credential(plain).to_dict(), "prompt": prompt, "guard": guard, "attribution": attribution}
+    )
+    real = module.manifest_definition
+
+    def before(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        definition = real(*args, **kwargs)
+        definition["assertions"] = [a for a in definition["assertions"] if a["label"] != EXACT_LABEL]
+        return definition
+
+    monkeypatch.setattr(module, "manifest_definition", before)
+    audio = tmp_path / "OUT-0123456789ABCDEF.wav"
+    embed_c2pa(credential, plain, audio, chain)
+    sidecar = write_sidecar(credential, tmp_path / "OUT-0123456789ABCDEF.credential.json", key)
+    check = verify_file(audio, sidecar=sidecar)
+    assert check.valid, check.problems
+    assert check.credential["guard"]["closest"][0]["piece_bars"] == [11, 16]  # not "CxA=": read as stored
+    assert any(n.startswith(f"no {EXACT_LABEL} assertion") for n in check.notes)
+    assert any("to within one unit in the last place" in n for n in check.notes)
+
+
+def test_json_nested_100000_deep_is_refused_with_a_clear_problem(tmp_path, with_passages):
+    deep = tmp_path / "deep.credential.json"
+    deep.write_text('{"format": "accord-credential/1", "credential": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    check = verify_file(deep)
+    assert not check.valid and check.form == "sidecar"
+    assert len(check.problems) == 1 and "nested" in check.problems[0] and "deep.credential.json" in check.problems[0]
+    beside = verify_file(with_passages["audio"], sidecar=deep)
+    assert not beside.valid and any("nested" in p for p in beside.problems)
+
+
+def test_first_difference_names_the_first_field_in_sorted_order_with_exact_types():
+    a = {"b": [1, 2.0, True], "a": {"x": None}, "c": "s"}
+    assert first_difference(a, json.loads(json.dumps(a))) is None
+    assert first_difference(a, {**a, "b": [1, 2, True]}) == "credential.b[1]: left has float 2.0, right has integer 2"
+    assert first_difference(a, {**a, "b": [1, 2.0, 1]}) == "credential.b[2]: left has boolean true, right has integer 1"
+    assert first_difference(a, {**a, "a": {}, "c": "t"}) == "credential.a.x: only in the left"
+    assert first_difference(a, {**a, "b": [1]}, names=("embedded", "sidecar")) == (
+        "credential.b: embedded has 3 items, sidecar has 1"
+    )
+    one_ulp = math.nextafter(2.0, 3.0)
+    assert first_difference({"f": 2.0}, {"f": one_ulp}) is not None
+    assert first_difference({"f": 2.0}, {"f": one_ulp}, float_ulps=1) is None
+
+
+def test_the_nesting_scan_skips_brackets_inside_strings():
+    for value in (["\\", [[[]]]], ['\\"[[[[', []], {'a"[': "}}}]]]", "b": [[{"\\": []}]]}):
+        text = json.dumps(value)
+        depth = text.count("[") + text.count("{")  # an upper bound; find the real one by trying
+        real = next(n for n in range(depth + 1) if not nesting_depth_over(text, n))
+        assert json.loads(text) == value and real <= 5
+        assert nesting_depth_over(text, real - 1)
+    assert nesting_depth_over("[" * 100_000, 64)
+
+
+# --- the command and the API -------------------------------------------------------------------------------
+
+
+def _tampered_beside(folder: Path, with_passages: dict[str, Any]) -> tuple[Path, Path]:
+    """A copy of the signed audio with, beside it, its sidecar whose catalog_seconds[1] was changed."""
+    audio = folder / with_passages["audio"].name
+    audio.write_bytes(with_passages["audio"].read_bytes())
+    document = json.loads(with_passages["sidecar"].read_text())
+    document["credential"]["guard"]["closest"][0]["catalog_seconds"][1] = 8.125
+    sidecar = folder / f"{audio.stem}.credential.json"
+    sidecar.write_text(json.dumps(document))
+    return audio, sidecar
+
+
+def test_credential_verify_compares_the_audio_with_the_sidecar_beside_it(tmp_path, with_passages):
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    runner = CliRunner()
+    audio = tmp_path / with_passages["audio"].name
+    audio.write_bytes(with_passages["audio"].read_bytes())
+    (tmp_path / f"{audio.stem}.credential.json").write_bytes(with_passages["sidecar"].read_bytes())
+    ok = runner.invoke(app, ["credential", "verify", str(audio), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert any("is the sidecar's, field by field, exactly" in n for n in json.loads(ok.output)["notes"])
+
+    _, sidecar = _tampered_beside(tmp_path, with_passages)
+    bad = runner.invoke(app, ["credential", "verify", str(audio), "--json"])
+    assert bad.exit_code == 1
+    assert any("credential.guard.closest[0].catalog_seconds[1]" in p for p in json.loads(bad.output)["problems"])
+    named = runner.invoke(app, ["credential", "verify", str(sidecar), "--media", str(audio)])
+    assert named.exit_code == 1 and "credential.guard.closest[0].catalog_seconds[1]" in named.output
+
+    deep = tmp_path / "deep.credential.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    refused = runner.invoke(app, ["credential", "verify", str(deep)])
+    assert refused.exit_code == 1 and "nested more than 64 levels" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
+def test_the_verify_route_compares_an_uploaded_audio_with_its_uploaded_sidecar(
+    store, settings, tmp_path, with_passages
+):
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.auth import create_key
+
+    _, secret = create_key(store, role="creator", party_id="ana")
+    auth = {"Authorization": f"Bearer {secret}"}
+    audio, sidecar = _tampered_beside(tmp_path, with_passages)
+    with TestClient(create_app(settings, store=store)) as client:
+        good = client.post(
+            "/v1/credentials/verify",
+            headers=auth,
+            files={
+                "file": (audio.name, audio.read_bytes()),
+                "sidecar": ("s.json", with_passages["sidecar"].read_bytes()),
+            },
+        ).json()
+        assert good["valid"], good["problems"]
+        bad = client.post(
+            "/v1/credentials/verify",
+            headers=auth,
+            files={"file": (audio.name, audio.read_bytes()), "sidecar": (sidecar.name, sidecar.read_bytes())},
+        ).json()
+        deep = client.post(
+            "/v1/credentials/verify", headers=auth, files={"file": ("d.json", b"[" * 100_000 + b"]" * 100_000)}
+        )
+    assert not bad["valid"] and bad["form"] == "c2pa"
+    assert any("at credential.guard.closest[0].catalog_seconds[1]: embedded has 7.125" in p for p in bad["problems"])
+    assert deep.status_code == 200 and not deep.json()["valid"]
+    assert "nested more than 64 levels" in deep.json()["problems"][0]

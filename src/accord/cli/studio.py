@@ -207,13 +207,21 @@ def output_download(
 def credential_verify(
     path: Annotated[Path, typer.Argument(help="An output's audio file (C2PA) or its .credential.json sidecar.")],
     public_key: Annotated[str | None, typer.Option(help="Pin the operator's public key (hex).")] = None,
-    media: Annotated[Path | None, typer.Option(help="For a sidecar: the file it describes, to check its hash.")] = None,
+    media: Annotated[
+        Path | None, typer.Option(help="The MIDI or audio it describes (hash checked; audio's embedded copy compared).")
+    ] = None,
+    sidecar: Annotated[
+        Path | None, typer.Option(help="For audio: the sidecar to compare (default: the .credential.json beside it).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check an output's content credential, in either form. Exit 0 valid, 1 invalid."""
-    from accord.provenance.verify import verify_file
+    """Check an output's content credential, in either form; audio and sidecar are also compared field by
+    field. Exit 0 valid, 1 invalid."""
+    from accord.provenance.verify import sidecar_beside, verify_file
 
-    check = verify_file(path, public_key_hex=public_key, media=media)
+    if sidecar is None and path.is_file() and path.suffix.lower() != ".json":
+        sidecar = sidecar_beside(path)
+    check = verify_file(path, public_key_hex=public_key, media=media, sidecar=sidecar)
     if as_json:
         print_json(
             {

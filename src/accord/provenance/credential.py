@@ -12,9 +12,21 @@ It travels in two forms:
 - a **C2PA manifest** embedded in the audio (:func:`embed_c2pa`), signed with an X.509 chain
   (:mod:`accord.provenance.certificates`): the ``c2pa.created`` action marked
   ``trainedAlgorithmicMedia`` (AI-generated), a CAWG training-and-data-mining assertion saying
-  ``notAllowed`` to every use, and ``com.accord.generation`` carrying the credential.
+  ``notAllowed`` to every use, ``com.accord.generation`` carrying the credential as structured
+  data (what a C2PA viewer shows), and ``com.accord.credential`` carrying its exact RFC 8785
+  canonical JSON and that text's SHA-256.
 
-:func:`verify_file` takes either and reports problems as values.
+The exact copy exists because the structured one is not exact: the C2PA library parses the
+manifest definition's decimal numbers with a fast float parser that is off by one unit in the
+last place for about one float in ten, and its ``Reader.json()`` report turns every array of
+numbers into base64 bytes (``[11, 16]`` reads back as ``"CxA="``). The exact copy is the
+embedded credential; verification checks it against the structured one and against the sidecar.
+
+A credential's values are held as their RFC 8785 reading (the JSON a verifier in any language
+decodes from the signed bytes): ``3.0`` is held as ``3``, a tuple as a list. So the sidecar, the
+embedded copy and the stored output all hold the same document, value for value and type for type.
+
+:func:`accord.provenance.verify.verify_file` takes either form and reports problems as values.
 """
 
 from __future__ import annotations
@@ -34,12 +46,13 @@ import c2pa
 from accord import __version__
 from accord.errors import AccordError, NotFound, ValidationError
 from accord.provenance.certificates import CertChain
-from accord.signing import OperatorKey
+from accord.signing import OperatorKey, canonical_json
 from accord.timeutil import parse_instant
 
 FORMAT = "accord-credential/1"
 
 GENERATION_LABEL = "com.accord.generation"
+EXACT_LABEL = "com.accord.credential"
 TRAINING_MINING_LABEL = "cawg.training-mining"
 TRAINING_MINING_ENTRIES = ("cawg.ai_generative_training", "cawg.ai_training", "cawg.ai_inference", "cawg.data_mining")
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -179,6 +192,13 @@ class Credential:
         if problems:
             msg = f"credential for {self.output_id!r}: " + "; ".join(problems)
             raise ValidationError(msg, field="credential", value=self.output_id)
+        for name in _FIELDS:  # hold each value as a verifier decodes it from the signed bytes
+            try:
+                value = json.loads(canonical_json(getattr(self, name)))
+            except AccordError as err:
+                msg = f"credential.{name}: {err}; expected a JSON value that RFC 8785 can canonicalise"
+                raise ValidationError(msg, field=f"credential.{name}", value=self.output_id) from None
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """The credential as JSON-ready data (a deep copy: changing it changes nothing here)."""
@@ -263,6 +283,12 @@ def write_sidecar(credential: Credential, path: Path, key: OperatorKey) -> Path:
     return path
 
 
+def exact_assertion(credential: Credential) -> dict[str, str]:
+    """The ``com.accord.credential`` assertion's data: the credential's RFC 8785 text and its SHA-256."""
+    text = canonical_json(credential.to_dict())
+    return {"format": FORMAT, "canonical_json": text.decode("utf-8"), "sha256": hashlib.sha256(text).hexdigest()}
+
+
 def manifest_definition(credential: Credential, title: str, mime: str) -> dict[str, Any]:
     """The C2PA manifest definition (c2pa-python ``Builder`` JSON) for an output's audio."""
     return {
@@ -288,6 +314,7 @@ def manifest_definition(credential: Credential, title: str, mime: str) -> dict[s
                 "data": {"entries": {entry: {"use": "notAllowed"} for entry in TRAINING_MINING_ENTRIES}},
             },
             {"label": GENERATION_LABEL, "data": credential.to_dict()},
+            {"label": EXACT_LABEL, "data": exact_assertion(credential)},
         ],
     }
 

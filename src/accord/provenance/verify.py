@@ -1,20 +1,26 @@
-"""Verifying an output's content credential, in either form: the signed sidecar or the embedded C2PA manifest."""
+"""Verifying an output's content credential, in either form: the signed sidecar or the embedded C2PA manifest.
+
+Where both forms are at hand (the audio and its sidecar), the check also compares them field by
+field and names the first field where they part: the embedded credential must be exactly what
+the sidecar holds.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import c2pa
 
-from accord.errors import AccordError, NotFound
+from accord.errors import AccordError, NotFound, ValidationError
 from accord.provenance.certificates import DEV_COMMON_NAME
+from accord.provenance.compare import first_difference, load_bounded
 from accord.provenance.credential import (
     ACTIONS_LABELS,
     AUDIO_MIME,
+    EXACT_LABEL,
     FORMAT,
     GENERATION_LABEL,
     TRAINED_ALGORITHMIC_MEDIA,
@@ -47,6 +53,23 @@ def _media_check(credential: Any, media: Path) -> tuple[list[str], list[str]]:
                 return [], [f"media: {media.name} less its embedded C2PA manifest is the credential's {kind}"]
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(hashes.items()))
     return [f"media: {media.name} has sha256 {digest}, which matches none of the credential's ({kinds})"], []
+
+
+def _signature_valid(credential: Mapping[str, Any], key_hex: str, value: str) -> bool:
+    try:
+        message = canonical_json(credential)
+    except AccordError:  # e.g. NaN or an integer past 2**53: nothing RFC 8785 signs, so nothing signed it
+        return False
+    return verify_signature(key_hex, message, value)
+
+
+def _compare(embedded: Mapping[str, Any], sidecar: Mapping[str, Any], *, exact: bool, audio: str) -> tuple[str, str]:
+    """(problem, note), one of them empty: whether the credential embedded in ``audio`` is the sidecar's."""
+    difference = first_difference(embedded, sidecar, names=("embedded", "sidecar"), float_ulps=0 if exact else 1)
+    if difference is not None:
+        return f"mismatch between the credential embedded in {audio} and the sidecar at {difference}", ""
+    how = "exactly" if exact else "to within one unit in the last place of each float (no exact copy embedded)"
+    return "", f"the credential embedded in {audio} is the sidecar's, field by field, {how}"
 
 
 def _verify_sidecar(document: Any, public_key_hex: str | None, media: Path | None) -> CredentialCheck:
@@ -82,7 +105,7 @@ def _verify_sidecar(document: Any, public_key_hex: str | None, media: Path | Non
                     if pinned != check_key:
                         problems.append(f"signature: signed by key {key}, not the pinned operator key {pinned}")
                     check_key, who = pinned, "the pinned operator key"
-            if verify_signature(check_key, canonical_json(credential), value):
+            if _signature_valid(credential, check_key, value):
                 notes.append(f"Ed25519 signature valid, by {who}")
                 if public_key_hex is None:
                     notes.append("pass the operator's public key (--public-key) to check who signed")
@@ -92,6 +115,14 @@ def _verify_sidecar(document: Any, public_key_hex: str | None, media: Path | Non
         media_problems, media_notes = _media_check(credential, media)
         problems += media_problems
         notes += media_notes
+        if media.suffix.lower() in AUDIO_MIME and media.is_file():  # the audio's own copy must be this one
+            embedded, exact = _check_c2pa(media, None, None, None)
+            if embedded.problems != (f"c2pa: no C2PA manifest in {media.name}",):
+                problems += [f"media {media.name}: {p}" for p in embedded.problems]
+            if embedded.credential is not None:
+                problem, note = _compare(embedded.credential, credential, exact=exact, audio=media.name)
+                problems += [problem] if problem else []
+                notes += [note] if note else []
     return CredentialCheck(not problems, "sidecar", credential, tuple(problems), tuple(notes))
 
 
@@ -142,11 +173,33 @@ def _signature_findings(store: Mapping[str, Any], manifest: Mapping[str, Any]) -
     return problems, notes, common_name
 
 
-def _assertion_findings(manifest: Mapping[str, Any]) -> tuple[list[str], list[str], dict[str, Any] | None]:
-    """(problems, notes, credential) from the manifest's assertions: AI marking, TDM, generation."""
+def _exact_copy(data: Any) -> tuple[list[str], dict[str, Any] | None]:
+    """(problems, credential) from the ``com.accord.credential`` assertion: RFC 8785 text and its SHA-256."""
+    where = f"c2pa: {EXACT_LABEL}"
+    if not isinstance(data, Mapping) or not all(isinstance(data.get(k), str) for k in ("canonical_json", "sha256")):
+        return [f"{where}: not an object with the strings canonical_json and sha256"], None
+    problems = []
+    if data.get("format") != FORMAT:
+        problems.append(f"{where}.format: {data.get('format')!r}; expected {FORMAT!r}")
+    text = data["canonical_json"]
+    raw = text.encode("utf-8", errors="surrogatepass")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != data["sha256"]:
+        problems.append(f"{where}.sha256: {data['sha256']!r}, but canonical_json hashes to {digest}")
+    try:
+        credential = load_bounded(text, f"{where}.canonical_json")
+        canonical = canonical_json(credential)
+    except (ValueError, AccordError) as err:
+        return [*problems, str(err)], None
+    if canonical != raw:
+        problems.append(f"{where}.canonical_json: not in RFC 8785 canonical form")
+    return problems, dict(credential) if isinstance(credential, Mapping) else None
+
+
+def _assertion_findings(assertions: Mapping[str, Any]) -> tuple[list[str], list[str], dict[str, Any] | None, bool]:
+    """(problems, notes, credential, whether it is the exact copy) from the manifest's assertions (label → data)."""
     problems: list[str] = []
     notes: list[str] = []
-    assertions = {_obj(a).get("label"): _obj(a).get("data") for a in _seq(manifest.get("assertions"))}
     actions = [_obj(a) for label in ACTIONS_LABELS for a in _seq(_obj(assertions.get(label)).get("actions"))]
     if any(
         a.get("action") == "c2pa.created" and a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions
@@ -160,18 +213,53 @@ def _assertion_findings(manifest: Mapping[str, Any]) -> tuple[list[str], list[st
         notes.append(f"training and data mining: {uses}")
     else:
         problems.append(f"c2pa: no {TRAINING_MINING_LABEL} assertion")
-    credential = assertions.get(GENERATION_LABEL)
-    if credential is None:
+    structured = assertions.get(GENERATION_LABEL)
+    if structured is None:
         problems.append(f"c2pa: no {GENERATION_LABEL} assertion; not an Accord output credential")
-        return problems, notes, None
+        return problems, notes, None, False
+    if EXACT_LABEL not in assertions:  # outputs made before the exact copy was embedded
+        notes.append(
+            f"no {EXACT_LABEL} assertion (an output made before it was embedded): the credential is the "
+            f"structured {GENERATION_LABEL}, whose floats the C2PA library may have stored one unit in the last "
+            "place off"
+        )
+        problems += credential_problems(structured)
+        return problems, notes, dict(structured) if isinstance(structured, Mapping) else None, False
+    exact_problems, credential = _exact_copy(assertions[EXACT_LABEL])
+    problems += exact_problems
+    if credential is None:
+        return problems, notes, None, True
+    difference = first_difference(credential, structured, names=(EXACT_LABEL, GENERATION_LABEL), float_ulps=1)
+    if difference is not None:
+        problems.append(f"c2pa: the embedded copies differ at {difference}")
     problems += credential_problems(credential)
-    return problems, notes, dict(credential) if isinstance(credential, Mapping) else None
+    return problems, notes, credential, True
 
 
-def _verify_c2pa(
-    path: Path, public_key_hex: str | None, media: Path | None, trust_anchors: Path | None
-) -> CredentialCheck:
+def _read_manifest_store(path: Path, context: Any) -> tuple[Any, Any] | str:
+    """(the Reader's report, its crJSON) for ``path``, or why there are none.
+
+    The report carries the validation results; crJSON carries the assertions as stored (the
+    report turns arrays of numbers into base64 bytes: ``[11, 16]`` reads ``"CxA="``).
+    """
     mime = AUDIO_MIME.get(path.suffix.lower())  # None: the library detects the format from the bytes
+    try:
+        with path.open("rb") as fh, c2pa.Reader(mime, fh, context=context) as reader:
+            report, crjson = reader.json(), reader.crjson()
+    except c2pa.C2paError.ManifestNotFound:
+        return f"c2pa: no C2PA manifest in {path.name}"
+    except c2pa.C2paError as err:
+        return f"c2pa: {path.name} could not be read ({err})"
+    try:
+        return load_bounded(report, "c2pa report"), load_bounded(crjson, "c2pa crJSON")
+    except ValueError as err:
+        return f"{err} in {path.name}"
+
+
+def _check_c2pa(
+    path: Path, public_key_hex: str | None, media: Path | None, trust_anchors: Path | None
+) -> tuple[CredentialCheck, bool]:
+    """The check of an audio file's embedded manifest, and whether its credential is the exact copy."""
     context = None
     if trust_anchors is not None:
         if not trust_anchors.is_file():
@@ -179,22 +267,21 @@ def _verify_c2pa(
             raise NotFound(msg)
         context = c2pa.Context.from_dict({"trust": {"trust_anchors": trust_anchors.read_text()}})
     try:
-        with path.open("rb") as fh, c2pa.Reader(mime, fh, context=context) as reader:
-            store = json.loads(reader.json())
-    except c2pa.C2paError.ManifestNotFound:
-        return CredentialCheck(False, "c2pa", None, (f"c2pa: no C2PA manifest in {path.name}",))
-    except c2pa.C2paError as err:
-        return CredentialCheck(False, "c2pa", None, (f"c2pa: {path.name} could not be read ({err})",))
+        read = _read_manifest_store(path, context)
     finally:
         if context is not None:
             context.close()
-    manifest = _obj(store).get("manifests")
-    manifest = _obj(manifest).get(str(store.get("active_manifest")))
-    if not isinstance(manifest, Mapping):
-        return CredentialCheck(False, "c2pa", None, (f"c2pa: {path.name} has no active manifest",))
+    if isinstance(read, str):
+        return CredentialCheck(False, "c2pa", None, (read,)), False
+    store, crjson = _obj(read[0]), _obj(read[1])
+    active = str(store.get("active_manifest"))
+    manifest = _obj(store.get("manifests")).get(active)
+    stored = next((_obj(m) for m in _seq(crjson.get("manifests")) if _obj(m).get("label") == active), None)
+    if not isinstance(manifest, Mapping) or stored is None:
+        return CredentialCheck(False, "c2pa", None, (f"c2pa: {path.name} has no active manifest",)), False
 
     problems, notes, common_name = _signature_findings(store, manifest)
-    more_problems, more_notes, credential = _assertion_findings(manifest)
+    more_problems, more_notes, credential, exact = _assertion_findings(_obj(stored.get("assertions")))
     problems += more_problems
     notes += more_notes
     if public_key_hex is not None:
@@ -206,19 +293,48 @@ def _verify_c2pa(
         media_problems, media_notes = _media_check(credential, media)
         problems += media_problems
         notes += media_notes
-    return CredentialCheck(not problems, "c2pa", credential, tuple(problems), tuple(notes))
+    return CredentialCheck(not problems, "c2pa", credential, tuple(problems), tuple(notes)), exact
 
 
 def _read_sidecar(path: Path) -> tuple[bool, Any]:
-    """(is a sidecar, parsed JSON or the parse error message)."""
+    """(is a sidecar, parsed JSON or why it could not be parsed)."""
     with path.open("rb") as fh:
         head = fh.read(64).lstrip()
     if not head.startswith(b"{") and path.suffix.lower() != ".json":
         return False, None
     try:
-        return True, json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return True, f"sidecar: {path.name} is not valid JSON ({err})"
+        return True, load_bounded(path.read_text(encoding="utf-8"), f"sidecar: {path.name}")
+    except UnicodeDecodeError as err:
+        return True, f"sidecar: {path.name} is not UTF-8 text ({err})"
+    except ValueError as err:
+        return True, str(err)
+
+
+def sidecar_beside(audio: Path) -> Path | None:
+    """The sidecar Accord writes next to an output's audio (``OUT-….wav`` → ``OUT-….credential.json``), if there."""
+    candidate = audio.with_name(f"{audio.stem}.credential.json")
+    return candidate if candidate != audio and candidate.is_file() else None
+
+
+def _with_sidecar(
+    check: CredentialCheck, exact: bool, audio: Path, sidecar: Path, public_key_hex: str | None
+) -> CredentialCheck:
+    """``check`` of ``audio``'s embedded manifest, plus the sidecar's own check and the comparison of the two."""
+    is_sidecar, document = _read_sidecar(sidecar)
+    if not is_sidecar:
+        extra = (f"sidecar: {sidecar.name} is not a JSON sidecar",)
+        return CredentialCheck(False, check.form, check.credential, check.problems + extra, check.notes)
+    if isinstance(document, str):
+        side = CredentialCheck(False, "sidecar", None, (document,))
+    else:
+        side = _verify_sidecar(document, public_key_hex, None)
+    problems = list(check.problems) + [f"sidecar {sidecar.name}: {p}" for p in side.problems]
+    notes = list(check.notes) + [f"sidecar {sidecar.name}: {n}" for n in side.notes]
+    if check.credential is not None and side.credential is not None:
+        problem, note = _compare(check.credential, side.credential, exact=exact, audio=audio.name)
+        problems += [problem] if problem else []
+        notes += [note] if note else []
+    return CredentialCheck(not problems, check.form, check.credential, tuple(problems), tuple(notes))
 
 
 def verify_file(
@@ -227,28 +343,44 @@ def verify_file(
     public_key_hex: str | None = None,
     media: Path | None = None,
     trust_anchors: Path | None = None,
+    sidecar: Path | None = None,
 ) -> CredentialCheck:
     """Check a credential: a sidecar JSON, or an audio file with an embedded C2PA manifest.
+
+    Where both forms are given (an audio file and ``sidecar``, or a sidecar and the audio as
+    ``media``), each is checked and the two credentials are compared field by field, with exact
+    JSON types; the first field where they differ is a problem, named by its path
+    (``credential.guard.closest[0].catalog_seconds[1]``).
 
     Args:
         path: the sidecar (``*.credential.json``) or the audio file.
         public_key_hex: the operator's Ed25519 public key (64 hex digits or PEM) to pin a
             sidecar's signer to; without it the key in the sidecar is used and said to be unpinned.
         media: a MIDI or audio file whose SHA-256 must be one of the credential's media hashes
-            (an audio file with the C2PA manifest embedded matches its pre-embedding hash).
+            (an audio file with the C2PA manifest embedded matches its pre-embedding hash, and
+            its embedded credential must be the sidecar's).
         trust_anchors: a PEM file of root certificates to trust for C2PA signers (e.g. the C2PA
             trust list); without it no signer is on a trust list.
+        sidecar: for an audio ``path``, its sidecar, to check and to compare with the embedded
+            credential (:func:`sidecar_beside` finds the one Accord writes next to the audio).
 
     Raises:
-        NotFound: ``path`` (or ``trust_anchors``) does not exist. Every other fault is a problem
-        in the returned check.
+        NotFound: ``path`` (or ``trust_anchors`` or ``sidecar``) does not exist. Every other fault
+        is a problem in the returned check.
     """
-    if not path.is_file():
-        msg = f"credential: no file at {path}"
-        raise NotFound(msg)
+    for what, given in (("credential", path), ("sidecar", sidecar)):
+        if given is not None and not given.is_file():
+            msg = f"{what}: no file at {given}"
+            raise NotFound(msg)
     is_sidecar, document = _read_sidecar(path)
     if is_sidecar:
+        if sidecar is not None:
+            msg = f"sidecar: {path.name} is itself a sidecar; give the audio as the file and the sidecar as sidecar"
+            raise ValidationError(msg, field="sidecar", value=str(sidecar))
         if isinstance(document, str):
             return CredentialCheck(False, "sidecar", None, (document,))
         return _verify_sidecar(document, public_key_hex, media)
-    return _verify_c2pa(path, public_key_hex, media, trust_anchors)
+    check, exact = _check_c2pa(path, public_key_hex, media, trust_anchors)
+    if sidecar is None:
+        return check
+    return _with_sidecar(check, exact, path, sidecar, public_key_hex)
