@@ -250,15 +250,26 @@ def verify_credential(
     principal: Caller,
     file: Annotated[UploadFile, File(description="An output's audio (C2PA) or its .credential.json sidecar.")],
     public_key: Annotated[str | None, Query(max_length=256, description="Pin the operator's public key (hex).")] = None,
+    sidecar: Annotated[
+        UploadFile | None,
+        File(description="With audio as file: its .credential.json sidecar, to compare with the embedded credential."),
+    ] = None,
 ) -> CredentialCheckOut:
-    """Check a content credential, in either form, as anyone given the file can."""
+    """Check a content credential, in either form, as anyone given the file can; given the audio and its
+    sidecar, also compare the two field by field (the first differing field is named)."""
     from accord.provenance.verify import verify_file
 
     name = Path(file.filename or "upload").name or "upload"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / "file" / name
+        path.parent.mkdir()
         path.write_bytes(file.file.read())
-        check = verify_file(path, public_key_hex=public_key)
+        sidecar_path = None
+        if sidecar is not None:
+            sidecar_path = Path(tmp) / "sidecar" / (Path(sidecar.filename or "sidecar.json").name or "sidecar.json")
+            sidecar_path.parent.mkdir()
+            sidecar_path.write_bytes(sidecar.file.read())
+        check = verify_file(path, public_key_hex=public_key, sidecar=sidecar_path)
     return CredentialCheckOut(
         valid=check.valid,
         form=check.form,
