@@ -19,8 +19,10 @@ from sqlalchemy import select
 from accord.api.app import create_app
 from accord.api.auth import (
     Role,
+    audit_events,
     authenticate,
     create_key,
+    csrf_token_for,
     principal_from_cookie,
     revoke_key,
     session_cookie_for,
@@ -460,12 +462,13 @@ def test_a_delivery_uploads_as_an_archive_all_or_nothing(world: dict[str, Any], 
 @sqlite_only
 def test_a_creator_streams_plays_and_downloads_within_its_plan(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
-    r = c.get("/v1/outputs/OUT-ANA/stream?event_id=p1", headers=h(world, "ana"))
-    assert r.status_code == 200 and r.content == b"RIFF....WAVE"
-    assert c.post("/v1/outputs/OUT-ANA/plays", headers={**h(world, "ana"), "Idempotency-Key": "p1"}).json() == {
-        "output_id": "OUT-ANA",
-        "recorded": False,
-    }
+    r = c.get("/v1/outputs/OUT-ANA/stream", headers=h(world, "ana"))
+    assert r.status_code == 200 and r.content == b"RIFF....WAVE" and r.headers["accept-ranges"] == "bytes"
+    assert "attachment" not in r.headers["content-disposition"]  # a stream, never a download
+    assert c.get("/v1/usage", headers=h(world, "ana")).json()["items"] == []  # streaming records nothing
+    play = {**h(world, "ana"), "Idempotency-Key": "p1"}
+    assert c.post("/v1/outputs/OUT-ANA/plays", headers=play).json() == {"output_id": "OUT-ANA", "recorded": True}
+    assert c.post("/v1/outputs/OUT-ANA/plays", headers=play).json() == {"output_id": "OUT-ANA", "recorded": False}
     r = c.post("/v1/outputs/OUT-ANA/download", headers=h(world, "ana"))
     assert r.status_code == 200
     assert sorted(zipfile.ZipFile(io.BytesIO(r.content)).namelist())[0] == "OUT-ANA.credential.json"
@@ -474,6 +477,91 @@ def test_a_creator_streams_plays_and_downloads_within_its_plan(world: dict[str, 
     kinds = [e["kind"] for e in c.get("/v1/usage", headers=h(world, "ana")).json()["items"]]
     assert kinds == ["play", "download"]
     assert c.get("/v1/usage", headers=h(world, "bob")).json()["items"] == []
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("asked", "status", "body", "content_range"),
+    [
+        ("bytes=0-3", 206, b"RIFF", "bytes 0-3/12"),
+        ("bytes=8-", 206, b"WAVE", "bytes 8-11/12"),
+        ("bytes=-4", 206, b"WAVE", "bytes 8-11/12"),
+        ("bytes=4-99", 206, b"....WAVE", "bytes 4-11/12"),
+        ("bytes=12-", 416, None, "bytes */12"),
+        ("bytes=5-2", 416, None, "bytes */12"),
+        ("bytes=-0", 416, None, "bytes */12"),
+        ("bytes=x-y", 416, None, "bytes */12"),
+        ("bytes=0-1,4-5", 200, b"RIFF....WAVE", None),  # several ranges: the whole file
+    ],
+)
+def test_a_stream_serves_the_byte_range_a_player_asks_for(
+    world: dict[str, Any], asked: str, status: int, body: bytes | None, content_range: str | None
+) -> None:
+    c: TestClient = world["client"]
+    for url in ("/v1/outputs/OUT-ANA/stream", "/portal/studio/outputs/OUT-ANA/audio"):
+        headers = {**h(world, "ana"), "Range": asked} if url.startswith("/v1") else {"Range": asked}
+        if url.startswith("/portal"):
+            c.cookies.set("accord_session", session_cookie_for(world["keys"]["ana"], c.app.state.settings))  # type: ignore[attr-defined]
+        r = c.get(url, headers=headers)
+        c.cookies.clear()
+        assert r.status_code == status, (url, r.text)
+        assert r.headers.get("content-range") == content_range
+        if body is not None:
+            assert r.content == body
+        else:
+            assert r.json()["error"]["code"] == "range_not_satisfiable"
+    assert outputs.events(world["store"]) == []
+
+
+# ---------------------------------------------------------------- sessions and CSRF
+
+
+def _session(c: TestClient, secret: str, *, nonce: str | None = None) -> None:
+    """Sign the test client in as the portal does: the session cookie (and this browser's CSRF nonce)."""
+    settings = c.app.state.settings  # type: ignore[attr-defined]
+    c.cookies.clear()
+    c.cookies.set("accord_session", session_cookie_for(secret, settings))
+    if nonce is not None:
+        c.cookies.set("accord_csrf", nonce)
+
+
+@sqlite_only
+def test_a_session_cookie_without_the_csrf_token_changes_nothing(world: dict[str, Any]) -> None:
+    c: TestClient = world["client"]
+    store: Store = world["store"]
+    label_key = world["keys"]["label"].split("_")[1]
+    token = csrf_token_for(c.app.state.settings, "nonce-1")  # type: ignore[attr-defined]
+    before = len(audit_events(store))
+    for secret, url, headers in (
+        (world["keys"]["ops"], f"/v1/api-keys/{label_key}/revoke", {}),
+        (world["keys"]["ana"], "/v1/outputs/OUT-ANA/plays", {}),
+        (world["keys"]["ana"], "/v1/outputs/OUT-ANA/plays", {"X-CSRF-Token": "0" * 64}),
+        (world["keys"]["ana"], "/v1/outputs/OUT-ANA/plays", {"X-CSRF-Token": token}),  # another browser's token
+    ):
+        _session(c, secret, nonce="nonce-2")
+        r = c.post(url, headers=headers)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "csrf" and r.json()["error"]["field"] == "X-CSRF-Token"
+    c.cookies.clear()
+    assert c.get("/v1/me", headers=h(world, "label")).status_code == 200  # the key was not revoked
+    assert outputs.events(store) == [] and len(audit_events(store)) == before  # no play, nothing audited
+    _session(c, world["keys"]["ana"], nonce="nonce-1")
+    assert c.get("/v1/me").json()["party_id"] == "ana"  # reading needs no token
+    played = c.post("/v1/outputs/OUT-ANA/plays", headers={"X-CSRF-Token": token})
+    assert played.status_code == 201 and played.json()["recorded"] is True
+    _session(c, world["keys"]["ops"], nonce="nonce-1")
+    assert c.post(f"/v1/api-keys/{label_key}/revoke", headers={"X-CSRF-Token": token}).status_code == 200
+    c.cookies.clear()
+    assert c.get("/v1/me", headers=h(world, "label")).status_code == 401
+    assert [e["kind"] for e in outputs.events(store)] == ["play"]
+
+
+@sqlite_only
+def test_a_bearer_key_needs_no_csrf_token(world: dict[str, Any]) -> None:
+    c: TestClient = world["client"]
+    c.cookies.clear()
+    r = c.post("/v1/outputs/OUT-ANA/plays", headers=h(world, "ana"))
+    assert r.status_code == 201 and r.json()["recorded"] is True
 
 
 # ---------------------------------------------------------------- generation as a job (a tiny model)

@@ -203,7 +203,9 @@ def test_downloads_follow_the_plan_and_are_usage_events(portal: dict[str, Any]) 
     token = csrf_of(bo.get("/portal/studio/outputs/OUT-BO").text)
     refused = bo.post("/portal/studio/outputs/OUT-BO/download", data={"csrf": token})
     assert refused.status_code == 200 and "streams only" in refused.text  # the free plan: shown why, no file
-    assert bo.post("/portal/studio/outputs/OUT-BO/play", data={"csrf": token}).json() == {"recorded": True}
+    assert bo.get("/portal/studio/outputs/OUT-BO/audio").status_code == 200  # streaming records nothing
+    played = bo.post("/v1/outputs/OUT-BO/plays", headers={"X-CSRF-Token": token, "Idempotency-Key": "pl-1"})
+    assert played.json() == {"output_id": "OUT-BO", "recorded": True}  # as the player posts it
     assert [(e["output_id"], e["kind"]) for e in outputs.events(store)] == [("OUT-ANA", "download"), ("OUT-BO", "play")]
 
 

@@ -6,9 +6,15 @@ or with the portal's ``accord_session`` cookie, an HMAC (under a server secret k
 ``ACCORD_HOME/api/session.key``) of the key id, an expiry and the key's hash: revoking the key
 ends its sessions too.
 
+A request that proves itself with the cookie and changes anything (POST, PUT, PATCH, DELETE)
+must also carry the portal's CSRF token in the ``X-CSRF-Token`` header (:func:`csrf_matches`):
+a browser sends the cookie with any site's request, but only the portal's own pages can read
+the token. A bearer request needs none (no browser sends a bearer key by itself).
+
 Public functions the portal relies on (keep their signatures stable): :func:`create_key`,
 :func:`revoke_key`, :func:`list_keys`, :func:`authenticate`, :func:`principal_from_request`,
-:func:`session_cookie_for`, :func:`require_role`, :func:`audit`, :data:`SESSION_COOKIE`.
+:func:`session_cookie_for`, :func:`require_role`, :func:`audit`, :data:`SESSION_COOKIE`,
+:func:`csrf_token_for`, :func:`csrf_matches`, :data:`CSRF_COOKIE`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ from accord.settings import Settings, get_settings
 T = Base.metadata.tables
 SESSION_COOKIE = "accord_session"
 SESSION_TTL = timedelta(hours=12)
+CSRF_COOKIE = "accord_csrf"
+"""A random nonce per browser; a CSRF token is HMAC(server secret, nonce) (:func:`csrf_token_for`)."""
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECRET_PREFIX = "acc_"
 # acc_<16 hex key id>_<43 url-safe base64 chars>: the key id is readable in logs, the rest is 256 random bits
 _SECRET_RE = re.compile(r"^acc_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
@@ -273,6 +283,45 @@ def principal_from_request(request: Request, store: Store) -> Principal:
     raise Unauthenticated("authorization: no API key; send 'Authorization: Bearer <API key>'")
 
 
+# ---------------------------------------------------------------- CSRF
+
+
+class CsrfRefused(Forbidden):
+    """A state-changing request made with the session cookie but without this browser's CSRF token."""
+
+    code = "csrf"
+    field = CSRF_HEADER
+
+
+def csrf_token_for(settings: Settings, nonce: str) -> str:
+    """The CSRF token of a browser's nonce (the ``accord_csrf`` cookie): HMAC(server secret, nonce).
+
+    An attacker's page can make the browser send the cookie but can neither read it nor
+    compute its HMAC, and a cookie planted by someone else does not match a token made
+    without the server secret.
+    """
+    return hmac.new(server_secret(settings), f"csrf|{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_matches(request: Request, token: str, settings: Settings | None = None) -> bool:
+    """Whether ``token`` is the CSRF token of this browser's ``accord_csrf`` nonce."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not nonce or not token:
+        return False
+    settings = settings or getattr(request.app.state, "settings", None) or get_settings()
+    return hmac.compare_digest(csrf_token_for(settings, nonce), token)
+
+
+def require_csrf_header(request: Request) -> None:
+    """:class:`CsrfRefused` (403) unless the request carries this browser's token in ``X-CSRF-Token``."""
+    if not csrf_matches(request, request.headers.get(CSRF_HEADER, "")):
+        msg = (
+            f"{CSRF_HEADER}: missing or not this browser's token; a {request.method} made with the portal's "
+            f"session cookie must send the token the portal's pages carry (or use 'Authorization: Bearer <API key>')"
+        )
+        raise CsrfRefused(msg)
+
+
 # ---------------------------------------------------------------- FastAPI dependencies
 
 
@@ -283,8 +332,12 @@ def store_of(request: Request) -> Store:
 
 
 def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the authenticated caller (401 otherwise)."""
-    return principal_from_request(request, store_of(request))
+    """FastAPI dependency: the authenticated caller (401 otherwise); a caller proved by the session
+    cookie (no ``Authorization`` header) that changes anything needs the CSRF header too (403)."""
+    principal = principal_from_request(request, store_of(request))
+    if not request.headers.get("authorization") and request.method.upper() in UNSAFE_METHODS:
+        require_csrf_header(request)
+    return principal
 
 
 def require_role(*roles: Role) -> Callable[[Request], Principal]:

@@ -1,13 +1,17 @@
-"""What routes share: the store, the caller, the request id, the audit helper, instants from query text."""
+"""What routes share: the store, the caller, the request id, the audit helper, instants from query text,
+byte ranges of a stream."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
 
 from accord.api.auth import Principal, audit, current_principal, store_of
+from accord.api.errors import body as error_body
 from accord.registry.store import Store
 from accord.settings import Settings
 from accord.timeutil import parse_instant
@@ -37,3 +41,40 @@ def record(request: Request, principal: Principal, action: str, obj_type: str, o
 
 def instant_or_now(store: Store, value: str | None, field: str) -> datetime:
     return store.clock() if value is None else parse_instant(value, field=field)
+
+
+# ---------------------------------------------------------------- byte ranges (streams)
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def ranged(data: bytes, range_header: str | None, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    """``data`` as a 200, or the one byte range a ``Range: bytes=...`` header asks for as a 206.
+
+    A player seeks with ``bytes=first-last``, ``bytes=first-`` or ``bytes=-suffix``. Several ranges at
+    once are answered with the whole (RFC 9110 lets a server ignore Range); a range that is malformed
+    or lies past the end is a 416 with ``Content-Range: bytes */size`` and the API's error body.
+    """
+    size = len(data)
+    base = {"Accept-Ranges": "bytes", **(headers or {})}
+    if not range_header or "," in range_header:
+        return Response(data, media_type=media_type, headers=base)
+    m = _RANGE.match(range_header.strip().replace(" ", ""))
+    first, last = (m.group(1), m.group(2)) if m else ("", "")
+    if m is None or (first == "" and last == ""):
+        start, end = size, size  # unsatisfiable
+    elif first == "":
+        start, end = max(0, size - int(last)), size - 1
+        if int(last) == 0:
+            start = size
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        msg = f"range: {range_header!r} is not a byte range of this {size}-byte file; expected bytes=first-last"
+        return JSONResponse(
+            error_body("range_not_satisfiable", msg, "range"),
+            status_code=416,
+            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
+        )
+    part = {**base, "Content-Range": f"bytes {start}-{end}/{size}"}
+    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=part)

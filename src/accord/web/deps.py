@@ -8,8 +8,6 @@ object is a 404 that says nothing of whether it exists).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import threading
 from collections.abc import Callable, Coroutine
@@ -21,8 +19,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from accord.api.auth import Principal, server_secret
+from accord.api.auth import CSRF_COOKIE, Principal, csrf_matches, csrf_token_for
+from accord.api.deps import ranged
 from accord.errors import AccordError, Conflict, Forbidden, NotFound, NotLicensed, Rejected, ValidationError
+from accord.outputs.store import Output
 from accord.registry.store import Store
 from accord.settings import Settings, get_settings
 from accord.timeutil import iso
@@ -101,13 +101,9 @@ class PortalRoute(APIRoute):
 
 # ---------------------------------------------------------------- CSRF and rendering
 
-CSRF_COOKIE = "accord_csrf"
-"""A random nonce per browser; every form carries HMAC(server secret, nonce), checked on POST.
-
-An attacker's page can make the browser send the cookie but can neither read it nor
-compute its HMAC, and a cookie planted by someone else does not match a token they made
-without the server secret.
-"""
+# CSRF_COOKIE (from accord.api.auth): a random nonce per browser; every form carries
+# HMAC(server secret, nonce) (accord.api.auth.csrf_token_for), checked on POST, and the API
+# checks the same token in the X-CSRF-Token header of a request made with the session cookie.
 
 
 def csrf_token(request: Request) -> str:
@@ -117,16 +113,11 @@ def csrf_token(request: Request) -> str:
         nonce = secrets.token_urlsafe(24)
         request.state.csrf_nonce_new = nonce
     request.state.csrf_nonce = nonce
-    mac = hmac.new(server_secret(settings_of(request)), f"csrf|{nonce}".encode(), hashlib.sha256)
-    return mac.hexdigest()
+    return csrf_token_for(settings_of(request), nonce)
 
 
 def csrf_valid(request: Request, token: str) -> bool:
-    nonce = request.cookies.get(CSRF_COOKIE)
-    if not nonce or not token:
-        return False
-    mac = hmac.new(server_secret(settings_of(request)), f"csrf|{nonce}".encode(), hashlib.sha256)
-    return hmac.compare_digest(mac.hexdigest(), token)
+    return csrf_matches(request, token, settings_of(request))
 
 
 def finish(request: Request, response: Response) -> Response:
@@ -157,3 +148,20 @@ def viewer_name(request: Request, principal: Principal) -> str:
 def attachment(body: bytes | str, media_type: str, filename: str) -> Response:
     """A file the browser saves rather than shows."""
     return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+MEDIA = {"audio": "audio/wav", "pianoroll": "image/png"}
+"""The files a portal page shows of an output: its audio (to listen) and its piano roll."""
+
+
+def media_file(request: Request, output: Output, kind: str) -> Response:
+    """An output's audio or piano roll, inline (``Range`` honoured, as the API's stream); the caller
+    has checked that the viewer may see the output. Any other kind, or a missing file, is a 404."""
+    info = output.files.get(kind) if kind in MEDIA else None
+    if info is None:
+        raise NotFound(f"output {output.output_id!r}: no {kind!r} file")
+    try:
+        data = store_of(request).media.read_verified(info["sha256"])
+    except NotFound:
+        raise NotFound(f"output {output.output_id!r}: its {kind} file is missing from the media store") from None
+    return ranged(data, request.headers.get("range"), MEDIA[kind])

@@ -1,6 +1,7 @@
 """The creator's pages: the studio (generate by style, key, tempo and length, or remix a licensed
 recording), job progress, its outputs with player, piano roll, guard verdict and attribution card,
-and downloads within its plan's allowance. Plays and downloads are usage events."""
+and downloads within its plan's allowance. Plays (posted by the player to the API when playback
+starts) and downloads are usage events; streaming the audio records nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from accord.api import services
 from accord.api.auth import Principal, Role, audit
@@ -23,7 +24,7 @@ from accord.outputs import store as outputs
 from accord.outputs.plans import Refused, parse_plans
 from accord.outputs.studio import Prompt
 from accord.web import jobs, views
-from accord.web.deps import PortalRoute, attachment, render, settings_of, store_of
+from accord.web.deps import PortalRoute, attachment, media_file, render, settings_of, store_of
 from accord.web.session import CSRF, signed_in
 
 router = APIRouter(prefix="/portal/studio", route_class=PortalRoute, include_in_schema=False)
@@ -155,21 +156,9 @@ def output_page(request: Request, me: Creator, output_id: str, refused: str = ""
 
 @router.get("/outputs/{output_id}/{kind}")
 def output_file(request: Request, me: Creator, output_id: str, kind: str) -> Response:
-    """Stream the audio or show the piano roll (streaming is allowed on every plan; the play is
-    recorded when the player starts, see ``POST .../play``)."""
-    output = _own_output(request, me, output_id)
-    if kind not in ("audio", "pianoroll") or kind not in output.files:
-        raise NotFound(f"output {output_id!r}: no {kind!r} file")
-    media = "audio/wav" if kind == "audio" else "image/png"
-    return FileResponse(store_of(request).media.open_path(output.files[kind]["sha256"]), media_type=media)
-
-
-@router.post("/outputs/{output_id}/play", dependencies=[CSRF])
-def play(request: Request, me: Creator, output_id: str) -> Response:
-    store = store_of(request)
-    output = _own_output(request, me, output_id)
-    recorded = outputs.record_event(store, "play", output, _creator(request, me), at=store.clock())
-    return JSONResponse({"recorded": recorded})
+    """Stream the audio (``Range`` for seeking) or show the piano roll, on every plan; reading records
+    nothing: the player records a play with ``POST /v1/outputs/{output_id}/plays`` when playback starts."""
+    return media_file(request, _own_output(request, me, output_id), kind)
 
 
 @router.post("/outputs/{output_id}/download", dependencies=[CSRF])

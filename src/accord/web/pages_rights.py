@@ -7,7 +7,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from accord.api import services
 from accord.api.auth import Principal, Role, audit
@@ -16,7 +16,7 @@ from accord.registry.entities import Catalog, Recording
 from accord.registry.store import Store
 from accord.timeutil import iso
 from accord.web import earnings, views
-from accord.web.deps import PortalRoute, attachment, render, settings_of, store_of
+from accord.web.deps import PortalRoute, attachment, media_file, render, settings_of, store_of
 from accord.web.session import CSRF, signed_in
 
 router = APIRouter(prefix="/portal/rights", route_class=PortalRoute, include_in_schema=False)
@@ -211,13 +211,8 @@ def output_page(request: Request, me: Holder, output_id: str) -> Response:
 @router.get("/outputs/{output_id}/{kind}")
 def output_file(request: Request, me: Holder, output_id: str, kind: str) -> Response:
     """The audio (to listen) or piano roll of an output attributed to the party; not a download."""
-    store = store_of(request)
-    output, _ = views.output_attributed(store, me, output_id)
-    info = output.files.get({"audio": "audio", "pianoroll": "pianoroll"}.get(kind, ""))
-    if info is None:
-        raise NotFound(f"output {output_id!r}: no {kind!r} file")
-    media = "audio/wav" if kind == "audio" else "image/png"
-    return FileResponse(store.media.open_path(info["sha256"]), media_type=media)
+    output, _ = views.output_attributed(store_of(request), me, output_id)
+    return media_file(request, output, kind)
 
 
 @router.get("/earnings")

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from accord.api import services
 from accord.api.auth import Principal, Role
-from accord.api.deps import Caller, SettingsDep, StoreDep, record
+from accord.api.deps import Caller, SettingsDep, StoreDep, ranged, record
 from accord.api.jobs import Job, JobRunner, get_job, list_jobs
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.schemas import (
@@ -156,40 +156,53 @@ def output_file(
     store: StoreDep,
 ) -> Response:
     """An output's piano roll (PNG) or signed credential (JSON); its MIDI or audio for review by a rights
-    holder it is attributed to, or the operator (a creator plays through /stream and downloads through
-    /download, which record usage and apply its plan)."""
+    holder it is attributed to, or the operator (a creator plays through /stream, recording each play with
+    POST /plays, and downloads through /download, which applies its plan and records the download)."""
     if kind not in VIEWABLE and principal.role is Role.CREATOR:
-        msg = f"kind: {kind} leaves the platform only by /stream (a play) or /download (within the plan)"
+        msg = f"kind: {kind} leaves the platform only by /stream (to play) or /download (within the plan)"
         raise Forbidden(msg)
     output = services.output_for(store, principal, output_id)
     return _file(store, output, kind)
 
 
-def _file(store: StoreDep, output: outputs.Output, kind: str) -> Response:
+def _bytes(store: StoreDep, output: outputs.Output, kind: str) -> tuple[bytes, str]:
+    """An output's file and its name; a file the media store lacks is named by output, never by path."""
     info = output.files.get(kind)
     if info is None:
         raise NotFound(f"output {output.output_id!r}: has no {kind} file")
-    data = store.media.read_verified(info["sha256"])
-    headers = {"Content-Disposition": f'inline; filename="{info["name"]}"'}
+    try:
+        return store.media.read_verified(info["sha256"]), str(info["name"])
+    except NotFound:
+        raise NotFound(f"output {output.output_id!r}: its {kind} file is missing from the media store") from None
+
+
+def _file(store: StoreDep, output: outputs.Output, kind: str) -> Response:
+    data, name = _bytes(store, output, kind)
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
     return Response(data, media_type=MEDIA_TYPES.get(kind, "application/octet-stream"), headers=headers)
 
 
-@router.get("/outputs/{output_id}/stream", response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
+@router.get(
+    "/outputs/{output_id}/stream",
+    response_class=Response,
+    responses={
+        200: {"content": {"audio/wav": {}}},
+        206: {"description": "The byte range asked for (``Range: bytes=first-last``)."},
+        416: {"description": "A range outside the file."},
+    },
+)
 def stream(
-    request: Request,
     output_id: str,
     principal: Caller,
     store: StoreDep,
-    event_id: Annotated[str | None, Query(max_length=96, description="Idempotency key of this play.")] = None,
+    range_header: Annotated[str | None, Header(alias="Range", description="bytes=first-last, to seek.")] = None,
 ) -> Response:
-    """Play an output in the platform (the creator's own): its audio, recorded as a play event."""
-    services.require(principal, Role.CREATOR)
+    """An output's audio, to play in the platform, for whoever may see the output (never a download:
+    no attachment, on every plan). Reading it records nothing: a player records each play with
+    ``POST /v1/outputs/{output_id}/plays`` when playback starts. Supports ``Range`` (206, or 416)."""
     output = services.output_for(store, principal, output_id)
-    new = outputs.record_event(
-        store, "play", output, outputs.get_creator(store, principal.party_id), at=store.clock(), event_id=event_id
-    )
-    record(request, principal, "output.play", "output", output_id, recorded=new)
-    return _file(store, output, "audio")
+    data, name = _bytes(store, output, "audio")
+    return ranged(data, range_header, MEDIA_TYPES["audio"], {"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.post("/outputs/{output_id}/plays", status_code=201, response_model=PlayOut)
@@ -200,7 +213,8 @@ def play(
     store: StoreDep,
     idempotency_key: Annotated[str | None, Header(max_length=96)] = None,
 ) -> PlayOut:
-    """Record a play that happened in the platform's own player (the same Idempotency-Key counts once)."""
+    """Record a play that started in the platform's player (its creator; a usage event). The play id in
+    ``Idempotency-Key`` counts once, however often the request is repeated."""
     services.require(principal, Role.CREATOR)
     output = services.output_for(store, principal, output_id)
     creator = outputs.get_creator(store, principal.party_id)

@@ -43,10 +43,16 @@ function pollJob(card) {
   tick();
 }
 
+// Streaming the audio records nothing; each start of playback is one play, posted to the API with
+// this page's CSRF token (the session cookie alone is refused) and a fresh play id (counted once).
 function recordPlays(player) {
   player.addEventListener("play", () => {
-    const body = new URLSearchParams({ csrf: player.dataset.csrf });
-    fetch(player.dataset.playUrl, { method: "POST", body, credentials: "same-origin" });
+    const playId = window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    fetch(player.dataset.playUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": player.dataset.csrf, "Idempotency-Key": `portal-${playId}` },
+    });
   });
 }
 
