@@ -363,6 +363,39 @@ class LedgerTransferRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # field -> short sha256 of its value at posting: names the field of an edited transfer (migration 0006)
+    digests: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class LedgerHeadRow(Base):
+    """A signed ledger head: where the ledger ended at a close, payout or reversal (migration 0006)."""
+
+    __tablename__ = "ledger_heads"
+    head_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event: Mapped[str] = mapped_column(String(16), nullable=False)
+    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
+    subject: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    transfers: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    last_transfer_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    prev_head: Mapped[str] = mapped_column(String(64), nullable=False)
+    head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    public_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
+class BankDetailsRow(Base):
+    """A party's bank account for payouts (IBAN, BIC, holder, currency): seen only by it and the operator."""
+
+    __tablename__ = "bank_details"
+    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    iban: Mapped[str] = mapped_column(String(34), nullable=False)
+    bic: Mapped[str] = mapped_column(String(11), nullable=False)
+    holder: Mapped[str] = mapped_column(Text, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class PayoutRow(Base):
