@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accord.errors import Rejected, ValidationError
 from accord.outputs import store as outputs
 from accord.registry.store import Store
 from accord.royalties import usage
+from accord.royalties.run import close_period, run_period
 from accord.royalties.usage import committed_files, ingest_events, ingest_file, period_events, sync_platform_events
+from accord.royalties.usage_checks import AMOUNT_DIGITS, PERIOD_REVENUE_LIMIT, micro_units, read_usage_file
 from accord.settings import Settings
 from tests.test_royalty_run import usage as demo_usage
 from tests.test_royalty_run import world
@@ -145,3 +150,108 @@ def test_the_platforms_own_plays_and_downloads_land_in_the_log_once(registry: St
     assert sync_platform_events(registry, settings).new == 0
     kinds = sorted(period_events(registry, settings, "2026-11").column("kind").to_pylist())
     assert kinds == ["download", "play"]
+
+
+# ------------------------------------------------------------- reading files strictly (issue 15)
+
+HEAD = "event_id,kind,timestamp,creator,output_id,model_id,territory\n"
+ROW = "c1,stream,2026-11-12T08:00:00Z,C-1,O-2,M-1,FR\n"
+
+
+def refused(path: Path) -> list[tuple[str, str, str]]:
+    """The (location, field, code) of every problem :func:`read_usage_file` finds in a file."""
+    with pytest.raises(Rejected) as exc:
+        read_usage_file(path)
+    assert "nothing was written" in str(exc.value)
+    return [(p.location, p.field, p.code) for p in exc.value.problems]
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line_and_byte_offset(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes((HEAD + ROW).encode() + b"c2,play,\xff\xfe\n")
+    with pytest.raises(Rejected) as exc:
+        read_usage_file(path)
+    (problem,) = exc.value.problems
+    assert (problem.location, problem.code) == ("line 3", "bad_encoding")
+    assert f"byte offset {len(HEAD) + len(ROW) + 8}" in problem.expected
+    path.with_suffix(".jsonl").write_bytes(b'{"event_id": "\xc3"}\n')
+    assert refused(path.with_suffix(".jsonl")) == [("line 1", "file", "bad_encoding")]
+
+
+def test_a_truncated_file_is_refused_rather_than_its_partial_last_line_dropped(tmp_path: Path) -> None:
+    jl = tmp_path / "u.jsonl"
+    jl.write_text(json.dumps(play("j1")) + "\n" + json.dumps(play("j2"))[:30], encoding="utf-8")
+    assert refused(jl) == [("line 2", "file", "truncated")]
+    csv_path = tmp_path / "u.csv"
+    csv_path.write_text(HEAD + ROW + "c2,stream,2026-11-1", encoding="utf-8")
+    assert refused(csv_path) == [("line 3", "file", "truncated")]
+    csv_path.write_text(HEAD + ROW + "c2,stream,2026-11-12T08:00:00Z\n", encoding="utf-8")  # a row cut short
+    assert refused(csv_path) == [("row 2 (line 3)", "row", "bad_row")]
+
+
+def test_nul_bytes_are_refused_in_files_and_in_events_handed_over(
+    registry: Store, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes((HEAD + ROW.replace("c1", "c\x001")).encode())
+    assert refused(path) == [("line 2", "file", "nul_byte")]
+    with pytest.raises(Rejected) as exc:
+        ingest_events(registry, settings, [play("ok"), play("n\x00ul")])
+    assert [(p.location, p.field, p.code) for p in exc.value.problems] == [("row 2", "event_id", "nul_character")]
+    assert committed_files(registry, settings) == []
+
+
+def test_an_unbalanced_quote_is_refused_with_its_line_not_read_as_part_of_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_text(HEAD + ROW.replace("c1", '"u-1') + ROW.replace("c1", "u-1"), encoding="utf-8")
+    assert refused(path) == [("line 3", "file", "bad_csv")]  # the quote runs to the end of the file
+    path.write_text(HEAD + ROW.replace("c1", 'u-1"') + ROW.replace("c1", "u-1"), encoding="utf-8")
+    assert refused(path) == [("row 1 (line 2)", "event_id", "unbalanced_quote")]
+
+
+def test_unknown_and_repeated_columns_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_text(HEAD.replace("\n", ",colour,timestamp\n") + ROW.replace("\n", ",red,x\n"), encoding="utf-8")
+    assert refused(path) == [
+        ("line 1 (header)", "colour", "unknown_column"),
+        ("line 1 (header)", "timestamp", "duplicate_column"),
+    ]
+    jl = tmp_path / "u.jsonl"
+    jl.write_text(json.dumps({**play("j1"), "colour": "red", "at": "2026-11-10T12:00:00Z"}) + "\n", encoding="utf-8")
+    assert refused(jl) == [("row 1", "colour", "unknown_column"), ("row 1", "at", "duplicate_column")]
+
+
+def revenue(event_id: str, amount: str) -> dict[str, Any]:
+    return {"event_id": event_id, "kind": "revenue", "timestamp": "2026-11-02T00:00:00Z", "amount": amount,
+            "currency": "EUR", "period": "2026-11", "source": "subscription"}  # fmt: skip
+
+
+def test_an_amount_of_more_than_nine_digits_is_refused_not_overflowed(registry: Store, settings: Settings) -> None:
+    with pytest.raises(Rejected) as exc:
+        ingest_events(registry, settings, [revenue("r1", "9999999999999")])
+    assert [(p.field, p.code) for p in exc.value.problems] == [("amount", "bad_amount")]
+    assert committed_files(registry, settings) == []
+
+
+def test_a_period_whose_revenue_would_pass_the_bound_refuses_the_batch_and_can_still_be_run_and_closed(
+    registry: Store, settings: Settings
+) -> None:
+    top = "999999999.999999"  # the largest amount one event may carry: 10^15 - 1 micro-units
+    ingest_events(registry, settings, [*demo_usage(1, "0.000001"), revenue("big-0", top)])
+    files = committed_files(registry, settings)
+    with pytest.raises(Rejected) as exc:  # nine more: past 2^53 micro-units, which no signed run summary holds
+        ingest_events(registry, settings, [revenue(f"big-{i}", top) for i in range(1, 10)])
+    (problem,) = exc.value.problems
+    assert (problem.location, problem.field, problem.code) == ("period 2026-11", "amount", "period_total_too_large")
+    assert problem.value.startswith("EUR 8,999,999,999.999991") and "1,000,000,000 EUR" in problem.expected
+    assert committed_files(registry, settings) == files  # nothing written
+    run = run_period(registry, settings, "2026-11")
+    assert run.summary["revenue"] == {"EUR": PERIOD_REVENUE_LIMIT}
+    assert close_period(registry, settings, "2026-11").run.run_id == run.run_id
+
+
+@given(whole=st.integers(0, 10**AMOUNT_DIGITS - 1), frac=st.text("0123456789", min_size=0, max_size=6))
+def test_amounts_become_micro_units_exactly(whole: int, frac: str) -> None:
+    text = f"{whole}.{frac}" if frac else str(whole)
+    assert micro_units(text) == int(Decimal(text) * 1_000_000)
+    assert micro_units(text) < PERIOD_REVENUE_LIMIT  # one event always fits in a period

@@ -33,28 +33,24 @@ import pyarrow.parquet as pq
 import pycountry
 from sqlalchemy import insert, select
 
-from accord.errors import Rejected, ValidationError
+from accord.errors import Problem, Rejected
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.royalties.periods import closed_periods, open_period_for, parse_period
-from accord.royalties.usage_checks import STAGE_SQL, problems
+from accord.royalties.usage_checks import (
+    ALIASES,
+    STAGE_SQL,
+    cell,
+    micro_units,
+    period_total_problems,
+    problems,
+    read_usage_file,
+    table_of,
+    text_problems,
+)
 from accord.settings import Settings
 
 T = Base.metadata.tables
-FIELDS = (
-    "event_id",
-    "kind",
-    "timestamp",
-    "creator",
-    "output_id",
-    "model_id",
-    "territory",
-    "amount",
-    "currency",
-    "period",
-    "source",
-)
-ALIASES = {"at": "timestamp", "creator_id": "creator"}
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -138,23 +134,14 @@ def ingest_file(
     actor: str = "",
     known: KnownIds | None = None,
 ) -> IngestResult:
-    """Ingest a JSON-lines (``.jsonl``/``.json``/``.ndjson``) or CSV (``.csv``) file of events."""
+    """Ingest a JSON-lines (``.jsonl``/``.json``/``.ndjson``) or CSV (``.csv``) file of events.
+
+    The file is read strictly (:func:`~accord.royalties.usage_checks.read_usage_file`): bad bytes,
+    a truncated last line, an unbalanced quote, unknown or repeated columns refuse it whole.
+    """
     path = Path(path)
-    if not path.is_file():
-        msg = f"file: {str(path)!r} does not exist; expected a JSON-lines or CSV file of usage events"
-        raise ValidationError(msg, field="file", value=str(path))
-    con = duckdb.connect()
-    columns = "{" + ", ".join(f"'{f}': 'VARCHAR'" for f in (*FIELDS, *ALIASES)) + "}"
-    name = str(path).replace("'", "''")
-    if path.suffix.lower() == ".csv":
-        rel = con.sql(f"SELECT * FROM read_csv('{name}', all_varchar = true, header = true)")
-    elif path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        rel = con.sql(f"SELECT * FROM read_json('{name}', format = 'newline_delimited', columns = {columns})")
-    else:
-        msg = f"file: {path.name!r} has suffix {path.suffix!r}; expected .jsonl, .json, .ndjson or .csv"
-        raise ValidationError(msg, field="file", value=str(path))
-    raw = rel.to_arrow_table()
-    return ingest_table(store, settings, _normalise(raw), period=period, actor=actor, source=path.name, known=known)
+    raw = read_usage_file(path)
+    return ingest_table(store, settings, raw, period=period, actor=actor, source=path.name, known=known)
 
 
 def ingest_events(
@@ -168,34 +155,22 @@ def ingest_events(
     known: KnownIds | None = None,
 ) -> IngestResult:
     """Ingest events given as mappings (the field names of the file formats)."""
-    rows = list(events)
-    cols: dict[str, list[str | None]] = {f: [] for f in FIELDS}
-    for row in rows:
-        named = {ALIASES.get(k, k): v for k, v in row.items()}
-        for f in FIELDS:
-            value = named.get(f)
-            cols[f].append(None if value is None else _text(value))
-    table = pa.table({f: pa.array(cols[f], pa.string()) for f in FIELDS})
-    return ingest_table(store, settings, table, period=period, actor=actor, source=source, known=known)
-
-
-def _text(value: object) -> str:
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def _normalise(raw: pa.Table) -> pa.Table:
-    """Every expected field as a string column (aliases folded in, missing ones null)."""
-    out: dict[str, pa.Array] = {}
-    for f in FIELDS:
-        col = raw.column(f) if f in raw.column_names else None
-        for alias, target in ALIASES.items():
-            if target == f and alias in raw.column_names:
-                other = raw.column(alias).cast(pa.string())
-                col = other if col is None else pc.coalesce(col.cast(pa.string()), other)
-        out[f] = pa.nulls(raw.num_rows, pa.string()) if col is None else col.cast(pa.string())
-    return pa.table(out)
+    rows: list[dict[str, str | None]] = []
+    bad: list[Problem] = []
+    for n, event in enumerate(events, start=1):
+        row: dict[str, str | None] = {}
+        for key, value in event.items():
+            if value is None:
+                continue
+            row[key], ok = cell(value)
+            if not ok:
+                field = ALIASES.get(key, key)
+                why = "Unicode text (no lone surrogates)"
+                bad.append(Problem(source, f"row {n}", field, row[key] or "", why, "bad_text"))
+        rows.append(row)
+    if bad:
+        raise Rejected(f"usage batch {source or '(events)'}", bad)
+    return ingest_table(store, settings, table_of(rows), period=period, actor=actor, source=source, known=known)
 
 
 def ingest_table(
@@ -211,6 +186,9 @@ def ingest_table(
     """Validate a table of string columns (:data:`FIELDS`), then append its new events atomically."""
     if period is not None:
         period = parse_period(period)
+    found = text_problems(raw, source)
+    if found:
+        raise Rejected(f"usage batch {source or '(events)'}", found)
     known = known or KnownIds.from_store(store)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -237,8 +215,7 @@ def ingest_table(
         SELECT e.event_id, e.kind, e.ts AS "at", e.creator AS creator_id,
                coalesce(e.output_id, '') AS output_id, coalesce(e.model_id, '') AS model_id,
                coalesce(e.territory, '') AS territory,
-               CASE WHEN e.kind = 'revenue'
-                    THEN CAST(CAST(e.amount AS DECIMAL(38, 6)) * 1000000 AS BIGINT) ELSE 0 END AS amount,
+               CASE WHEN e.kind = 'revenue' THEN e.amount END AS amount_text,
                CASE WHEN e.kind = 'revenue' THEN e.currency ELSE '' END AS currency,
                CASE WHEN e.kind = 'revenue' THEN e.source ELSE '' END AS source,
                m.period, e.natural_period <> m.period AS late
@@ -249,13 +226,17 @@ def ingest_table(
     ).to_arrow_table()
     if new.num_rows == 0:
         return IngestResult("", received, 0, received, 0, (), ())
+    new = _with_micro_units(new)
+    periods = sorted(set(new.column("period").to_pylist()))
+    found = period_total_problems(_revenue_by_period(new), period_revenue(store, settings, periods), source)
+    if found:
+        raise Rejected(f"usage batch {source or '(events)'}", found)
     ids = new.column("event_id")
     ids = ids.take(pc.sort_indices(ids)).to_pylist()  # UTF-8 byte order, as DuckDB's VARCHAR sorts
     batch_id = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
     late = int(pc.sum(new.column("late")).as_py() or 0)
     table = new.drop_columns(["late"]).append_column("batch_id", pa.array([batch_id] * new.num_rows, pa.string()))
     written = _write_batch(settings, table, batch_id)
-    periods = sorted(set(table.column("period").to_pylist()))
     with store.engine.begin() as conn:
         conn.execute(
             insert(T["usage_batches"]).values(
@@ -270,6 +251,37 @@ def ingest_table(
             )
         )
     return IngestResult(batch_id, received, new.num_rows, received - new.num_rows, late, tuple(written), tuple(periods))
+
+
+def _with_micro_units(new: pa.Table) -> pa.Table:
+    """The checked amount text as integer micro-units, converted exactly in Python integers."""
+    texts = new.column("amount_text").to_pylist()
+    micros = pa.array([0 if t is None else micro_units(t) for t in texts], pa.int64())
+    at = new.column_names.index("amount_text")
+    return new.set_column(at, "amount", micros)
+
+
+def _revenue_by_period(new: pa.Table) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    cols = new.select(["kind", "period", "currency", "amount"]).to_pydict()
+    for kind, period, currency, amount in zip(*cols.values(), strict=True):
+        if kind == "revenue":
+            totals[period, currency] = totals.get((period, currency), 0) + amount
+    return totals
+
+
+def period_revenue(store: Store, settings: Settings, periods: Iterable[str]) -> dict[tuple[str, str], int]:
+    """Revenue already ingested per (period, currency), in micro-units (exact: summed as HUGEINT)."""
+    periods = list(periods)
+    files = sorted({f for p in periods for f in committed_files(store, settings, p)})
+    if not files:
+        return {}
+    wanted = ", ".join(f"'{parse_period(p)}'" for p in periods)
+    sql = (
+        f"SELECT period, currency, sum(amount)::HUGEINT FROM read_parquet({_sql_list(files)}, "
+        f"hive_partitioning = false) WHERE kind = 'revenue' AND period IN ({wanted}) GROUP BY 1, 2"
+    )
+    return {(p, c): int(t) for p, c, t in duckdb.connect().execute(sql).fetchall()}
 
 
 def _sql_list(paths: Iterable[Path]) -> str:

@@ -1,5 +1,11 @@
 """Checking a usage batch before anything is written: every problem, by row and field, at once.
 
+:func:`read_usage_file` reads a CSV or JSON Lines file into string columns, refusing what a
+reader must not guess about: bytes that are not UTF-8 (named by line and byte offset), NUL
+bytes, a last line without its line break (a truncated file), an unbalanced quote, a row with
+too few or too many fields, unknown or repeated columns. :func:`text_problems` refuses NUL
+characters and lone surrogates in any value (events handed over in code or by the API too).
+
 :data:`STAGE_SQL` stages the batch's string columns (registered in DuckDB as ``raw_in``, with
 the registry's known outputs and models and the ISO country and currency codes) into ``ev``:
 trimmed, parsed, joined to what they refer to, repeated ids marked. :func:`problems` then runs
@@ -9,10 +15,42 @@ rows (used by :func:`accord.royalties.usage.ingest_table`).
 
 from __future__ import annotations
 
-import duckdb
+import csv
+import io
+from pathlib import Path
 
-from accord.errors import Problem
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from accord.errors import Problem, Rejected, ValidationError
+from accord.jsonload import load_json_lines
 from accord.royalties.periods import period_bounds
+
+FIELDS = (
+    "event_id",
+    "kind",
+    "timestamp",
+    "creator",
+    "output_id",
+    "model_id",
+    "territory",
+    "amount",
+    "currency",
+    "period",
+    "source",
+)
+ALIASES = {"at": "timestamp", "creator_id": "creator"}
+MICROS = 1_000_000
+AMOUNT_DIGITS = 9
+"""Integer digits of one revenue amount: each event is below 10^9 major units (10^15 micro-units)."""
+PERIOD_REVENUE_LIMIT = 10**15
+"""Micro-units of revenue one period may hold per currency (10^9 major units). A run's summary and
+statements are signed as canonical JSON (RFC 8785), which carries integers exactly only up to
+2^53 - 1 (about 9.007 * 10^15), and the ledger sums periods: the limit keeps a period's revenue 9
+times below that (and far below 2^63), so a period that was ingested can always be run and closed."""
+MAX_FILE_BYTES = 4 * 1024**3
+"""The largest usage file read (4 GiB): about 20 million events."""
 
 USAGE_KINDS = ("generation", "play", "stream", "download")
 KINDS = (*USAGE_KINDS, "revenue")
@@ -103,8 +141,8 @@ def problems(con: duckdb.DuckDBPyConnection, period: str | None, source: str) ->
             "amount",
             "amount",
             "kind = 'revenue' AND NOT starts_with(coalesce(amount, ''), '-') AND "
-            "NOT regexp_full_match(coalesce(amount, ''), '[0-9]{1,15}(\\.[0-9]{1,6})?')",
-            "a decimal amount in major units with at most 6 decimals, e.g. 1250.00",
+            f"NOT regexp_full_match(coalesce(amount, ''), '[0-9]{{1,{AMOUNT_DIGITS}}}(\\.[0-9]{{1,6}})?')",
+            f"a decimal amount in major units below 10^{AMOUNT_DIGITS}, at most 6 decimals, e.g. 1250.00",
         ),
         (
             "currency",
@@ -169,3 +207,193 @@ def _code(field: str, why: str) -> str:
     if why.startswith(("the id of", "the model that")):
         return f"unknown_{field.removesuffix('_id')}"
     return f"bad_{field}"
+
+
+def micro_units(amount: str) -> int:
+    """A checked decimal amount (``1250.5``) in integer micro-units, exactly (no float on the way)."""
+    whole, _, frac = amount.partition(".")
+    return int(whole) * MICROS + int(frac.ljust(6, "0"))
+
+
+def period_total_problems(
+    new: dict[tuple[str, str], int], held: dict[tuple[str, str], int], source: str
+) -> list[Problem]:
+    """A problem for each (period, currency) whose revenue, held plus new, would pass the limit."""
+    found = []
+    for (period, currency), amount in sorted(new.items()):
+        before = held.get((period, currency), 0)
+        if before + amount > PERIOD_REVENUE_LIMIT:
+            why = (
+                f"a period's revenue per currency of at most {PERIOD_REVENUE_LIMIT // MICROS:,} {currency} "
+                f"(so that it can be run and closed); the period holds {_major(before)} already"
+            )
+            value = f"{currency} {_major(amount)} in this batch"
+            found.append(Problem(source, f"period {period}", "amount", value, why, "period_total_too_large"))
+    return found
+
+
+def _major(micros: int) -> str:
+    return f"{micros // MICROS:,}.{micros % MICROS:06d}"
+
+
+def read_usage_file(path: Path) -> pa.Table:
+    """A CSV (``.csv``) or JSON Lines (``.jsonl``/``.json``/``.ndjson``) file of usage events as
+    string columns (:data:`FIELDS`, aliases folded in, missing fields null).
+
+    Raises:
+        ValidationError: no such file, or an unknown suffix.
+        Rejected: every problem of the file (encoding, truncation, quotes, columns, fields).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".json", ".ndjson"):
+        msg = f"file: {path.name!r} has suffix {path.suffix!r}; expected .jsonl, .json, .ndjson or .csv"
+        raise ValidationError(msg, field="file", value=str(path))
+    if not path.is_file():
+        msg = f"file: {str(path)!r} does not exist; expected a JSON-lines or CSV file of usage events"
+        raise ValidationError(msg, field="file", value=str(path))
+    if path.stat().st_size > MAX_FILE_BYTES:
+        msg = f"file: {path.name!r} has {path.stat().st_size} bytes; expected at most {MAX_FILE_BYTES}"
+        raise ValidationError(msg, field="file", value=str(path))
+    data = path.read_bytes()
+    name = path.name
+    found = _byte_problems(data, name)
+    if found:
+        raise Rejected(f"usage file {name}", found)
+    rows, found = _csv_rows(data, name) if suffix == ".csv" else _json_rows(data, name)
+    if found:
+        raise Rejected(f"usage file {name}", found[:MAX_PROBLEMS])
+    return table_of(rows)
+
+
+def table_of(rows: list[dict[str, str | None]]) -> pa.Table:
+    """String columns :data:`FIELDS` from rows keyed by field or alias (a field wins over its alias)."""
+    cols: dict[str, list[str | None]] = {f: [] for f in FIELDS}
+    for row in rows:
+        for f in FIELDS:
+            value = row.get(f)
+            if value is None:
+                value = next((row[a] for a, t in ALIASES.items() if t == f and row.get(a) is not None), None)
+            cols[f].append(value)
+    return pa.table({f: pa.array(cols[f], pa.string()) for f in FIELDS})
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _byte_problems(data: bytes, name: str) -> list[Problem]:
+    """Bytes a text reader must not guess about: not UTF-8, NUL, a last line cut short."""
+    found = []
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, bad = _line_of(data, exc.start), data[exc.start : exc.start + 4]
+        why = f"UTF-8 text (byte offset {exc.start} is not: {exc.reason})"
+        found.append(Problem(name, f"line {line}", "file", repr(bad), why, "bad_encoding"))
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        why = f"text without NUL bytes (one at byte offset {nul})"
+        found.append(Problem(name, f"line {_line_of(data, nul)}", "file", "\\x00", why, "nul_byte"))
+    if data and not data.endswith(b"\n"):
+        line = _line_of(data, len(data))
+        tail = data[data.rfind(b"\n") + 1 :][-40:].decode("utf-8", "replace")
+        why = "a last line that ends with a line break (the file looks truncated: its last line is partial)"
+        found.append(Problem(name, f"line {line}", "file", tail, why, "truncated"))
+    return found
+
+
+def _columns(names: list[str], name: str, where: str) -> list[Problem]:
+    """Unknown columns and columns given twice (a field and its alias count as one)."""
+    known = (*FIELDS, *ALIASES)
+    found, seen = [], set()
+    for col in names:
+        field = ALIASES.get(col, col)
+        if col not in known:
+            why = f"a usage column: one of {', '.join(FIELDS)} (or {', '.join(ALIASES)})"
+            found.append(Problem(name, where, col, col, why, "unknown_column"))
+        elif field in seen:
+            why = f"each column once ({col} is {field}, given already)" if col != field else "each column once"
+            found.append(Problem(name, where, col, col, why, "duplicate_column"))
+        seen.add(field)
+    return found
+
+
+def _csv_rows(data: bytes, name: str) -> tuple[list[dict[str, str | None]], list[Problem]]:
+    text = data.decode("utf-8").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[dict[str, str | None]] = []
+    found: list[Problem] = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        found += _columns(header, name, "line 1 (header)")
+        line = reader.line_num
+        for cells in reader:
+            start, line = line + 1, reader.line_num
+            if not cells:
+                continue
+            where = f"row {len(rows) + 1} (line {start})"
+            if len(cells) != len(header):
+                why = f"{len(header)} fields, as in the header (a missing or extra comma, or an unbalanced quote?)"
+                found.append(Problem(name, where, "row", f"{len(cells)} fields", why, "bad_row"))
+            for col, cell in zip(header, cells, strict=False):
+                if any(c in cell for c in '"\r\n'):
+                    why = "a value without quote marks or line breaks (an unbalanced quote?)"
+                    found.append(Problem(name, where, col, cell[:80], why, "unbalanced_quote"))
+            rows.append({ALIASES.get(c, c): (v or None) for c, v in zip(header, cells, strict=False)})
+            if len(found) >= MAX_PROBLEMS:
+                break
+    except csv.Error as exc:
+        why = f"well-formed CSV: {exc} (an unbalanced quote?)"
+        found.append(Problem(name, f"line {reader.line_num}", "file", "", why, "bad_csv"))
+    return rows, found
+
+
+def _json_rows(data: bytes, name: str) -> tuple[list[dict[str, str | None]], list[Problem]]:
+    try:
+        records = load_json_lines(data, what=name, max_bytes=MAX_FILE_BYTES, parse_float=str)
+    except ValidationError as exc:
+        return [], [Problem(name, "", "file", "", f"JSON Lines: {exc}", "bad_json")]
+    rows: list[dict[str, str | None]] = []
+    found: list[Problem] = []
+    unknown: set[str] = set()
+    for n, record in enumerate(records, start=1):
+        where = f"row {n}"
+        if not isinstance(record, dict):
+            found.append(Problem(name, where, "row", type(record).__name__, "a JSON object", "bad_row"))
+            continue
+        fresh = [k for k in record if k not in unknown]
+        for p in _columns(fresh, name, where):
+            found.append(p)
+            unknown.add(p.field)
+        row: dict[str, str | None] = {}
+        for key, value in record.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | None):
+                found.append(Problem(name, where, key, str(value)[:80], "a string or a number", "bad_value"))
+            row[key] = None if value is None else str(value)
+        rows.append(row)
+        if len(found) >= MAX_PROBLEMS:
+            break
+    return rows, found
+
+
+def text_problems(table: pa.Table, source: str) -> list[Problem]:
+    """Values no store should hold: NUL characters, by row and field."""
+    found = []
+    for f in FIELDS:
+        col = table.column(f)
+        hits = pc.fill_null(pc.match_substring(col, "\x00"), False)
+        for i in pc.indices_nonzero(hits).to_pylist()[:MAX_PROBLEMS]:
+            value = col[i].as_py().replace("\x00", "\\x00")[:80]
+            found.append(Problem(source, f"row {i + 1}", f, value, "text without NUL characters", "nul_character"))
+    return sorted(found, key=lambda p: (int(p.location.split()[1]), FIELDS.index(p.field)))[:MAX_PROBLEMS]
+
+
+def cell(value: object) -> tuple[str, bool]:
+    """A value handed over in code, as text (dates in ISO 8601), and whether it is Unicode text a
+    store can hold (a lone surrogate, from a JSON ``\\ud800``, is not: it comes back replaced)."""
+    text = str(value.isoformat()) if hasattr(value, "isoformat") else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8"), False
+    return text, True
