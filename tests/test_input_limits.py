@@ -49,7 +49,7 @@ def test_a_duplicate_key_is_refused_naming_the_key_and_its_path() -> None:
 
 
 def test_a_duplicate_key_at_the_top_and_under_an_odd_key_is_named() -> None:
-    assert "duplicate key 'a' at $;" in refusal('{"a": 1, "a": 1}')
+    assert "doc.json: $: duplicate key 'a';" in refusal('{"a": 1, "a": 1}')
     assert '$["x y"]' in refusal('{"x y": {"k": 1, "k": 2}}')
 
 
@@ -92,9 +92,9 @@ def test_a_byte_order_mark_is_ignored_and_decimals_stay_exact() -> None:
 
 def test_json_lines_name_the_bad_line_and_skip_blank_lines() -> None:
     assert load_json_lines('{"a": 1}\n\n[2]\n') == [{"a": 1}, [2]]
-    with pytest.raises(ValidationError, match=r"usage.jsonl line 3: duplicate key 'a'"):
+    with pytest.raises(ValidationError, match=r"usage.jsonl line 3: \$: duplicate key 'a'"):
         load_json_lines('{"a": 1}\n\n{"a": 1, "a": 2}\n', what="usage.jsonl")
-    with pytest.raises(ValidationError, match=r"line 2: JSON of \d+ bytes"):
+    with pytest.raises(ValidationError, match=r"line 2: size: JSON of \d+ bytes"):
         load_json_lines('1\n"' + "x" * 100 + '"\n', max_line_bytes=50)
 
 

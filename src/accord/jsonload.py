@@ -39,6 +39,20 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+class JSONRefused(ValidationError):
+    """Untrusted JSON refused: ``"{what}: {location}: {reason}"``.
+
+    Attributes:
+        location: where in the input (``"byte 14"``, ``"line 2 column 7"``, ``"$.recordings[0]"``).
+        reason: what is wrong and what was expected instead.
+    """
+
+    def __init__(self, what: str, location: str, reason: str, *, field: str = "json", value: object = None) -> None:
+        super().__init__(f"{what}: {location}: {reason}", field=field, value=value)
+        self.location = location
+        self.reason = reason
+
+
 class _Duplicates(dict[str, Any]):
     """An object in which a key appeared more than once (found after parsing, to name its path)."""
 
@@ -48,22 +62,22 @@ class _Duplicates(dict[str, Any]):
 def _decode(data: bytes | str, what: str, max_bytes: int) -> str:
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if size > max_bytes:
-        msg = f"{what}: JSON of {size} bytes; expected at most {max_bytes} bytes"
-        raise ValidationError(msg, field="json", value=size)
+        reason = f"JSON of {size} bytes; expected at most {max_bytes} bytes"
+        raise JSONRefused(what, "size", reason, value=size)
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         bad = data[exc.start : exc.start + 4]
-        msg = f"{what}: byte {exc.start} ({bad!r}) is not valid UTF-8; expected UTF-8 encoded JSON"
-        raise ValidationError(msg, field="json", value=exc.start) from None
+        reason = f"{bad!r} is not valid UTF-8; expected UTF-8 encoded JSON"
+        raise JSONRefused(what, f"byte {exc.start}", reason, value=exc.start) from None
 
 
 def check_depth(text: str, max_depth: int, what: str = "input") -> None:
     """Refuse ``text`` if its arrays and objects nest deeper than ``max_depth``, without recursion.
 
-    Brackets inside strings do not count. Raises :class:`ValidationError` naming the offset.
+    Brackets inside strings do not count. Raises :class:`JSONRefused` naming the line and character.
     """
     # Cheap exit: fewer opening brackets than the limit cannot nest past it.
     if text.count("[") + text.count("{") <= max_depth:
@@ -75,11 +89,9 @@ def check_depth(text: str, max_depth: int, what: str = "input") -> None:
             depth += 1
             if depth > max_depth:
                 line = text.count("\n", 0, m.start()) + 1
-                msg = (
-                    f"{what}: JSON nested deeper than {max_depth} levels at line {line} "
-                    f"(character {m.start()}); expected at most {max_depth} levels"
-                )
-                raise ValidationError(msg, field="json", value=depth)
+                where = f"line {line} (character {m.start()})"
+                reason = f"JSON nested deeper than {max_depth} levels; expected at most {max_depth} levels"
+                raise JSONRefused(what, where, reason, value=depth)
         elif token in "]}":
             depth -= 1
 
@@ -125,8 +137,8 @@ def _check_tree(doc: Any, what: str, surrogates: bool) -> None:
         path, value = stack.pop()
         if isinstance(value, dict):
             if isinstance(value, _Duplicates):
-                msg = f"{what}: duplicate key {value.duplicate!r} at {path}; expected each key once per object"
-                raise ValidationError(msg, field=value.duplicate, value=path)
+                reason = f"duplicate key {value.duplicate!r}; expected each key once per object"
+                raise JSONRefused(what, path, reason, field=value.duplicate, value=value.duplicate)
             for key, item in reversed(value.items()):
                 if surrogates:
                     _check_text(key, f"{path} (a key)", what)
@@ -141,11 +153,11 @@ def _check_text(text: str, path: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        msg = (
-            f"{what}: string at {path} holds a lone UTF-16 surrogate ({text[exc.start]!r}); "
+        reason = (
+            f"a string holds a lone UTF-16 surrogate ({text[exc.start]!r}); "
             "expected Unicode text (surrogates only in valid pairs)"
         )
-        raise ValidationError(msg, field=path, value=text[exc.start]) from None
+        raise JSONRefused(what, path, reason, value=text[exc.start]) from None
 
 
 def load_json(
@@ -184,12 +196,11 @@ def load_json(
             parse_float=parse_float or _finite_float,
         )
     except json.JSONDecodeError as exc:
-        msg = f"{what}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        raise ValidationError(msg, field="json", value=exc.pos) from None
+        reason = f"not valid JSON: {exc.msg}"
+        raise JSONRefused(what, f"line {exc.lineno} column {exc.colno}", reason, value=exc.pos) from None
     except (ValueError, RecursionError) as exc:
         # parse_constant's refusal, an integer longer than Python's digit limit, a float overflow.
-        msg = f"{what}: not acceptable JSON: {exc}"
-        raise ValidationError(msg, field="json") from None
+        raise JSONRefused(what, "$", f"not acceptable JSON: {exc}") from None
     surrogates = bool(_SURROGATE_ESCAPE.search(text))
     if duplicates or surrogates:  # the walk names the path; most documents need none
         _check_tree(doc, what, surrogates)

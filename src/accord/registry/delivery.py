@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from accord.errors import Problem, Rejected
+from accord.jsonload import JSONRefused, load_json
 
 SECTIONS = ("sources", "parties", "works", "recordings", "agreements", "optouts")
 HEADER_KEYS = ("accord_delivery", "delivery_id", "sender", "created")
 LIST_SEP = ";"
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""The largest delivery file read (``catalog.json`` or one CSV file): 64 MiB."""
+MAX_CSV_CELL = 65_536
+"""The longest CSV cell read, in characters (each field has its own, smaller, limit: docs/delivery-format.md)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def _show(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _clip(value)
     if isinstance(value, Decimal):
         return str(value)
     try:
@@ -140,10 +145,11 @@ def read_delivery(folder: Path) -> RawDelivery:
 def _read_json(folder: Path) -> RawDelivery:
     path = folder / "catalog.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "$"
-        p = Problem("catalog.json", where, "", "", f"valid UTF-8 JSON ({exc})", "unreadable")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # one byte past the limit is enough to refuse it
+        doc = load_json(data, what="catalog.json", max_bytes=MAX_FILE_BYTES, parse_float=Decimal)
+    except JSONRefused as exc:
+        p = Problem("catalog.json", exc.location, "", "", exc.reason, "unreadable")
         raise Rejected(f"delivery {folder}", [p]) from None
     root = Loc("catalog.json", "$")
     if not isinstance(doc, dict):
@@ -201,46 +207,73 @@ CSV_REQUIRED = {"delivery.csv", "recordings.csv"}
 
 
 def _read_csv_file(folder: Path, name: str, problems: list[Problem]) -> list[tuple[Loc, dict[str, str]]]:
+    """One CSV file's rows as ``{column: cell}``; every problem (the first syntax error stops the file)
+    goes to ``problems`` with the file and line it is on."""
     path = folder / name
     if not path.is_file():
         if name in CSV_REQUIRED:
             problems.append(Problem(name, "", "", "", f"the file {name}", "missing_file"))
         return []
-    out = []
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(Problem(name, "", "", str(size), f"a file of at most {MAX_FILE_BYTES} bytes", "too_large"))
+        return []
+    out: list[tuple[Loc, dict[str, str]]] = []
+    columns = CSV_FILES[name]
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            columns = CSV_FILES[name]
-            header = reader.fieldnames or []
-            for col in header:
-                if col not in columns:
-                    problems.append(
-                        Problem(
-                            name,
-                            "row 1",
-                            col,
-                            col,
-                            f"a known column ({', '.join(columns)})",
-                            "unknown_field",
-                        )
-                    )
-            for rowno, row in enumerate(reader, start=2):
-                if None in row:
-                    problems.append(
-                        Problem(
-                            name,
-                            f"row {rowno}",
-                            "",
-                            ",".join(row[None]),
-                            "no more cells than header columns",
-                            "wrong_type",
-                        )
-                    )
-                cells = {k: (v or "").strip() for k, v in row.items() if k in columns}
-                out.append((Loc(name, f"row {rowno}", csv=True), cells))
+            # strict: an unbalanced quote is an error with its line, not a cell that swallows the rest
+            reader = csv.reader(fh, strict=True)
+            header = next(reader, [])
+            problems.extend(_header_problems(name, header, columns))
+            for rowno, cells in enumerate(reader, start=2):
+                where = f"row {rowno}"
+                if len(cells) > len(header):
+                    extra = ",".join(cells[len(header) :])
+                    problems.append(Problem(name, where, "", extra, "no more cells than header columns", "wrong_type"))
+                row: dict[str, str] = {}
+                for col, cell in zip(header, cells, strict=False):
+                    if col not in columns:
+                        continue
+                    if bad := _cell_problem(cell):
+                        problems.append(Problem(name, where, col, _clip(cell), bad, "invalid_value"))
+                        continue
+                    row[col] = cell.strip()
+                out.append((Loc(name, where, csv=True), row))
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, "", "", "", f"UTF-8 text ({exc})", "unreadable"))
+    except csv.Error as exc:
+        line = reader.line_num if reader is not None else 0
+        expected = f"well-formed CSV (RFC 4180 quoting: {exc})"
+        problems.append(Problem(name, f"line {line}", "", "", expected, "unreadable"))
     return out
+
+
+def _header_problems(name: str, header: list[str], columns: tuple[str, ...]) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for col in header:
+        if col not in columns:
+            expected = f"a known column ({', '.join(columns)})"
+            problems.append(Problem(name, "row 1", col, _clip(col), expected, "unknown_field"))
+        elif col in seen:
+            problems.append(Problem(name, "row 1", col, col, "each column once in the header", "duplicate"))
+        seen.add(col)
+    return problems
+
+
+def _cell_problem(cell: str) -> str:
+    """Why a CSV cell is refused before any field rule looks at it ("" when it is not)."""
+    if len(cell) > MAX_CSV_CELL:
+        return f"a cell of at most {MAX_CSV_CELL:,} characters (this one has {len(cell):,})"
+    if "\x00" in cell:
+        return "a cell without NUL characters"
+    return ""
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= 200 else f"{value[:200]}… ({len(value):,} characters)"
 
 
 def _split(cell: str) -> list[str]:
