@@ -37,7 +37,7 @@ from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
-from tests.deliveries import catalog_agreement, small_catalog, write_delivery
+from tests.deliveries import MIDI_A, catalog_agreement, small_catalog, write_delivery
 
 LABEL_ISRC, OTHER_ISRC = "GBXYZ2600002", "GBOTH2600001"  # LABEL_ISRC is in the shared manifest
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -511,6 +511,42 @@ def test_a_stream_serves_the_byte_range_a_player_asks_for(
         else:
             assert r.json()["error"]["code"] == "range_not_satisfiable"
     assert outputs.events(world["store"]) == []
+
+
+# ---------------------------------------------------------------- attribution errors
+
+
+@sqlite_only
+def test_no_attribution_error_shows_a_path_on_the_server(world: dict[str, Any]) -> None:
+    c: TestClient = world["client"]
+    home = str(c.app.state.settings.home)  # type: ignore[attr-defined]
+    midi = {"file": ("p.mid", MIDI_A)}
+    answers = {
+        "untrained model": c.post(
+            "/v1/attributions", headers=h(world, "ops"), data={"model_id": "m-shared"}, files=midi
+        ),
+        "another's model": c.post(
+            "/v1/attributions", headers=h(world, "label"), data={"model_id": "m-other"}, files=midi
+        ),
+        "no such model": c.post("/v1/attributions", headers=h(world, "ana"), data={"model_id": "m-nope"}, files=midi),
+        "not midi": c.post(
+            "/v1/attributions", headers=h(world, "ops"), data={"model_id": "m-shared"}, files={"file": ("x", b"junk")}
+        ),
+        "no key": c.post("/v1/attributions", data={"model_id": "m-shared"}, files=midi),
+        "index, not operator": c.post("/v1/models/m-shared/attribution-index", headers=h(world, "label"), json={}),
+        "index, no such model": c.post("/v1/models/m-nope/attribution-index", headers=h(world, "ops"), json={}),
+        "guard, not audio": c.post("/v1/guard/checks", headers=h(world, "ops"), files={"file": ("x", b"junk")}),
+    }
+    job = c.post("/v1/models/m-shared/attribution-index", headers=h(world, "ops"), json={"methods": ["embedding"]})
+    c.app.state.jobs.wait(job.json()["job_id"], timeout=60)  # type: ignore[attr-defined]
+    answers["index job of an untrained model"] = c.get(f"/v1/jobs/{job.json()['job_id']}", headers=h(world, "ops"))
+    assert answers["untrained model"].status_code == 404
+    assert answers["untrained model"].json()["error"]["message"].startswith("model 'm-shared'")
+    assert answers["index job of an untrained model"].json()["error"]["code"] == "not_found"
+    for what, r in answers.items():
+        error = r.json()["error"]
+        assert error["code"] and error["message"], what
+        assert home not in r.text and "ckpt.pt" not in r.text, (what, r.text)
 
 
 # ---------------------------------------------------------------- sessions and CSRF

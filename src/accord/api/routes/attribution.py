@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +24,7 @@ from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.jobs import KINDS, JobRunner
 from accord.api.schemas import JobOut
 from accord.api.schemas_attribution import AttributionIndexIn, AttributionOut, GuardCheckOut
-from accord.errors import ValidationError
+from accord.errors import NotFound, ValidationError
 from accord.registry.store import Store
 from accord.settings import Settings
 
@@ -31,6 +33,17 @@ router = APIRouter(tags=["attribution"])
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 """The largest file checked or attributed (a few minutes of 16-bit stereo WAV; MIDI is far smaller)."""
 INDEX_JOB = "attribution_index"
+
+
+@contextmanager
+def _model_files(model_id: str) -> Iterator[None]:
+    """A model whose files (checkpoint, index, manifest media) are missing is a 404 that names the model,
+    never a path on the server (where the files would be is the operator's business, not the caller's)."""
+    try:
+        yield
+    except NotFound:
+        msg = f"model {model_id!r}: its trained files are not available here (train it first: accord train)"
+        raise NotFound(msg) from None
 
 
 def _read(file: UploadFile) -> tuple[str, bytes]:
@@ -120,9 +133,10 @@ def attribute(
     if upload_kind(data, name) != "midi":
         msg = f"file: {name} is audio; attribution reads a Standard MIDI File"
         raise ValidationError(msg, field="file", value=name)
-    result = attribute_midi(
-        store, settings, model.record.model_id, data, method=method or None, style=style or None, label=name
-    )
+    with _model_files(model.record.model_id):
+        result = attribute_midi(
+            store, settings, model.record.model_id, data, method=method or None, style=style or None, label=name
+        )
     contract = result.to_credential()
     digest = hashlib.sha256(data).hexdigest()
     record(
@@ -145,7 +159,8 @@ def run_attribution_index(store: Store, settings: Settings, params: dict[str, An
     """The worker side of an attribution-index job: ``accord attribution index`` over the job's parameters."""
     from accord.attribution.service import index_model
 
-    info = index_model(store, settings, params["model_id"], params["methods"])
+    with _model_files(params["model_id"]):
+        info = index_model(store, settings, params["model_id"], params["methods"])
     return {"model_id": params["model_id"], "methods": info}
 
 
