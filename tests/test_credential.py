@@ -812,3 +812,43 @@ def test_the_verify_route_compares_an_uploaded_audio_with_its_uploaded_sidecar(
     assert any("at credential.guard.closest[0].catalog_seconds[1]: embedded has 7.125" in p for p in bad["problems"])
     assert deep.status_code == 200 and not deep.json()["valid"]
     assert "nested more than 64 levels" in deep.json()["problems"][0]
+
+
+# --- released outputs, end to end ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_every_released_output_embeds_exactly_its_sidecar_and_its_stored_credential(store, settings, tmp_path):
+    """Generations from a tiny model: the guard's record and the attribution as computed, stored and signed."""
+    from accord.datasets import service
+    from accord.outputs import store as outputs
+    from accord.outputs.plans import parse_plans
+    from accord.outputs.studio import Prompt, generate_output, train_on_manifest
+    from accord.registry.importer import import_delivery
+    from accord.signing import ensure_operator_key
+    from tests.deliveries import catalog_agreement, small_catalog, write_delivery
+    from tests.test_studio import tune
+
+    doc = small_catalog()
+    doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
+    for rec in doc["recordings"]:
+        rec["genre"] = "reel"
+        rec["media"][0].pop("sha256", None)
+    import_delivery(store, write_delivery(tmp_path / "d", doc, {"media/a.mid": tune(1), "media/b.mid": tune(2)}))
+    key, _ = ensure_operator_key(settings.home)
+    manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
+    model, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+    outputs.add_creator(store, "ana", "free", "GB", parse_plans(settings.plans))
+    # a remix is not here: the guard blocks every candidate, as the prime is the catalog recording itself
+    prompts = (Prompt(style="reel", bars=4), Prompt(style="reel", key="D major", tempo_bpm=132, bars=8))
+    kinds = []
+    for prompt in prompts:
+        made = generate_output(store, settings, model_id=model.model_id, creator_id="ana", prompt=prompt, seed=5)
+        embedded = verify_file(made.paths["audio"], sidecar=made.paths["credential"], public_key_hex=key.public_hex)
+        assert embedded.valid, embedded.problems
+        sidecar = json.loads(made.paths["credential"].read_text())["credential"]
+        stored = outputs.get_output(store, made.output.output_id).credential
+        assert differences(embedded.credential, sidecar) == []
+        assert differences(stored, sidecar) == []
+        kinds.append((sidecar["prompt"]["from"], sidecar["guard"]["status"], sidecar["attribution"]["status"]))
+    assert kinds == [(None, "clear", "computed")] * 2
