@@ -1,4 +1,4 @@
-"""Field-by-field comparison of two copies of a credential, and JSON read with a bound on nesting.
+"""Field-by-field comparison of two copies of a credential.
 
 An output's credential exists in several copies (the signed sidecar, the exact RFC 8785 text
 embedded in the audio, the structured C2PA assertion a C2PA viewer shows); verification says
@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
-
-MAX_DEPTH = 64
-"""The deepest nesting a credential document may have (a real one is under 10 levels deep)."""
-
-_STRUCTURE = re.compile(r'[\\"\[\]{}]')
 
 
 def _kind(value: Any) -> str:
@@ -102,46 +96,3 @@ def first_difference(
         elif a != b:
             return f"{path}: {names[0]} has {_show(a)}, {names[1]} has {_show(b)}"
     return None
-
-
-def nesting_depth_over(text: str, limit: int = MAX_DEPTH) -> bool:
-    """Whether the JSON ``text`` nests arrays and objects more than ``limit`` deep (strings are skipped).
-
-    A linear scan that needs no recursion, so that a document nested 100,000 deep is refused
-    before a recursive parser (``json.loads``, RFC 8785 canonicalisation) could overflow on it.
-    """
-    depth, in_string, skip_at = 0, False, -1
-    for match in _STRUCTURE.finditer(text):  # only the characters that can change the depth
-        char, at = match.group(), match.start()
-        if at == skip_at:  # the character after a backslash inside a string
-            continue
-        if in_string:
-            if char == "\\":
-                skip_at = at + 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
-
-
-def load_bounded(text: str, what: str, limit: int = MAX_DEPTH) -> Any:
-    """Parse JSON ``text`` that must nest at most ``limit`` deep.
-
-    Raises:
-        ValueError: not JSON, or nested deeper than ``limit``; the message names ``what``.
-    """
-    if nesting_depth_over(text, limit):
-        msg = f"{what}: JSON nested more than {limit} levels deep; a credential is under 10"
-        raise ValueError(msg)
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
-        msg = f"{what}: not valid JSON ({err})"
-        raise ValueError(msg) from None

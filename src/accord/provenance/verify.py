@@ -15,8 +15,9 @@ from typing import Any
 import c2pa
 
 from accord.errors import AccordError, NotFound, ValidationError
+from accord.jsonload import load_json
 from accord.provenance.certificates import DEV_COMMON_NAME
-from accord.provenance.compare import first_difference, load_bounded
+from accord.provenance.compare import first_difference
 from accord.provenance.credential import (
     ACTIONS_LABELS,
     AUDIO_MIME,
@@ -187,9 +188,9 @@ def _exact_copy(data: Any) -> tuple[list[str], dict[str, Any] | None]:
     if digest != data["sha256"]:
         problems.append(f"{where}.sha256: {data['sha256']!r}, but canonical_json hashes to {digest}")
     try:
-        credential = load_bounded(text, f"{where}.canonical_json")
+        credential = load_json(text, what=f"{where}.canonical_json")
         canonical = canonical_json(credential)
-    except (ValueError, AccordError) as err:
+    except AccordError as err:
         return [*problems, str(err)], None
     if canonical != raw:
         problems.append(f"{where}.canonical_json: not in RFC 8785 canonical form")
@@ -251,9 +252,9 @@ def _read_manifest_store(path: Path, context: Any) -> tuple[Any, Any] | str:
     except c2pa.C2paError as err:
         return f"c2pa: {path.name} could not be read ({err})"
     try:
-        return load_bounded(report, "c2pa report"), load_bounded(crjson, "c2pa crJSON")
-    except ValueError as err:
-        return f"{err} in {path.name}"
+        return load_json(report, what=f"c2pa: {path.name} report"), load_json(crjson, what=f"c2pa: {path.name} crJSON")
+    except ValidationError as err:
+        return str(err)
 
 
 def _check_c2pa(
@@ -302,11 +303,9 @@ def _read_sidecar(path: Path) -> tuple[bool, Any]:
         head = fh.read(64).lstrip()
     if not head.startswith(b"{") and path.suffix.lower() != ".json":
         return False, None
-    try:
-        return True, load_bounded(path.read_text(encoding="utf-8"), f"sidecar: {path.name}")
-    except UnicodeDecodeError as err:
-        return True, f"sidecar: {path.name} is not UTF-8 text ({err})"
-    except ValueError as err:
+    try:  # untrusted: bounded in size and depth, no duplicate keys, no NaN (accord.jsonload)
+        return True, load_json(path.read_bytes(), what=f"sidecar {path.name}")
+    except ValidationError as err:
         return True, str(err)
 
 
