@@ -102,6 +102,15 @@ def usage(n_plays: int = 1, revenue: str = "100.00", *, prefix: str = "", at: da
     return events
 
 
+def bank_accounts(store: Store, *parties: str) -> None:
+    """Bank details on file for ``parties`` (a payout goes only to a party with an account)."""
+    from accord.registry.bank import set_bank_details
+
+    for n, party in enumerate(parties):
+        iban = ("DE89370400440532013000", "DE62370400440532013001", "DE35370400440532013002")[n]
+        set_bank_details(store, party, iban=iban, bic="", holder=party, currency="EUR", caller="ops", operator=True)
+
+
 @pytest.fixture
 def ready(store: Store, settings: Settings) -> Store:
     world(store, settings)
@@ -166,6 +175,7 @@ def test_statements_open_at_last_periods_close_and_payouts_respect_the_threshold
 ) -> None:
     run_period(ready, settings, PERIOD)
     close_period(ready, settings, PERIOD)
+    bank_accounts(ready, "P-LABEL", "P-PUB", "P-INDIE")
     paid = payout_period(ready, settings.model_copy(update={"payout_threshold": "10.00"}), PERIOD)
     assert {(p.party_id, p.amount) for p in paid} == {("P-LABEL", 19_000_000), ("P-PUB", 25_000_000)}
     with pytest.raises(Conflict, match="already paid"):
@@ -190,6 +200,7 @@ def test_an_advance_is_recouped_before_anything_is_paid(store: Store, settings: 
     close_period(store, settings, PERIOD)
     label = {st.party_id: st for st in build_statements(store, settings, PERIOD)}["P-LABEL"]
     assert label.total_income == 19_000_000 and label.recouped == 10_000_000 and label.closing_balance == 9_000_000
+    bank_accounts(store, "P-LABEL")
     paid = payout_period(store, settings.model_copy(update={"payout_threshold": "0.01"}), PERIOD)
     assert ("P-LABEL", 9_000_000) in {(p.party_id, p.amount) for p in paid}
 

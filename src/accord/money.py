@@ -133,3 +133,58 @@ def allocate(total: int, weights: Sequence[int], keys: Sequence[str]) -> list[in
     for i in order[:left]:
         parts[i] += 1
     return [sign * p for p in parts]
+
+
+@cache
+def minor_unit_exponent(currency: str) -> int:
+    """The ISO 4217 minor-unit exponent of a currency (JPY 0, EUR 2, BHD 3), from the ``iso4217`` table.
+
+    Raises:
+        ValidationError: not a currency, or one without a minor unit (gold, SDR: ISO 4217 "N.A.").
+    """
+    from iso4217 import Currency as Iso4217
+
+    code = check_currency(currency)
+    try:
+        exponent = Iso4217(code).exponent
+    except ValueError:
+        exponent = None
+    if exponent is None or not 0 <= exponent <= 6:
+        msg = f"currency: {code!r} has no minor unit in ISO 4217 (exponent {exponent}); expected a payable currency"
+        raise ValidationError(msg, field="currency", value=code)
+    return int(exponent)
+
+
+def minor_unit_micros(currency: str) -> int:
+    """Micro-units in one minor unit of a currency: EUR 10,000 (a cent), JPY 1,000,000 (a yen), BHD 1,000."""
+    return MICROS // 10 ** minor_unit_exponent(currency)
+
+
+def payable_part(micros: int, currency: str) -> tuple[int, int]:
+    """Split a balance into what can be wired (whole minor units, rounded down) and the sub-unit remainder.
+
+    >>> payable_part(37_642_469, "EUR")
+    (37640000, 2469)
+    """
+    if micros <= 0:
+        return 0, micros
+    rest = micros % minor_unit_micros(currency)
+    return micros - rest, rest
+
+
+def format_major(micros: int, currency: str) -> str:
+    """Whole minor units as a major-unit decimal with the currency's decimals: ``37_640_000 EUR`` → ``"37.64"``.
+
+    Raises:
+        ValidationError: the amount is not a whole number of minor units.
+    """
+    exponent, unit = minor_unit_exponent(currency), minor_unit_micros(currency)
+    if micros % unit:
+        msg = f"amount: {micros} micro-units of {currency} is not a whole number of minor units (10^-{exponent})"
+        raise ValidationError(msg, field="amount", value=micros)
+    minor = micros // unit
+    sign, minor = ("-", -minor) if minor < 0 else ("", minor)
+    if exponent == 0:
+        return f"{sign}{minor}"
+    whole, frac = divmod(minor, 10**exponent)
+    return f"{sign}{whole}.{frac:0{exponent}d}"

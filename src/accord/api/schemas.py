@@ -431,13 +431,32 @@ class LedgerOut(BaseModel):
     checked: int
     problems: list[str]
     head: str
+    heads: int = Field(0, description="Signed ledger heads checked.")
+    public_key: str = Field("", description="The Ed25519 key (hex) the heads' signatures were checked against.")
 
 
 class PayoutOut(BaseModel):
     party_id: str
     currency: str
-    amount: int = Field(description="Micro-units.")
+    amount: int = Field(description="Micro-units (a whole number of the currency's minor units).")
     transfer_ids: list[str]
+    carried: int = Field(0, description="Micro-units below one minor unit, left payable for the next payout.")
+
+
+class BankDetailsIn(BaseModel):
+    iban: str = Field(max_length=64, description="IBAN (spaces allowed).")
+    bic: str = Field("", max_length=16, description="BIC; empty: the one the IBAN's bank code gives.")
+    holder: str = Field(max_length=140, description="Account holder's name.")
+    currency: str = Field("EUR", max_length=3, description="Currency of payouts to this account (ISO 4217).")
+
+
+class BankDetailsOut(BaseModel):
+    party_id: str
+    iban: str
+    bic: str
+    holder: str
+    currency: str
+    updated_by: str
 
 
 class BalanceOut(BaseModel):

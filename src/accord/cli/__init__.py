@@ -10,6 +10,7 @@ from rich.table import Table
 from accord import __version__
 from accord.cli.api import apikey_app, serve_cmd
 from accord.cli.attribution import attribute_cmd, attribution_app
+from accord.cli.bank import bank_app
 from accord.cli.catalog import app as catalog_app
 from accord.cli.common import (
     EXIT_ERROR,
@@ -62,6 +63,7 @@ app.add_typer(credential_app, name="credential")
 app.add_typer(usage_app, name="usage")
 app.add_typer(royalties_app, name="royalties")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(bank_app, name="bank")
 app.add_typer(guard_app, name="guard")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")

@@ -10,14 +10,17 @@ from rich.table import Table
 
 from accord.cli.common import EXIT_NO, console, handle_errors, open_store, print_json, progress_bar
 from accord.money import format_money
+from accord.registry.bank import OPERATOR, bank_details_of
 from accord.registry.entities import Money
 from accord.registry.store import Store
-from accord.royalties import ledger
+from accord.royalties import heads, ledger
 from accord.royalties.accounts import books, reconcile, write_statements
+from accord.royalties.payouts import write_payout_files
 from accord.royalties.periods import CLOSED, period_status
-from accord.royalties.run import close_period, payout_period, run_period
+from accord.royalties.run import close_period, payout_batch, run_period
 from accord.royalties.usage import ingest_file, sync_platform_events
 from accord.settings import Settings, get_settings
+from accord.signing import ensure_operator_key, parse_public_key
 
 usage_app = typer.Typer(help="Usage events: ingest batches into the Parquet usage log.", no_args_is_help=True)
 royalties_app = typer.Typer(help="Royalty runs, period close, payouts and statements.", no_args_is_help=True)
@@ -107,16 +110,41 @@ def royalties_close(period: PeriodOpt) -> None:
 
 @royalties_app.command("payout")
 @handle_errors
-def royalties_payout(period: PeriodOpt) -> None:
-    """Pay out balances of a closed period at or above the payout threshold (advances recouped)."""
-    settings = get_settings()
-    payouts = payout_period(open_store(), settings, period, actor="cli")
+def royalties_payout(
+    period: PeriodOpt,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the payout files (default ACCORD_HOME/payouts/P).")
+    ] = None,
+) -> None:
+    """Pay out a closed period's balances in whole minor units and write the bank files (CSV, pain.001).
+
+    Parties below the threshold, with an advance outstanding or without bank details are held:
+    listed with the reason, their balance left payable for the next payout.
+    """
+    settings, store = get_settings(), open_store()
+    batch = payout_batch(store, settings, period, actor="cli")
     table = Table(title=f"Payouts for {period} (threshold {settings.payout_threshold})", title_justify="left")
-    for col in ("party", "amount"):
+    for col in ("party", "amount", "carried (sub-unit, stays payable)"):
         table.add_column(col)
-    for p in payouts:
-        table.add_row(p.party_id, _money(p.amount, p.currency))
+    for p in batch.payouts:
+        table.add_row(p.party_id, _money(p.amount, p.currency), _money(p.carried, p.currency))
     console.print(table)
+    for h in batch.held:
+        console.print(f"[yellow]held[/] {h.party_id}: {_money(h.amount, h.currency)} stays payable ({h.reason})")
+    if not batch.payouts:
+        return
+    accounts = bank_details_of(store, [p.party_id for p in batch.payouts] + [OPERATOR])
+    paths, notes = write_payout_files(
+        list(batch.payouts),
+        accounts,
+        out or settings.home / "payouts" / period,
+        period=period,
+        debtor=accounts.get(OPERATOR),
+        when=store.clock().date(),
+    )
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"payout files: {', '.join(str(p) for p in paths)}")
 
 
 @royalties_app.command("statements")
@@ -167,15 +195,36 @@ def royalties_statements(
         raise typer.Exit(EXIT_NO)
 
 
+def _public_key(value: str | None, settings: Settings) -> str | None:
+    """``--public-key``: hex, a PEM block or a PEM file; else the operator's own key (if any)."""
+    if value is None:
+        return heads.operator_public_key(settings.home)
+    path = Path(value)
+    return parse_public_key(path.read_text() if path.is_file() else value)
+
+
 @ledger_app.command("verify")
 @handle_errors
-def ledger_verify(as_json: JsonOpt = False) -> None:
-    """Walk the hash chain: exit 1 naming each edited, deleted or reordered transfer."""
-    v = ledger.verify(open_store())
+def ledger_verify(
+    public_key: Annotated[
+        str | None,
+        typer.Option("--public-key", help="Check the signed heads against this Ed25519 key (hex, PEM, or a PEM file)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Walk the hash chain and the signed heads: exit 1 naming each edited, deleted or reordered
+    transfer (and field), a removed or forged head, or a ledger cut short after its latest head."""
+    v = ledger.verify(open_store(), _public_key(public_key, get_settings()))
     if as_json:
-        print_json({"ok": v.ok, "checked": v.checked, "head": v.head, "problems": list(v.problems)})
+        print_json(
+            {"ok": v.ok, "checked": v.checked, "heads": v.heads, "public_key": v.public_key, "head": v.head,
+             "problems": list(v.problems)}
+        )  # fmt: skip
     elif v.ok:
-        console.print(f"[green]ledger intact[/]: {v.checked} transfers, head {v.head[:16]}")
+        console.print(
+            f"[green]ledger intact[/]: {v.checked} transfers, head {v.head[:16]}, ending at the latest of "
+            f"{v.heads} signed heads (key {v.public_key[:16] or '-'})"
+        )
     else:
         for problem in v.problems:
             console.print(f"[red]{problem}[/]")
@@ -206,7 +255,8 @@ def ledger_reverse(
     note: Annotated[str, typer.Option(help="Why, in words.")] = "",
 ) -> None:
     """Correct a transfer by a reversing one in an open period (transfers are never edited)."""
-    tr = ledger.reverse(open_store(), transfer_id, reason_code=reason, period=period, note=note)
+    key, _ = ensure_operator_key(get_settings().home)
+    tr = ledger.reverse(open_store(), transfer_id, reason_code=reason, period=period, key=key, note=note)
     console.print(f"posted reversal {tr.transfer_id} in {tr.period}: {tr.debit_account} -> {tr.credit_account}")
 
 
@@ -233,9 +283,10 @@ def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> 
     with progress_bar() as progress:
         run = run_period(store, settings, period, actor="demo", progress=progress)
     closing = close_period(store, settings, period, actor="demo")
+    verified = ledger.verify(store, heads.operator_public_key(settings.home)).ok
     console.print(
         f"Run {run.run_id} (engine {run.engine_version}, inputs {run.inputs_hash[:12]}): period {period} closed, "
-        f"{closing.transfers} ledger transfers; ledger verified: {ledger.verify(store).ok}"
+        f"{closing.transfers} ledger transfers; ledger verified: {verified}"
     )
     statements, paths = write_statements(store, settings, period)
     pb = books(store, settings, period)

@@ -25,6 +25,7 @@ from accord.registry.store import Store
 from accord.royalties import ledger
 from accord.royalties.dsr import dsr_filename, write_dsr
 from accord.royalties.engine import RunResult
+from accord.royalties.heads import write_head_file
 from accord.royalties.inputs import load_inputs
 from accord.royalties.periods import CLOSED, period_bounds, period_status
 from accord.royalties.policy import RoyaltyPolicy
@@ -219,4 +220,7 @@ def write_statements(
             created=when,
         )
         paths.append(folder / name)
+    # the close's signed ledger head, for the recipient to keep (none for a period closed before heads)
+    if pb.closed and statements and (head := write_head_file(store, period, folder)) is not None:
+        paths.append(head)
     return statements, paths

@@ -8,8 +8,11 @@ a reason code. The legs of a linked transfer post atomically (one SQL transactio
 at all.
 
 Tamper evidence: transfers are numbered (``seq`` 1, 2, ...) and each carries the hash of the
-one before it, ``hash = sha256(prev_hash || canonical_json(fields))``. :func:`verify` walks
-the chain and names every transfer that was edited, deleted or reordered.
+one before it, ``hash = sha256(prev_hash || canonical_json(fields))``, and a short digest of each
+field (so that an edit names the field). Every close, payout and reversal signs the ledger's
+head with the operator's key (:mod:`accord.royalties.heads`). :func:`verify` walks the chain,
+names every transfer that was edited (and which field), deleted or reordered, and checks that
+the chain ends exactly at the latest signed head, so a ledger cut short is found too.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from accord.errors import Conflict, LedgerError, NotFound, ValidationError
 from accord.money import check_currency
 from accord.registry.schema import Base
 from accord.registry.store import Store
+from accord.royalties import heads
 from accord.royalties.periods import require_open
-from accord.signing import canonical_json
+from accord.signing import OperatorKey, canonical_json
 from accord.timeutil import iso
 
 T = Base.metadata.tables
@@ -41,6 +45,12 @@ ACCOUNT_KINDS = (
     "suspense",
     "operator_revenue",
     "revenue_source",
+    # currency conversions (party FX.AAA-BBB, one per pair) and guarantee terms' memo accounts
+    # (party AGR.<agreement id>): see accord.royalties.postings
+    "conversion",
+    "term_earnings",
+    "term_shortfall",
+    "term_basis",
 )
 OPERATOR = "OPERATOR"
 """The platform operator's party id on its own accounts (operator revenue)."""
@@ -148,6 +158,15 @@ def transfer_hash(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
 
 
+def field_digest(value: Any) -> str:
+    """A short hash of one field's value (64 bits: enough to name an edited field, not to prove anything)."""
+    return hashlib.sha256(canonical_json(value)).hexdigest()[:16]
+
+
+def field_digests(payload: dict[str, Any]) -> dict[str, str]:
+    return {name: field_digest(value) for name, value in payload.items()}
+
+
 def _check_leg(leg: Leg) -> str:
     if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or leg.amount <= 0:
         msg = f"amount: {leg.amount!r} on {leg.debit} -> {leg.credit}; expected an integer number of micro-units > 0"
@@ -231,6 +250,7 @@ def _post(
         }
         row["prev_hash"] = prev
         row["hash"] = prev = transfer_hash(prev, _payload(row))
+        row["digests"] = field_digests(_payload(row))
         rows.append(row)
     conn.execute(insert(t), rows)
     return [_transfer(r) for r in rows]
@@ -282,8 +302,13 @@ def balances(items: Iterable[Transfer]) -> dict[str, int]:
     return dict(out)
 
 
-def reverse(store: Store, transfer_id: str, *, reason_code: str, period: str, note: str = "") -> Transfer:
-    """Correct a posted transfer by a new one the other way, in an open period (never an edit)."""
+def reverse(
+    store: Store, transfer_id: str, *, reason_code: str, period: str, key: OperatorKey, note: str = ""
+) -> Transfer:
+    """Correct a posted transfer by a new one the other way, in an open period (never an edit).
+
+    The reversal and the ledger head signed by ``key`` (the operator's) commit together.
+    """
     if reason_code not in REASON_CODES:
         msg = f"reason_code: {reason_code!r} is not one of {', '.join(REASON_CODES)}"
         raise ValidationError(msg, field="reason_code", value=reason_code)
@@ -300,7 +325,10 @@ def reverse(store: Store, transfer_id: str, *, reason_code: str, period: str, no
         raise Conflict(msg)
     reason = f"{reason_code}: {note}" if note else reason_code
     leg = Leg(row["credit_account"], row["debit_account"], row["amount"], "reversal", reason, transfer_id)
-    return post(store, [leg], period=period)[0]
+    with store.engine.begin() as conn:
+        posted = post(store, [leg], period=period, conn=conn)[0]
+        heads.sign_head(store, conn, key, event="reversal", period=period, subject=transfer_id)
+    return posted
 
 
 @dataclass(frozen=True)
@@ -309,49 +337,97 @@ class Verification:
 
     Attributes:
         checked: transfers checked.
-        problems: one sentence per broken link, naming the transfer (empty: the chain holds).
-        head: the last transfer's hash (publish it to make later rewriting evident).
+        problems: one sentence per problem, naming the transfer (seq, id, field) or the signed head
+            (empty: the chain holds and ends at the latest signed head).
+        head: the last transfer's hash.
+        heads: signed heads checked.
+        public_key: the key the heads' signatures were checked against (hex; the operator's when
+            given, else the one the heads name).
     """
 
     checked: int
     problems: tuple[str, ...]
     head: str
+    heads: int = 0
+    public_key: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(store: Store) -> Verification:
-    """Walk the hash chain: detect an edited, deleted or reordered transfer, and unbalanced legs."""
-    t = T["ledger_transfers"]
+def _chain_problems(rows: list[Any]) -> list[str]:
+    """Walk the hash chain: a gap in seq (deleted), a moved transfer (reordered), an edited field."""
     problems: list[str] = []
-    prev, expected_seq, n = GENESIS, 1, 0
-    seen: set[str] = set()
+    prev, expected = GENESIS, 1
+    top = max((r["seq"] for r in rows), default=0) + 1
+    posted_at = {field_digest(n): n for n in range(1, top + 1)}  # seq digest -> the seq it was posted as
+    for r in rows:
+        where = f"transfer seq {r['seq']} ({r['transfer_id']})"
+        payload = _payload(r)
+        stored = r["digests"] or {}
+        edited = [f for f in payload if f in stored and field_digest(payload[f]) != stored[f]]
+        moved = edited == ["seq"]
+        if r["seq"] > expected:
+            gone = f"seq {expected}" if r["seq"] == expected + 1 else f"seq {expected}..{r['seq'] - 1}"
+            first = " (the first transfer)" if expected == 1 else ""
+            problems.append(f"{where}: transfer {gone}{first} before it was deleted")
+        if moved:
+            was = posted_at.get(stored["seq"], "?")
+            problems.append(f"{where}: reordered: it was posted as seq {was} (swapped or moved)")
+        elif transfer_hash(r["prev_hash"], payload) != r["hash"]:
+            if edited:
+                now = ", ".join(f"{f} (now {payload[f]!r})" for f in edited)
+                problems.append(f"{where}: field {now} edited after posting (its content does not match its hash)")
+            else:
+                problems.append(f"{where}: its content does not match its hash (edited; no field digest names it)")
+        elif r["prev_hash"] != prev and r["seq"] == expected:
+            problems.append(f"{where}: its prev_hash does not match the transfer before it (deleted or reordered)")
+        if r["amount"] <= 0 or r["debit_account"] == r["credit_account"]:
+            problems.append(f"{where}: amount {r['amount']} or accounts are not a valid transfer")
+        for acc in (r["debit_account"], r["credit_account"]):
+            if parse_account(acc)[1] != r["currency"]:
+                problems.append(f"{where}: account {acc} is not in the transfer's currency {r['currency']}")
+        prev, expected = r["hash"], max(expected, r["seq"] + 1)
+    return problems
+
+
+def verify(store: Store, public_key: str | None = None) -> Verification:
+    """Check the ledger: its hash chain, and that it ends exactly at the latest signed head.
+
+    ``public_key``: the operator's Ed25519 public key (hex) to check the heads' signatures
+    against; ``None`` checks them against the key the heads name (consistency only: pass the key
+    to know *who* signed). Finds an edited (naming the field), deleted (first, middle, last) or
+    reordered transfer, a removed, reordered or forged head, and a ledger cut short.
+    """
+    t = T["ledger_transfers"]
     with store.engine.connect() as conn:
-        for r in conn.execute(select(t).order_by(t.c.seq)).mappings():
-            n += 1
-            where = f"transfer seq {r['seq']} ({r['transfer_id']})"
-            if r["seq"] != expected_seq:
-                problems.append(f"{where}: expected seq {expected_seq}; transfers before it were deleted")
-            if r["prev_hash"] != prev:
-                problems.append(f"{where}: its prev_hash does not match the transfer before it (deleted or reordered)")
-            if transfer_hash(r["prev_hash"], _payload(r)) != r["hash"]:
-                problems.append(f"{where}: its content does not match its hash (edited)")
-            if r["amount"] <= 0 or r["debit_account"] == r["credit_account"]:
-                problems.append(f"{where}: amount {r['amount']} or accounts are not a valid transfer")
-            for acc in (r["debit_account"], r["credit_account"]):
-                if parse_account(acc)[1] != r["currency"]:
-                    problems.append(f"{where}: account {acc} is not in the transfer's currency {r['currency']}")
-            prev, expected_seq = r["hash"], r["seq"] + 1
-            seen.add(r["hash"])
-        runs = T["royalty_runs"]
-        for run_id, period, summary in conn.execute(
-            select(runs.c.run_id, runs.c.period, runs.c.summary).where(runs.c.status == "final").order_by(runs.c.period)
-        ):
-            head = (summary or {}).get("ledger_head", "")
-            if head and head != GENESIS and head not in seen:
-                problems.append(
-                    f"period {period} (run {run_id}): the ledger head recorded at its close is gone (truncated)"
-                )
-    return Verification(n, tuple(problems), prev)
+        rows = list(conn.execute(select(t).order_by(t.c.seq)).mappings())
+        runs, periods, payouts = T["royalty_runs"], T["royalty_periods"], T["royalty_payouts"]
+        finals = list(
+            conn.execute(
+                select(runs.c.run_id, runs.c.period, runs.c.summary)
+                .where(runs.c.status == "final")
+                .order_by(runs.c.period)
+            )
+        )
+        closed = [r[0] for r in conn.execute(select(periods.c.period).where(periods.c.status == "closed"))]
+        paid = [r[0] for r in conn.execute(select(payouts.c.period).distinct())]
+    problems = _chain_problems(rows)
+    signed = heads.signed_heads(store)
+    chain = {r["seq"]: (r["hash"], r["transfer_id"]) for r in rows}
+    problems += heads.check_heads(signed, chain, rows[-1]["seq"] if rows else 0, public_key)
+    seen = {r["hash"] for r in rows}
+    for run_id, period, summary in finals:
+        head = (summary or {}).get("ledger_head", "")
+        if head and head != GENESIS and head not in seen:
+            problems.append(
+                f"period {period} (run {run_id}): the ledger head recorded at its close is gone (truncated)"
+            )
+    events = {(h.event, h.period) for h in signed}
+    for event, periods_with_it in (("close", closed), ("payout", paid)):
+        for period in sorted(periods_with_it):
+            if (event, period) not in events:
+                problems.append(f"period {period}: its {event} has no signed head (the head was removed)")
+    key = public_key or (signed[0].public_key if signed else "")
+    return Verification(len(rows), tuple(problems), rows[-1]["hash"] if rows else GENESIS, len(signed), key)

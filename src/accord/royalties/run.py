@@ -9,15 +9,19 @@
   run), post the period to the ledger in one transaction and mark the period closed: from
   then on it refuses re-runs and changes; late events go to the next open period.
 * :func:`payout_period` (``accord royalties payout``): for a closed period, move each party's
-  payable (and guarantee) balance to paid, when at or above the payout threshold and its
-  advances are recouped.
+  payable (and guarantee) balance to paid, rounded down to whole minor units of its currency
+  (the remainder stays payable), when at or above the payout threshold, its advances are
+  recouped and its bank details are on file (:mod:`accord.royalties.payouts`).
+
+Closing, paying out and reversing each sign the ledger's head with the operator's key, in the
+same transaction as the transfers (:mod:`accord.royalties.heads`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +30,19 @@ from sqlalchemy import insert, select, update
 
 from accord.errors import Conflict, NotFound, ValidationError
 from accord.money import parse_amount
+from accord.registry.bank import bank_details_of
 from accord.registry.schema import Base
 from accord.registry.store import Store
-from accord.royalties import ledger
+from accord.royalties import heads, ledger
 from accord.royalties.engine import ENGINE_VERSION, RunResult, compute
 from accord.royalties.inputs import RunInputs, load_inputs
+from accord.royalties.payouts import Held, Payout, plan_payouts
 from accord.royalties.periods import CLOSED, ensure_period, parse_period, period_status, require_open
 from accord.royalties.policy import RoyaltyPolicy, load_policy
 from accord.royalties.postings import Guarantee, plan
 from accord.royalties.usage import committed_files, sync_platform_events
 from accord.settings import Settings
-from accord.signing import canonical_json
+from accord.signing import canonical_json, ensure_operator_key
 
 T = Base.metadata.tables
 DRAFT, FINAL, SUPERSEDED = "draft", "final", "superseded"
@@ -256,6 +262,7 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str = 
     history = ledger.transfers(store)
     legs, guarantees = plan(result, list(inputs_agreements), history, reserve_ppm=policy.reserve_ppm)
     p, r = T["royalty_periods"], T["royalty_runs"]
+    key, _ = ensure_operator_key(settings.home)
     with store.engine.begin() as conn:
         posted = ledger.post(store, legs, period=period, run_id=run.run_id, conn=conn)
         head = posted[-1].hash if posted else (history[-1].hash if history else ledger.GENESIS)
@@ -273,6 +280,7 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str = 
             "guarantees": [asdict(g) for g in guarantees],
         }
         conn.execute(update(r).where(r.c.run_id == run.run_id).values(status=FINAL, summary=summary))
+        heads.sign_head(store, conn, key, event="close", period=period, subject=run.run_id)
     final = RoyaltyRun(
         run.run_id, period, run.engine_version, run.inputs_hash, run.result_hash, FINAL, run.folder, summary
     )
@@ -280,13 +288,18 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str = 
 
 
 @dataclass(frozen=True)
-class Payout:
-    """One payout: a party's balance moved from payable (and guarantee) to paid."""
+class PayoutBatch:
+    """What one payout run did.
 
-    party_id: str
-    currency: str
-    amount: int
-    transfer_ids: tuple[str, ...]
+    Attributes:
+        period: the closed period paid out.
+        payouts: balances moved to paid (whole minor units), with the sub-unit remainder carried.
+        held: balances left payable, each with its reason (no bank details, threshold, advance).
+    """
+
+    period: str
+    payouts: tuple[Payout, ...]
+    held: tuple[Held, ...]
 
 
 def threshold_micros(settings: Settings) -> int:
@@ -294,7 +307,13 @@ def threshold_micros(settings: Settings) -> int:
 
 
 def payout_period(store: Store, settings: Settings, period: str, *, actor: str = "") -> list[Payout]:
-    """Pay out balances as of a closed period: at or above the threshold, advances recouped; once per period."""
+    """Pay out balances as of a closed period (see :func:`payout_batch`); the payouts made."""
+    return list(payout_batch(store, settings, period, actor=actor).payouts)
+
+
+def payout_batch(store: Store, settings: Settings, period: str, *, actor: str = "") -> PayoutBatch:
+    """Pay out balances as of a closed period: whole minor units, at or above the threshold, advances
+    recouped, to parties with bank details; once per period (held balances wait for the next one)."""
     period = parse_period(period)
     if period_status(store, period) != CLOSED:
         msg = f"period {period}: not closed; close it first (accord royalties close --period {period})"
@@ -304,42 +323,33 @@ def payout_period(store: Store, settings: Settings, period: str, *, actor: str =
         if conn.execute(select(pt.c.payout_id).where(pt.c.period == period).limit(1)).first() is not None:
             msg = f"period {period}: already paid out"
             raise Conflict(msg)
-    threshold = threshold_micros(settings)
     bal = ledger.balances(ledger.transfers(store, upto=period))
-    owed: dict[tuple[str, str], list[tuple[str, int]]] = {}
-    for acc, amount in sorted(bal.items()):
-        party, currency, kind = ledger.parse_account(acc)
-        if kind in ("payable", "guarantee") and amount > 0:
-            owed.setdefault((party, currency), []).append((acc, amount))
-    legs: list[ledger.Leg] = []
-    for (party, currency), accounts in sorted(owed.items()):
-        outstanding = -bal.get(ledger.account_id(party, currency, "advance"), 0)
-        if outstanding > 0 or sum(a for _, a in accounts) < threshold:
-            continue
-        paid = ledger.account_id(party, currency, "paid")
-        legs += [ledger.Leg(acc, paid, amount, "payout", acc.rsplit(":", 1)[1]) for acc, amount in accounts]
-    if not legs:
-        return []
+    parties = {ledger.parse_account(acc)[0] for acc in bal}
+    plan = plan_payouts(bal, threshold=threshold_micros(settings), accounts=bank_details_of(store, parties))
+    if not plan.legs:
+        return PayoutBatch(period, (), plan.held)
+    key, _ = ensure_operator_key(settings.home)
     with store.engine.begin() as conn:
-        posted = ledger.post(store, legs, period=period, conn=conn)
+        posted = ledger.post(store, list(plan.legs), period=period, conn=conn)
         by_party: dict[tuple[str, str], list[ledger.Transfer]] = {}
         for tr in posted:
             party, currency, _ = ledger.parse_account(tr.debit_account)
             by_party.setdefault((party, currency), []).append(tr)
         out = []
-        for (party, currency), trs in sorted(by_party.items()):
-            amount = sum(tr.amount for tr in trs)
-            pid = hashlib.sha256(f"{period}|{party}|{currency}".encode()).hexdigest()[:32]
+        for planned in plan.payouts:
+            trs = by_party[(planned.party_id, planned.currency)]
+            pid = hashlib.sha256(f"{period}|{planned.party_id}|{planned.currency}".encode()).hexdigest()[:32]
             conn.execute(
                 insert(pt).values(
                     payout_id=pid,
                     period=period,
-                    party_id=party,
-                    currency=currency,
-                    amount=amount,
+                    party_id=planned.party_id,
+                    currency=planned.currency,
+                    amount=planned.amount,
                     transfer_id=trs[0].transfer_id,
                     at=store.clock(),
                 )
             )
-            out.append(Payout(party, currency, amount, tuple(tr.transfer_id for tr in trs)))
-    return out
+            out.append(replace(planned, transfer_ids=tuple(tr.transfer_id for tr in trs)))
+        heads.sign_head(store, conn, key, event="payout", period=period, subject=f"{len(out)} payouts")
+    return PayoutBatch(period, tuple(out), plan.held)

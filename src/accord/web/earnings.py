@@ -197,12 +197,12 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str) -
     run.close_period(store, settings, period, actor=actor)
 
 
-def verify_ledger(store: Store) -> dict[str, Any]:
-    """The ledger's hash chain walked now: whether it holds, what is broken, its head."""
-    ledger = _module("ledger")
-    if ledger is None:
+def verify_ledger(store: Store, settings: Settings) -> dict[str, Any]:
+    """The ledger checked now (hash chain, and its end against the latest signed head): verdict, problems, head."""
+    ledger, heads = _module("ledger"), _module("heads")
+    if ledger is None or heads is None:
         return {"available": False}
-    check = ledger.verify(store)
+    check = ledger.verify(store, heads.operator_public_key(settings.home))
     summary = f"{check.checked} transfer(s) checked; head {check.head[:16]}…" if check.checked else "no transfer yet"
     return {"available": True, "valid": check.ok, "problems": list(check.problems), "summary": summary}
 

@@ -86,7 +86,8 @@ def royalties_close(request: Request, me: Operator, period: Annotated[str, Form(
 
 @router.get("/ledger")
 def ledger_page(request: Request, me: Operator) -> Response:
-    return render(request, "operator/ledger.html", {"check": earnings.verify_ledger(store_of(request))})
+    check = earnings.verify_ledger(store_of(request), settings_of(request))
+    return render(request, "operator/ledger.html", {"check": check})
 
 
 @router.get("/audit")

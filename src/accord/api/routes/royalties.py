@@ -13,6 +13,8 @@ from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.schemas import (
     BalanceOut,
+    BankDetailsIn,
+    BankDetailsOut,
     ClosingOut,
     IngestOut,
     LedgerOut,
@@ -169,13 +171,21 @@ def statement_file(
 
 
 @router.get("/ledger/verify", response_model=LedgerOut)
-def verify_ledger(principal: Caller, store: StoreDep) -> LedgerOut:
-    """Walk the ledger's hash chain: an edited, deleted or reordered transfer is found (operator)."""
-    from accord.royalties import ledger
+def verify_ledger(principal: Caller, store: StoreDep, settings: SettingsDep) -> LedgerOut:
+    """Walk the hash chain and the signed heads: an edited, deleted or reordered transfer, a removed or
+    forged head, or a ledger cut short after its latest signed head is found (operator)."""
+    from accord.royalties import heads, ledger
 
     services.require(principal, Role.OPERATOR)
-    check = ledger.verify(store)
-    return LedgerOut(valid=check.ok, checked=check.checked, problems=list(check.problems), head=check.head)
+    check = ledger.verify(store, heads.operator_public_key(settings.home))
+    return LedgerOut(
+        valid=check.ok,
+        checked=check.checked,
+        problems=list(check.problems),
+        head=check.head,
+        heads=check.heads,
+        public_key=check.public_key,
+    )
 
 
 @router.post("/royalty-periods/{period}/payouts", status_code=201, response_model=list[PayoutOut])
@@ -187,7 +197,13 @@ def payout(request: Request, period: str, principal: Caller, store: StoreDep, se
     paid = run.payout_period(store, settings, period, actor=services.actor(principal))
     record(request, principal, "royalty.payout", "royalty_period", period, payouts=len(paid))
     return [
-        PayoutOut(party_id=p.party_id, currency=p.currency, amount=p.amount, transfer_ids=list(p.transfer_ids))
+        PayoutOut(
+            party_id=p.party_id,
+            currency=p.currency,
+            amount=p.amount,
+            transfer_ids=list(p.transfer_ids),
+            carried=p.carried,
+        )
         for p in paid
     ]
 
@@ -205,12 +221,16 @@ def balances(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: Curs
 
 
 @router.post("/ledger/transfers/{transfer_id}/reverse", status_code=201, response_model=TransferOut)
-def reverse(request: Request, transfer_id: str, body: ReverseIn, principal: Caller, store: StoreDep) -> TransferOut:
+def reverse(
+    request: Request, transfer_id: str, body: ReverseIn, principal: Caller, store: StoreDep, settings: SettingsDep
+) -> TransferOut:
     """Correct a transfer by a reversing one in an open period; transfers are never edited (operator)."""
     from accord.royalties import ledger
+    from accord.signing import ensure_operator_key
 
     services.require(principal, Role.OPERATOR)
-    tr = ledger.reverse(store, transfer_id, reason_code=body.reason, period=body.period, note=body.note)
+    key, _ = ensure_operator_key(settings.home)
+    tr = ledger.reverse(store, transfer_id, reason_code=body.reason, period=body.period, key=key, note=body.note)
     record(request, principal, "ledger.reverse", "transfer", transfer_id, reversal=tr.transfer_id)
     return TransferOut(
         transfer_id=tr.transfer_id,
@@ -220,3 +240,41 @@ def reverse(request: Request, transfer_id: str, body: ReverseIn, principal: Call
         currency=tr.currency,
         period=tr.period,
     )
+
+
+def _bank(d: Any) -> BankDetailsOut:
+    return BankDetailsOut(
+        party_id=d.party_id, iban=d.iban, bic=d.bic, holder=d.holder, currency=d.currency, updated_by=d.updated_by
+    )
+
+
+@router.put("/parties/{party_id}/bank-details", response_model=BankDetailsOut)
+def set_bank_details(
+    request: Request, party_id: str, body: BankDetailsIn, principal: Caller, store: StoreDep
+) -> BankDetailsOut:
+    """Set a party's bank details for payouts: the party itself or the operator only (audited)."""
+    from accord.registry import bank
+
+    services.require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    d = bank.set_bank_details(
+        store,
+        party_id,
+        iban=body.iban,
+        bic=body.bic,
+        holder=body.holder,
+        currency=body.currency,
+        caller=principal.party_id,
+        operator=principal.is_operator,
+        actor=services.actor(principal),
+    )
+    record(request, principal, "bank_details.set", "party", party_id, iban=d.masked_iban)
+    return _bank(d)
+
+
+@router.get("/parties/{party_id}/bank-details", response_model=BankDetailsOut)
+def get_bank_details(party_id: str, principal: Caller, store: StoreDep) -> BankDetailsOut:
+    """A party's bank details: to the party itself and the operator (anyone else: not found)."""
+    from accord.registry import bank
+
+    services.require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    return _bank(bank.bank_details(store, party_id, viewer=principal.party_id, operator=principal.is_operator))
