@@ -842,3 +842,28 @@ def test_every_released_output_embeds_exactly_its_sidecar_and_its_stored_credent
         assert differences(stored, sidecar) == []
         kinds.append((sidecar["prompt"]["from"], sidecar["guard"]["status"], sidecar["attribution"]["status"]))
     assert kinds == [(None, "clear", "computed")] * 2
+
+
+def test_a_sidecar_signed_before_rfc_8785_still_verifies_and_says_so(tmp_path, key):
+    """Sidecars released before the switch were signed over sorted-key json.dumps: 6.0 there, 6 in RFC 8785."""
+    credential = make_credential(sine_wav(tmp_path / "a.wav", seconds=0.01)).to_dict()
+    credential["guard"] = json.loads(json.dumps(guard_record((SYMBOLIC,))))  # floats as old sidecars hold them
+    legacy = json.dumps(credential, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert legacy != canonical_json(credential)
+    path = tmp_path / "old.credential.json"
+    document = {"format": "accord-credential/1", "credential": credential}
+    path.write_text(
+        json.dumps(
+            document | {"signature": {"algorithm": "ed25519", "public_key": key.public_hex, "value": key.sign(legacy)}}
+        )
+    )
+    check = verify_file(path, public_key_hex=key.public_hex)
+    assert check.valid, check.problems
+    assert any("canonical form before RFC 8785" in n for n in check.notes)
+    credential["seed"] += 1
+    path.write_text(
+        json.dumps(
+            document | {"signature": {"algorithm": "ed25519", "public_key": key.public_hex, "value": key.sign(legacy)}}
+        )
+    )
+    assert not verify_file(path, public_key_hex=key.public_hex).valid

@@ -8,6 +8,7 @@ the sidecar holds.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,25 @@ def _media_check(credential: Any, media: Path) -> tuple[list[str], list[str]]:
     return [f"media: {media.name} has sha256 {digest}, which matches none of the credential's ({kinds})"], []
 
 
-def _signature_valid(credential: Mapping[str, Any], key_hex: str, value: str) -> bool:
+def legacy_canonical_json(value: Any) -> bytes:
+    """The canonical form sidecars were signed over before RFC 8785: ``json.dumps`` with sorted keys,
+    ``,``/``:`` separators and raw UTF-8.
+
+    It gives the same bytes as RFC 8785 except for numbers (``80.0`` and ``1e-07`` here, ``80`` and
+    ``1e-7`` there) and for keys outside the Basic Multilingual Plane (sorted by code point here, by
+    UTF-16 unit there): a credential whose guard has a float threshold differs.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _signed_form(credential: Mapping[str, Any], key_hex: str, value: str) -> str | None:
+    """Which canonical form the signature is over: ``"RFC 8785"``, ``"legacy"`` (older sidecars), or ``None``."""
     try:
-        message = canonical_json(credential)
-    except AccordError:  # e.g. NaN or an integer past 2**53: nothing RFC 8785 signs, so nothing signed it
-        return False
-    return verify_signature(key_hex, message, value)
+        if verify_signature(key_hex, canonical_json(credential), value):
+            return "RFC 8785"
+    except AccordError:  # e.g. an integer past 2**53: RFC 8785 cannot sign it; the legacy form may have
+        pass
+    return "legacy" if verify_signature(key_hex, legacy_canonical_json(credential), value) else None
 
 
 def _compare(embedded: Mapping[str, Any], sidecar: Mapping[str, Any], *, exact: bool, audio: str) -> tuple[str, str]:
@@ -106,8 +120,14 @@ def _verify_sidecar(document: Any, public_key_hex: str | None, media: Path | Non
                     if pinned != check_key:
                         problems.append(f"signature: signed by key {key}, not the pinned operator key {pinned}")
                     check_key, who = pinned, "the pinned operator key"
-            if _signature_valid(credential, check_key, value):
+            form = _signed_form(credential, check_key, value)
+            if form is not None:
                 notes.append(f"Ed25519 signature valid, by {who}")
+                if form == "legacy":
+                    notes.append(
+                        "signed over Accord's canonical form before RFC 8785 (sorted-key json.dumps, which writes "
+                        "numbers differently; see docs/credentials.md)"
+                    )
                 if public_key_hex is None:
                     notes.append("pass the operator's public key (--public-key) to check who signed")
             else:
