@@ -18,10 +18,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from accord.errors import Problem, Rejected, ValidationError
 from accord.jsonload import load_json_lines
@@ -259,10 +261,13 @@ def read_usage_file(path: Path) -> pa.Table:
     found = _byte_problems(data, name)
     if found:
         raise Rejected(f"usage file {name}", found)
-    rows, found = _csv_rows(data, name) if suffix == ".csv" else _json_rows(data, name)
+    if suffix == ".csv":
+        table, found = _csv_table(data, name)
+    else:
+        table, found = _json_table(data, name)
     if found:
         raise Rejected(f"usage file {name}", found[:MAX_PROBLEMS])
-    return table_of(rows)
+    return table
 
 
 def table_of(rows: list[dict[str, str | None]]) -> pa.Table:
@@ -318,62 +323,110 @@ def _columns(names: list[str], name: str, where: str) -> list[Problem]:
     return found
 
 
-def _csv_rows(data: bytes, name: str) -> tuple[list[dict[str, str | None]], list[Problem]]:
+def _csv_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
+    """The CSV's columns (Arrow's parser); the row-by-row checks, with line numbers, run when it fails."""
     text = data.decode("utf-8").removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[dict[str, str | None]] = []
-    found: list[Problem] = []
     try:
         header = [h.strip() for h in next(reader, [])]
-        found += _columns(header, name, "line 1 (header)")
-        line = reader.line_num
+    except csv.Error as exc:
+        why = f"well-formed CSV: {exc} (an unbalanced quote?)"
+        return pa.table({}), [Problem(name, f"line {reader.line_num}", "file", "", why, "bad_csv")]
+    found = _columns(header, name, "line 1 (header)")
+    if found or not header:
+        return pa.table({}), found
+    slots = [f"c{i}" for i in range(len(header))]
+    try:
+        parsed = pa_csv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=slots, skip_rows=reader.line_num),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(slots, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        found = _row_problems(text, header, name)
+        why = f"well-formed CSV: {' '.join(str(exc).split())[:200]}"
+        return pa.table({}), found or [Problem(name, "", "file", "", why, "bad_csv")]
+    quoted = '"' in text and any(pc.any(pc.match_substring(c, '"')).as_py() for c in parsed.columns)
+    if quoted:  # a quote mark inside a value: an unbalanced quote somewhere
+        return pa.table({}), _row_problems(text, header, name)
+    cols = {ALIASES.get(h, h): parsed.column(slot) for h, slot in zip(header, slots, strict=True)}
+    return pa.table({f: cols.get(f, pa.nulls(parsed.num_rows, pa.string())) for f in FIELDS}), []
+
+
+def _row_problems(text: str, header: list[str], name: str) -> list[Problem]:
+    """Rows with too few or too many fields, and values holding a quote mark or a line break, by line."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    next(reader, None)
+    found: list[Problem] = []
+    line, row = reader.line_num, 0
+    try:
         for cells in reader:
             start, line = line + 1, reader.line_num
             if not cells:
                 continue
-            where = f"row {len(rows) + 1} (line {start})"
+            row += 1
+            where = f"row {row} (line {start})"
             if len(cells) != len(header):
                 why = f"{len(header)} fields, as in the header (a missing or extra comma, or an unbalanced quote?)"
                 found.append(Problem(name, where, "row", f"{len(cells)} fields", why, "bad_row"))
-            for col, cell in zip(header, cells, strict=False):
-                if any(c in cell for c in '"\r\n'):
+            for col, value in zip(header, cells, strict=False):
+                if '"' in value or "\n" in value or "\r" in value:
                     why = "a value without quote marks or line breaks (an unbalanced quote?)"
-                    found.append(Problem(name, where, col, cell[:80], why, "unbalanced_quote"))
-            rows.append({ALIASES.get(c, c): (v or None) for c, v in zip(header, cells, strict=False)})
+                    found.append(Problem(name, where, col, value[:80], why, "unbalanced_quote"))
             if len(found) >= MAX_PROBLEMS:
                 break
     except csv.Error as exc:
         why = f"well-formed CSV: {exc} (an unbalanced quote?)"
         found.append(Problem(name, f"line {reader.line_num}", "file", "", why, "bad_csv"))
-    return rows, found
+    return found
 
 
-def _json_rows(data: bytes, name: str) -> tuple[list[dict[str, str | None]], list[Problem]]:
+def _json_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
+    """JSON Lines (the shared safe loader: duplicate keys, NaN, surrogates, depth refused) as columns."""
     try:
         records = load_json_lines(data, what=name, max_bytes=MAX_FILE_BYTES, parse_float=str)
     except ValidationError as exc:
-        return [], [Problem(name, "", "file", "", f"JSON Lines: {exc}", "bad_json")]
-    rows: list[dict[str, str | None]] = []
-    found: list[Problem] = []
-    unknown: set[str] = set()
-    for n, record in enumerate(records, start=1):
-        where = f"row {n}"
-        if not isinstance(record, dict):
-            found.append(Problem(name, where, "row", type(record).__name__, "a JSON object", "bad_row"))
-            continue
-        fresh = [k for k in record if k not in unknown]
-        for p in _columns(fresh, name, where):
-            found.append(p)
-            unknown.add(p.field)
-        row: dict[str, str | None] = {}
-        for key, value in record.items():
-            if isinstance(value, bool) or not isinstance(value, str | int | None):
-                found.append(Problem(name, where, key, str(value)[:80], "a string or a number", "bad_value"))
-            row[key] = None if value is None else str(value)
-        rows.append(row)
-        if len(found) >= MAX_PROBLEMS:
-            break
-    return rows, found
+        return pa.table({}), [Problem(name, "", "file", "", f"JSON Lines: {exc}", "bad_json")]
+    rows = [r for r in records if type(r) is dict]
+    found = [
+        Problem(name, f"row {n}", "row", type(r).__name__, "a JSON object", "bad_row")
+        for n, r in enumerate(records, start=1)
+        if type(r) is not dict
+    ]
+    keys: set[str] = set().union(*rows)
+    for key in keys - {*FIELDS, *ALIASES}:
+        n = next(n for n, r in enumerate(records, 1) if type(r) is dict and key in r)
+        why = f"a usage field: one of {', '.join(FIELDS)} (or {', '.join(ALIASES)})"
+        found.append(Problem(name, f"row {n}", key, key, why, "unknown_column"))
+    for alias, field in ALIASES.items():
+        both = (n for n, r in enumerate(records, 1) if type(r) is dict and alias in r and field in r)
+        if (n := next(both, 0)) > 0:
+            why = f"each field once ({alias} is {field}, given already)"
+            found.append(Problem(name, f"row {n}", alias, alias, why, "duplicate_column"))
+    cols: dict[str, list[Any]] = {}
+    for f in FIELDS:
+        col = [r.get(f) for r in rows]
+        alias = _ALIAS_OF.get(f)
+        if alias in keys:
+            col = [r.get(alias) if v is None else v for v, r in zip(col, rows, strict=True)]
+        if set(map(type, col)) - {str, type(None)}:  # numbers as text; anything else refused
+            for n, v in enumerate(col, start=1):
+                if v is not None and type(v) is not str and (isinstance(v, bool) or not isinstance(v, int)):
+                    found.append(Problem(name, f"row {n}", f, str(v)[:80], "a string or a number", "bad_value"))
+            col = [v if v is None or type(v) is str else str(v) for v in col]
+        cols[f] = col
+    if found:
+        return pa.table({}), sorted(found, key=lambda p: (int(p.location.split()[1]), p.code != "unknown_column"))
+    return pa.table({f: pa.array(c, pa.string()) for f, c in cols.items()}), []
+
+
+_ALIAS_OF = {target: alias for alias, target in ALIASES.items()}
 
 
 def text_problems(table: pa.Table, source: str) -> list[Problem]:
