@@ -252,6 +252,22 @@ def test_a_session_cookie_works_like_the_key(world: dict[str, Any]) -> None:
 
 
 @sqlite_only
+def test_a_proof_verifies_through_the_api_only_against_the_operator_key(
+    world: dict[str, Any], settings: Settings
+) -> None:
+    c: TestClient = world["client"]
+    proof = c.get(f"/v1/manifests/{world['shared']}/proofs/{LABEL_ISRC}", headers=h(world, "label")).json()
+    body = {"proof": proof, "root": world["shared"]}
+    refused = c.post("/v1/proofs/verify", headers=h(world, "label"), json=body)
+    assert refused.status_code in (400, 422) and "public_key" in refused.text
+    key = ensure_operator_key(settings.home)[0].public_hex
+    verdict = c.post("/v1/proofs/verify", headers=h(world, "label"), json={**body, "public_key": key}).json()
+    assert verdict["valid"] is True and verdict["kind"] == "inclusion"
+    other = "11" * 32
+    verdict = c.post("/v1/proofs/verify", headers=h(world, "label"), json={**body, "public_key": other}).json()
+    assert verdict["valid"] is False
+
+
 def test_a_rights_holder_sees_only_its_own(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     recs = c.get("/v1/recordings", headers=h(world, "label")).json()["items"]

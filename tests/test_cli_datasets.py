@@ -52,8 +52,46 @@ def test_prove_and_verify_as_a_rights_holder_would(root: str, tmp_path: Path) ->
     pem = tmp_path / "operator.pem"
     pem.write_text(run("key", "export", "--pem")[1])
     assert run("dataset", "verify", str(files[1]), "--root", root, "--public-key", str(pem))[0] == 0
-    code, out = run("dataset", "verify", str(files[1]), "--root", "00" * 32)
+    pinned = tmp_path / "pinned.key"
+    pinned.write_text(key + "\n")
+    assert run("dataset", "verify", str(files[1]), "--root", root, "--public-key-file", str(pinned))[0] == 0
+    code, out = run("dataset", "verify", str(files[1]), "--root", "00" * 32, "--public-key", key)
     assert code == 1 and "INVALID" in out
+
+
+def test_verify_without_the_operator_key_is_refused_in_one_line(root: str, tmp_path: Path) -> None:
+    assert run("dataset", "prove", root, "--party", "P-LABEL", "--out", str(tmp_path / "p"))[0] == 0
+    proof = str(tmp_path / "p" / "P-LABEL" / "GBXYZ2600002.proof.json")
+    code, out = run("dataset", "verify", proof, "--root", root)
+    assert code == 2 and "--public-key" in out and "never trusted" in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_a_proof_re_signed_by_another_key_is_invalid_against_the_operator_key(root: str, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.signing import OperatorKey
+
+    assert run("dataset", "prove", root, "--party", "P-LABEL", "--out", str(tmp_path / "p"))[0] == 0
+    path = tmp_path / "p" / "P-LABEL" / "GBXYZ2600002.proof.json"
+    proof = json.loads(path.read_text())
+    forger = OperatorKey(Ed25519PrivateKey.generate())
+    proof["signature"] = forger.signature_block(proof["statement"])
+    proof["claim_signature"] = forger.signature_block(proof["claim"])
+    path.write_text(json.dumps(proof))
+    key = run("key", "export")[1].strip()
+    code, out = run("dataset", "verify", str(path), "--root", root, "--public-key", key, "--json")
+    assert code == 1 and json.loads(out)[0]["valid"] is False
+
+
+def test_an_old_format_proof_is_refused_saying_what_to_do(root: str, tmp_path: Path) -> None:
+    old = tmp_path / "old.proof.json"
+    old.write_text(json.dumps({"format": "accord-proof/1", "kind": "inclusion", "isrc": "GBXYZ2600002"}))
+    key = run("key", "export")[1].strip()
+    code, out = run("dataset", "verify", str(old), "--root", root, "--public-key", key, "--json")
+    [verdict] = json.loads(out)
+    assert code == 1 and verdict["valid"] is False
+    assert "no longer accepted" in verdict["checks"][0]["detail"]
 
 
 def test_summary_and_diff(root: str, tmp_path: Path) -> None:

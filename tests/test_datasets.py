@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import repository, service
 from accord.datasets.loader import ManifestLoader
-from accord.datasets.manifest import build_manifest, parse_filters
+from accord.datasets.manifest import Manifest, build_manifest, parse_filters
+from accord.datasets.merkle import MerkleTree, item_blind
 from accord.datasets.proofs import make_proof, verify_proof
 from accord.errors import NotLicensed, ValidationError
 from accord.licensing import LicensingPolicy
@@ -93,36 +95,68 @@ def test_filters_leave_recordings_out_with_a_reason() -> None:
 
 @pytest.fixture(scope="module")
 def key() -> OperatorKey:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     return OperatorKey(Ed25519PrivateKey.generate())
 
 
-def signed(key: OperatorKey, cat: Catalog | None = None) -> tuple[Any, dict[str, str]]:
-    manifest = build_manifest(cat or demo_like(), as_of=datetime(2026, 11, 1, tzinfo=UTC), territory="GB")
-    return manifest, key.signature_block(manifest.statement())
+def built(cat: Catalog | None = None) -> Manifest:
+    return build_manifest(cat or demo_like(), as_of=datetime(2026, 11, 1, tzinfo=UTC), territory="GB", secret=b"op")
+
+
+def proof_of(manifest: Manifest, key: OperatorKey, isrc: str) -> dict[str, Any]:
+    """A proof as the rights holder receives it: through JSON."""
+    return json.loads(json.dumps(make_proof(manifest, manifest.tree(), key, isrc)))
+
+
+def item_fields(manifest: Manifest, isrc: str) -> set[str]:
+    """Every field value of one recording's item (if any) and of the reasons it was left out (if so)."""
+    out: set[str] = {isrc}
+    for item in (i for i in manifest.items if i.isrc == isrc):
+        out |= {item.media_sha256, item_blind(manifest.salt or b"", item.isrc).hex()}
+        out |= set(item.agreements) | set(item.standing) | set(item.works) | set(item.master_owners)
+        out |= set(item.publishers) | {hashlib.sha256(item.leaf()).hexdigest()}
+    for excluded in (e for e in manifest.excluded if e.isrc == isrc):
+        out |= {v for reason in excluded.reasons for v in reason.values()}
+    return out
+
+
+def other_items_fields(manifest: Manifest, isrc: str) -> set[str]:
+    """Every field value of every other item that is not also one of ``isrc``'s own: what its proof must not show."""
+    others = set().union(*(item_fields(manifest, i.isrc) for i in manifest.items if i.isrc != isrc))
+    return others - item_fields(manifest, isrc)
 
 
 @pytest.mark.parametrize("isrc", ["GBXYZ2600001", "GBXYZ2600002", "GBXYZ2600003"])
-def test_an_inclusion_proof_verifies_with_only_the_file_and_the_root(key: OperatorKey, isrc: str) -> None:
-    manifest, sig = signed(key)
-    proof = json.loads(json.dumps(make_proof(manifest, manifest.tree(), sig, isrc)))
-    assert proof["kind"] == "inclusion"
-    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex)
+def test_an_inclusion_proof_verifies_with_the_file_the_root_and_the_operator_key(key: OperatorKey, isrc: str) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, isrc)
+    assert proof["kind"] == "inclusion" and proof["format"] == "accord-proof/2"
+    assert proof["item"]["isrc"] == isrc
+    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex, isrc=isrc)
     assert verdict.valid, verdict.checks
 
 
 @pytest.mark.parametrize("isrc", ["GBXYZ2600000", "GBXYZ2600004", "GBXYZ2600005", "GBXYZ2699999"])
-def test_a_non_inclusion_proof_shows_the_two_neighbours(key: OperatorKey, isrc: str) -> None:
-    manifest, sig = signed(key)
-    proof = json.loads(json.dumps(make_proof(manifest, manifest.tree(), sig, isrc)))
+def test_a_non_inclusion_proof_verifies_and_shows_neighbours_only_as_commitments(key: OperatorKey, isrc: str) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, isrc)
     assert proof["kind"] == "non_inclusion"
     assert verify_proof(proof, manifest.root, public_key_hex=key.public_hex).valid
+    for side in ("left", "right"):
+        if proof[side] is not None:
+            assert set(proof[side]) == {"isrc_key", "item_hash", "leaf_index", "audit_path"}
+
+
+@pytest.mark.parametrize("isrc", ["GBXYZ2600000", "GBXYZ2600001", "GBXYZ2600002", "GBXYZ2600004", "GBXYZ2699999"])
+def test_a_proof_contains_nothing_of_any_other_item(key: OperatorKey, isrc: str) -> None:
+    manifest = built()
+    text = json.dumps(make_proof(manifest, manifest.tree(), key, isrc))
+    leaked = [value for value in other_items_fields(manifest, isrc) if value in text]
+    assert leaked == []
 
 
 def test_a_non_inclusion_proof_names_why_the_recording_was_left_out(key: OperatorKey) -> None:
-    manifest, sig = signed(key)
-    proof = make_proof(manifest, manifest.tree(), sig, "GBXYZ2600004")
+    manifest = built()
+    proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600004")
     assert proof["excluded_because"][0]["code"] == "opted_out"
 
 
@@ -153,8 +187,8 @@ def _flip_everywhere(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("isrc", ["GBXYZ2600002", "GBXYZ2600004"])
 def test_every_single_change_to_a_proof_fails_verification(key: OperatorKey, isrc: str) -> None:
-    manifest, sig = signed(key)
-    proof = json.loads(json.dumps(make_proof(manifest, manifest.tree(), sig, isrc)))
+    manifest = built()
+    proof = proof_of(manifest, key, isrc)
     proof.pop("excluded_because", None)  # informative only, not part of what is proven
     mutants = _flip_everywhere(proof)
     assert len(mutants) > 1000
@@ -165,26 +199,135 @@ def test_every_single_change_to_a_proof_fails_verification(key: OperatorKey, isr
 
 
 def test_every_single_bit_change_to_the_root_fails(key: OperatorKey) -> None:
-    manifest, sig = signed(key)
-    proof = make_proof(manifest, manifest.tree(), sig, "GBXYZ2600001")
+    manifest = built()
+    proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600001")
     for bad_root in _flip_everywhere(manifest.root):
         assert not verify_proof(proof, bad_root, public_key_hex=key.public_hex).valid
 
 
-def test_a_proof_signed_by_another_key_fails_when_the_key_is_pinned(key: OperatorKey) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+def test_a_tampered_leaf_fails(key: OperatorKey) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, "GBXYZ2600001")
+    proof["item"]["agreements"] = ["AGR-FORGED"]
+    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex)
+    assert not verdict.valid and "audit path" in {n for n, ok, _ in verdict.checks if not ok}
 
-    manifest, _ = signed(key)
+
+def test_a_non_inclusion_proof_with_a_wrong_neighbour_fails(key: OperatorKey) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, "GBXYZ2600004")
+    tree = manifest.tree()
+    index = proof["left"]["leaf_index"] if proof["left"] else proof["right"]["leaf_index"]
+    other = (index + 2) % len(manifest.items)  # a real leaf, but not the neighbour
+    forged = {
+        "isrc_key": manifest.leaf_key(other).hex(),
+        "item_hash": manifest.leaf_item_hash(other).hex(),
+        "leaf_index": index,
+        "audit_path": [h.hex() for h in tree.inclusion_proof(index)],
+    }
+    side = "left" if proof["left"] else "right"
+    assert not verify_proof({**proof, side: forged}, manifest.root, public_key_hex=key.public_hex).valid
+
+
+def test_non_adjacent_neighbours_prove_nothing(key: OperatorKey) -> None:
+    # a recording not in the manifest whose keyed hash falls between leaf 0 and leaf 2: shown
+    # leaves 0 and 2 (both real, both bracketing it), the proof hides leaf 1, which may be it
+    manifest = built()
+    tree = manifest.tree()
+    isrc = next(
+        c
+        for c in (f"GBXYZ2698{n:03d}" for n in range(1000))
+        if manifest.leaf_key(0) < manifest.isrc_key(c) < manifest.leaf_key(2)
+    )
+    proof = proof_of(manifest, key, isrc)
+    wide = {
+        side: {
+            "isrc_key": manifest.leaf_key(i).hex(),
+            "item_hash": manifest.leaf_item_hash(i).hex(),
+            "leaf_index": i,
+            "audit_path": [h.hex() for h in tree.inclusion_proof(i)],
+        }
+        for side, i in (("left", 0), ("right", 2))
+    }
+    verdict = verify_proof({**proof, **wide}, manifest.root, public_key_hex=key.public_hex)
+    assert not verdict.valid and [n for n, ok, _ in verdict.checks if not ok] == ["adjacent"]
+
+
+def test_a_non_inclusion_proof_relabelled_for_another_recording_fails(key: OperatorKey) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, "GBXYZ2699999")
+    for isrc in ("GBXYZ2600001", "GBXYZ2600004"):
+        relabelled = {**proof, "isrc": isrc, "claim": {**proof["claim"], "isrc": isrc}}
+        assert not verify_proof(relabelled, manifest.root, public_key_hex=key.public_hex).valid
+
+
+def test_a_proof_re_signed_by_another_key_fails(key: OperatorKey) -> None:
+    manifest = built()
     other = OperatorKey(Ed25519PrivateKey.generate())
-    proof = make_proof(manifest, manifest.tree(), other.signature_block(manifest.statement()), "GBXYZ2600001")
-    assert verify_proof(proof, manifest.root).valid  # unpinned: self-consistent
-    assert not verify_proof(proof, manifest.root, public_key_hex=key.public_hex).valid
+    proof = make_proof(manifest, manifest.tree(), other, "GBXYZ2600001")
+    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex)
+    assert not verdict.valid
+    assert {n for n, ok, _ in verdict.checks if not ok} == {"statement signature", "claim signature"}
+    # the key written in the file proves nothing: a forger writes its own
+    assert verify_proof(proof, manifest.root, public_key_hex=other.public_hex).valid
+
+
+def test_without_an_operator_key_nothing_verifies(key: OperatorKey) -> None:
+    manifest = built()
+    proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600001")
+    for missing in ("", "not a key", key.public_hex[:-2]):
+        verdict = verify_proof(proof, manifest.root, public_key_hex=missing)
+        assert not verdict.valid and "operator key" in {n for n, ok, _ in verdict.checks if not ok}
+
+
+def test_an_old_format_proof_is_refused_with_what_to_do(key: OperatorKey) -> None:
+    old = {"format": "accord-proof/1", "kind": "inclusion", "isrc": "GBXYZ2600001", "statement": {}, "signature": {}}
+    verdict = verify_proof(old, "00" * 32, public_key_hex=key.public_hex)
+    assert not verdict.valid
+    [(name, passed, detail)] = verdict.checks
+    assert (
+        name == "format"
+        and not passed
+        and "accord-proof/1 is no longer accepted" in detail
+        and "new accord-proof/2" in detail
+    )
+
+
+def test_a_format_1_manifest_cannot_be_proven(key: OperatorKey) -> None:
+    manifest = built()
+    old = Manifest(
+        manifest.header, manifest.items, manifest.excluded, MerkleTree([i.leaf() for i in manifest.items]).root.hex()
+    )
+    assert old.statement()["format"] == "accord-manifest/1" and "salt_commitment" not in old.statement()
+    with pytest.raises(ValidationError, match=r"rebuild the training set"):
+        make_proof(old, old.tree(), key, "GBXYZ2600001")
+
+
+def test_an_auditor_given_the_salt_checks_the_keyed_hash(key: OperatorKey) -> None:
+    manifest = built()
+    assert manifest.salt is not None
+    salt = manifest.salt.hex()
+    proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600004")
+    assert verify_proof(proof, manifest.root, public_key_hex=key.public_hex, salt_hex=salt).valid
+    wrong_key = {**proof, "claim": {**proof["claim"], "isrc_key": manifest.isrc_key("GBXYZ2600009").hex()}}
+    # (an operator that signs a false keyed hash is caught by an auditor holding the salt)
+    signed_lie = {**wrong_key, "claim_signature": key.signature_block(wrong_key["claim"])}
+    verdict = verify_proof(signed_lie, manifest.root, public_key_hex=key.public_hex, salt_hex=salt)
+    assert not verdict.valid and "keyed hash" in {n for n, ok, _ in verdict.checks if not ok}
+    assert not verify_proof(proof, manifest.root, public_key_hex=key.public_hex, salt_hex="00" * 32).valid
+
+
+def test_the_salt_keeps_the_root_secret_from_guesses_and_the_same_build_gives_the_same_root() -> None:
+    same, again = built(), built()
+    assert same.root == again.root and same.salt == again.salt
+    other_secret = build_manifest(demo_like(), as_of=datetime(2026, 11, 1, tzinfo=UTC), territory="GB", secret=b"x")
+    assert other_secret.items == same.items and other_secret.root != same.root
 
 
 def test_an_empty_manifest_proves_that_nothing_is_in_it(key: OperatorKey) -> None:
-    manifest, sig = signed(key, with_media(catalog(recording("GBXYZ2600001"))))
+    manifest = built(with_media(catalog(recording("GBXYZ2600001"))))
     assert manifest.items == ()
-    proof = make_proof(manifest, manifest.tree(), sig, "GBXYZ2600001")
+    proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600001")
     assert verify_proof(proof, manifest.root, public_key_hex=key.public_hex).valid
 
 

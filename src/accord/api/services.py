@@ -30,19 +30,18 @@ from accord.datasets.manifest import Manifest
 from accord.datasets.proofs import make_proof, party_recordings
 from accord.datasets.repository import ManifestRecord, ModelRecord
 from accord.datasets.taint import ModelStatus
-from accord.errors import Conflict, Forbidden, NotFound, Problem, Rejected, ValidationError
+from accord.errors import Forbidden, NotFound, Problem, Rejected, ValidationError
 from accord.licensing import Decision, LicensingPolicy
 from accord.outputs import store as outputs
-from accord.registry.delivery import Item, Loc, read_delivery
+from accord.registry import consent
 from accord.registry.entities import GRANTABLE_USES, Agreement, Catalog, OptOut, Recording, Use
 from accord.registry.importer import ImportReport, import_delivery
-from accord.registry.rights import read_agreement
 from accord.registry.schema import Base
-from accord.registry.store import ChangeSet, Store
+from accord.registry.store import Store
+from accord.signing import OperatorKey
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024  # unpacked; a delivery of the demo's size is ~20 MB
 USES = sorted(GRANTABLE_USES)
-BODY = Loc("", "body")
 
 
 def require(principal: Principal, *roles: Role) -> None:
@@ -183,18 +182,20 @@ def unpack_archive(data: bytes, filename: str, dest: Path) -> Path:
     return found[0]  # the shallowest (sorted paths: a parent sorts before its children)
 
 
+def as_party(principal: Principal) -> str | None:
+    """Whose standing a principal's writes need (:mod:`accord.registry.standing`): its own party,
+    or ``None`` for the operator's full power."""
+    return None if principal.is_operator else principal.party_id
+
+
 def import_archive(store: Store, principal: Principal, filename: str, data: bytes) -> ImportReport:
-    """Import an uploaded delivery archive, all or nothing; a rights holder may deliver only as itself."""
+    """Import an uploaded delivery archive, all or nothing; a rights holder delivers only as itself,
+    and only records it has standing for."""
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     tmp = Path(tempfile.mkdtemp(prefix="accord-upload-"))
     try:
         folder = unpack_archive(data, filename, tmp)
-        if not principal.is_operator:
-            sender = read_delivery(folder).header.data.get("sender")
-            if sender != principal.party_id:
-                msg = f"sender: {sender!r} is not you ({principal.party_id}); a rights holder delivers only as itself"
-                raise ValidationError(msg, field="sender", value=str(sender))
-        return import_delivery(store, folder, actor=actor(principal))
+        return import_delivery(store, folder, actor=actor(principal), as_party=as_party(principal))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -218,29 +219,13 @@ def agreement_for(catalog: Catalog, principal: Principal, agreement_id: str) -> 
 def grant_agreement(store: Store, principal: Principal, data: dict[str, Any]) -> tuple[Agreement, bool]:
     """Record a licence (in the delivery format); a rights holder grants only as licensor itself."""
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
-    if not principal.is_operator and data.get("licensor") != principal.party_id:
-        msg = f"licensor: {data.get('licensor')!r} is not you ({principal.party_id}); grant only your own rights"
-        raise ValidationError(msg, field="licensor", value=str(data.get("licensor")))
-    catalog = store.snapshot()
-    problems: list[Problem] = []
-    agreement = read_agreement(Item(BODY, data), problems, catalog)
-    if problems or agreement is None:
-        raise Rejected("agreement", problems)
-    existing = catalog.agreements.get(agreement.agreement_id)
-    if existing is not None and existing != agreement:
-        if not principal.owns(existing.licensor):
-            raise Conflict(f"agreement id {agreement.agreement_id!r} is taken; choose another id")
-        msg = f"agreement {agreement.agreement_id!r} already exists with other terms; end it and grant a new id"
-        raise Conflict(msg)
-    result = store.apply(ChangeSet(agreements=(agreement,)), actor=actor(principal), action="agreement.granted")
-    return agreement, result.changed_anything
+    return consent.grant_agreement(store, data, actor=actor(principal), as_party=as_party(principal))
 
 
 def end_agreement(store: Store, principal: Principal, agreement_id: str, at: datetime) -> Agreement:
-    from accord.cli.rights import end_agreement as end  # the domain function lives with the CLI command
-
-    agreement_for(store.snapshot(isrcs=()), principal, agreement_id)
-    return end(store, agreement_id, at, actor=actor(principal))
+    """End an agreement (a rights holder: one it granted; another's answers as a missing one)."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    return consent.end_agreement(store, agreement_id, at, actor=actor(principal), as_party=as_party(principal))
 
 
 def visible_optouts(catalog: Catalog, principal: Principal) -> list[OptOut]:
@@ -256,23 +241,35 @@ def optout_for(catalog: Catalog, principal: Principal, optout_id: str) -> OptOut
     return o
 
 
+def _stopped_models(store: Store, principal: Principal, at: datetime) -> list[ModelStatus]:
+    """The flagged models that stop some use now, of those the principal may see (a rights holder:
+    models whose manifest holds its items; never another party's)."""
+    report = service.audit(store, at)
+    flagged_roots = {m.root for m in report.manifests if m.flags}
+    if not principal.is_operator:
+        flagged_roots &= {r.root for r in visible_manifests(store, principal)}
+    return [m for m in report.models if m.manifest_root in flagged_roots and m.blocked_uses]
+
+
 def create_optout(
     store: Store, principal: Principal, data: dict[str, Any], optout_id: str | None
 ) -> tuple[OptOut, list[ModelStatus]]:
-    """Record an opt-out (a rights holder only as itself); the models it now stops, with why."""
-    from accord.cli.rights import record_optout  # the domain function lives with the CLI command
-
+    """Record an opt-out (a rights holder only as itself); the models it may see that now stop, with why."""
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
-    if not principal.is_operator and data.get("party") != principal.party_id:
-        msg = f"party: {data.get('party')!r} is not you ({principal.party_id}); opt out only as yourself"
-        raise ValidationError(msg, field="party", value=str(data.get("party")))
-    existing = store.snapshot(isrcs=()).optouts.get(optout_id or "")
-    if existing is not None and not principal.owns(existing.party_id):
-        raise Conflict(f"opt-out id {optout_id!r} is taken; choose another id")
-    optout = record_optout(store, data, optout_id=optout_id, actor=actor(principal))
-    report = service.audit(store, max(store.clock(), optout.effective))
-    flagged_roots = {m.root for m in report.manifests if m.flags}
-    return optout, [m for m in report.models if m.manifest_root in flagged_roots and m.blocked_uses]
+    optout = consent.record_optout(
+        store, data, optout_id=optout_id, actor=actor(principal), as_party=as_party(principal)
+    )
+    return optout, _stopped_models(store, principal, max(store.clock(), optout.effective))
+
+
+def opt_out_artist(
+    store: Store, principal: Principal, party: str, artist: str, effective: datetime
+) -> tuple[list[OptOut], list[ModelStatus]]:
+    """Opt out everything of the party's catalog an artist performs, in one write (a rights holder
+    only as itself); the models it may see that now stop."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    made = consent.opt_out_artist(store, party, artist, effective, actor=actor(principal), as_party=as_party(principal))
+    return made, _stopped_models(store, principal, max(store.clock(), effective))
 
 
 # ---------------------------------------------------------------- manifests, proofs, models
@@ -298,25 +295,28 @@ def manifest_for(store: Store, principal: Principal, root: str) -> tuple[Manifes
     return manifest, record
 
 
-def proofs_for(store: Store, principal: Principal, root: str, party: str | None) -> list[dict[str, Any]]:
+def proofs_for(
+    store: Store, principal: Principal, root: str, party: str | None, key: OperatorKey
+) -> list[dict[str, Any]]:
     """Inclusion or exclusion proofs for every recording a party has standing on (a rights holder: itself)."""
-    manifest, record = manifest_for(store, principal, root)
+    manifest, _ = manifest_for(store, principal, root)
     who = party if principal.is_operator and party else principal.party_id
     if principal.is_operator and not party:
         raise ValidationError("party: required for an operator; name the rights holder", field="party")
     tree = manifest.tree()
-    return [make_proof(manifest, tree, record.signature, i) for i in party_recordings(store.snapshot(), manifest, who)]
+    return [make_proof(manifest, tree, key, i) for i in party_recordings(store.snapshot(), manifest, who)]
 
 
-def proof_for(store: Store, principal: Principal, root: str, isrc: str) -> dict[str, Any]:
-    manifest, record = manifest_for(store, principal, root)
+def proof_for(store: Store, principal: Principal, root: str, isrc: str, key: OperatorKey) -> dict[str, Any]:
+    """One recording's proof, signed by the operator ``key`` (a rights holder: one it has standing on)."""
+    manifest, _ = manifest_for(store, principal, root)
     catalog = store.snapshot()
     code = isrc.upper().replace("-", "")
     if not principal.is_operator and code not in party_recordings(catalog, manifest, principal.party_id):
         raise _missing("recording", isrc)
     if code not in catalog.recordings and code not in {i.isrc for i in manifest.items}:
         raise _missing("recording", isrc)
-    return make_proof(manifest, manifest.tree(), record.signature, code)
+    return make_proof(manifest, manifest.tree(), key, code)
 
 
 @dataclass(frozen=True)

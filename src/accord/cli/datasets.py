@@ -131,46 +131,62 @@ def prove_cmd(
 ) -> None:
     """Write an inclusion or non-inclusion proof for each of a party's recordings."""
     store = open_store()
-    manifest, record = repository.load_manifest(store, manifest_ref)
+    manifest, _ = repository.load_manifest(store, manifest_ref)
     catalog = store.snapshot()
     if party not in catalog.parties:
         msg = f"party: {party!r} is not in the registry"
         raise NotFound(msg)
     isrcs = party_recordings(catalog, manifest, party)
-    index = write_proofs(manifest, record.signature, isrcs, out / party)
+    key = load_operator_key(get_settings().home)
+    index = write_proofs(manifest, key, isrcs, out / party)
     included = sum(1 for i in index if i["included"])
     console.print(
         f"{len(index)} proofs for {party} in {out / party}: {included} included, {len(index) - included} not included"
     )
-    console.print(f"Verify with: accord dataset verify {out / party}/*.proof.json --root {manifest.root}")
+    console.print(
+        f"Verify with: accord dataset verify {out / party}/*.proof.json --root {manifest.root} "
+        f"--public-key {key.public_hex}"
+    )
+
+
+def _pinned_key(public_key: str | None, public_key_file: Path | None) -> str:
+    """The operator's public key the verifier holds (hex), from exactly one of the two options."""
+    if (public_key is None) == (public_key_file is None):
+        said = "both" if public_key else "neither"
+        msg = (
+            f"public key: {said} of --public-key and --public-key-file given; give exactly one "
+            "(the operator's Ed25519 key, 64 hex digits or PEM): the key inside a proof is never trusted"
+        )
+        raise ValidationError(msg, field="public_key")
+    if public_key is not None:
+        return parse_public_key(Path(public_key).read_text() if Path(public_key).is_file() else public_key)
+    return parse_public_key(public_key_file.read_text() if public_key_file is not None else "")
 
 
 @dataset_app.command("verify")
+@handle_errors
 def verify_cmd(
     proofs: Annotated[list[Path], typer.Argument(help="Proof files.")],
     root: Annotated[str, typer.Option(help="The manifest root you were given (hex).")],
     public_key: Annotated[
-        str | None, typer.Option(help="The operator's public key (hex or a PEM file) to pin the signature to.")
+        str | None,
+        typer.Option(help="The operator's public key (64 hex digits, a PEM block, or a PEM file): required."),
+    ] = None,
+    public_key_file: Annotated[
+        Path | None, typer.Option(help="A pinned file holding the operator's public key (hex or PEM).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check proofs with nothing but the files and the root. Exit 0 all valid, 1 any invalid, 2 usage error."""
-    pinned = None
-    if public_key is not None:
-        text = Path(public_key).read_text() if Path(public_key).is_file() else public_key
-        pinned = parse_public_key(text)
+    """Check proofs with the files, the root and the operator's key. Exit 0 all valid, 1 any invalid, 2 usage error."""
+    pinned = _pinned_key(public_key, public_key_file)
     verdicts = []
     for path in proofs:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            console.print(f"[red]unreadable[/] {path}: {exc}")
-            raise typer.Exit(2) from None
+        data = json.loads(path.read_text())
         verdicts.append((path, verify_proof(data, root, public_key_hex=pinned)))
     if as_json:
         print_json([{"file": str(p), **v.to_dict()} for p, v in verdicts])
     else:
-        t = Table(title=f"Proofs against root {root[:16]}…", title_justify="left")
+        t = Table(title=f"Proofs against root {root[:16]}…, key {pinned[:16]}…", title_justify="left")
         for col in ("file", "recording", "claim", "verdict", "failed checks"):
             t.add_column(col, overflow="fold")
         for path, v in verdicts:
@@ -178,8 +194,6 @@ def verify_cmd(
             claim = "in the training set" if v.kind == "inclusion" else "not in the training set"
             t.add_row(path.name, v.isrc, claim, "[green]valid[/]" if v.valid else "[red]INVALID[/]", failed)
         console.print(t)
-        if pinned is None:
-            console.print("Signature checked against the key in each file; pin the operator's key with --public-key.")
     if not all(v.valid for _, v in verdicts):
         raise typer.Exit(EXIT_NO)
 

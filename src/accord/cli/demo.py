@@ -59,7 +59,7 @@ def demo(
     console.rule("[bold]2. The consented training set")
     as_of = store.clock()
     with progress_bar() as update:
-        manifest, record, created = service.build(
+        manifest, _, created = service.build(
             store, key, use="train", as_of=as_of, territory=territory, actor="demo", progress=update
         )
     print_build_summary(manifest, store.snapshot(as_of))
@@ -77,7 +77,7 @@ def demo(
     console.rule(f"[bold]4. Proofs for one label ({DEMO_LABEL}), verified as the label would")
     isrcs = party_recordings(store.snapshot(), manifest, DEMO_LABEL)
     folder = out / "proofs" / DEMO_LABEL
-    index = write_proofs(manifest, record.signature, isrcs, folder)
+    index = write_proofs(manifest, key, isrcs, folder)
     verdicts = []
     for entry in index:
         proof = json.loads((folder / entry["file"]).read_text())

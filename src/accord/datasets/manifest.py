@@ -2,10 +2,16 @@
 
 A manifest is built from the registry as of one instant for one use (normally
 ``train``) and territory. Each *item* names a recording, the sha256 of the exact media
-file to use, its size and duration, and the agreements relied on. Items are sorted by
-ISRC (the canonical order) and each item's **leaf bytes** are its canonical JSON
-(:func:`accord.signing.canonical_json`); the manifest id is the Merkle root over those
-leaves (:mod:`accord.datasets.merkle`). Sorted leaves make non-inclusion provable.
+file to use, its size and duration, and the agreements relied on. Items are listed by
+ISRC (the file's canonical order). The manifest id is the Merkle root
+(:mod:`accord.datasets.merkle`) over leaves that commit to the items without revealing
+them (format 2): each leaf is ``isrc_key || item_hash``, keyed by a per-manifest secret
+salt, and the leaves are sorted by ``isrc_key``, which makes non-inclusion provable
+without showing any neighbour's ISRC or content.
+
+The salt is part of the manifest file (kept by the operator, never published); the signed
+statement carries only its commitment. A format-1 manifest (leaves were the items' JSON,
+sorted by ISRC) can still be read back for audits and training, never proven.
 
 Everything here is pure: building takes a :class:`~accord.registry.entities.Catalog`
 and returns a :class:`Manifest`; storing it is :mod:`accord.datasets.repository`'s job.
@@ -13,20 +19,33 @@ and returns a :class:`Manifest`; storing it is :mod:`accord.datasets.repository`
 
 from __future__ import annotations
 
+import hmac
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
-from accord.datasets.merkle import MerkleTree
+from accord.datasets.merkle import (
+    SALT_SIZE,
+    MerkleTree,
+    commitment_leaf,
+    isrc_key,
+    item_blind,
+    item_hash,
+    salt_commitment,
+)
 from accord.errors import ValidationError
 from accord.licensing import LicensingPolicy, parties_on
 from accord.registry.entities import Catalog, MediaRef, Recording, Side, Use
 from accord.signing import canonical_json
 from accord.timeutil import iso, parse_instant
 
-FORMAT = "accord-manifest/1"
+FORMAT = "accord-manifest/2"
+FORMAT_V1 = "accord-manifest/1"
+"""Leaves were the items' canonical JSON sorted by ISRC: readable, never proven (proofs would show neighbours)."""
 TRAINING_MEDIA_KINDS = ("midi",)
 """Media kinds a symbolic model trains on, in order of preference."""
 
@@ -98,7 +117,7 @@ class ManifestItem:
         )
 
     def leaf(self) -> bytes:
-        """The leaf bytes hashed into the Merkle tree: the item's canonical JSON."""
+        """The item's canonical JSON: the leaf bytes of a format-1 manifest, and what a format-2 leaf commits to."""
         return canonical_json(self.to_dict())
 
     @property
@@ -154,49 +173,107 @@ class ManifestHeader:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A training set: its items (sorted by ISRC), the recordings left out, and its Merkle root.
+    """A training set: its items (listed by ISRC), the recordings left out, and its Merkle root.
 
     Attributes:
         header: what it was built for.
         items: the eligible recordings, sorted by ISRC.
         excluded: every recording left out, sorted by ISRC, with reasons.
-        root: hex Merkle root of the items' leaves: the manifest id.
+        root: hex Merkle root of the leaves: the manifest id.
+        salt: the secret the leaves are keyed with (format 2); ``None`` for a format-1
+            manifest, whose leaves are the items' JSON sorted by ISRC (no proofs).
     """
 
     header: ManifestHeader
     items: tuple[ManifestItem, ...]
     excluded: tuple[Exclusion, ...]
     root: str
-    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    salt: bytes | None = None
+    _index: dict[str, int] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _keys: list[bytes] = field(default_factory=list, init=False, compare=False, repr=False)
+    _order: list[int] = field(default_factory=list, init=False, compare=False, repr=False)
+    _positions: dict[str, int] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._index.update({item.isrc: i for i, item in enumerate(self.items)})
+        if self.salt is not None:
+            salt = self.salt
+            # leaf order: by the keyed hash of the ISRC, so neighbours say nothing of each other's ISRC
+            keyed = sorted((isrc_key(salt, item.isrc), i) for i, item in enumerate(self.items))
+            self._keys.extend(k for k, _ in keyed)
+            self._order.extend(i for _, i in keyed)
+            self._positions.update({self.items[i].isrc: pos for pos, (_, i) in enumerate(keyed)})
+
+    @property
+    def format(self) -> str:
+        return FORMAT if self.salt is not None else FORMAT_V1
 
     def index_of(self, isrc: str) -> int | None:
+        """Where the recording is in :attr:`items` (``None``: not in the manifest)."""
         return self._index.get(isrc)
 
+    def leaf_index_of(self, isrc: str) -> int | None:
+        """Which leaf of the tree the recording is (format 2; ``None``: not in the manifest)."""
+        return self._positions.get(isrc)
+
+    def isrc_key(self, isrc: str) -> bytes:
+        """The keyed hash of any ISRC under this manifest's salt (format 2 only)."""
+        return isrc_key(self._salt(), isrc)
+
+    def blind(self, isrc: str) -> bytes:
+        """The blinding value of a recording's item hash (format 2 only)."""
+        return item_blind(self._salt(), isrc)
+
+    def leaf_key(self, index: int) -> bytes:
+        """The keyed ISRC hash of leaf ``index`` (format 2 only)."""
+        return self._keys[index]
+
+    def leaf_item_hash(self, index: int) -> bytes:
+        """The item hash of leaf ``index`` (format 2 only)."""
+        item = self.items[self._order[index]]
+        return item_hash(self.blind(item.isrc), item.leaf())
+
+    def first_leaf_after(self, key: bytes) -> int:
+        """The index of the first leaf whose keyed hash is not below ``key`` (``len(items)``: none)."""
+        return bisect_left(self._keys, key)
+
+    def _salt(self) -> bytes:
+        if self.salt is None:
+            msg = f"manifest {self.root}: format {FORMAT_V1} has no salt; rebuild it (accord dataset build)"
+            raise ValidationError(msg, field="manifest", value=self.root)
+        return self.salt
+
     def statement(self) -> dict[str, Any]:
-        """What the operator signs: the root, the tree size and the header."""
-        return {"format": FORMAT, "manifest_root": self.root, "tree_size": len(self.items), **self.header.to_dict()}
+        """What the operator signs: the root, the tree size, the salt's commitment and the header."""
+        out: dict[str, Any] = {"format": self.format, "manifest_root": self.root, "tree_size": len(self.items)}
+        if self.salt is not None:
+            out["salt_commitment"] = salt_commitment(self.salt).hex()
+        return {**out, **self.header.to_dict()}
 
     def to_dict(self) -> dict[str, Any]:
+        secret = {"salt": self.salt.hex()} if self.salt is not None else {}
         return {
             **self.statement(),
+            **secret,
             "items": [i.to_dict() for i in self.items],
             "excluded": [e.to_dict() for e in self.excluded],
         }
 
     def to_bytes(self) -> bytes:
-        """The manifest file's bytes: canonical JSON, identical for identical content."""
+        """The manifest file's bytes: canonical JSON, identical for identical content (it holds the salt)."""
         return canonical_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Manifest:
         """Read a manifest file's content; a file of another shape is a clear error, not a crash."""
+        fmt = d.get("format") if isinstance(d, Mapping) else None
+        if fmt not in (FORMAT, FORMAT_V1):
+            msg = f"manifest file: format {fmt!r} is not {FORMAT} (or the older {FORMAT_V1}); rebuild it"
+            raise ValidationError(msg, field="manifest", value=str(fmt))
         try:
             return cls._from_dict(d)
         except (KeyError, TypeError, ValueError) as exc:
-            msg = f"manifest file: {type(exc).__name__} {exc} — not an {FORMAT} manifest (rebuild it)"
+            msg = f"manifest file: {type(exc).__name__} {exc} — not an {fmt} manifest (rebuild it)"
             raise ValidationError(msg, field="manifest") from None
 
     @classmethod
@@ -209,10 +286,29 @@ class Manifest:
         )
         items = tuple(ManifestItem.from_dict(i) for i in d["items"])
         excluded = tuple(Exclusion(e["isrc"], tuple(e["reasons"])) for e in d["excluded"])
-        return cls(header, items, excluded, d["manifest_root"])
+        salt = bytes.fromhex(d["salt"]) if d["format"] == FORMAT else None
+        if salt is not None and len(salt) != SALT_SIZE:
+            msg = f"salt: {len(salt)} bytes, expected {SALT_SIZE}"
+            raise ValueError(msg)
+        return cls(header, items, excluded, d["manifest_root"], salt)
 
     def tree(self) -> MerkleTree:
-        return MerkleTree([i.leaf() for i in self.items])
+        """The Merkle tree over the leaves (format 2: commitments in keyed order; format 1: items' JSON)."""
+        if self.salt is None:
+            return MerkleTree([i.leaf() for i in self.items])
+        return MerkleTree([commitment_leaf(self._keys[n], self.leaf_item_hash(n)) for n in range(len(self.items))])
+
+
+def derive_salt(secret: bytes, items: Iterable[ManifestItem]) -> bytes:
+    """A manifest's salt: ``HMAC-SHA256(secret, "accord-salt" || 0x00 || canonical JSON of the items)``.
+
+    Deterministic and a function of the items alone (as the root always was), so the same
+    training set built again has the same root. The operator's builds pass a secret of its
+    own (:func:`accord.datasets.service.salt_secret`); with the empty secret the salt follows
+    from the content alone (for in-memory use, never published).
+    """
+    content = canonical_json([i.to_dict() for i in items])
+    return hmac.new(secret, b"accord-salt\x00" + content, sha256).digest()
 
 
 def parse_filters(specs: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -264,8 +360,13 @@ def build_manifest(
     territory: str,
     filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
     progress: ProgressCallback | None = None,
+    secret: bytes = b"",
 ) -> Manifest:
-    """Ask the policy about every recording in ``catalog`` (the registry as of ``as_of``)."""
+    """Ask the policy about every recording in ``catalog`` (the registry as of ``as_of``).
+
+    ``secret`` keys the manifest's salt (:func:`derive_salt`): the operator's builds pass
+    their own; the default suits manifests that are never published.
+    """
     policy = LicensingPolicy(catalog)
     wanted = dict(filters)
     items: list[ManifestItem] = []
@@ -307,8 +408,9 @@ def build_manifest(
             )
         )
     header = ManifestHeader(Use(use), as_of, territory.upper(), filters)
-    root = MerkleTree([i.leaf() for i in items]).root.hex()
-    return Manifest(header, tuple(items), tuple(excluded), root)
+    salt = derive_salt(secret, items)
+    unrooted = Manifest(header, tuple(items), tuple(excluded), "", salt)
+    return Manifest(header, unrooted.items, unrooted.excluded, unrooted.tree().root.hex(), salt)
 
 
 def exclusion_summary(manifest: Manifest) -> Counter[str]:

@@ -18,10 +18,24 @@ library's SHA-256 (:mod:`hashlib`) and nothing else, so it can be re-implemented
 
 These match Certificate Transparency logs bit for bit; ``tests/data/merkle_vectors.json``
 holds the published reference vectors.
+
+**Leaves that commit without revealing** (manifest format 2). A training set's leaves are
+built from a per-manifest secret ``salt`` (32 bytes, kept by the operator) so that a leaf
+shown to one rights holder says nothing about another's recording, and nobody can test a
+guessed ISRC against it:
+
+* ``isrc_key = HMAC-SHA256(salt, "accord-isrc" || 0x00 || ISRC)``: the keyed hash of an ISRC
+  (ASCII, compact); the leaves are sorted by it;
+* ``blind = HMAC-SHA256(salt, "accord-blind" || 0x00 || ISRC)``: one item's blinding value;
+* ``item_hash = SHA-256("accord-item" || 0x00 || blind || canonical JSON of the item)``;
+* leaf bytes ``= isrc_key || item_hash`` (64 bytes), hashed as any leaf above;
+* ``salt_commitment = SHA-256("accord-salt" || 0x00 || salt)``, in the signed statement, lets an
+  auditor who is given the salt check every keyed hash the operator ever signed.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Sequence
 from hashlib import sha256
 from itertools import islice
@@ -34,6 +48,35 @@ _NODE_PREFIX = b"\x01"
 _CHUNK = 1 << 16  # digests joined at a time while building: bounds the temporary objects to ~5 MB
 EMPTY_ROOT = sha256(b"").digest()
 """Root of the tree with no leaves: SHA-256 of the empty string (RFC 6962 §2.1)."""
+
+
+SALT_SIZE = 32
+"""Bytes in a manifest's secret salt."""
+
+
+def isrc_key(salt: bytes, isrc: str) -> bytes:
+    """The keyed hash of an ISRC: ``HMAC-SHA256(salt, "accord-isrc" || 0x00 || ISRC)``."""
+    return hmac.new(salt, b"accord-isrc\x00" + isrc.encode("ascii"), sha256).digest()
+
+
+def item_blind(salt: bytes, isrc: str) -> bytes:
+    """The blinding value of one item: ``HMAC-SHA256(salt, "accord-blind" || 0x00 || ISRC)``."""
+    return hmac.new(salt, b"accord-blind\x00" + isrc.encode("ascii"), sha256).digest()
+
+
+def item_hash(blind: bytes, item_bytes: bytes) -> bytes:
+    """A blinded commitment to one item: ``SHA-256("accord-item" || 0x00 || blind || item bytes)``."""
+    return sha256(b"accord-item\x00" + blind + item_bytes).digest()
+
+
+def commitment_leaf(key: bytes, committed: bytes) -> bytes:
+    """The leaf bytes of one item: its ISRC's keyed hash, then its item hash (64 bytes)."""
+    return key + committed
+
+
+def salt_commitment(salt: bytes) -> bytes:
+    """What the signed statement says of the salt: ``SHA-256("accord-salt" || 0x00 || salt)``."""
+    return sha256(b"accord-salt\x00" + salt).digest()
 
 
 def leaf_hash(data: bytes) -> bytes:

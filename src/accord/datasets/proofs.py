@@ -1,19 +1,26 @@
-"""Inclusion and non-inclusion proofs a rights holder can check with nothing but the proof and the root.
+"""Inclusion and non-inclusion proofs that reveal nothing of anyone else's recordings.
 
-A proof file (``accord-proof/1``) carries the signed statement of the manifest (its root,
-tree size, use, instant and territory), the operator's Ed25519 signature over it, and:
+A proof file (``accord-proof/2``) carries:
 
-- for a recording **in** the manifest: its item (the leaf), the leaf's index and the
-  RFC 9162 audit path from the leaf to the root;
-- for a recording **not in** the manifest: its two neighbours in the sorted leaves (the
-  item just before and just after it by ISRC), each with index and audit path. Adjacent
-  indices whose ISRCs bracket the asked one prove nothing lies between them.
+- the signed **statement** of the manifest (its root, tree size, salt commitment, use,
+  instant and territory) and the operator's Ed25519 signature over it;
+- the signed **claim** for the asked ISRC: the manifest root, the ISRC, its keyed hash
+  (``isrc_key``, :mod:`accord.datasets.merkle`) and whether it is included; the operator's
+  signature over it binds the keyed hash to the ISRC (nobody else can compute it);
+- for a recording **in** the manifest: its own item, the item's blinding value, the leaf
+  index and the RFC 9162 audit path;
+- for a recording **not in** the manifest: the leaves just before and just after its keyed
+  hash, each shown only as its commitment (``isrc_key``, ``item_hash``), with index and audit
+  path. Adjacent leaves whose keyed hashes bracket the asked one prove nothing lies between.
 
-The procedure is written for re-implementers in ``docs/proofs.md``.
+Both signatures are checked against the operator's public key the verifier already holds,
+never against the key written in the file. ``docs/proofs.md`` spells out how to check a
+proof by hand.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,46 +28,89 @@ from pathlib import Path
 from typing import Any
 
 from accord.datasets.manifest import FORMAT as MANIFEST_FORMAT
-from accord.datasets.manifest import Manifest, ManifestItem
-from accord.datasets.merkle import EMPTY_ROOT, MerkleTree, verify_inclusion
-from accord.errors import InvalidIdentifier
+from accord.datasets.manifest import Manifest
+from accord.datasets.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MerkleTree,
+    commitment_leaf,
+    item_hash,
+    salt_commitment,
+    verify_inclusion,
+)
+from accord.datasets.merkle import isrc_key as keyed_isrc
+from accord.errors import AccordError, InvalidIdentifier, ValidationError
 from accord.identifiers import validate_isrc
 from accord.licensing import parties_on
 from accord.registry.entities import Catalog
-from accord.signing import canonical_json, verify_signature
+from accord.signing import OperatorKey, canonical_json, verify_signature
 
-PROOF_FORMAT = "accord-proof/1"
+PROOF_FORMAT = "accord-proof/2"
+CLAIM_FORMAT = "accord-proof-claim/2"
+RETIRED_FORMATS = {
+    "accord-proof/1": "it showed the neighbouring recordings in full, and named no key to check it by",
+}
+"""Proof formats no longer accepted, with why."""
 
 
-def _leaf_proof(tree: MerkleTree, item: ManifestItem, index: int) -> dict[str, Any]:
-    return {"leaf": item.to_dict(), "leaf_index": index, "audit_path": [h.hex() for h in tree.inclusion_proof(index)]}
+def _neighbour(manifest: Manifest, tree: MerkleTree, index: int) -> dict[str, Any]:
+    """A leaf shown only as its commitment: keyed ISRC hash, item hash, index and audit path."""
+    return {
+        "isrc_key": manifest.leaf_key(index).hex(),
+        "item_hash": manifest.leaf_item_hash(index).hex(),
+        "leaf_index": index,
+        "audit_path": [h.hex() for h in tree.inclusion_proof(index)],
+    }
 
 
-def make_proof(manifest: Manifest, tree: MerkleTree, signature: Mapping[str, str], isrc: str) -> dict[str, Any]:
-    """An inclusion proof if ``isrc`` is in the manifest, else a non-inclusion proof."""
+def make_proof(manifest: Manifest, tree: MerkleTree, key: OperatorKey, isrc: str) -> dict[str, Any]:
+    """An inclusion proof if ``isrc`` is in the manifest, else a non-inclusion proof, signed by ``key``.
+
+    Raises:
+        ValidationError: the manifest is of format 1 (its leaves would show neighbours).
+    """
+    if manifest.salt is None:
+        msg = (
+            f"manifest {manifest.root}: format {manifest.format} cannot be proven without showing other "
+            f"recordings; rebuild the training set (accord dataset build) for a {MANIFEST_FORMAT} manifest"
+        )
+        raise ValidationError(msg, field="manifest", value=manifest.root)
+    asked = manifest.isrc_key(isrc)
+    index, position = manifest.leaf_index_of(isrc), manifest.index_of(isrc)
+    kind = "inclusion" if index is not None and position is not None else "non_inclusion"
+    statement = manifest.statement()
+    claim = {
+        "format": CLAIM_FORMAT,
+        "manifest_root": manifest.root,
+        "isrc": isrc,
+        "isrc_key": asked.hex(),
+        "kind": kind,
+    }
     base = {
         "format": PROOF_FORMAT,
+        "kind": kind,
         "isrc": isrc,
-        "statement": manifest.statement(),
-        "signature": dict(signature),
+        "statement": statement,
+        "signature": key.signature_block(statement),
+        "claim": claim,
+        "claim_signature": key.signature_block(claim),
     }
-    index = manifest.index_of(isrc)
-    if index is not None:
-        return {**base, "kind": "inclusion", **_leaf_proof(tree, manifest.items[index], index)}
-    keys = [i.isrc for i in manifest.items]
-    # bisect: the first leaf whose key is greater than the asked ISRC
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if keys[mid] < isrc:
-            lo = mid + 1
-        else:
-            hi = mid
-    left = _leaf_proof(tree, manifest.items[lo - 1], lo - 1) if lo > 0 else None
-    right = _leaf_proof(tree, manifest.items[lo], lo) if lo < len(keys) else None
+    if index is not None and position is not None:
+        return {
+            **base,
+            "item": manifest.items[position].to_dict(),
+            "blind": manifest.blind(isrc).hex(),
+            "leaf_index": index,
+            "audit_path": [h.hex() for h in tree.inclusion_proof(index)],
+        }
+    after = manifest.first_leaf_after(asked)  # no leaf has this key: the first one above it
+    out: dict[str, Any] = {
+        **base,
+        "left": _neighbour(manifest, tree, after - 1) if after > 0 else None,
+        "right": _neighbour(manifest, tree, after) if after < len(manifest.items) else None,
+    }
     excluded = next((e for e in manifest.excluded if e.isrc == isrc), None)
-    out = {**base, "kind": "non_inclusion", "left": left, "right": right}
-    if excluded is not None:
+    if excluded is not None:  # the asker's own recording: why the policy left it out
         out["excluded_because"] = [dict(r) for r in excluded.reasons]
     return out
 
@@ -90,16 +140,44 @@ class Verdict:
         }
 
 
-def _neighbour_ok(n: Any, root: bytes, size: int) -> tuple[bool, str, str]:
-    """(valid, isrc, detail) for one neighbour leaf of a non-inclusion proof."""
+def _hash(value: object) -> bytes | None:
+    """32 bytes from a 64-digit lower-case hex string, else ``None``."""
+    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE or value != value.lower():
+        return None
     try:
-        leaf = canonical_json(n["leaf"])
-        path = [bytes.fromhex(h) for h in n["audit_path"]]
-        index, isrc = n["leaf_index"], n["leaf"]["isrc"]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return False, "", "malformed neighbour"
-    ok = isinstance(index, int) and verify_inclusion(leaf, index, size, path, root)
-    return ok, str(isrc), f"leaf {index} ({isrc})"
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _path(value: object) -> list[bytes] | None:
+    if not isinstance(value, list):
+        return None
+    out = [_hash(h) for h in value]
+    return None if any(h is None for h in out) else [h for h in out if h is not None]
+
+
+def _index(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _leaf_ok(
+    key: bytes, committed: bytes | None, index: int | None, path: list[bytes] | None, root: bytes, size: int
+) -> bool:
+    if committed is None or index is None or path is None:
+        return False
+    return verify_inclusion(commitment_leaf(key, committed), index, size, path, root)
+
+
+def _neighbour_ok(n: object, root: bytes, size: int) -> tuple[bool, bytes | None, int | None, str]:
+    """(verified, keyed hash, index, detail) of one neighbour of a non-inclusion proof."""
+    if not isinstance(n, Mapping) or set(n) != {"isrc_key", "item_hash", "leaf_index", "audit_path"}:
+        return False, None, None, "a neighbour is isrc_key, item_hash, leaf_index and audit_path, nothing else"
+    key, index = _hash(n["isrc_key"]), _index(n["leaf_index"])
+    if key is None:
+        return False, None, index, "isrc_key is not 64 hex digits"
+    ok = _leaf_ok(key, _hash(n["item_hash"]), index, _path(n["audit_path"]), root, size)
+    return ok, key, index, f"leaf {index}"
 
 
 def _is_compact_isrc(isrc: str) -> bool:
@@ -109,11 +187,35 @@ def _is_compact_isrc(isrc: str) -> bool:
         return False
 
 
-def verify_proof(
-    proof: Mapping[str, Any], root_hex: str, *, public_key_hex: str | None = None, isrc: str | None = None
-) -> Verdict:
-    """Check a proof against a root (and, if given, the operator's pinned key and the ISRC asked about).
+def _signed_by(block: object, message: Mapping[str, Any], pinned: bytes | None) -> tuple[bool, str]:
+    """Whether ``block`` is an Ed25519 signature of ``message`` by the pinned key (never the file's key)."""
+    if pinned is None:
+        return False, "no operator key to check against (give the operator's public key)"
+    if not isinstance(block, Mapping) or block.get("algorithm") != "ed25519":
+        return False, "an ed25519 signature block"
+    if str(block.get("public_key", "")).lower() != pinned.hex():
+        return False, "signed by another key than the operator's"
+    try:
+        message_bytes = canonical_json(dict(message))
+    except AccordError:
+        return False, "not canonical JSON"
+    ok = verify_signature(pinned.hex(), message_bytes, str(block.get("value", "")))
+    return ok, "Ed25519 by the operator's key over the RFC 8785 canonical JSON"
 
+
+def verify_proof(
+    proof: Mapping[str, Any],
+    root_hex: str,
+    *,
+    public_key_hex: str,
+    isrc: str | None = None,
+    salt_hex: str | None = None,
+) -> Verdict:
+    """Check a proof against a root and the operator's public key (and, if given, the ISRC asked about).
+
+    ``public_key_hex`` is required: a signature is trusted only against the key the verifier
+    already holds. ``salt_hex`` is for an auditor the operator has given the manifest's salt:
+    it must open the statement's salt commitment and give the claimed keyed hash.
     Never raises: a malformed proof is an invalid one.
     """
     checks: list[tuple[str, bool, str]] = []
@@ -122,64 +224,96 @@ def verify_proof(
         checks.append((name, bool(ok), detail))
         return bool(ok)
 
-    asked = isrc
-    kind, isrc = str(proof.get("kind", "")), str(proof.get("isrc", ""))
-    check("recording", _is_compact_isrc(isrc), f"{isrc} is a compact ISRC")
-    if asked is not None:
-        check("asked", isrc == asked, f"the proof is about {isrc}, you asked about {asked}")
-    statement = proof.get("statement")
-    signature = proof.get("signature")
-    if not isinstance(statement, Mapping) or not isinstance(signature, Mapping):
-        check("shape", False, "statement and signature must be objects")
-        return Verdict(False, kind, isrc, tuple(checks))
-    check("format", proof.get("format") == PROOF_FORMAT and statement.get("format") == MANIFEST_FORMAT, PROOF_FORMAT)
-    check("root", str(statement.get("manifest_root", "")).lower() == root_hex.lower(), "statement names the root")
-    key = str(signature.get("public_key", ""))
-    pinned = public_key_hex is None or key.lower() == public_key_hex.lower()
-    check("signer", pinned, "pinned key" if public_key_hex else "key in the file (not pinned)")
+    if not isinstance(proof, Mapping):
+        check("shape", False, "a proof is a JSON object")
+        return Verdict(False, "", "", tuple(checks))
+    kind, isrc_in_file = str(proof.get("kind", "")), str(proof.get("isrc", ""))
+    fmt = proof.get("format")
+    if isinstance(fmt, str) and fmt in RETIRED_FORMATS:
+        why = RETIRED_FORMATS[fmt]
+        check("format", False, f"{fmt} is no longer accepted ({why}); ask the operator for a new {PROOF_FORMAT} proof")
+        return Verdict(False, kind, isrc_in_file, tuple(checks))
+    check("recording", _is_compact_isrc(isrc_in_file), f"{isrc_in_file} is a compact ISRC")
+    if isrc is not None:
+        check("asked", isrc_in_file == isrc, f"the proof is about {isrc_in_file}, you asked about {isrc}")
+    statement, claim = proof.get("statement"), proof.get("claim")
+    if not isinstance(statement, Mapping) or not isinstance(claim, Mapping):
+        check("shape", False, "statement and claim must be objects")
+        return Verdict(False, kind, isrc_in_file, tuple(checks))
     check(
-        "signature",
-        signature.get("algorithm") == "ed25519"
-        and verify_signature(key, canonical_json(dict(statement)), str(signature.get("value", ""))),
-        "Ed25519 over the canonical statement",
+        "format",
+        fmt == PROOF_FORMAT and statement.get("format") == MANIFEST_FORMAT and claim.get("format") == CLAIM_FORMAT,
+        f"{PROOF_FORMAT} over a {MANIFEST_FORMAT} statement",
     )
-    try:
-        root = bytes.fromhex(root_hex)
-        size = statement["tree_size"]
-    except (KeyError, ValueError):
-        check("tree", False, "root must be hex and the statement must give tree_size")
-        return Verdict(False, kind, isrc, tuple(checks))
-    if not isinstance(size, int) or size < 0:
-        check("tree", False, "tree_size must be a non-negative integer")
-    elif kind == "inclusion":
-        ok, leaf_isrc, detail = _neighbour_ok(proof, root, size)
-        check("leaf is the recording", leaf_isrc == isrc, f"leaf names {leaf_isrc}")
-        check("audit path", ok, detail)
+    root, pinned = _hash(str(root_hex).lower()), _hash(str(public_key_hex).lower())
+    check("operator key", pinned is not None, "the operator's Ed25519 public key, 64 hex digits")
+    check("root", root is not None and statement.get("manifest_root") == root_hex.lower(), "statement names the root")
+    check("statement signature", *_signed_by(proof.get("signature"), statement, pinned))
+    check("claim signature", *_signed_by(proof.get("claim_signature"), claim, pinned))
+    asked = _hash(claim.get("isrc_key"))
+    check(
+        "claim",
+        claim.get("manifest_root") == statement.get("manifest_root")
+        and claim.get("isrc") == isrc_in_file
+        and claim.get("kind") == kind
+        and asked is not None,
+        "the signed claim names this root, recording and kind, and a keyed hash",
+    )
+    if salt_hex is not None:
+        salt = bytes.fromhex(salt_hex) if all(c in "0123456789abcdefABCDEF" for c in salt_hex) else b""
+        opens = salt_commitment(salt).hex() == statement.get("salt_commitment") if salt else False
+        check("salt", opens, "the salt opens the statement's salt commitment")
+        honest = opens and asked is not None and hmac.compare_digest(keyed_isrc(salt, isrc_in_file), asked)
+        check("keyed hash", honest, "the claimed keyed hash is the ISRC's under this salt")
+    size = _index(statement.get("tree_size"))
+    if root is None or asked is None or size is None:
+        check("tree", False, "a hex root, a keyed hash and a non-negative tree_size are needed")
+        return Verdict(False, kind, isrc_in_file, tuple(checks))
+    if kind == "inclusion":
+        _check_inclusion(proof, isrc_in_file, asked, root, size, check)
     elif kind == "non_inclusion":
-        left, right = proof.get("left"), proof.get("right")
-        if size == 0:
-            check("empty tree", left is None and right is None and root == EMPTY_ROOT, "no leaves at all")
-        else:
-            li = ri = None
-            if left is not None:
-                ok, k, detail = _neighbour_ok(left, root, size)
-                check("left neighbour", ok and k < isrc, detail)
-                li = left.get("leaf_index") if isinstance(left, Mapping) else None
-            if right is not None:
-                ok, k, detail = _neighbour_ok(right, root, size)
-                check("right neighbour", ok and k > isrc, detail)
-                ri = right.get("leaf_index") if isinstance(right, Mapping) else None
-            if li is not None and ri is not None:
-                check("adjacent", ri == li + 1, f"leaves {li} and {ri}")
-            elif ri is not None:
-                check("before the first leaf", ri == 0, f"leaf {ri}")
-            elif li is not None:
-                check("after the last leaf", li == size - 1, f"leaf {li} of {size}")
-            else:
-                check("neighbours", False, "a non-empty tree needs at least one neighbour")
+        _check_non_inclusion(proof, asked, root, size, check)
     else:
         check("kind", False, f"unknown proof kind {kind!r}")
-    return Verdict(all(ok for _, ok, _ in checks), kind, isrc, tuple(checks))
+    return Verdict(all(ok for _, ok, _ in checks), kind, isrc_in_file, tuple(checks))
+
+
+def _check_inclusion(proof: Mapping[str, Any], isrc: str, key: bytes, root: bytes, size: int, check: Any) -> None:
+    item, blind = proof.get("item"), _hash(proof.get("blind"))
+    if not isinstance(item, Mapping) or blind is None:
+        check("item", False, "the item (an object) and its blind (64 hex digits)")
+        return
+    check("item is the recording", item.get("isrc") == isrc, f"item names {item.get('isrc')}")
+    try:
+        committed = item_hash(blind, canonical_json(dict(item)))
+    except AccordError:
+        check("item", False, "the item is not canonical JSON")
+        return
+    index = _index(proof.get("leaf_index"))
+    ok = _leaf_ok(key, committed, index, _path(proof.get("audit_path")), root, size)
+    check("audit path", ok, f"leaf {index}: keyed hash || item hash, up to the root")
+
+
+def _check_non_inclusion(proof: Mapping[str, Any], key: bytes, root: bytes, size: int, check: Any) -> None:
+    left, right = proof.get("left"), proof.get("right")
+    if size == 0:
+        check("empty tree", left is None and right is None and root == EMPTY_ROOT, "no leaves at all")
+        return
+    li = ri = None
+    if left is not None:
+        ok, k, li, detail = _neighbour_ok(left, root, size)
+        check("left neighbour", ok and k is not None and k < key, f"{detail}, keyed hash below the asked one")
+    if right is not None:
+        ok, k, ri, detail = _neighbour_ok(right, root, size)
+        check("right neighbour", ok and k is not None and k > key, f"{detail}, keyed hash above the asked one")
+    if left is not None and right is not None:
+        check("adjacent", li is not None and ri == li + 1, f"leaves {li} and {ri}")
+    elif right is not None:
+        check("before the first leaf", ri == 0, f"leaf {ri}")
+    elif left is not None:
+        check("after the last leaf", li == size - 1, f"leaf {li} of {size}")
+    else:
+        check("neighbours", False, "a non-empty tree needs at least one neighbour")
 
 
 def party_recordings(catalog: Catalog, manifest: Manifest, party: str) -> list[str]:
@@ -188,15 +322,13 @@ def party_recordings(catalog: Catalog, manifest: Manifest, party: str) -> list[s
     return sorted(held | {isrc for isrc, rec in catalog.recordings.items() if party in parties_on(catalog, rec)})
 
 
-def write_proofs(
-    manifest: Manifest, signature: Mapping[str, str], isrcs: list[str], folder: Path
-) -> list[dict[str, Any]]:
+def write_proofs(manifest: Manifest, key: OperatorKey, isrcs: list[str], folder: Path) -> list[dict[str, Any]]:
     """Write one proof file per ISRC (``<isrc>.proof.json``) and an ``index.json``; returns the index."""
     folder.mkdir(parents=True, exist_ok=True)
     tree = manifest.tree()
     index = []
     for isrc in sorted(set(isrcs)):
-        proof = make_proof(manifest, tree, signature, isrc)
+        proof = make_proof(manifest, tree, key, isrc)
         name = f"{isrc}.proof.json"
         (folder / name).write_text(json.dumps(proof, indent=2, sort_keys=True))
         index.append({"isrc": isrc, "included": proof["kind"] == "inclusion", "file": name})

@@ -6,11 +6,15 @@ Thin: each function reads what it needs from the store and calls the pure functi
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
 
 from accord.datasets import repository
 from accord.datasets.manifest import Manifest, build_manifest
@@ -23,6 +27,19 @@ from accord.signing import OperatorKey
 from accord.timeutil import iso
 
 ProgressCallback = Callable[[str, int, int], None]
+
+
+def salt_secret(key: OperatorKey) -> bytes:
+    """The operator's secret for manifest salts: ``HMAC-SHA256(Ed25519 seed, "accord-manifest-salt")``.
+
+    Only the holder of the operator key can compute it, so only the operator can rebuild a
+    manifest's salt (and with it the keyed hash of any ISRC); the same training set built
+    again still gets the same salt and root.
+    """
+    seed = key.private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hmac.new(seed, b"accord-manifest-salt", sha256).digest()
 
 
 def build(
@@ -46,7 +63,15 @@ def build(
         msg = f"as_of: {iso(as_of)} is in the future; a manifest reads the registry as it stood (now is {iso(now)})"
         raise ValidationError(msg, field="as_of", value=iso(as_of))
     catalog = store.snapshot(as_of)
-    manifest = build_manifest(catalog, use=use, as_of=as_of, territory=territory, filters=filters, progress=progress)
+    manifest = build_manifest(
+        catalog,
+        use=use,
+        as_of=as_of,
+        territory=territory,
+        filters=filters,
+        progress=progress,
+        secret=salt_secret(key),
+    )
     record, created = repository.save_manifest(store, manifest, key, actor=actor)
     return manifest, record, created
 

@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from accord.api import services
 from accord.api.auth import Principal, Role, audit
-from accord.errors import NotFound, ValidationError
+from accord.errors import ValidationError
 from accord.registry.entities import Catalog, Recording
 from accord.registry.store import Store
+from accord.signing import load_operator_key
 from accord.timeutil import iso
 from accord.web import earnings, views
 from accord.web.deps import PortalRoute, attachment, media_file, render, settings_of, store_of
@@ -105,28 +106,10 @@ def opt_out_recording(request: Request, me: Holder, isrc: str) -> Response:
 @router.post("/artists/{artist_id}/opt-out", dependencies=[CSRF])
 def opt_out_artist(request: Request, me: Holder, artist_id: str) -> Response:
     """One click: opt out every recording of the party's catalog this artist performs (an artist
-    opting itself out withdraws its whole catalog)."""
+    opting itself out withdraws its whole catalog), in one write."""
     store = store_of(request)
-    catalog = store.snapshot()
-    if artist_id == me.party_id:
-        data = {"party": me.party_id, "scope": "catalog", "target": None, "uses": ["all"], "effective": _now(store)}
-        made = [services.create_optout(store, me, data, None)]
-    else:
-        recs = [r for r in views.my_recordings(catalog, me) if artist_id in r.artists]
-        if not recs:
-            msg = f"artist {artist_id!r}: not found"
-            raise NotFound(msg)
-        when = _now(store)
-        made = [
-            services.create_optout(
-                store,
-                me,
-                {"party": me.party_id, "scope": "recording", "target": r.isrc, "uses": ["all"], "effective": when},
-                None,
-            )
-            for r in recs
-        ]
-    ids = [o.optout_id for o, _ in made]
+    made, _ = services.opt_out_artist(store, me, me.party_id, artist_id, store.clock())
+    ids = [o.optout_id for o in made]
     audit(store, me, "optout.create", "artist", artist_id, {"optouts": ids, "via": "portal"})
     return RedirectResponse(f"/portal/rights/opt-outs?artist={artist_id}", status_code=303)
 
@@ -177,7 +160,7 @@ def model_approval(request: Request, me: Holder, model_id: str, decision: Annota
 def proofs_download(request: Request, me: Holder, model_id: str) -> Response:
     store = store_of(request)
     view = views.model_for(store, me, model_id, store.clock())
-    body = views.proofs_zip(store, view.model, me.party_id)
+    body = views.proofs_zip(store, view.model, me.party_id, load_operator_key(settings_of(request).home))
     name = f"proofs-{me.party_id}-{view.model.manifest_root[:12]}.zip"
     return attachment(body, "application/zip", name)
 
@@ -186,7 +169,7 @@ def proofs_download(request: Request, me: Holder, model_id: str) -> Response:
 def proof_download(request: Request, me: Holder, model_id: str, isrc: str) -> Response:
     store = store_of(request)
     view = views.model_for(store, me, model_id, store.clock())
-    proof = services.proof_for(store, me, view.model.manifest_root, isrc)
+    proof = services.proof_for(store, me, view.model.manifest_root, isrc, load_operator_key(settings_of(request).home))
     return attachment(json.dumps(proof, indent=2, sort_keys=True), "application/json", f"{isrc}.proof.json")
 
 

@@ -33,6 +33,7 @@ from accord.licensing import Decision, LicensingPolicy
 from accord.outputs.store import Output
 from accord.registry.entities import GRANTABLE_USES, Catalog, Recording
 from accord.registry.store import Store
+from accord.signing import OperatorKey
 
 USES = tuple(sorted(GRANTABLE_USES, key=lambda u: ("train", "generate", "remix").index(u.value)))
 """The uses a page shows, in the order a licence is usually read: train, generate, remix."""
@@ -154,14 +155,14 @@ def model_for(store: Store, principal: Principal, model_id: str, at: datetime) -
     return found
 
 
-def proofs_zip(store: Store, model: ModelRecord, party_id: str) -> bytes:
+def proofs_zip(store: Store, model: ModelRecord, party_id: str, key: OperatorKey) -> bytes:
     # the caller has checked (model_for) that the party may see this model
     """A zip of the party's inclusion and non-inclusion proofs for a model's manifest, with index.json."""
-    manifest, record = repository.load_manifest(store, model.manifest_root)
+    manifest, _ = repository.load_manifest(store, model.manifest_root)
     isrcs = party_recordings(store.snapshot(), manifest, party_id)
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        write_proofs(manifest, record.signature, isrcs, Path(tmp))
+        write_proofs(manifest, key, isrcs, Path(tmp))
         for path in sorted(Path(tmp).iterdir()):
             zf.write(path, f"{party_id}-{manifest.root[:12]}/{path.name}")
     return buf.getvalue()

@@ -32,6 +32,7 @@ from accord.datasets import repository, service
 from accord.datasets.manifest import parse_filters
 from accord.datasets.proofs import verify_proof
 from accord.datasets.repository import ManifestRecord
+from accord.errors import ValidationError
 from accord.signing import load_operator_key, parse_public_key
 
 router = APIRouter(tags=["datasets"])
@@ -122,26 +123,30 @@ def list_proofs(
     root: str,
     principal: Caller,
     store: StoreDep,
+    settings: SettingsDep,
     party: Annotated[str | None, Query(max_length=64, description="Operator only: whose recordings.")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[dict[str, Any]]:
     """Inclusion or non-inclusion proofs for each of a rights holder's recordings (its own only)."""
-    proofs = services.proofs_for(store, principal, root, party)
+    proofs = services.proofs_for(store, principal, root, party, load_operator_key(settings.home))
     page, nxt = paginate(proofs, lambda p: str(p.get("isrc", "")), limit, cursor)
     return Page[dict[str, Any]](items=page, next_cursor=nxt)
 
 
 @router.get("/manifests/{root}/proofs/{isrc}", response_model=dict[str, Any])
-def get_proof(root: str, isrc: str, principal: Caller, store: StoreDep) -> dict[str, Any]:
-    """One recording's proof, verifiable offline with nothing but the root (``accord dataset verify``)."""
-    return services.proof_for(store, principal, root, isrc)
+def get_proof(root: str, isrc: str, principal: Caller, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """One recording's proof, checked offline by the root and the operator's public key (``accord dataset verify``)."""
+    return services.proof_for(store, principal, root, isrc, load_operator_key(settings.home))
 
 
 @router.post("/proofs/verify", response_model=VerdictOut)
 def verify(body: ProofVerifyIn, principal: Caller) -> VerdictOut:
-    """Check a proof against a root (and, given one, the operator's public key)."""
-    pinned = parse_public_key(body.public_key) if body.public_key else None
+    """Check a proof against a root and the operator's public key (required: the key in the proof is never trusted)."""
+    if not body.public_key:
+        msg = "public_key: missing; give the operator's Ed25519 public key (64 hex digits or PEM) to check the proof by"
+        raise ValidationError(msg, field="public_key")
+    pinned = parse_public_key(body.public_key)
     return VerdictOut.model_validate(verify_proof(body.proof, body.root, public_key_hex=pinned).to_dict())
 
 
