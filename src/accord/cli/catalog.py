@@ -33,6 +33,7 @@ from accord.registry.delivery import LIST_SEP
 from accord.registry.entities import GRANTABLE_USES, Catalog, Use
 from accord.registry.ern import ern_to_delivery, import_ern, read_ern
 from accord.registry.importer import ImportReport, import_delivery
+from accord.registry.standing import acting_as
 from accord.registry.store import Store
 from accord.settings import get_settings
 from accord.timeutil import iso
@@ -69,19 +70,29 @@ def import_cmd(
     path: Annotated[Path, typer.Argument(help="Delivery folder (catalog.json or CSV files, plus media).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report (or every problem) as JSON.")] = False,
     actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = "operator",
+    as_party: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Import for this party (the delivery's sender): every record it adds or changes needs the "
+            "party's standing. Default: the operator, with full power (audit log: acting_as operator).",
+        ),
+    ] = None,
 ) -> None:
     """Import a catalog delivery, all or nothing. Exit 0 imported, 1 rejected, 2 error."""
     store = open_store()
     try:
         with progress_bar() as update:
-            report = import_delivery(store, path, actor=actor, progress=update)
+            report = import_delivery(store, path, actor=actor, as_party=as_party, progress=update)
     except Rejected as exc:
         print_rejection(exc, as_json=as_json)
         raise typer.Exit(EXIT_NO) from None
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | {"acting_as": acting_as(as_party)})
     else:
         _print_report(report)
+        who = "the operator (full power, no standing check)" if as_party is None else f"{as_party} (standing checked)"
+        console.print(f"Imported as {who}.")
 
 
 WORKS_COLUMNS = ("isrc", "works")

@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from accord.cli.catalog import app as catalog_app
 from accord.cli.common import console, handle_errors, instant, open_store, print_json
-from accord.errors import Conflict, NotFound, Problem, Rejected
-from accord.money import format_money, ppm_to_percent
-from accord.registry.delivery import Item, Loc
-from accord.registry.entities import Agreement, Catalog, OptOut
-from accord.registry.rights import read_agreement, read_optout
-from accord.registry.store import ChangeSet, Store
+from accord.money import format_money, percent_to_ppm, ppm_to_percent
+from accord.registry.consent import (
+    agreement_dict,
+    end_agreement,
+    grant_agreement,
+    opt_out_artist,
+    optout_dict,
+    record_optout,
+)
+from accord.registry.entities import Catalog
+from accord.registry.standing import OPERATOR
+from accord.registry.transfer import transfer_share
 from accord.timeutil import iso
 
 agreement_app = typer.Typer(help="Licences granted by rights holders: grant, end, list.", no_args_is_help=True)
 optout_app = typer.Typer(help="Opt-outs by owners, artists and writers: add, list.", no_args_is_help=True)
 
-OPTIONS = Loc("", "options")
+AsParty = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act for this party: its standing is checked as the API checks it. "
+        "Default: the operator, with full power (the audit log records acting_as: operator).",
+    ),
+]
 
 
-def _reject_or(record: Any, problems: list[Problem], what: str) -> Any:
-    if problems or record is None:
-        raise Rejected(what, problems)
-    return record
+def acting_line(as_party: str | None) -> str:
+    """How a command's output says whose standing it used."""
+    if as_party is None:
+        return f"as the {OPERATOR} (full power; recorded as the operator's act)"
+    return f"for {as_party} (its standing checked)"
 
 
 def _money(amount: str | None, currency: str) -> dict[str, str] | None:
@@ -58,6 +70,7 @@ def grant(
     currency: Annotated[str, typer.Option(help="ISO 4217 currency of the amounts.")] = "EUR",
     model_scope: Annotated[str, typer.Option(help="any, or approved_versions.")] = "any",
     actor: Annotated[str, typer.Option(help="Who records it, for the audit log.")] = "operator",
+    as_party: AsParty = None,
 ) -> None:
     """Record a licence granted by a rights holder. Repeating the same grant changes nothing."""
     if recording:
@@ -85,17 +98,9 @@ def grant(
         },
         "model_scope": model_scope,
     }
-    store = open_store()
-    catalog = store.snapshot()
-    problems: list[Problem] = []
-    agreement = _reject_or(read_agreement(Item(OPTIONS, data), problems, catalog), problems, "agreement")
-    existing = catalog.agreements.get(agreement.agreement_id)
-    if existing is not None and existing != agreement:
-        msg = f"agreement {agreement.agreement_id!r} already exists with other terms; end it and grant a new id"
-        raise Conflict(msg)
-    result = store.apply(ChangeSet(agreements=(agreement,)), actor=actor, action="agreement.granted")
-    verb = "granted" if result.changed_anything else "already recorded, nothing changed"
-    console.print(f"Agreement [bold]{agreement.agreement_id}[/] {verb}.")
+    agreement, changed = grant_agreement(open_store(), data, actor=actor, as_party=as_party)
+    verb = "granted" if changed else "already recorded, nothing changed"
+    console.print(f"Agreement [bold]{agreement.agreement_id}[/] {verb} {acting_line(as_party)}.")
 
 
 @agreement_app.command("end")
@@ -104,28 +109,11 @@ def end_cmd(
     agreement_id: Annotated[str, typer.Argument(help="The agreement to end.")],
     at: Annotated[str, typer.Option(help="The instant it ends (exclusive).")],
     actor: Annotated[str, typer.Option(help="Who records it, for the audit log.")] = "operator",
+    as_party: AsParty = None,
 ) -> None:
     """End an agreement at an instant (an amendment: the earlier version stays in history)."""
-    store = open_store()
-    ending = end_agreement(store, agreement_id, instant(at, field="at"), actor=actor)
-    console.print(f"Agreement [bold]{agreement_id}[/] ends at {iso(ending.end)}.")
-
-
-def end_agreement(store: Store, agreement_id: str, at: Any, *, actor: str) -> Agreement:
-    """Bring an agreement's end forward to ``at``; ending at the same instant again changes nothing."""
-    current = store.snapshot().agreements.get(agreement_id)
-    if current is None:
-        msg = f"agreement {agreement_id!r}: not in the registry"
-        raise NotFound(msg)
-    if at <= current.start:
-        msg = f"at: {iso(at)} is not after the agreement's start {iso(current.start)}"
-        raise Conflict(msg)
-    if current.end is not None and at > current.end:
-        msg = f"at: {iso(at)} is after the agreement's end {iso(current.end)}; an end can only be brought forward"
-        raise Conflict(msg)
-    ended = replace(current, end=at)
-    store.apply(ChangeSet(agreements=(ended,)), actor=actor, action="agreement.ended")
-    return ended
+    ending = end_agreement(open_store(), agreement_id, instant(at, field="at"), actor=actor, as_party=as_party)
+    console.print(f"Agreement [bold]{agreement_id}[/] ends at {iso(ending.end)} {acting_line(as_party)}.")
 
 
 @agreement_app.command("list")
@@ -167,38 +155,6 @@ def list_agreements(
     console.print(table)
 
 
-def agreement_dict(a: Agreement) -> dict[str, Any]:
-    t = a.terms
-    return {
-        "id": a.agreement_id,
-        "licensor": a.licensor,
-        "side": a.side.value,
-        "uses": sorted(u.value for u in a.uses),
-        "territory": {"worldwide": True, "exclude": sorted(a.territory.exclude)}
-        if a.territory.worldwide
-        else {"include": sorted(a.territory.include)},
-        "start": iso(a.start),
-        "end": iso(a.end),
-        "coverage": {"catalog": True}
-        if a.coverage.catalog
-        else (
-            {"recordings": sorted(a.coverage.recordings)}
-            if a.coverage.recordings
-            else {"works": sorted(a.coverage.works)}
-        ),
-        "terms": {
-            "pool_share_ppm": t.pool_share_ppm,
-            "master_split_ppm": t.master_split_ppm,
-            "training_pool_method": t.training_pool_method.value,
-            "minimum_guarantee": None
-            if t.minimum_guarantee is None
-            else {"micros": t.minimum_guarantee.micros, "currency": t.minimum_guarantee.currency},
-            "advance": None if t.advance is None else {"micros": t.advance.micros, "currency": t.advance.currency},
-        },
-        "model_scope": a.model_scope.value,
-    }
-
-
 def _name(catalog: Catalog, party_id: str) -> str:
     p = catalog.parties.get(party_id)
     return f"{p.name} ({party_id})" if p else party_id
@@ -216,34 +172,37 @@ def add_optout(
         str | None, typer.Option("--id", help="Opt-out id (default: derived from its content).")
     ] = None,
     actor: Annotated[str, typer.Option(help="Who records it, for the audit log.")] = "operator",
+    as_party: AsParty = None,
 ) -> None:
     """Record an opt-out. The same opt-out given twice is recorded once."""
-    store = open_store()
     optout = record_optout(
-        store,
+        open_store(),
         {"party": party, "scope": scope, "target": target, "uses": use, "effective": effective},
         optout_id=optout_id,
         actor=actor,
+        as_party=as_party,
     )
-    console.print(f"Opt-out [bold]{optout.optout_id}[/] by {optout.party_id} recorded ({optout.scope.value}).")
+    console.print(
+        f"Opt-out [bold]{optout.optout_id}[/] by {optout.party_id} recorded ({optout.scope.value}) "
+        f"{acting_line(as_party)}."
+    )
 
 
-def record_optout(store: Store, data: dict[str, Any], *, optout_id: str | None, actor: str) -> OptOut:
-    """Validate and record an opt-out; its default id is a hash of its content (idempotent)."""
-    if not optout_id:
-        canon = json.dumps({k: data[k] for k in sorted(data)}, sort_keys=True, default=str)
-        optout_id = "OPT-" + hashlib.sha256(canon.encode()).hexdigest()[:12].upper()
-    catalog = store.snapshot()
-    problems: list[Problem] = []
-    optout = read_optout(Item(OPTIONS, {"id": optout_id, **{k: v for k, v in data.items() if v}}), problems, catalog)
-    if problems or optout is None:
-        raise Rejected("opt-out", problems)
-    existing = catalog.optouts.get(optout.optout_id)
-    if existing is not None and existing != optout:
-        msg = f"opt-out {optout.optout_id!r} already exists with other content"
-        raise Conflict(msg)
-    store.apply(ChangeSet(optouts=(optout,)), actor=actor, action="optout.added")
-    return optout
+@optout_app.command("artist")
+@handle_errors
+def add_artist_optout(
+    party: Annotated[str, typer.Option(help="Who opts out: the artist itself, or its label or publisher.")],
+    artist: Annotated[str, typer.Option(help="The artist's party id.")],
+    effective: Annotated[str | None, typer.Option(help="In force from (default: now).")] = None,
+    actor: Annotated[str, typer.Option(help="Who records it, for the audit log.")] = "operator",
+    as_party: AsParty = None,
+) -> None:
+    """Opt out every recording of the party's catalog the artist performs, in one write (an artist
+    opting itself out withdraws its whole catalog)."""
+    made = opt_out_artist(
+        open_store(), party, artist, instant(effective, field="effective"), actor=actor, as_party=as_party
+    )
+    console.print(f"{len(made)} opt-out(s) by {party} for artist {artist} recorded {acting_line(as_party)}.")
 
 
 @optout_app.command("list")
@@ -256,19 +215,7 @@ def list_optouts(
     catalog = open_store().snapshot()
     rows = [o for _, o in sorted(catalog.optouts.items()) if party is None or o.party_id == party]
     if as_json:
-        print_json(
-            [
-                {
-                    "id": o.optout_id,
-                    "party": o.party_id,
-                    "scope": o.scope.value,
-                    "target": o.target,
-                    "uses": sorted(u.value for u in o.uses),
-                    "effective": iso(o.effective),
-                }
-                for o in rows
-            ]
-        )
+        print_json([optout_dict(o) for o in rows])
         return
     table = Table(title=f"Opt-outs ({len(rows)})", title_justify="left")
     for col in ("id", "party", "scope", "target", "uses", "effective"):
@@ -283,3 +230,46 @@ def list_optouts(
             iso(o.effective) or "",
         )
     console.print(table)
+
+
+# ``accord catalog transfer``: ownership belongs with the catalog commands, its rule with the rights.
+@catalog_app.command("transfer")
+@handle_errors
+def transfer_cmd(
+    key: Annotated[str, typer.Argument(help="The ISRC (or, with --work, the work id) whose share moves.")],
+    from_party: Annotated[str, typer.Option("--from", help="The party giving its share.")],
+    to_party: Annotated[str, typer.Option("--to", help="The party receiving it.")],
+    share: Annotated[
+        str | None, typer.Option(help="Percent of the whole that moves (default: all of --from's share).")
+    ] = None,
+    work: Annotated[bool, typer.Option("--work", help="A work's publishing share, not a recording's master.")] = False,
+    consent_from: Annotated[
+        str | None, typer.Option(help="Reference of --from's consent (a signed letter, a ticket).")
+    ] = None,
+    consent_to: Annotated[str | None, typer.Option(help="Reference of --to's consent.")] = None,
+    operator: Annotated[
+        bool, typer.Option("--operator", help="The operator transfers alone (needs --reason), not both parties.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the operator transfers (with --operator).")] = None,
+    actor: Annotated[str, typer.Option(help="Who records it, for the audit log.")] = "operator",
+) -> None:
+    """Move a master (or publishing) share between two parties: both consent, or the operator with a reason."""
+    if operator and not (reason or "").strip():
+        err = "reason: --operator needs a --reason, recorded in the audit log"
+        raise typer.BadParameter(err, param_hint="--reason")
+    consents = {p: ref for p, ref in ((from_party, consent_from), (to_party, consent_to)) if ref}
+    moved = transfer_share(
+        open_store(),
+        "works" if work else "recordings",
+        key.strip() if work else key.strip().upper().replace("-", ""),
+        from_party,
+        to_party,
+        actor=actor,
+        ppm=None if share is None else percent_to_ppm(share, field="share"),
+        consents=None if operator else consents,
+        operator_reason=reason if operator else None,
+    )
+    how = f"by the operator ({reason})" if operator else "with both parties' consent"
+    console.print(
+        f"{ppm_to_percent(moved.ppm)}% of {moved.key} moved from {moved.from_party} to {moved.to_party} {how}."
+    )

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from accord.errors import Problem, Rejected
+from accord.errors import Problem, Rejected, ValidationError
 from accord.registry.delivery import Item, RawDelivery, read_delivery
 from accord.registry.entities import Agreement, Catalog, OptOut, Party, Recording, Source, Work
 from accord.registry.fields import FieldReader
 from accord.registry.rights import read_agreement, read_optout
+from accord.registry.standing import standing_problems
 from accord.registry.store import ChangeSet, DeliveryInfo, Store, WriteResult
 from accord.registry.validation import (
     check_references,
@@ -87,12 +88,20 @@ def import_delivery(
     folder: Path,
     *,
     actor: str = "operator",
+    as_party: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Import a delivery folder into the registry, all or nothing.
 
+    ``as_party``: the party the delivery is imported for; it must be the delivery's sender,
+    and every record it adds or changes needs that party's standing
+    (:mod:`accord.registry.standing`). ``None`` imports with the operator's full power
+    (the audit log records ``acting_as: "operator"``).
+
     Raises:
-        Rejected: with every problem found; nothing was written.
+        ValidationError: the sender is not ``as_party``.
+        Rejected: with every problem found (standing included); nothing was written,
+            media included.
     """
     timings: dict[str, float] = {}
 
@@ -103,11 +112,15 @@ def import_delivery(
 
     t0 = time.perf_counter()
     raw = read_delivery(Path(folder))
+    if as_party is not None and raw.header.data.get("sender") != as_party:
+        sender = raw.header.data.get("sender")
+        msg = f"sender: {sender!r} is not {as_party}; a party delivers only as itself"
+        raise ValidationError(msg, field="sender", value=str(sender))
     stage("read", t0)
 
     t0 = time.perf_counter()
     current = store.snapshot()
-    valid = validate_delivery(raw, current, progress=progress)
+    valid = validate_delivery(raw, current, as_party=as_party, progress=progress)
     stage("validate", t0)
     header = valid.header
 
@@ -122,21 +135,28 @@ def import_delivery(
                 added.append(sha)
         stage("media", t0)
         t0 = time.perf_counter()
-        result = store.apply(valid.changes, actor=actor, action="delivery.imported", delivery=header)
+        result = store.apply(
+            valid.changes, actor=actor, action="delivery.imported", delivery=header, as_party=as_party
+        )
         stage("write", t0)
     except BaseException:
-        for sha in added:  # leave the media store as it was
-            store.media.remove(sha)
+        store.remove_unreferenced_media(added)  # leave the media store as it was
         raise
     if not result.changed_anything:
-        for sha in added:
-            store.media.remove(sha)
+        store.remove_unreferenced_media(added)
         added = []
     return ImportReport(header.delivery_id, header.sender, header.content_sha256, result, False, len(added), timings)
 
 
-def validate_delivery(raw: RawDelivery, current: Catalog, *, progress: ProgressCallback | None = None) -> _Validated:
-    """Every rule of the delivery format, against the registry as it is now.
+def validate_delivery(
+    raw: RawDelivery,
+    current: Catalog,
+    *,
+    as_party: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> _Validated:
+    """Every rule of the delivery format, against the registry as it is now; with ``as_party``,
+    its standing for every record the delivery adds or changes too.
 
     Raises:
         Rejected: with every problem found.
@@ -199,8 +219,35 @@ def validate_delivery(raw: RawDelivery, current: Catalog, *, progress: ProgressC
         sources=all_sources,
         recordings={**current.recordings, **{k: v for k, (_, v) in recordings.items()}},
     )
-    agreements = _unique(raw, "agreements", "agreement_id", problems, lambda it: read_agreement(it, problems, merged))
-    optouts = _unique(raw, "optouts", "optout_id", problems, lambda it: read_optout(it, problems, merged))
+    agreements = _unique(
+        raw, "agreements", "agreement_id", problems, lambda it: read_agreement(it, problems, merged, viewer=as_party)
+    )
+    optouts = _unique(
+        raw, "optouts", "optout_id", problems, lambda it: read_optout(it, problems, merged, viewer=as_party)
+    )
+    changes = ChangeSet(
+        sources=tuple(v for _, (_, v) in sorted(sources.items())),
+        parties=tuple(v for _, (_, v) in sorted(parties.items())),
+        works=tuple(v for _, (_, v) in sorted(works.items())),
+        recordings=tuple(v for _, (_, v) in sorted(recordings.items())),
+        agreements=tuple(v for _, (_, v) in sorted(agreements.items())),
+        optouts=tuple(v for _, (_, v) in sorted(optouts.items())),
+    )
+    if as_party is not None:
+        sections = {
+            "sources": sources,
+            "parties": parties,
+            "works": works,
+            "recordings": recordings,
+            "agreements": agreements,
+            "optouts": optouts,
+        }
+        where = {
+            (kind, key): (item.loc.file, item.loc.at(""))
+            for kind, found in sections.items()
+            for key, (item, _) in found.items()
+        }
+        problems += standing_problems(changes, current, as_party, where)
     if problems:
         raise Rejected(f"delivery {raw.folder}", problems)
     if delivery_id is None or sender is None or created is None:
@@ -210,14 +257,6 @@ def validate_delivery(raw: RawDelivery, current: Catalog, *, progress: ProgressC
         raw_path: sha for sha, raw_path in ((s, str(p.relative_to(raw.folder.resolve()))) for s, p in media.items())
     }
     header = DeliveryInfo(delivery_id, sender, raw.content_sha256(media_hashes), created, raw.format)
-    changes = ChangeSet(
-        sources=tuple(v for _, (_, v) in sorted(sources.items())),
-        parties=tuple(v for _, (_, v) in sorted(parties.items())),
-        works=tuple(v for _, (_, v) in sorted(works.items())),
-        recordings=tuple(v for _, (_, v) in sorted(recordings.items())),
-        agreements=tuple(v for _, (_, v) in sorted(agreements.items())),
-        optouts=tuple(v for _, (_, v) in sorted(optouts.items())),
-    )
     return _Validated(header, changes, media)
 
 

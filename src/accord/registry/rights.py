@@ -23,12 +23,15 @@ from accord.registry.entities import (
     ModelScope,
     OptOut,
     OptOutScope,
+    Recording,
     Side,
     Territory,
     TrainingPoolMethod,
     Use,
+    Work,
 )
 from accord.registry.fields import FieldReader, is_country
+from accord.registry.standing import holders
 
 AGREEMENT_FIELDS = (
     "id",
@@ -128,7 +131,7 @@ def _territory(r: FieldReader) -> Territory | None:
     )
 
 
-def _coverage(r: FieldReader, side: Side | None, catalog: Catalog) -> Coverage | None:
+def _coverage(r: FieldReader, side: Side | None, catalog: Catalog, viewer: str | None) -> Coverage | None:
     raw = r.raw("coverage")
     shape = '{"catalog": true} or {"recordings": [ISRC, ...]} / {"works": [work id, ...]}'
     if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - {"catalog", "recordings", "works"}:
@@ -158,7 +161,10 @@ def _coverage(r: FieldReader, side: Side | None, catalog: Catalog) -> Coverage |
     if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
         r.fail(f"coverage.{key}", items, f"a non-empty list of {key}", "wrong_type")
         return None
-    known = catalog.recordings if key == "recordings" else catalog.works
+    known: Mapping[str, Recording | Work] = catalog.recordings if key == "recordings" else catalog.works
+    if viewer is not None:
+        # A party sees only its own items: another's answers exactly as a missing one.
+        known = {k: v for k, v in known.items() if viewer in holders(v.shares)}
     listed = []
     for i, x in enumerate(items):
         ident = x.strip()
@@ -219,8 +225,14 @@ def _terms(r: FieldReader) -> CommercialTerms | None:
     return CommercialTerms(pool, split, method, mg, adv)
 
 
-def read_agreement(item: Item, problems: list[Problem], catalog: Catalog) -> Agreement | None:
-    """An agreement; ``catalog`` (registry plus delivery) resolves licensor and listed items."""
+def read_agreement(
+    item: Item, problems: list[Problem], catalog: Catalog, *, viewer: str | None = None
+) -> Agreement | None:
+    """An agreement; ``catalog`` (registry plus delivery) resolves licensor and listed items.
+
+    ``viewer``: the party writing it (``None``: the operator). A listed item the viewer holds
+    no share in is reported exactly like a missing one, so that its existence does not leak.
+    """
     r = FieldReader(item, problems, allowed=AGREEMENT_FIELDS)
     aid, licensor = r.ident("id"), r.ident("licensor")
     if licensor is not None and licensor not in catalog.parties:
@@ -231,7 +243,7 @@ def read_agreement(item: Item, problems: list[Problem], catalog: Catalog) -> Agr
     start, end = r.instant("start"), r.instant("end", required=False)
     if start is not None and end is not None and end <= start:
         r.fail("end", r.raw("end"), f"an end after the start ({r.raw('start')})", "invalid_value")
-    coverage = _coverage(r, side, catalog)
+    coverage = _coverage(r, side, catalog, viewer)
     terms = _terms(r)
     scope = r.choice("model_scope", ModelScope, required=False, default=ModelScope.ANY)
     if not r.ok or None in (aid, licensor, side, uses, territory, start, coverage, terms, scope):
@@ -239,8 +251,12 @@ def read_agreement(item: Item, problems: list[Problem], catalog: Catalog) -> Agr
     return Agreement(aid, licensor, side, uses, territory, start, end, coverage, terms, scope)  # type: ignore[arg-type]
 
 
-def read_optout(item: Item, problems: list[Problem], catalog: Catalog) -> OptOut | None:
-    """An opt-out; the party must have standing on what it names (owner, artist, writer, publisher)."""
+def read_optout(item: Item, problems: list[Problem], catalog: Catalog, *, viewer: str | None = None) -> OptOut | None:
+    """An opt-out; the party must have standing on what it names (owner, artist, writer, publisher).
+
+    ``viewer``: the party writing it (``None``: the operator). A target the viewer has no
+    standing on is reported exactly like a missing one, so that its existence does not leak.
+    """
     r = FieldReader(item, problems, allowed=OPTOUT_FIELDS)
     oid, party = r.ident("id"), r.ident("party")
     if party is not None and party not in catalog.parties:
@@ -255,7 +271,13 @@ def read_optout(item: Item, problems: list[Problem], catalog: Catalog) -> OptOut
         except InvalidIdentifier as exc:
             r.fail("target", target, f"a valid ISRC: {exc}", "invalid_identifier")
     known: Mapping[str, object] = catalog.recordings if scope == OptOutScope.RECORDING else catalog.works
-    if r.ok and scope in (OptOutScope.RECORDING, OptOutScope.WORK) and target not in known:
+    hidden = (
+        viewer is not None
+        and scope in (OptOutScope.RECORDING, OptOutScope.WORK)
+        and target in known
+        and not opt_out_standing(catalog, viewer, scope, target)
+    )
+    if r.ok and scope in (OptOutScope.RECORDING, OptOutScope.WORK) and (target not in known or hidden):
         r.fail(
             "target",
             target,

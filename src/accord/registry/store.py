@@ -19,9 +19,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Table, and_, create_engine, event, insert, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from accord.errors import NotFound, StoreError
+from accord.errors import NotFound, Rejected, StoreError
 from accord.registry import rows
 from accord.registry.entities import (
     Catalog,
@@ -30,6 +30,7 @@ from accord.registry.entities import (
 )
 from accord.registry.media import MediaStore
 from accord.registry.schema import Base
+from accord.registry.standing import acting_as, standing_problems
 from accord.registry.versioning import (
     KINDS,
     ChangeSet,
@@ -206,6 +207,35 @@ class Store:
             found = conn.execute(select(table).order_by(table.c.pk.desc()).limit(limit)).mappings()
             return [AuditEvent(r["at"], r["actor"], r["action"], r["subject"], r["detail"]) for r in found]
 
+    def media_referenced(self, shas: Iterable[str]) -> set[str]:
+        """Of ``shas``, those some recording version names (current or past)."""
+        wanted = sorted(set(shas))
+        table = T["recording_media"]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), IN_CHUNK):
+                q = select(table.c.sha256).where(table.c.sha256.in_(wanted[i : i + IN_CHUNK])).distinct()
+                found.update(sha for (sha,) in conn.execute(q))
+        return found
+
+    def remove_unreferenced_media(self, added: Iterable[str]) -> None:
+        """Undo an import's media copies: remove the files it added that no recording names.
+
+        A file another import committed a reference to in the meantime stays; so does every
+        file when the database cannot be asked (a missing file breaks a recording, a spare one
+        breaks nothing).
+        """
+        added = list(added)
+        if not added:
+            return
+        try:
+            keep = self.media_referenced(added)
+        except SQLAlchemyError:
+            return
+        for sha in added:
+            if sha not in keep:
+                self.media.remove(sha)
+
     # ----------------------------------------------------------------- writing
 
     def apply(
@@ -215,11 +245,23 @@ class Store:
         actor: str,
         action: str,
         delivery: DeliveryInfo | None = None,
+        as_party: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> WriteResult:
-        """Make ``changes`` current, in one transaction; nothing is written if nothing changes."""
+        """Make ``changes`` current, in one transaction; nothing is written if nothing changes.
+
+        ``as_party``: the party whose standing the change needs (:mod:`accord.registry.standing`),
+        checked against the registry inside the same transaction; ``None`` is the operator's full
+        power, and the audit log says so. ``detail`` is added to the change's audit event.
+
+        Raises:
+            Rejected: a record ``as_party`` has no standing for; nothing was written.
+        """
         now = self.clock()
         with self.engine.begin() as conn:
             current = _read_catalog(conn, now)
+            if as_party is not None and (problems := standing_problems(changes, current, as_party)):
+                raise Rejected(f"change by {as_party}", problems)
             plan = _plan(changes, current)
             result = WriteResult(
                 at=now,
@@ -244,7 +286,8 @@ class Store:
                     )
                 ).inserted_primary_key[0]
             _write_plan(conn, plan, now=now, actor=actor, delivery_pk=delivery_pk)
-            _audit(conn, plan, now=now, actor=actor, action=action, delivery=delivery)
+            extra = {"acting_as": acting_as(as_party), **(detail or {})}
+            _audit(conn, plan, now=now, actor=actor, action=action, delivery=delivery, detail=extra)
             return WriteResult(
                 at=now,
                 added=result.added,

@@ -207,10 +207,18 @@ def _audit(
     actor: str,
     action: str,
     delivery: DeliveryInfo | None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """One event for the change set, plus one per rights change (agreement, opt-out, ownership)."""
+    """One event for the change set, plus one per rights change (agreement, opt-out, ownership).
+
+    ``detail`` (whose standing the change used, a transfer's consents ...) goes into the change
+    set's event and, as ``acting_as``, into each rights event.
+    """
     events: list[dict[str, Any]] = []
-    summary = {
+    extra = detail or {}
+    who = {"acting_as": extra["acting_as"]} if "acting_as" in extra else {}
+    summary: dict[str, Any] = {
+        **extra,
         "added": {k: len(v) for k, v in plan.added.items() if v},
         "changed": {k: len(v) for k, v in plan.changed.items() if v},
     }
@@ -237,7 +245,7 @@ def _audit(
                     "actor": actor,
                     "action": f"{kind[:-1]}.added",
                     "subject": _key(kind, rec),
-                    "detail": _rights_detail(rec),
+                    "detail": {**_rights_detail(rec), **who},
                 }
             )
         for rec in plan.changed.get(kind, []):
@@ -247,7 +255,7 @@ def _audit(
                     "actor": actor,
                     "action": f"{kind[:-1]}.amended",
                     "subject": _key(kind, rec),
-                    "detail": _rights_detail(rec),
+                    "detail": {**_rights_detail(rec), **who},
                 }
             )
     for kind in ("recordings", "works"):
@@ -263,6 +271,7 @@ def _audit(
                         "detail": {
                             "before": {s.party_id: s.ppm for s in old.shares},
                             "after": {s.party_id: s.ppm for s in rec.shares},
+                            **who,
                         },
                     }
                 )

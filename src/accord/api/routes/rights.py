@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from accord.api import services
 from accord.api.deps import Caller, StoreDep, record
@@ -17,12 +18,25 @@ from accord.api.schemas import (
     OptOutOut,
     Page,
 )
-from accord.cli.rights import agreement_dict
 from accord.datasets.taint import ModelStatus
+from accord.registry.consent import agreement_dict
 from accord.registry.entities import Agreement, OptOut
 from accord.timeutil import parse_instant
 
 router = APIRouter(tags=["rights"])
+
+
+class ArtistOptOutIn(BaseModel):
+    """An artist-wide opt-out: everything of the party's catalog the artist performs."""
+
+    model_config = {"extra": "forbid"}
+    party: str = Field(min_length=1, max_length=64, description="Who opts out (a rights holder: itself).")
+    effective: str | None = Field(default=None, max_length=40, description="In force from (default: now).")
+
+
+class ArtistOptOutCreated(BaseModel):
+    optouts: list[OptOutOut]
+    flagged_models: list[ModelStatusOut] = Field(description="Models you may see that may no longer serve some use.")
 
 
 def _agreement(a: Agreement) -> AgreementOut:
@@ -104,3 +118,17 @@ def create_optout(request: Request, body: OptOutIn, principal: Caller, store: St
     optout, flagged = services.create_optout(store, principal, data, body.id)
     record(request, principal, "optout.create", "optout", optout.optout_id, scope=optout.scope.value)
     return OptOutCreated(optout=_optout(optout), flagged_models=[model_status_out(m) for m in flagged])
+
+
+@router.post("/artists/{artist_id}/optout", status_code=201, response_model=ArtistOptOutCreated)
+def opt_out_artist(
+    request: Request, artist_id: str, body: ArtistOptOutIn, principal: Caller, store: StoreDep
+) -> ArtistOptOutCreated:
+    """Opt out every recording of the party's catalog this artist performs, all at once (an artist
+    opting itself out withdraws its whole catalog); the models it flags."""
+    when = parse_instant(body.effective, field="effective") if body.effective else store.clock()
+    made, flagged = services.opt_out_artist(store, principal, body.party, artist_id, when)
+    record(request, principal, "optout.artist", "artist", artist_id, optouts=[o.optout_id for o in made])
+    return ArtistOptOutCreated(
+        optouts=[_optout(o) for o in made], flagged_models=[model_status_out(m) for m in flagged]
+    )
