@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.datasets.manifest import Manifest, ManifestHeader, ManifestItem
 from accord.datasets.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     MerkleTree,
+    commitment_leaf,
+    isrc_key,
+    item_blind,
+    item_hash,
     leaf_hash,
     merkle_root,
     node_hash,
+    salt_commitment,
     verify_inclusion,
     verify_inclusion_of_hash,
 )
+from accord.datasets.proofs import make_proof, verify_proof
+from accord.registry.entities import Use
+from accord.signing import OperatorKey
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "merkle_vectors.json").read_text())
 LEAVES = [bytes.fromhex(h) for h in VECTORS["leaves_hex"]]
@@ -265,3 +277,74 @@ def test_a_large_tree_gives_logarithmic_proofs_that_verify():
         proof = tree.inclusion_proof(index)
         assert len(proof) <= 18
         assert verify_inclusion(leaves[index], index, n, proof, tree.root)
+
+
+# Leaves that commit without revealing (manifest format 2), and the proofs built on them.
+
+OPERATOR = OperatorKey(Ed25519PrivateKey.generate())
+HEADER = ManifestHeader(Use.TRAIN, datetime(2026, 6, 1, tzinfo=UTC), "GB")
+isrcs = st.from_regex(r"GB[A-Z0-9]{3}[0-9]{7}", fullmatch=True)
+
+
+def item(isrc: str) -> ManifestItem:
+    """An item whose every field is its own (nothing shared with another item's fields)."""
+    return ManifestItem(
+        isrc=isrc,
+        media_sha256=sha256(f"media {isrc}".encode()).hexdigest(),
+        media_kind="midi",
+        size=len(isrc) * 7,
+        duration_ms=int(isrc[-7:]) + 1,
+        agreements=(f"AGR-{isrc}",),
+        master_owners=(f"P-M-{isrc}",),
+        publishers=(f"P-P-{isrc}",),
+        standing=(f"P-M-{isrc}", f"P-P-{isrc}", f"P-A-{isrc}"),
+        works=(f"W-{isrc}",),
+        genre=f"genre-{isrc}",
+    )
+
+
+def committed_manifest(members: set[str], salt: bytes) -> Manifest:
+    items = tuple(item(i) for i in sorted(members))
+    unrooted = Manifest(HEADER, items, (), "", salt)
+    return Manifest(HEADER, items, (), unrooted.tree().root.hex(), salt)
+
+
+def fields_of(manifest: Manifest, isrc: str) -> set[str]:
+    """Every value an item's owner may see of it: its fields, its blind, its JSON's hash."""
+    it = item(isrc)
+    values = {it.isrc, it.media_sha256, it.genre, *it.agreements, *it.standing, *it.works}
+    return values | {manifest.blind(isrc).hex(), sha256(it.leaf()).hexdigest()}
+
+
+def test_a_leaf_is_the_keyed_isrc_hash_then_the_blinded_item_hash_as_documented():
+    salt, isrc, data = b"\x07" * 32, "GBXYZ2600001", b'{"isrc":"GBXYZ2600001"}'
+    key = hmac.new(salt, b"accord-isrc\x00GBXYZ2600001", "sha256").digest()
+    blind = hmac.new(salt, b"accord-blind\x00GBXYZ2600001", "sha256").digest()
+    assert isrc_key(salt, isrc) == key and item_blind(salt, isrc) == blind
+    assert item_hash(blind, data) == sha256(b"accord-item\x00" + blind + data).digest()
+    assert commitment_leaf(key, item_hash(blind, data)) == key + sha256(b"accord-item\x00" + blind + data).digest()
+    assert salt_commitment(salt) == sha256(b"accord-salt\x00" + salt).digest()
+    assert isrc_key(b"\x08" * 32, isrc) != key  # another salt, another key: guesses cannot be tested
+
+
+@FAST
+@given(
+    members=st.sets(isrcs, max_size=24),
+    asked=st.lists(isrcs, min_size=1, max_size=4),
+    salt=st.binary(min_size=32, max_size=32),
+)
+def test_property_proofs_verify_for_members_and_non_members_and_reveal_no_other_item(
+    members: set[str], asked: list[str], salt: bytes
+):
+    manifest = committed_manifest(members, salt)
+    tree = manifest.tree()
+    for isrc in [*sorted(members)[:4], *asked]:
+        proof = json.loads(json.dumps(make_proof(manifest, tree, OPERATOR, isrc)))
+        assert proof["kind"] == ("inclusion" if isrc in members else "non_inclusion")
+        verdict = verify_proof(proof, manifest.root, public_key_hex=OPERATOR.public_hex, isrc=isrc)
+        assert verdict.valid, verdict.checks
+        text = json.dumps(proof)
+        others = set().union(*(fields_of(manifest, m) for m in members if m != isrc))
+        assert [v for v in others if v in text] == []
+        if isrc not in members:  # a non-member's proof shows no item at all
+            assert "item" not in proof and "blind" not in proof
