@@ -215,3 +215,23 @@ def test_the_cli_verifies_with_only_the_operators_public_key(
     tamper(store, "DELETE FROM ledger_transfers WHERE seq = 5")
     result = runner.invoke(app, ["ledger", "verify"])
     assert result.exit_code == 1 and "truncated" in result.output
+
+
+def test_the_api_and_the_portal_give_the_same_verdict_against_the_operators_key(
+    store: Store, key: OperatorKey, settings: Settings
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.auth import create_key
+    from accord.web.earnings import verify_ledger
+
+    seeded(store, key)
+    tamper(store, "DELETE FROM ledger_transfers WHERE seq = 5")
+    portal = verify_ledger(store, settings)
+    assert portal["available"] and not portal["valid"] and any("truncated" in p for p in portal["problems"])
+    secret = create_key(store, role="operator", party_id="ops")[1]
+    with TestClient(create_app(settings, store=store)) as c:
+        api = c.get("/v1/ledger/verify", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert (api["valid"], api["problems"], api["heads"]) == (False, portal["problems"], 3)
+    assert api["public_key"] == key.public_hex
