@@ -16,7 +16,7 @@ from accord.datasets.summary import WITHHELD, hours, render_markdown, summarize
 from accord.registry.entities import Catalog, MediaRef, Party, PartyKind, Recording, Source
 from accord.registry.store import Store
 from accord.registry.versioning import ChangeSet
-from tests.factories import AT, agreement, catalog, recording, work
+from tests.factories import AT, agreement, catalog, optout, recording, work
 
 MINUTE = 60_000
 HUSH_START = datetime(2026, 2, 1, tzinfo=UTC)
@@ -383,3 +383,32 @@ def test_a_summary_built_through_the_store_names_an_undisclosed_licensor_nowhere
     # the undisclosed licensor is counted under an anonymous line: totals still add up
     assert summary["totals"]["undisclosed_licensors"] == 1
     assert licensor(summary, "undisclosed licensor 1")["items"] == 2
+
+
+def test_a_manifest_diff_through_the_store_names_an_undisclosed_licensor_nowhere(store: Store):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from accord.datasets import service
+    from accord.datasets.diff import diff_manifests
+    from accord.datasets.disclosure import Undisclosed
+    from accord.signing import OperatorKey
+
+    key = OperatorKey(Ed25519PrivateKey.generate())
+    stored(store, label_catalog())
+    a, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
+    newer = with_midi(recording("GBXYZ2600006", {"P-HUSH": 100}, ("W-1",), title="Hidden Hornpipe"))
+    store.apply(
+        ChangeSet(recordings=(newer,), optouts=(optout("O-H", "P-HUSH", "recording", "GBXYZ2600003", ("train",)),)),
+        actor="P-HUSH",
+        action="test.changes",
+    )
+    b, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
+    plain = diff_manifests(a, b).to_dict()
+    assert "P-HUSH" in json.dumps(plain) and "AGR-HUSH-M" in json.dumps(plain)  # what the diff would say
+    diff = diff_manifests(a, b, undisclosed=Undisclosed.of(store.snapshot())).to_dict()
+    text = json.dumps(diff).casefold()
+    for secret in ("Hushed Tones", "P-HUSH", "AGR-HUSH-M", "Hidden Hornpipe", "Quiet Waltz"):
+        assert secret.casefold() not in text
+    assert "(undisclosed)" in text
+    assert diff["counts"] == plain["counts"] == {"added": 1, "removed": 1, "changed": 0}
+    assert diff["counts_by_code"] == plain["counts_by_code"]

@@ -227,11 +227,12 @@ def diff_cmd(
 ) -> None:
     """Which items were added or removed between two manifests, and why."""
     from accord.datasets.diff import diff_manifests
+    from accord.datasets.disclosure import Undisclosed
 
     store = open_store()
     ma, _ = repository.load_manifest(store, a)
     mb, _ = repository.load_manifest(store, b)
-    d = diff_manifests(ma, mb)
+    d = diff_manifests(ma, mb, undisclosed=Undisclosed.of(store.snapshot()))
     if as_json:
         print_json(d.to_dict())
         return

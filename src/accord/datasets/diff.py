@@ -12,6 +12,10 @@ agreements relied on, other owners or details).
 Each change carries readable reasons (``why``) and machine codes (``codes``): the derived
 codes below first, then the policy codes of the exclusion behind it, each once.
 
+Given the parties that asked not to be named (:class:`~accord.datasets.disclosure.Undisclosed`),
+every reason blanks out their ids, names, agreement ids and titles as ``(undisclosed)``;
+the changes and their counts stay the same.
+
 =======================  ==============================================================
 ``license_started``      added: an agreement that was missing, not started, not granting
                          the use or territory, or not covering the item now fits
@@ -38,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Exclusion, Manifest, ManifestItem
 
 _LICENCE_GAPS = ("no_agreement", "not_covered", "agreement_not_started", "agreement_expired")
@@ -199,12 +204,29 @@ def _changed(old: ManifestItem, new: ManifestItem) -> ItemChange | None:
     return ItemChange(old.isrc, "changed", tuple(why), tuple(codes)) if codes else None
 
 
-def diff_manifests(a: Manifest, b: Manifest) -> ManifestDiff:
-    """What changed from ``a`` to ``b`` (normally an older and a newer build for the same use)."""
+def _redacted(change: ItemChange, undisclosed: Undisclosed | None) -> ItemChange:
+    if undisclosed is None:
+        return change
+    return ItemChange(change.isrc, change.change, _unique(undisclosed.redact(w) for w in change.why), change.codes)
+
+
+def diff_manifests(a: Manifest, b: Manifest, *, undisclosed: Undisclosed | None = None) -> ManifestDiff:
+    """What changed from ``a`` to ``b`` (normally an older and a newer build for the same use).
+
+    With ``undisclosed``, no reason names a party that asked not to be named, nor its
+    agreements or titles.
+    """
     a_items, b_items = {i.isrc: i for i in a.items}, {i.isrc: i for i in b.items}
     a_out, b_out = {e.isrc: e for e in a.excluded}, {e.isrc: e for e in b.excluded}
     # sorted by ISRC: the manifests' own canonical order, so a diff is byte-identical when re-run
     added = tuple(_added(k, b_items[k], a_out.get(k)) for k in sorted(b_items.keys() - a_items.keys()))
     removed = tuple(_removed(k, a_items[k], b_out.get(k)) for k in sorted(a_items.keys() - b_items.keys()))
     both = (_changed(a_items[k], b_items[k]) for k in sorted(a_items.keys() & b_items.keys()))
-    return ManifestDiff(a.root, b.root, added, removed, tuple(c for c in both if c is not None))
+    changed = tuple(c for c in both if c is not None)
+    return ManifestDiff(
+        a.root,
+        b.root,
+        tuple(_redacted(c, undisclosed) for c in added),
+        tuple(_redacted(c, undisclosed) for c in removed),
+        tuple(_redacted(c, undisclosed) for c in changed),
+    )

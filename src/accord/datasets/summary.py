@@ -18,19 +18,17 @@ is withheld: a disclosed text may be withheld for safety, a secret never leaks.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from accord.datasets.disclosure import WITHHELD, Undisclosed
 from accord.datasets.manifest import Manifest, ManifestItem, exclusion_summary
-from accord.licensing import parties_on
 from accord.registry.entities import Agreement, Catalog
 from accord.timeutil import iso
 
 FORMAT = "accord-training-summary/1"
-WITHHELD = "(withheld)"
 MAX_EXAMPLES = 5
 SOURCE_FIELDS = ("source_id", "title", "origin", "terms", "public_domain")
 _MS_PER_HOUR = Decimal(3_600_000)
@@ -43,27 +41,6 @@ def hours(duration_ms: int) -> float:
 
 def _amount(items: int, duration_ms: int) -> dict[str, Any]:
     return {"items": items, "duration_ms": duration_ms, "hours": hours(duration_ms)}
-
-
-class _Secrets:
-    """What must never appear: undisclosed parties' names and ids, their agreement ids, their recordings."""
-
-    def __init__(self, catalog: Catalog, hidden: set[str]) -> None:
-        texts = set(hidden) | {p.name for p in catalog.parties.values() if p.party_id in hidden}
-        texts |= {a.agreement_id for a in catalog.agreements.values() if a.licensor in hidden}
-        self.recordings = {i for i, r in catalog.recordings.items() if parties_on(catalog, r) & hidden}
-        texts |= self.recordings | {catalog.recordings[i].title for i in self.recordings}
-        texts = {t.strip().casefold() for t in texts if t.strip()}
-        words = [re.escape(t) for t in sorted(texts) if len(t) < 4]
-        self._long = sorted(t for t in texts if len(t) >= 4)
-        self._short = re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") if words else None
-
-    def leaks(self, text: str) -> bool:
-        folded = text.casefold()
-        return any(t in folded for t in self._long) or bool(self._short and self._short.search(folded))
-
-    def clean(self, text: str) -> str:
-        return WITHHELD if self.leaks(text) else text
 
 
 @dataclass
@@ -112,7 +89,7 @@ def _basis(agreements: list[Agreement]) -> dict[str, Any]:
 
 
 def _licensor_entries(
-    manifest: Manifest, catalog: Catalog, licensors: dict[str, _Licensor], hidden: set[str], secrets: _Secrets
+    manifest: Manifest, catalog: Catalog, licensors: dict[str, _Licensor], hidden: set[str], secrets: Undisclosed
 ) -> list[dict[str, Any]]:
     def salted(pid: str) -> str:  # orders ties without revealing (or sorting by) the id itself
         return hashlib.sha256(f"{manifest.root}\0{pid}".encode()).hexdigest()
@@ -141,7 +118,7 @@ def _licensor_entries(
     return entries
 
 
-def _agreement(a: Agreement, secrets: _Secrets) -> dict[str, Any]:
+def _agreement(a: Agreement, secrets: Undisclosed) -> dict[str, Any]:
     return {
         "agreement_id": secrets.clean(a.agreement_id),
         "side": a.side.value,
@@ -152,7 +129,7 @@ def _agreement(a: Agreement, secrets: _Secrets) -> dict[str, Any]:
     }
 
 
-def _examples(lic: _Licensor, catalog: Catalog, secrets: _Secrets) -> list[str]:
+def _examples(lic: _Licensor, catalog: Catalog, secrets: Undisclosed) -> list[str]:
     """Up to five titles, sorted, of this licensor's recordings that no undisclosed party is on."""
     titles = {
         catalog.recordings[isrc].title
@@ -172,7 +149,7 @@ def _grouped(
     return [{**dict(zip(names, k, strict=True)), **_amount(len(rows[k]), sum(rows[k]))} for k in sorted(rows)]
 
 
-def _source_of(item: ManifestItem, catalog: Catalog, secrets: _Secrets) -> tuple[Any, ...]:
+def _source_of(item: ManifestItem, catalog: Catalog, secrets: Undisclosed) -> tuple[Any, ...]:
     rec = catalog.recordings.get(item.isrc)
     src = catalog.sources.get(rec.source) if rec else None
     if src is None:
@@ -180,7 +157,7 @@ def _source_of(item: ManifestItem, catalog: Catalog, secrets: _Secrets) -> tuple
     return (*(secrets.clean(t) for t in (src.source_id, src.title, src.origin, src.terms)), src.public_domain)
 
 
-def _filters(manifest: Manifest, catalog: Catalog, hidden: set[str], secrets: _Secrets) -> dict[str, list[str]]:
+def _filters(manifest: Manifest, catalog: Catalog, hidden: set[str], secrets: Undisclosed) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, values in manifest.header.filters:
         if key == "isrc":  # the summary names no recording: say how many were listed
@@ -203,7 +180,7 @@ def summarize(manifest: Manifest, catalog: Catalog) -> dict[str, Any]:
     licensors = _gather(manifest, catalog)
     undisclosed = {p.party_id for p in catalog.parties.values() if not p.disclose}
     hidden = undisclosed | {pid for pid in licensors if pid not in catalog.parties}
-    secrets = _Secrets(catalog, hidden)
+    secrets = Undisclosed(catalog, hidden)
     relied = {aid for item in manifest.items for aid in item.agreements}
     known = [catalog.agreements[a] for a in sorted(relied) if a in catalog.agreements]
     start, end = _window(known)

@@ -110,11 +110,12 @@ def manifest_summary(root: str, principal: Caller, store: StoreDep) -> dict[str,
 def manifest_diff(root: str, other: str, principal: Caller, store: StoreDep) -> dict[str, Any]:
     """Items added or removed between two manifests, and why (operator)."""
     from accord.datasets.diff import diff_manifests
+    from accord.datasets.disclosure import Undisclosed
 
     services.require(principal, Role.OPERATOR)
     a, _ = services.manifest_for(store, principal, root)
     b, _ = services.manifest_for(store, principal, other)
-    diff: dict[str, Any] = diff_manifests(a, b).to_dict()
+    diff: dict[str, Any] = diff_manifests(a, b, undisclosed=Undisclosed.of(store.snapshot())).to_dict()
     return diff
 
 
