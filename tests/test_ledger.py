@@ -235,3 +235,23 @@ def test_the_api_and_the_portal_give_the_same_verdict_against_the_operators_key(
         api = c.get("/v1/ledger/verify", headers={"Authorization": f"Bearer {secret}"}).json()
     assert (api["valid"], api["problems"], api["heads"]) == (False, portal["problems"], 3)
     assert api["public_key"] == key.public_hex
+
+
+def test_a_ledger_kept_before_heads_is_adopted_once_after_its_chain_is_checked(store: Store, key: OperatorKey) -> None:
+    ledger.post(store, [pay("P-A", 500)], period="2026-09")  # as close and payout did before heads
+    ledger.post(store, [pay("P-B", 300)], period="2026-10")
+    with store.engine.begin() as conn:  # a period closed back then has no close head
+        conn.execute(text("INSERT INTO royalty_periods (period, status, opened_at, closed_by, run_id) "
+                          "VALUES ('2026-10', 'closed', '2026-10-01 00:00:00', '', '')"))  # fmt: skip
+    assert any(
+        "no signed head" in p and "accord ledger adopt" in p for p in ledger.verify(store, key.public_hex).problems
+    )
+    tamper(store, "UPDATE ledger_transfers SET amount = 301 WHERE seq = 2")
+    with pytest.raises(LedgerError, match="seq 2"):
+        ledger.adopt(store, key)  # a broken chain is not signed
+    tamper(store, "UPDATE ledger_transfers SET amount = 300 WHERE seq = 2")
+    result = CliRunner().invoke(app, ["ledger", "adopt"])
+    assert result.exit_code == 0 and "signed head #1 (adopt of 2026-10" in result.output, result.output
+    assert ledger.verify(store, key.public_hex).ok
+    with pytest.raises(Conflict, match="already has signed heads"):
+        ledger.adopt(store, key)

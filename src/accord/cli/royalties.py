@@ -260,6 +260,15 @@ def ledger_reverse(
     console.print(f"posted reversal {tr.transfer_id} in {tr.period}: {tr.debit_account} -> {tr.credit_account}")
 
 
+@ledger_app.command("adopt")
+@handle_errors
+def ledger_adopt() -> None:
+    """Sign the head of a ledger kept before heads were signed (once; refused if its chain is broken)."""
+    settings = get_settings()
+    head = ledger.adopt(open_store(), ensure_operator_key(settings.home)[0])
+    console.print(f"{head.describe()}: {head.transfers} transfers, ending {head.last_hash[:16]}")
+
+
 def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> None:
     """The demo's last stage: a simulated month of usage, a closed period, what each rights holder earned."""
     from accord.demo.usage import revenue_total, simulate_month, write_jsonl

@@ -5,7 +5,7 @@ off: drop the last transfers and what remains is still a valid chain. So at ever
 posts to the ledger (a period close, a payout, a reversal) the operator signs a *head*:
 
     {"format": "accord-ledger-head/1", "head_seq": n, "prev_head": <head_hash of head n-1>,
-     "event": "close" | "payout" | "reversal", "period": "YYYY-MM", "subject": <run, transfer>,
+     "event": "close" | "payout" | "reversal" | "adopt", "period": "YYYY-MM", "subject": <run, transfer>,
      "transfers": <count>, "last_hash": <hash of transfer seq=count>,
      "last_transfer_id": <its id>, "at": <ISO 8601 UTC>}
 
@@ -47,7 +47,8 @@ from accord.timeutil import iso
 T = Base.metadata.tables
 FORMAT = "accord-ledger-head/1"
 GENESIS = "0" * 64
-EVENTS = ("close", "payout", "reversal")
+EVENTS = ("close", "payout", "reversal", "adopt")
+"""``adopt``: the first head of a ledger posted before heads were signed (``accord ledger adopt``)."""
 HEAD_FILE = "ledger-head.json"
 
 
@@ -234,7 +235,7 @@ def check_heads(
             trusted, canonical_json(payload), head.signature
         ):
             problems.append(f"{where}: its signature is not valid for the operator's key (edited or forged)")
-        if prev is not None and (head.transfers < prev.transfers or head.at < prev.at):
+        if prev is not None and head.transfers < prev.transfers:
             problems.append(f"{where}: goes back from {prev.describe()} (heads only move forward)")
         signed_end = chain.get(head.transfers, (head.last_hash, ""))[0] if head.transfers else GENESIS
         if signed_end != head.last_hash:
@@ -246,7 +247,8 @@ def check_heads(
     if prev is None:
         if count:
             problems.append(
-                f"no signed head: transfers seq 1..{count} are covered by no signature (the heads were removed)"
+                f"no signed head: transfers seq 1..{count} are covered by no signature (the heads were removed, "
+                f"or the ledger was kept before heads were signed: accord ledger adopt)"
             )
         return problems
     if count > prev.transfers:

@@ -425,9 +425,29 @@ def verify(store: Store, public_key: str | None = None) -> Verification:
                 f"period {period} (run {run_id}): the ledger head recorded at its close is gone (truncated)"
             )
     events = {(h.event, h.period) for h in signed}
+    adopted = next((h.period for h in signed if h.event == "adopt"), "")  # periods up to it predate heads
     for event, periods_with_it in (("close", closed), ("payout", paid)):
         for period in sorted(periods_with_it):
-            if (event, period) not in events:
+            if (event, period) not in events and period > adopted:
                 problems.append(f"period {period}: its {event} has no signed head (the head was removed)")
     key = public_key or (signed[0].public_key if signed else "")
     return Verification(len(rows), tuple(problems), rows[-1]["hash"] if rows else GENESIS, len(signed), key)
+
+
+def adopt(store: Store, key: OperatorKey) -> heads.SignedHead:
+    """Sign the head of a ledger kept before heads were signed (once: only while it has no signed head).
+
+    Refused when the chain itself does not hold: adopting signs what is there, so check it first.
+    """
+    if heads.signed_heads(store):
+        msg = "ledger: it already has signed heads; adopt only signs a ledger kept before heads existed"
+        raise Conflict(msg)
+    t = T["ledger_transfers"]
+    with store.engine.connect() as conn:
+        rows = list(conn.execute(select(t).order_by(t.c.seq)).mappings())
+    if problems := _chain_problems(rows):
+        msg = f"ledger: its hash chain does not hold ({problems[0]}); not signing it"
+        raise LedgerError(msg)
+    with store.engine.begin() as conn:
+        period = rows[-1]["period"] if rows else ""
+        return heads.sign_head(store, conn, key, event="adopt", period=period, subject="ledger kept before heads")
