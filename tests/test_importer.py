@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,30 @@ def test_a_crash_while_writing_leaves_the_registry_and_media_store_as_before(
     with pytest.raises(RuntimeError):
         import_delivery(store, write_delivery(tmp_path / "d", small_catalog()))
     assert_nothing_written(store)
+
+
+def test_an_import_for_a_party_lists_every_record_outside_its_standing_where_it_stands(
+    store: Store, tmp_path: Path
+) -> None:
+    import_delivery(store, write_delivery(tmp_path / "d", small_catalog()))  # by the operator
+
+    def state() -> tuple[Any, ...]:
+        return (replace(store.snapshot(), as_of=None), store.deliveries(), store.audit_log())
+
+    before = state()
+    doc = small_catalog()
+    doc["delivery_id"] = "TEST-002"
+    doc["works"][0]["title"] = "First Song (P-PUB's)"
+    doc["agreements"][1]["uses"] = ["train", "generate", "remix"]
+    doc["parties"][1]["name"] = "Renamed Publishing"
+    doc["optouts"] = [{"id": "O1", "party": "P-ARTIST", "scope": "catalog", "uses": ["all"], "effective": "2026-09-01"}]
+    with pytest.raises(Rejected) as info:
+        import_delivery(store, write_delivery(tmp_path / "d2", doc), as_party="P-LABEL")
+    found = {(p.code, p.location) for p in info.value.problems}
+    assert found == {
+        ("no_standing", "$.works[0]"),
+        ("no_standing", "$.agreements[1]"),
+        ("no_standing", "$.parties[1]"),
+        ("no_standing", "$.optouts[0]"),
+    }
+    assert state() == before

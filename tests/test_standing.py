@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -630,3 +631,32 @@ def test_an_opt_out_answers_only_with_the_flagged_models_the_caller_may_see(
     body["target"], body["party"] = ISRC_B, "P-B"
     r = client.post("/v1/optouts", headers=h["ops"], json={**body, "uses": ["train"]})
     assert sorted(m["model_id"] for m in r.json()["flagged_models"]) == ["m-b", "m-both"]
+
+
+# ---------------------------------------------------------------- through the portal
+
+
+def test_the_portals_artist_opt_out_is_the_same_one_write_and_refuses_anothers_artist(
+    shared: Store, settings: Settings
+) -> None:
+    secret = create_key(shared, role="rights_holder", party_id="P-A")[1]
+    app = create_app(settings, store=shared)
+    client = TestClient(app)
+
+    def csrf(html: str) -> str:
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+        assert found, "the page has no CSRF field"
+        return found.group(1)
+
+    signed = client.post("/portal/sign-in", data={"key": secret, "csrf": csrf(client.get("/portal/sign-in").text)})
+    assert signed.status_code == 200, signed.text
+    token = csrf(client.get("/portal/rights").text)
+    before = registry_state(shared)
+    assert client.post("/portal/rights/artists/P-BART/opt-out", data={"csrf": token}).status_code == 404
+    assert registry_state(shared) == before
+    done = client.post("/portal/rights/artists/P-AART/opt-out", data={"csrf": token}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    assert [(o.party_id, o.target) for o in current(shared).optouts.values()] == [("P-A", ISRC_A)]
+    (event,) = [e for e in shared.audit_log() if e.action == "optout.artist"]
+    assert event.detail["acting_as"] == "P-A" and event.detail["artist"] == "P-AART"
+    app.state.jobs.shutdown()
