@@ -54,6 +54,22 @@ class TrainingPoolMethod(StrEnum):
     PRO_RATA_DURATION = "pro_rata_duration"
 
 
+class GuaranteeTerm(StrEnum):
+    """How long a minimum guarantee's term runs (terms start at the month of the agreement's start)."""
+
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+    AGREEMENT = "agreement"
+
+
+class GuaranteeSettlement(StrEnum):
+    """When a term's shortfall is paid: once at the term's end, or pro rata in every period of it."""
+
+    TERM_END = "term_end"
+    PRO_RATA = "pro_rata"
+
+
 class OptOutScope(StrEnum):
     RECORDING = "recording"
     WORK = "work"
@@ -212,8 +228,10 @@ class CommercialTerms:
         pool_share_ppm: share of net revenue paid into the rights pool.
         master_split_ppm: the master side's part of the pool; publishing gets the rest.
         training_pool_method: how the training pool is split among a manifest's items.
-        minimum_guarantee: the least the licensor is paid per period, if any.
+        minimum_guarantee: the least the licensor is paid per guarantee term, if any.
         advance: paid up front and recouped before anything else is paid, if any.
+        guarantee_term: the minimum guarantee's term (monthly, quarterly, yearly, the agreement's).
+        guarantee_settlement: the shortfall paid once at the term's end, or pro rata per period.
     """
 
     pool_share_ppm: int
@@ -221,6 +239,8 @@ class CommercialTerms:
     training_pool_method: TrainingPoolMethod = TrainingPoolMethod.EQUAL_PER_WORK
     minimum_guarantee: Money | None = None
     advance: Money | None = None
+    guarantee_term: GuaranteeTerm = GuaranteeTerm.MONTHLY
+    guarantee_settlement: GuaranteeSettlement = GuaranteeSettlement.TERM_END
 
 
 @dataclass(frozen=True)

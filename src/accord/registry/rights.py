@@ -20,6 +20,8 @@ from accord.registry.entities import (
     Catalog,
     CommercialTerms,
     Coverage,
+    GuaranteeSettlement,
+    GuaranteeTerm,
     ModelScope,
     OptOut,
     OptOutScope,
@@ -51,6 +53,8 @@ TERMS_FIELDS = (
     "training_pool_method",
     "minimum_guarantee",
     "advance",
+    "guarantee_term",
+    "guarantee_settlement",
 )
 OPTOUT_FIELDS = ("id", "party", "scope", "target", "uses", "effective")
 USE_NAMES = ", ".join(sorted(u.value for u in GRANTABLE_USES))
@@ -217,12 +221,16 @@ def _terms(r: FieldReader) -> CommercialTerms | None:
         default=TrainingPoolMethod.EQUAL_PER_WORK,
     )
     mg, adv = sub.money("minimum_guarantee"), sub.money("advance")
+    term = sub.choice("guarantee_term", GuaranteeTerm, required=False, default=GuaranteeTerm.MONTHLY)
+    settle = sub.choice(
+        "guarantee_settlement", GuaranteeSettlement, required=False, default=GuaranteeSettlement.TERM_END
+    )
     if not sub.ok:
         r.ok = False
         return None
-    if pool is None or split is None or method is None or split > PPM_WHOLE:
+    if pool is None or split is None or method is None or term is None or settle is None or split > PPM_WHOLE:
         return None
-    return CommercialTerms(pool, split, method, mg, adv)
+    return CommercialTerms(pool, split, method, mg, adv, term, settle)
 
 
 def read_agreement(
@@ -245,6 +253,10 @@ def read_agreement(
         r.fail("end", r.raw("end"), f"an end after the start ({r.raw('start')})", "invalid_value")
     coverage = _coverage(r, side, catalog, viewer)
     terms = _terms(r)
+    if terms is not None and terms.minimum_guarantee and terms.guarantee_term == GuaranteeTerm.AGREEMENT and not end:
+        # a guarantee over the agreement's term needs a term that ends
+        expected = "an agreement with an end for a per-agreement term"
+        r.fail("terms.guarantee_term", "agreement", expected, "invalid_value")
     scope = r.choice("model_scope", ModelScope, required=False, default=ModelScope.ANY)
     if not r.ok or None in (aid, licensor, side, uses, territory, start, coverage, terms, scope):
         return None

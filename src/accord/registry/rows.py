@@ -9,6 +9,8 @@ from accord.registry.entities import (
     Agreement,
     CommercialTerms,
     Coverage,
+    GuaranteeSettlement,
+    GuaranteeTerm,
     MediaRef,
     ModelScope,
     Money,
@@ -138,6 +140,8 @@ def agreement_values(a: Agreement) -> dict[str, Any]:
         "advance_micros": t.advance.micros if t.advance else None,
         "advance_currency": t.advance.currency if t.advance else None,
         "model_scope": a.model_scope.value,
+        "guarantee_term": t.guarantee_term.value,
+        "guarantee_settlement": t.guarantee_settlement.value,
     }
 
 
@@ -165,6 +169,8 @@ def agreement_of(r: Row) -> Agreement:
             training_pool_method=TrainingPoolMethod(r["training_pool_method"]),
             minimum_guarantee=_money(r["minimum_guarantee_micros"], r["minimum_guarantee_currency"]),
             advance=_money(r["advance_micros"], r["advance_currency"]),
+            guarantee_term=GuaranteeTerm(r["guarantee_term"]),
+            guarantee_settlement=GuaranteeSettlement(r["guarantee_settlement"]),
         ),
         model_scope=ModelScope(r["model_scope"]),
     )

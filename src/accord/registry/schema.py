@@ -10,13 +10,14 @@ to one version of their parent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -188,6 +189,9 @@ class AgreementRow(Versioned, Base):
     advance_micros: Mapped[int | None] = mapped_column(BigInteger)
     advance_currency: Mapped[str | None] = mapped_column(String(3))
     model_scope: Mapped[str] = mapped_column(String(32), nullable=False)
+    # the minimum guarantee's term and settlement (migration 0007)
+    guarantee_term: Mapped[str] = mapped_column(String(16), nullable=False, default="monthly")
+    guarantee_settlement: Mapped[str] = mapped_column(String(16), nullable=False, default="term_end")
 
 
 class OptOutRow(Versioned, Base):
@@ -396,6 +400,29 @@ class BankDetailsRow(Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class FxSourceRow(Base):
+    """An imported file of exchange rates (migration 0007): its content hash, name and when."""
+
+    __tablename__ = "fx_sources"
+    source_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    imported_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    dates: Mapped[int] = mapped_column(Integer, nullable=False)
+    rates: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class FxRateRow(Base):
+    """One reference rate: units of ``currency`` per 1 EUR on ``day``, exactly ``units / 10**scale``."""
+
+    __tablename__ = "fx_rates"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    scale: Mapped[int] = mapped_column(Integer, nullable=False)
+    source_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
 
 
 class PayoutRow(Base):

@@ -25,6 +25,7 @@ from accord.registry.store import Store
 from accord.royalties import ledger
 from accord.royalties.dsr import dsr_filename, write_dsr
 from accord.royalties.engine import RunResult
+from accord.royalties.fx import period_rates
 from accord.royalties.heads import write_head_file
 from accord.royalties.inputs import load_inputs
 from accord.royalties.periods import CLOSED, period_bounds, period_status
@@ -71,7 +72,8 @@ def books(store: Store, settings: Settings, period: str) -> PeriodBooks:
         policy = RoyaltyPolicy.from_dict(run.summary["policy"])
         agreements = list(load_inputs(store, period, policy).agreements.values())
         earlier = [t for t in history if t.period < period]
-        legs, _ = plan(result, agreements, earlier, reserve_ppm=policy.reserve_ppm)
+        rates = period_rates(store, period)
+        legs, _ = plan(result, agreements, earlier, reserve_ppm=policy.reserve_ppm, rates=rates)
         history = [*history, *as_transfers(legs, period)]
     return PeriodBooks(run, result, tuple(history), closed)
 

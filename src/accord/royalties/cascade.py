@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from accord.money import allocate
 from accord.registry.entities import PPM_WHOLE
 from accord.royalties.inputs import RunInputs
 from accord.royalties.vectorised import (
@@ -95,6 +96,8 @@ class Registry:
     attr_out: np.ndarray
     attr_isrc: np.ndarray
     attr_weight: np.ndarray
+    durations: Grouped
+    by_duration: np.ndarray
 
     @classmethod
     def build(cls, inputs: RunInputs, attribution: pa.Table, codes: Codes) -> Registry:
@@ -134,7 +137,14 @@ class Registry:
             order = np.argsort((pair << shift) | weight, kind="stable")
         else:
             order = np.lexsort((weight, pair))  # canonical: nothing depends on the table's row order
-        return cls(items, sides, works, holders, out[order], isrc[order], weight[order])
+        t = inputs.durations
+        durations = merge_rows(key(t, [("model_id", "model"), ("isrc", "isrc")]), {"ms": (col(t, "duration_ms"), most)})
+        method = {a.agreement_id: str(a.terms.training_pool_method) for a in inputs.agreements.values()}
+        agreements = codes.agreement.to_pylist()
+        by_duration = np.array(
+            [i for i, aid in enumerate(agreements) if method.get(aid) == "pro_rata_duration"], dtype=I64
+        )
+        return cls(items, sides, works, holders, out[order], isrc[order], weight[order], durations, by_duration)
 
 
 def _positive(g: Grouped, child_size: int) -> tuple[Children, np.ndarray, dict[str, np.ndarray]]:
@@ -292,6 +302,7 @@ class Cascade:
         o_q, o_r = np.divmod(lo * (W - pool), W)
         p_base, o_base = hi * pool + p_q, hi * (W - pool) + o_q
         payable = p_base + ((amount - p_base - o_base == 1) & (p_r > o_r))
+        payable = self._by_duration(r, work, side, party, agreement, payable)
         op = merge_rows(rec["cur"][r], {"operator": (amount - payable, np.add)})
         self.operator = {
             str(c.cur[int(k)].as_py()): int(v) for k, v in zip(op.key, op.columns["operator"], strict=True)
@@ -301,6 +312,54 @@ class Cascade:
             "r": r[keep], "side": side[keep], "work": work[keep], "party": party[keep],
             "agreement": agreement[keep], "share_ppm": share[keep], "amount": payable[keep],
         }  # fmt: skip
+
+    def _by_duration(
+        self,
+        r: np.ndarray,
+        work: np.ndarray,
+        side: np.ndarray,
+        party: np.ndarray,
+        agreement: np.ndarray,
+        payable: np.ndarray,
+    ) -> np.ndarray:
+        """Each licensor's training money re-split over its items by its own agreement's method.
+
+        The pot is split equally per work (as above); then, for an agreement that says
+        ``pro_rata_duration``, the payable of its training lines in each (currency, model, party,
+        agreement) group is re-split over those lines by ``equal-per-work amount x the item's
+        duration in the model's manifest`` (largest remainder, ties by isrc, work, side codes).
+        The group's total, and so every other party's money and the operator's, is unchanged.
+        """
+        reg, c, rec = self.reg, self.codes, self.rec
+        training = rec["basis"][r] == c.code("basis", "training")
+        rows = np.flatnonzero(training & np.isin(agreement, reg.by_duration) & (payable > 0))
+        if len(rows) == 0:
+            return payable
+        payable = payable.copy()
+        model, isrc = rec["model"][r[rows]], rec["isrc"][r[rows]]
+        item = model * c.size("isrc") + isrc
+        pos = np.clip(np.searchsorted(reg.durations.key, item), 0, max(len(reg.durations.key) - 1, 0))
+        found = len(reg.durations.key) > 0
+        ms = (
+            np.where(found & (reg.durations.key[pos] == item), reg.durations.columns["ms"][pos], 0)
+            if found
+            else item * 0
+        )
+        group = pack(
+            [rec["cur"][r[rows]], model, party[rows], agreement[rows]],
+            [c.size("cur"), c.size("model"), c.size("party"), c.size("agreement")],
+        )
+        order = np.lexsort((side[rows], work[rows], isrc, group))
+        rows, group, ms, isrc = rows[order], group[order], ms[order], isrc[order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
+            weights = [int(x) * int(m) for x, m in zip(payable[rows[a:b]], ms[a:b], strict=True)]
+            if b - a < 2 or not any(weights):
+                continue
+            keys = [f"{int(i):012d}.{int(w):012d}.{int(s):04d}" for i, w, s in
+                    zip(isrc[a:b], work[rows[a:b]], side[rows[a:b]], strict=True)]  # fmt: skip
+            payable[rows[a:b]] = allocate(int(payable[rows[a:b]].sum()), weights, keys)
+        return payable
 
     def lines(self) -> pa.Table:
         """The parties' royalty lines, sorted by party, currency, basis, isrc, work, model, output, side."""

@@ -46,7 +46,7 @@ from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import EVENT_SCHEMA
 from accord.signing import canonical_json
 
-ENGINE_VERSION = f"accord-royalties/2 ({__version__}; duckdb {duckdb.__version__})"
+ENGINE_VERSION = f"accord-royalties/3 ({__version__}; duckdb {duckdb.__version__})"
 
 LINE_COLUMNS = (
     "party_id",
@@ -173,6 +173,8 @@ def inputs_hash(codes: Codes, reg: Registry, files: Sequence[Path], policy: Roya
     for g in (reg.items, reg.sides, reg.works, reg.holders):
         for arr in (g.key, *(g.columns[k] for k in sorted(g.columns))):
             digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
+    for arr in (reg.durations.key, reg.durations.columns["ms"], reg.by_duration):
+        digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
     for arr in (reg.attr_out, reg.attr_isrc, reg.attr_weight):
         digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
     return digest.hexdigest()

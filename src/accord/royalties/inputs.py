@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ I64 = pa.int64()
 SCHEMAS = {
     "attribution": pa.schema([("output_id", S), ("isrc", S), ("weight", I64)]),
     "items": pa.schema([("model_id", S), ("isrc", S), ("weight", I64)]),
+    "durations": pa.schema([("model_id", S), ("isrc", S), ("duration_ms", I64)]),
     "sides": pa.schema([("isrc", S), ("side", S), ("weight", I64)]),
     "works": pa.schema([("isrc", S), ("side", S), ("work_id", S), ("weight", I64)]),
     "holders": pa.schema(
@@ -76,6 +77,8 @@ class RunInputs:
         parties: party id → name.
         agreements: agreements in force in the period (for guarantees and advances), by id.
         notes: decisions taken that a reader should know about.
+        durations: per model, each manifest item's duration (ms), for agreements that split
+            their training money ``pro_rata_duration``.
     """
 
     period: str
@@ -87,6 +90,7 @@ class RunInputs:
     parties: Mapping[str, str]
     agreements: Mapping[str, Agreement]
     notes: tuple[str, ...] = ()
+    durations: pa.Table = field(default_factory=lambda: SCHEMAS["durations"].empty_table())
 
 
 def _in_force_during(a: Agreement, start: datetime, end: datetime) -> bool:
@@ -117,24 +121,14 @@ class _Matcher:
         return None
 
 
-def _method(catalog: Catalog, period: str, policy: RoyaltyPolicy) -> tuple[str, list[str]]:
-    if policy.training_pool_method:
-        return policy.training_pool_method, []
-    start, end = period_bounds(period)
-    methods = {
-        TrainingPoolMethod(a.terms.training_pool_method).value
-        for a in catalog.agreements.values()
-        if _in_force_during(a, start, end)
-    }
-    if len(methods) == 1:
-        return methods.pop(), []
-    if not methods:
-        return TrainingPoolMethod.EQUAL_PER_WORK.value, []
-    note = (
-        f"agreements in force disagree on the training-pool method ({', '.join(sorted(methods))}); "
-        "equal_per_work applied (set training_pool_method in the royalty policy to choose)"
-    )
-    return TrainingPoolMethod.EQUAL_PER_WORK.value, [note]
+def _method(policy: RoyaltyPolicy) -> str:
+    """The item-level method: the policy's when it sets one (for every agreement), else equal per work.
+
+    With no policy method, each agreement's own method applies to its licensor's share
+    (:meth:`accord.royalties.cascade.Cascade._by_duration`): the pot is split equally per work,
+    then each ``pro_rata_duration`` licensor's training money is re-split over its items by duration.
+    """
+    return policy.training_pool_method or TrainingPoolMethod.EQUAL_PER_WORK.value
 
 
 def attribution_rows(output_id: str, credential: Mapping[str, Any]) -> list[tuple[str, str, int]]:
@@ -173,14 +167,17 @@ def build_inputs(
     policy: RoyaltyPolicy,
 ) -> RunInputs:
     """The engine's tables for ``period`` from a catalog, manifests (by model) and credentials (by output)."""
-    method, notes = _method(catalog, period, policy)
+    method = _method(policy)
     matcher = _Matcher(catalog, period)
     attribution = [row for oid, cred in sorted(outputs, key=lambda o: o[0]) for row in attribution_rows(oid, cred)]
     items: list[tuple[str, str, int]] = []
+    durations: list[tuple[str, str, int]] = []
     for model_id in sorted(models):
         for item in sorted(models[model_id], key=lambda i: i.isrc):
             weight = max(item.duration_ms, 0) if method == TrainingPoolMethod.PRO_RATA_DURATION else 1
             items.append((model_id, item.isrc, weight))
+            if not policy.training_pool_method:
+                durations.append((model_id, item.isrc, max(item.duration_ms, 0)))
     sides: list[tuple[str, str, int]] = []
     works: list[tuple[str, str, str, int]] = []
     holders: list[tuple[str, str, str, str, str, int, int, str, int]] = []
@@ -206,7 +203,7 @@ def build_inputs(
         holders=_table("holders", holders),
         parties={p.party_id: p.name for p in catalog.parties.values()},
         agreements={k: a for k, a in sorted(catalog.agreements.items()) if _in_force_during(a, start, end)},
-        notes=tuple(notes),
+        durations=_table("durations", durations),
     )
 
 

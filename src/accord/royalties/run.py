@@ -35,11 +35,12 @@ from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.royalties import heads, ledger
 from accord.royalties.engine import ENGINE_VERSION, RunResult, compute
+from accord.royalties.fx import period_rates, require_rates
 from accord.royalties.inputs import RunInputs, load_inputs
 from accord.royalties.payouts import Held, Payout, plan_payouts
 from accord.royalties.periods import CLOSED, ensure_period, parse_period, period_status, require_open
 from accord.royalties.policy import RoyaltyPolicy, load_policy
-from accord.royalties.postings import Guarantee, plan
+from accord.royalties.postings import Guarantee, needed_pairs, plan
 from accord.royalties.usage import committed_files, sync_platform_events
 from accord.settings import Settings
 from accord.signing import canonical_json, ensure_operator_key
@@ -135,7 +136,10 @@ def run_period(
     step("sync platform events", 0, 3)
     sync_platform_events(store, settings)
     step("compute", 1, 3)
-    result, _, policy = compute_period(store, settings, period, policy=policy)
+    result, inputs, policy = compute_period(store, settings, period, policy=policy)
+    # a run that will need exchange rates at its close stops now, naming the missing pairs and date
+    earlier = [t for t in ledger.transfers(store) if t.period < period]
+    require_rates(period_rates(store, period), needed_pairs(result, list(inputs.agreements.values()), earlier))
     run_id = hashlib.sha256(f"{ENGINE_VERSION}|{result.inputs_hash}".encode()).hexdigest()[:32]
     summary = _summary(result, run_id, policy)
     folder = runs_dir(settings, period) / run_id
@@ -260,7 +264,8 @@ def close_period(store: Store, settings: Settings, period: str, *, actor: str = 
     policy = RoyaltyPolicy.from_dict(run.summary["policy"])
     inputs_agreements = load_inputs(store, period, policy).agreements.values()
     history = ledger.transfers(store)
-    legs, guarantees = plan(result, list(inputs_agreements), history, reserve_ppm=policy.reserve_ppm)
+    rates = period_rates(store, period)
+    legs, guarantees = plan(result, list(inputs_agreements), history, reserve_ppm=policy.reserve_ppm, rates=rates)
     p, r = T["royalty_periods"], T["royalty_runs"]
     key, _ = ensure_operator_key(settings.home)
     with store.engine.begin() as conn:
