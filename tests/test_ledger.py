@@ -255,3 +255,21 @@ def test_a_ledger_kept_before_heads_is_adopted_once_after_its_chain_is_checked(s
     assert ledger.verify(store, key.public_hex).ok
     with pytest.raises(Conflict, match="already has signed heads"):
         ledger.adopt(store, key)
+
+
+def test_a_closes_head_file_verifies_with_only_the_public_key_and_rfc_8785(
+    store: Store, key: OperatorKey, tmp_path: Path
+) -> None:
+    """What a rights holder keeps beside its statements checks without Accord: JCS bytes, Ed25519."""
+    import rfc8785
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    posted = seeded(store, key)
+    path = heads.write_head_file(store, "2026-11", tmp_path)
+    assert path is not None and path.name == "ledger-head.json"
+    doc = json.loads(path.read_text())
+    assert (doc["head"]["event"], doc["head"]["transfers"], doc["head"]["last_hash"]) == ("close", 4, posted[3].hash)
+    public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(doc["signature"]["public_key"]))
+    public.verify(bytes.fromhex(doc["signature"]["value"]), rfc8785.dumps(doc["head"]))  # raises if forged
+    assert doc["signature"]["public_key"] == key.public_hex
+    assert heads.write_head_file(store, "2026-12", tmp_path / "open") is None  # not closed: no head to write

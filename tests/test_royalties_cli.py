@@ -42,6 +42,7 @@ def test_a_month_from_usage_file_to_verified_ledger(store: Store, settings: Sett
     docs = json.loads(accord("royalties", "statements", "--period", "2026-11", "--out", str(tmp_path / "st"), "--json"))
     assert docs["reconciled"] is True
     assert {Path(p).suffix for p in docs["files"]} == {".csv", ".json", ".html", ".tsv"}
+    assert "ledger-head.json" in {Path(p).name for p in docs["files"]}  # the close's signed head, kept with them
     one = json.loads(
         accord(
             "royalties",
