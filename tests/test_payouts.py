@@ -150,6 +150,37 @@ def test_over_any_periods_paid_plus_carried_is_earned_exactly_and_each_payout_is
     assert sum(bal.values()) == 0
 
 
+def test_through_the_store_paid_plus_carried_is_earned_over_random_periods(parties: Store, settings: Settings) -> None:
+    """The same invariant after a round trip through the real store (SQLite and PostgreSQL): closes, payouts, heads."""
+    store, cheap = parties, settings.model_copy(update=NO_THRESHOLD)
+    for party, cur in (("P-A", "EUR"), ("P-B", "JPY"), ("P-C", "BHD")):
+        bank(store, party, cur)
+    key = ensure_operator_key(settings.home)[0]
+    months = [f"2026-{m:02d}" for m in range(1, 13)]
+
+    @given(steps=st.lists(step, min_size=1, max_size=4))
+    @hsettings(max_examples=12, deadline=None)
+    def run(steps: list[tuple[dict[tuple[str, str], int], bool]]) -> None:
+        tables = ("ledger_heads", "royalty_payouts", "ledger_transfers", "ledger_accounts", "royalty_periods")
+        with store.engine.begin() as conn:  # each example starts from an empty ledger
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+        earned: dict[tuple[str, str], int] = {}
+        for month, (earnings, pay) in zip(months, steps, strict=False):
+            earn(store, settings, month, earnings)
+            for k, v in earnings.items():
+                earned[k] = earned.get(k, 0) + v
+            if pay:
+                for p in payout_batch(store, cheap, month).payouts:
+                    assert p.amount % minor_unit_micros(p.currency) == 0
+        for (party, cur), total in earned.items():
+            paid, carried = balance(store, party, cur, "paid"), balance(store, party, cur, "payable")
+            assert paid + carried == total
+        assert ledger.verify(store, key.public_hex).ok
+
+    run()
+
+
 def test_a_payout_is_rounded_down_to_whole_cents_and_the_rest_is_carried(parties: Store, settings: Settings) -> None:
     store, cheap = parties, settings.model_copy(update=NO_THRESHOLD)
     bank(store, "P-A")
