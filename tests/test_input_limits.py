@@ -9,13 +9,17 @@ from __future__ import annotations
 import contextlib
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.errors import ValidationError
+from accord.errors import Problem, Rejected, ValidationError
 from accord.jsonload import check_depth, load_json, load_json_lines
+from accord.registry.importer import import_delivery
+from accord.registry.store import Store
+from tests.deliveries import small_catalog, write_delivery
 
 # --- jsonload: one safe loader for untrusted JSON -----------------------------------------------
 
@@ -123,3 +127,118 @@ def test_arbitrary_bytes_are_parsed_or_refused_with_a_validation_error(data: byt
 def test_json_like_text_is_parsed_or_refused_with_a_validation_error(text: str) -> None:
     with contextlib.suppress(ValidationError):
         load_json(text, max_depth=4)
+
+
+# --- catalog.json deliveries: limits on every field, refused before anything is written ---------
+
+
+def rejected(store: Store, folder: Path) -> list[Problem]:
+    with pytest.raises(Rejected) as info:
+        import_delivery(store, folder)
+    assert_nothing_written(store)
+    return info.value.problems
+
+
+def assert_nothing_written(store: Store) -> None:
+    snap = store.snapshot()
+    assert not snap.recordings and not snap.works and not snap.parties and not snap.agreements
+    assert store.deliveries() == []
+
+
+def one(problems: list[Problem], code: str) -> Problem:
+    found = [p for p in problems if p.code == code]
+    assert found, [str(p) for p in problems]
+    return found[0]
+
+
+def test_a_delivery_nested_100000_deep_is_rejected_and_nothing_is_written(store: Store, tmp_path: Path) -> None:
+    deep = '{"accord_delivery": "1.0", "recordings": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    problem = one(rejected(store, write_delivery(tmp_path / "d", {}, raw=deep)), "unreadable")
+    assert problem.file == "catalog.json" and "nested deeper than 64 levels" in problem.expected
+
+
+def test_a_duplicate_key_in_a_delivery_is_rejected_naming_it(store: Store, tmp_path: Path) -> None:
+    text = json.dumps(small_catalog()).replace('"genre": "Reel"', '"genre": "Reel", "genre": "Jig"')
+    problem = one(rejected(store, write_delivery(tmp_path / "d", {}, raw=text)), "unreadable")
+    assert problem.location == "$.recordings[0]" and "duplicate key 'genre'" in problem.expected
+
+
+def test_a_5_mb_title_is_rejected_with_the_limit_and_a_short_value(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["recordings"][0]["title"] = "x" * 5_000_000
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
+    assert (problem.location, problem.field) == ("$.recordings[0].title", "title")
+    assert "at most 1,000 characters" in problem.expected and len(problem.value) < 300
+
+
+def test_a_title_of_exactly_1000_characters_is_accepted(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["recordings"][0]["title"] = "x" * 1_000
+    import_delivery(store, write_delivery(tmp_path / "d", doc))
+    assert store.snapshot().recordings["GBXYZ2600001"].title == "x" * 1_000
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\n", "\x1b", "\x7f", "\x85", "\x9b"])
+def test_a_title_with_a_nul_or_control_character_is_rejected(store: Store, tmp_path: Path, char: str) -> None:
+    doc = small_catalog()
+    doc["works"][0]["title"] = f"First{char}Song"
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
+    assert problem.location == "$.works[0].title" and f"U+{ord(char):04X}" in problem.expected
+
+
+def test_control_characters_are_refused_in_names_lists_and_metadata_too(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["parties"][0]["name"] = "Test\x00Label"
+    doc["recordings"][0]["metadata"] = {"note": "a\x01b"}
+    problems = rejected(store, write_delivery(tmp_path / "d", doc))
+    found = {(p.location, p.code) for p in problems}
+    assert ("$.parties[0].name", "invalid_value") in found
+    assert ("$.recordings[0].metadata.note", "invalid_value") in found
+
+
+def test_titles_are_stored_in_nfc(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["recordings"][0]["title"] = "Cafe\u0301"  # e + combining acute accent
+    import_delivery(store, write_delivery(tmp_path / "d", doc))
+    assert store.snapshot().recordings["GBXYZ2600001"].title == "Caf\u00e9"
+
+
+@pytest.mark.parametrize("amount", ["1e30", "1000000000001", "1E+999999999", 10**30])
+def test_a_minimum_guarantee_beyond_10_to_the_12_is_rejected(store: Store, tmp_path: Path, amount: object) -> None:
+    doc = small_catalog()
+    doc["agreements"][0]["terms"]["minimum_guarantee"] = {"amount": amount, "currency": "EUR"}
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
+    assert "minimum_guarantee" in problem.location and "at most 1,000,000,000,000" in problem.expected
+
+
+def test_a_json_number_minimum_guarantee_of_1e30_is_rejected(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["agreements"][0]["terms"]["advance"] = {"amount": "__AMOUNT__", "currency": "EUR"}
+    text = json.dumps(doc).replace('"__AMOUNT__"', "1e30")
+    problem = one(rejected(store, write_delivery(tmp_path / "d", {}, raw=text)), "invalid_value")
+    assert "advance" in problem.location
+
+
+def test_the_largest_amount_is_stored_exactly(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["agreements"][0]["terms"]["advance"] = {"amount": "1000000000000.000001", "currency": "EUR"}
+    assert "at most" in one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value").expected
+    doc["agreements"][0]["terms"]["advance"] = {"amount": "1000000000000", "currency": "EUR"}
+    import_delivery(store, write_delivery(tmp_path / "ok", doc))
+    advance = store.snapshot().agreements["AGR-M"].terms.advance
+    assert advance is not None and advance.micros == 10**18
+
+
+@pytest.mark.parametrize("share", ["1e999999999", "101", "-1", "33.33333", "1" * 70])
+def test_a_share_out_of_range_or_too_fine_is_rejected(store: Store, tmp_path: Path, share: str) -> None:
+    doc = small_catalog()
+    doc["works"][0]["shares"][0]["share"] = share
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
+    assert problem.location == "$.works[0].shares[0].share"
+
+
+def test_a_duration_past_one_week_is_rejected(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["recordings"][0]["duration_ms"] = 10**30
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
+    assert problem.field == "duration_ms" and "604,800,000" in problem.expected

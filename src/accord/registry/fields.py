@@ -8,6 +8,7 @@ on and report everything at once.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,59 @@ from accord.timeutil import parse_instant
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 E = TypeVar("E", bound=StrEnum)
+
+MAX_TEXT = 1_000
+"""The longest free-text value (a title, a name), in characters, unless :data:`TEXT_LIMITS` says otherwise."""
+TEXT_LIMITS: dict[str, int] = {
+    "accord_delivery": 16,
+    "delivery_id": 128,
+    "genre": 100,
+    "terms": 10_000,
+    "origin": 2_000,
+    "target": 64,
+}
+"""Per-field maximum lengths, in characters (after NFC normalisation); docs/delivery-format.md lists them."""
+MULTILINE_FIELDS = frozenset({"terms"})
+"""Fields where line breaks and tabs are allowed; no other control character is allowed anywhere."""
+MAX_LIST = 1_000
+"""The most values in one list field (artists, writers, works, shares, media)."""
+MAX_INTEGER = 2**53
+"""The largest integer any field accepts unless it says less (exact in JSON, fits in int64)."""
+MAX_AMOUNT = 10**12
+"""The largest money amount, in major units: 10^12 × 10^6 micro-units stays below int64 (9.2 × 10^18)."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text_problem(key: str, value: str) -> str:
+    """Why a text value is refused for field ``key`` ("" when it is not); ``value`` is NFC already."""
+    limit = TEXT_LIMITS.get(key, MAX_TEXT)
+    if len(value) > limit:
+        return f"text of at most {limit:,} characters (this one has {len(value):,})"
+    control = (_CONTROL_MULTILINE if key in MULTILINE_FIELDS else _CONTROL).search(value)
+    if control:
+        return f"text without control characters (U+{ord(control.group()):04X} at character {control.start()})"
+    return ""
+
+
+def bounded_decimal(value: object, bound: int) -> str:
+    """Why a number is refused for being beyond ``bound`` in size ("" when it is in range or not a number).
+
+    Checked before any arithmetic, so ``1e999999999`` is refused instead of overflowing a context.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        return ""
+    if isinstance(value, str) and len(value) > 64:
+        return f"a number of at most 64 characters (this one has {len(value):,})"
+    try:
+        dec = Decimal(str(value).strip().rstrip("%").strip())
+    except ArithmeticError:
+        return ""
+    if dec.is_finite() and dec.copy_abs() > bound:  # copy_abs: no context, no overflow
+        return f"a number of at most {bound:,}"
+    return ""
+
 
 _COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 
@@ -77,7 +131,10 @@ class FieldReader:
         if not isinstance(v, str):
             self.fail(key, v, "text", "wrong_type")
             return None
-        v = v.strip()
+        v = unicodedata.normalize("NFC", v.strip())
+        if bad := text_problem(key, v):
+            self.fail(key, v, bad, "invalid_value")
+            return None
         if pattern is not None and not pattern.match(v):
             self.fail(key, v, f"text matching {pattern.pattern}", "invalid_value")
             return None
@@ -98,9 +155,15 @@ class FieldReader:
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             self.fail(key, v, "a list of text values", "wrong_type")
             return None
+        if len(v) > MAX_LIST:
+            self.fail(key, f"{len(v)} values", f"a list of at most {MAX_LIST:,} values", "invalid_value")
+            return None
         out = []
         for i, x in enumerate(v):
-            x = x.strip()
+            x = unicodedata.normalize("NFC", x.strip())
+            if bad := text_problem(key, x):
+                self.fail(f"{key}[{i}]", x, bad, "invalid_value")
+                continue
             if pattern is not None and not pattern.match(x):
                 self.fail(f"{key}[{i}]", x, f"text matching {pattern.pattern}", "invalid_value")
                 continue
@@ -110,19 +173,24 @@ class FieldReader:
             self.fail(key, dupes, "each value listed once", "duplicate")
         return out
 
-    def integer(self, key: str, *, required: bool = True, minimum: int | None = None) -> int | None:
+    def integer(
+        self, key: str, *, required: bool = True, minimum: int | None = None, maximum: int = MAX_INTEGER
+    ) -> int | None:
         v = self.data.get(key)
         if v is None or v == "":
             if required:
                 self.fail(key, v, "an integer", "missing_field")
             return None
-        if isinstance(v, str) and self.loc.csv and re.fullmatch(r"-?\d+", v):
+        if isinstance(v, str) and self.loc.csv and re.fullmatch(r"-?\d{1,20}", v):
             v = int(v)
         if isinstance(v, bool) or not isinstance(v, int):
             self.fail(key, v, "an integer", "wrong_type")
             return None
         if minimum is not None and v < minimum:
             self.fail(key, v, f"an integer >= {minimum}", "invalid_value")
+            return None
+        if v > maximum:
+            self.fail(key, v, f"an integer <= {maximum:,}", "invalid_value")
             return None
         return v
 
@@ -186,6 +254,9 @@ class FieldReader:
         return v.upper()
 
     def percent(self, key: str, value: object, *, loc: Loc | None = None, path: str | None = None) -> int | None:
+        if bad := bounded_decimal(value, 100):
+            self.fail(path or key, value, f"a percentage from 0 to 100: {bad}", "invalid_value", loc)
+            return None
         return _convert(self, path or key, value, loc, lambda v: percent_to_ppm(v, field=key))
 
     def money(self, key: str) -> Money | None:
@@ -194,6 +265,9 @@ class FieldReader:
             return None
         if not isinstance(v, dict) or set(v) - {"amount", "currency"} or "amount" not in v or "currency" not in v:
             self.fail(key, v, '{"amount": "25000.00", "currency": "EUR"} or null', "wrong_type")
+            return None
+        if bad := bounded_decimal(v["amount"], MAX_AMOUNT):
+            self.fail(f"{key}.amount", v["amount"], f"an amount in major units: {bad}", "invalid_value")
             return None
         return _convert(self, key, v, None, lambda m: parse_amount(m["amount"], m["currency"], field=key))
 
@@ -232,6 +306,9 @@ class FieldReader:
                 loc,
                 lambda v: check_ppm(v, field="share_ppm"),
             )
+        elif bad := bounded_decimal(obj.get("share"), 100):
+            self.fail(f"{path}.share", obj.get("share"), f"a percentage from 0 to 100: {bad}", "invalid_value", loc)
+            return None
         elif obj.get("share") not in (None, ""):
             ppm = _convert(self, f"{path}.share", obj["share"], loc, lambda v: percent_to_ppm(v, field="share"))
         else:

@@ -9,6 +9,7 @@ registry together. See ``docs/delivery-format.md`` for the rules.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,11 +26,20 @@ from accord.registry.entities import (
     Source,
     Work,
 )
-from accord.registry.fields import FieldReader
+from accord.registry.fields import MAX_LIST, FieldReader, text_problem
 from accord.registry.media import sha256_file
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MEDIA_KINDS = ("midi", "audio")
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000
+"""The longest recording accepted: one week, in milliseconds."""
+MAX_METADATA = 100
+"""The most metadata entries on one recording."""
+METADATA_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+"""A metadata key: like an id."""
+MAX_MEDIA_PATH = 1_024
+"""The longest media path, in characters."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def read_source(item: Item, problems: list[Problem]) -> Source | None:
@@ -64,6 +74,9 @@ def _shares(r: FieldReader, key: str = "shares") -> tuple[Share, ...] | None:
             "a non-empty list of {party, share}",
             "missing_field" if not value else "wrong_type",
         )
+        return None
+    if len(value) > MAX_LIST:
+        r.fail(key, f"{len(value)} shares", f"at most {MAX_LIST:,} shares", "invalid_value")
         return None
     shares: dict[str, int] = {}
     for i, obj in enumerate(value):
@@ -129,7 +142,7 @@ def read_recording(item: Item, problems: list[Problem], folder: Path) -> tuple[R
     isrc = r.identifier("isrc", IdentifierKind.ISRC, required=True)
     title = r.text("title")
     artists = r.text_list("artists")
-    duration = r.integer("duration_ms", minimum=1)
+    duration = r.integer("duration_ms", minimum=1, maximum=MAX_DURATION_MS)
     genre = (r.text("genre", required=False) or "").lower()
     works = r.text_list("works")
     if works is not None and not works:
@@ -177,12 +190,24 @@ def _metadata(r: FieldReader) -> tuple[tuple[str, str], ...] | None:
     if not isinstance(value, dict):
         r.fail("metadata", value, "an object of text, number or boolean values", "wrong_type")
         return None
+    if len(value) > MAX_METADATA:
+        r.fail("metadata", f"{len(value)} entries", f"at most {MAX_METADATA} entries", "invalid_value")
+        return None
     out = []
     for k, v in value.items():
+        if not METADATA_KEY.match(str(k)):
+            r.fail(f"metadata.{str(k)[:64]}", k, f"a key matching {METADATA_KEY.pattern}", "invalid_value")
+            continue
         if isinstance(v, dict | list) or v is None:
             r.fail(f"metadata.{k}", v, "a text, number or boolean value", "wrong_type")
             continue
-        out.append((str(k), str(v).lower() if isinstance(v, bool) else str(v)))
+        text = unicodedata.normalize("NFC", str(v).lower() if isinstance(v, bool) else str(v))
+        if bad := text_problem("metadata", text):
+            r.fail(f"metadata.{k}", text, bad, "invalid_value")
+            continue
+        out.append((str(k), text))
+    if not r.ok:
+        return None
     return tuple(sorted(out))
 
 
@@ -193,6 +218,9 @@ def _media(r: FieldReader, folder: Path) -> tuple[list[MediaRef] | None, dict[st
         return [], files
     if not isinstance(value, list):
         r.fail("media", value, "a list of {path, kind, sha256}", "wrong_type")
+        return None, files
+    if len(value) > MAX_LIST:
+        r.fail("media", f"{len(value)} files", f"at most {MAX_LIST:,} media files", "invalid_value")
         return None, files
     refs = []
     root = folder.resolve()
@@ -209,6 +237,10 @@ def _media(r: FieldReader, folder: Path) -> tuple[list[MediaRef] | None, dict[st
             r.fail(f"{path}.kind", kind, f"one of {', '.join(MEDIA_KINDS)}", "invalid_value")
         if not isinstance(rel, str) or not rel:
             r.fail(f"{path}.path", rel, "a path relative to the delivery folder", "missing_field")
+            continue
+        if len(rel) > MAX_MEDIA_PATH or _CONTROL.search(rel):
+            expected = f"a path of at most {MAX_MEDIA_PATH} characters without control characters"
+            r.fail(f"{path}.path", rel, expected, "invalid_value")
             continue
         target = (folder / rel).resolve()
         if Path(rel).is_absolute() or not target.is_relative_to(root):
