@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from accord.errors import NotFound
+from accord.errors import NotFound, ValidationError
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.signing import (
@@ -130,7 +130,7 @@ def sign_head(
     """Sign where the ledger ends now, inside the caller's transaction (the one that posted the transfers)."""
     if event not in EVENTS:
         msg = f"event: {event!r} is not a ledger event; expected one of {', '.join(EVENTS)}"
-        raise ValueError(msg)
+        raise ValidationError(msg, field="event", value=event)
     t, h = T["ledger_transfers"], T["ledger_heads"]
     last = conn.execute(select(t.c.seq, t.c.hash, t.c.transfer_id).order_by(t.c.seq.desc()).limit(1)).first()
     count = int(conn.execute(select(func.count()).select_from(t)).scalar_one())
