@@ -27,7 +27,7 @@ from accord.cli.datasets import audit_cmd, dataset_app, model_app
 from accord.cli.demo import demo
 from accord.cli.guard import guard_app
 from accord.cli.rights import agreement_app, optout_app
-from accord.cli.royalties import ledger_app, royalties_app, usage_app
+from accord.cli.royalties import fx_app, ledger_app, royalties_app, usage_app
 from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
@@ -63,6 +63,7 @@ app.add_typer(credential_app, name="credential")
 app.add_typer(usage_app, name="usage")
 app.add_typer(royalties_app, name="royalties")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(fx_app, name="fx")
 app.add_typer(bank_app, name="bank")
 app.add_typer(guard_app, name="guard")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)

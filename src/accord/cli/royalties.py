@@ -15,6 +15,7 @@ from accord.registry.entities import Money
 from accord.registry.store import Store
 from accord.royalties import heads, ledger
 from accord.royalties.accounts import books, reconcile, write_statements
+from accord.royalties.fx import import_file
 from accord.royalties.payouts import write_payout_files
 from accord.royalties.periods import CLOSED, period_status
 from accord.royalties.run import close_period, payout_batch, run_period
@@ -328,3 +329,23 @@ def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> 
             f"{'[green]reconciles[/]' if rec.ok else '[red]does not reconcile[/]'}"
         )
     console.print(f"Statements (CSV, JSON, HTML) and the DSR file: {paths[0].parent if paths else '-'}")
+
+
+fx_app = typer.Typer(help="Exchange rates for royalty conversions: import reference rates.", no_args_is_help=True)
+
+
+@fx_app.command("import")
+@handle_errors
+def fx_import(
+    file: Annotated[Path, typer.Argument(help="The ECB's reference-rate CSV (Date, then one column per currency).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Store a file's rates (units per 1 EUR, exact): a re-import is a no-op, a changed rate is refused."""
+    result = import_file(open_store(), file, actor="cli")
+    if as_json:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"{result.name} (sha256 {result.source_sha256[:12]}): {result.dates} day(s), {result.added} rate(s) "
+        f"added, {result.already} already stored"
+    )

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from accord.errors import LedgerError
+from accord.registry.entities import Agreement
 from accord.registry.store import Store
 from accord.royalties import ledger
 from accord.royalties.dsr import dsr_filename, write_dsr
@@ -30,9 +31,11 @@ from accord.royalties.heads import write_head_file
 from accord.royalties.inputs import load_inputs
 from accord.royalties.periods import CLOSED, period_bounds, period_status
 from accord.royalties.policy import RoyaltyPolicy
-from accord.royalties.postings import as_transfers, plan
+from accord.royalties.postings import as_transfers, outstanding_by_agreement, plan
 from accord.royalties.run import RoyaltyRun, latest_run, load_result
 from accord.royalties.statements import Statement, StatementLine, write_csv, write_html, write_json
+from accord.royalties.statements_model import TermLine
+from accord.royalties.terms import term_of, term_party
 from accord.settings import Settings
 
 PAYABLE_CODES = {
@@ -42,6 +45,7 @@ PAYABLE_CODES = {
     "reserve_release": "reserves",
     "reversal": "reserves",
     "payout": "paid",
+    "conversion": "converted",
 }
 
 
@@ -54,12 +58,14 @@ class PeriodBooks:
         result: its result.
         transfers: every transfer up to and including the period (planned ones when open).
         closed: whether the period is closed (the transfers are posted).
+        agreements: the agreements in force in the period (their guarantee terms and advances).
     """
 
     run: RoyaltyRun
     result: RunResult
     transfers: tuple[ledger.Transfer, ...]
     closed: bool
+    agreements: tuple[Agreement, ...] = ()
 
 
 def books(store: Store, settings: Settings, period: str) -> PeriodBooks:
@@ -68,14 +74,70 @@ def books(store: Store, settings: Settings, period: str) -> PeriodBooks:
     result = load_result(run)
     closed = period_status(store, period) == CLOSED
     history = ledger.transfers(store, upto=period)
+    policy = RoyaltyPolicy.from_dict(run.summary["policy"])
+    agreements = list(load_inputs(store, period, policy).agreements.values())
     if not closed:
-        policy = RoyaltyPolicy.from_dict(run.summary["policy"])
-        agreements = list(load_inputs(store, period, policy).agreements.values())
         earlier = [t for t in history if t.period < period]
         rates = period_rates(store, period)
         legs, _ = plan(result, agreements, earlier, reserve_ppm=policy.reserve_ppm, rates=rates)
         history = [*history, *as_transfers(legs, period)]
-    return PeriodBooks(run, result, tuple(history), closed)
+    return PeriodBooks(run, result, tuple(history), closed, tuple(agreements))
+
+
+def term_lines(pb: PeriodBooks, party: str | None = None) -> dict[tuple[str, str], list[TermLine]]:
+    """(party, currency) -> the statement rows of its agreements' guarantee terms and advances, from the ledger.
+
+    Each row reads the ledger: the term's memo accounts (earnings to date, this period's
+    ``term_earnings``), the ``mg_shortfall`` / ``mg_take_back`` legs naming the agreement, and the
+    party's advance account split by agreement (:func:`outstanding_by_agreement`).
+    """
+    period = pb.run.period
+    out: dict[tuple[str, str], list[TermLine]] = defaultdict(list)
+    before = [t for t in pb.transfers if t.period < period]
+    now = [t for t in pb.transfers if t.period == period]
+    for a in sorted(pb.agreements, key=lambda a: a.agreement_id):
+        if party is not None and a.licensor != party:
+            continue
+        mg, adv = a.terms.minimum_guarantee, a.terms.advance
+        term = term_of(a, period)
+        currencies = {m.currency for m in (mg, adv) if m is not None and m.micros > 0}
+        for cur in sorted(currencies):
+            row = {"term": "", "guaranteed": 0, "earnings": 0, "term_earnings": 0, "shortfall_paid": 0}
+            if term is not None and mg is not None and mg.currency == cur:
+                earned_acc = ledger.account_id(term_party(term), cur, "term_earnings")
+                row |= {
+                    "term": term.label,
+                    "guaranteed": term.guarantee,
+                    "earnings": sum(t.amount for t in now if t.credit_account == earned_acc),
+                    "term_earnings": ledger.balances(pb.transfers).get(earned_acc, 0),
+                }
+            else:
+                row["earnings"] = sum(
+                    r["amount"]
+                    for r in pb.result.lines.select(["currency", "amount", "agreement_id"]).to_pylist()
+                    if r["agreement_id"] == a.agreement_id and r["currency"] == cur
+                )
+            mine = [t for t in now if t.reason == a.agreement_id]
+            row["shortfall_paid"] = sum(t.amount for t in mine if t.code == "mg_shortfall" and t.currency == cur)
+            acc = ledger.account_id(a.licensor, cur, "advance")
+            opening = outstanding_by_agreement(before, acc).get(a.agreement_id, 0)
+            advanced = sum(t.amount for t in mine if t.code == "advance" and t.debit_account == acc)
+            taken = sum(t.amount for t in mine if t.code == "mg_take_back" and t.debit_account == acc)
+            recouped = sum(t.amount for t in mine if t.code == "recoupment" and t.credit_account == acc)
+            if not (mg and mg.currency == cur) and not (opening or advanced or recouped):
+                continue  # an advance recouped in full before this period: nothing to show
+            out[(a.licensor, cur)].append(
+                TermLine(
+                    agreement_id=a.agreement_id,
+                    opening_balance=opening,
+                    advanced=advanced,
+                    recouped=recouped,
+                    taken_back=taken,
+                    closing_balance=opening + advanced + taken - recouped,
+                    **row,
+                )
+            )
+    return out
 
 
 def build_statements(
@@ -115,8 +177,9 @@ def build_statements(
             elif tr.period == period:
                 field = PAYABLE_CODES.get(tr.code, "reserves")
                 moves[(who, currency)][field] += sign * tr.amount
+    terms = term_lines(pb, party)
     out = []
-    for key in sorted(set(lines) | set(moves) | {k for k, v in opening.items() if v}):
+    for key in sorted(set(lines) | set(moves) | set(terms) | {k for k, v in opening.items() if v}):
         who, currency = key
         m = moves.get(key, {})
         statement = Statement.from_lines(
@@ -127,6 +190,8 @@ def build_statements(
             lines=lines.get(key, ()),
             opening_balance=opening.get(key, 0),
             recouped=-m.get("recouped", 0),
+            converted=m.get("converted", 0),
+            terms=terms.get(key, ()),
             reserves=-m.get("reserves", 0),
             paid=-m.get("paid", 0),
             run_id=pb.run.run_id,

@@ -93,10 +93,60 @@ class StatementLine:
 
 
 @dataclass(frozen=True)
+class TermLine:
+    """One agreement's guarantee term and advance on a statement, in the statement's currency.
+
+    ``closing_balance == opening_balance + advanced + taken_back - recouped`` (the advance the
+    licensor has still to earn back); :meth:`check` raises otherwise.
+
+    Attributes:
+        agreement_id: the agreement.
+        term: its guarantee term this period (``2026-12-01..2027-03-01``), ``""`` without a guarantee.
+        guaranteed: the term's guarantee (prorated by days in force), 0 without one.
+        opening_balance: the agreement's advance outstanding at the period's start.
+        advanced: advance paid this period.
+        earnings: this period's earnings under the agreement (converted to this currency at the
+            period's rate when the guarantee is in it; else the earnings in this currency).
+        term_earnings: the term's earnings to date, this period included.
+        recouped: advance recouped this period.
+        shortfall_paid: guarantee shortfall paid this period.
+        taken_back: pro rata shortfall taken back as an advance at the term's end.
+        closing_balance: the agreement's advance outstanding at the period's end.
+    """
+
+    agreement_id: str
+    term: str
+    guaranteed: int
+    opening_balance: int
+    advanced: int
+    earnings: int
+    term_earnings: int
+    recouped: int
+    shortfall_paid: int
+    taken_back: int
+    closing_balance: int
+
+    def check(self, who: str) -> None:
+        where = f"{who}: term line {self.agreement_id} {self.term}".rstrip()
+        for name in ("guaranteed", "opening_balance", "advanced", "earnings", "term_earnings", "recouped",
+                     "shortfall_paid", "taken_back", "closing_balance"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                _fail(f"{where}: {name} {value!r} is not an integer number of micro-units", name, value)
+        expected = self.opening_balance + self.advanced + self.taken_back - self.recouped
+        if self.closing_balance != expected:
+            msg = (
+                f"{where}: closing_balance {self.closing_balance} != opening {self.opening_balance} + advanced "
+                f"{self.advanced} + taken back {self.taken_back} - recouped {self.recouped} = {expected}"
+            )
+            _fail(msg, "closing_balance", self.closing_balance)
+
+
+@dataclass(frozen=True)
 class Statement:
     """A party's statement of account for one period and currency.
 
-    ``closing_balance == opening_balance + sum(income) - recouped - reserves - paid``;
+    ``closing_balance == opening_balance + sum(income) + converted - recouped - reserves - paid``;
     :meth:`check` raises :class:`accord.errors.ValidationError` otherwise.
 
     Attributes:
@@ -111,6 +161,8 @@ class Statement:
         closing_balance: what the party is owed at period end.
         lines: line detail sorted by ``(basis, isrc, work_id, model_id, output_id)``.
         run_id, engine_version, inputs_hash: the royalty run that produced it.
+        converted: payable converted into this currency (negative: out of it) at the period's rate.
+        terms: the party's agreements' guarantee terms and advances in this currency, by agreement.
     """
 
     party_id: str
@@ -127,6 +179,8 @@ class Statement:
     run_id: str
     engine_version: str
     inputs_hash: str
+    converted: int = 0
+    terms: tuple[TermLine, ...] = ()
 
     @property
     def total_income(self) -> int:
@@ -149,6 +203,8 @@ class Statement:
         run_id: str = "",
         engine_version: str = "",
         inputs_hash: str = "",
+        converted: int = 0,
+        terms: Iterable[TermLine] = (),
     ) -> Statement:
         """Build a checked statement: lines sorted, income per basis and closing balance computed."""
         ordered = tuple(sorted(lines, key=StatementLine.sort_key))
@@ -156,7 +212,7 @@ class Statement:
         for line in ordered:
             by_basis[line.basis] = by_basis.get(line.basis, 0) + line.amount
         income = tuple(sorted(by_basis.items()))
-        closing = opening_balance + sum(by_basis.values()) - recouped - reserves - paid
+        closing = opening_balance + sum(by_basis.values()) + converted - recouped - reserves - paid
         statement = cls(
             party_id=party_id,
             party_name=party_name,
@@ -172,6 +228,8 @@ class Statement:
             run_id=run_id,
             engine_version=engine_version,
             inputs_hash=inputs_hash,
+            converted=converted,
+            terms=tuple(sorted(terms, key=lambda t: t.agreement_id)),
         )
         statement.check()
         return statement
@@ -195,7 +253,7 @@ class Statement:
             _fail(f"{who}: period {self.period!r} is not YYYY-MM", "period", self.period)
         if check_currency(self.currency) != self.currency:
             _fail(f"{who}: currency {self.currency!r} is not upper-case ISO 4217", "currency", self.currency)
-        for name in ("opening_balance", "recouped", "reserves", "paid", "closing_balance"):
+        for name in ("opening_balance", "recouped", "reserves", "paid", "closing_balance", "converted"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 _fail(f"{who}: {name} {value!r} is not an integer number of micro-units", name, value)
@@ -207,12 +265,12 @@ class Statement:
                 _fail(f"{who}: income basis {basis!r} is not one of {', '.join(BASES)}", "income", basis)
             if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
                 _fail(f"{who}: income on {basis} is {amount!r}; expected micro-units >= 0", "income", amount)
-        expected = self.opening_balance + self.total_income - self.recouped - self.reserves - self.paid
+        expected = self.opening_balance + self.total_income + self.converted - self.recouped - self.reserves - self.paid
         if self.closing_balance != expected:
             msg = (
                 f"{who}: closing_balance {self.closing_balance} != opening {self.opening_balance} + income "
-                f"{self.total_income} - recouped {self.recouped} - reserves {self.reserves} - paid {self.paid} "
-                f"= {expected}"
+                f"{self.total_income} + converted {self.converted} - recouped {self.recouped} - reserves "
+                f"{self.reserves} - paid {self.paid} = {expected}"
             )
             _fail(msg, "closing_balance", self.closing_balance)
         sums: dict[str, int] = {}
@@ -231,6 +289,8 @@ class Statement:
                 _fail(msg, "lines", key)
             previous = key
             sums[line.basis] = sums.get(line.basis, 0) + line.amount
+        for term in self.terms:
+            term.check(who)
         for basis in sorted(set(sums) | set(bases)):
             if sums.get(basis, 0) != self.income_for(basis):
                 msg = f"{who}: {basis} lines sum to {sums.get(basis, 0)}; income on {basis} is {self.income_for(basis)}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accord.money import ppm_to_percent
-from accord.royalties.statements_model import Statement, StatementLine, _fail, decimal_text
+from accord.royalties.statements_model import Statement, StatementLine, TermLine, _fail, decimal_text
 
 
 def _money(micros: int, currency: str) -> dict[str, object]:
@@ -69,7 +69,11 @@ def write_csv(statement: Statement, path: Path | str) -> Path:
 JSON_FORMAT = "accord.statement/1"
 """The ``format`` tag of a statement JSON document."""
 
-_MONEY_FIELDS = ("opening_balance", "recouped", "reserves", "paid", "closing_balance")
+_MONEY_FIELDS = ("opening_balance", "recouped", "reserves", "paid", "closing_balance", "converted")
+_TERM_MONEY = (
+    "guaranteed", "opening_balance", "advanced", "earnings", "term_earnings", "recouped", "shortfall_paid",
+    "taken_back", "closing_balance",
+)  # fmt: skip
 
 
 def to_document(statement: Statement) -> dict[str, object]:
@@ -106,6 +110,10 @@ def to_document(statement: Statement) -> dict[str, object]:
     }
     for name in _MONEY_FIELDS:
         doc[name] = _money(getattr(statement, name), cur)
+    doc["terms"] = [
+        {"agreement_id": t.agreement_id, "term": t.term, **{k: _money(getattr(t, k), cur) for k in _TERM_MONEY}}
+        for t in statement.terms
+    ]
     return doc
 
 
@@ -174,6 +182,15 @@ def from_document(doc: object) -> Statement:
             run_id=str(run["run_id"]),
             engine_version=str(run["engine_version"]),
             inputs_hash=str(run["inputs_hash"]),
+            converted=_read_money(doc["converted"], cur, "converted") if "converted" in doc else 0,
+            terms=tuple(
+                TermLine(
+                    agreement_id=str(t["agreement_id"]),
+                    term=str(t["term"]),
+                    **{k: _read_money(t[k], cur, f"terms[{i}].{k}") for k in _TERM_MONEY},
+                )
+                for i, t in enumerate(doc.get("terms", ()))
+            ),
         )
         total = _read_money(doc["total_income"], cur, "total_income")
     except (KeyError, TypeError, AttributeError) as exc:
@@ -253,6 +270,7 @@ def html_text(statement: Statement) -> str:
     summary = (
         ("Opening balance", decimal_text(statement.opening_balance, cur)),
         ("Income", decimal_text(statement.total_income, cur)),
+        *((("Converted at the period's rate", decimal_text(statement.converted, cur)),) if statement.converted else ()),
         ("Recouped against advances", decimal_text(-statement.recouped, cur)),
         ("Reserves held", decimal_text(-statement.reserves, cur)),
         ("Paid", decimal_text(-statement.paid, cur)),
@@ -274,6 +292,7 @@ def html_text(statement: Statement) -> str:
         recording_bars=_recording_bars(statement),
         lines=lines,
         hidden=len(statement.lines) - len(shown),
+        terms=tuple((t, {k: decimal_text(getattr(t, k), cur) for k in _TERM_MONEY}) for t in statement.terms),
     )
 
 

@@ -1,0 +1,255 @@
+"""Royalty terms over periods and currencies (issue 14), through the real store.
+
+The worked example of docs/royalties.md ("Two periods, two currencies") is built here and every
+figure is computed by hand in the test, never copied from the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from accord.errors import ValidationError
+from accord.registry.entities import Agreement, Catalog, GuaranteeSettlement, GuaranteeTerm, Money
+from accord.registry.store import ChangeSet, Store
+from accord.royalties import ledger
+from accord.royalties.accounts import build_statements
+from accord.royalties.fx import import_file
+from accord.royalties.run import close_period, run_period
+from accord.royalties.usage import ingest_events
+from accord.settings import Settings
+from tests.test_royalty_run import demo_catalog, usage, world
+
+DEC, JAN = "2026-12", "2027-01"
+NOV_1, AT_NOV = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)
+AT_DEC, AT_JAN = datetime(2026, 12, 10, 12, tzinfo=UTC), datetime(2027, 1, 10, 12, tzinfo=UTC)
+M = 1_000_000  # micro-units per unit
+RATES = "Date,USD,JPY,\n2027-01-29,1.0800,160.00,\n2026-12-31,1.0400,N/A,\n"
+
+
+def with_terms(a: Agreement, **terms: object) -> Agreement:
+    return replace(a, terms=replace(a.terms, **terms))
+
+
+def example_catalog() -> Catalog:
+    """The docs' example: A-LABEL's quarterly 25,000 EUR guarantee (ending 2027-02-01), A-INDIE's 15,000 USD advance."""
+    cat = demo_catalog()
+    label = with_terms(
+        cat.agreements["A-LABEL"],
+        minimum_guarantee=Money(25_000 * M, "EUR"),
+        guarantee_term=GuaranteeTerm.QUARTERLY,
+    )
+    label = replace(label, end=datetime(2027, 2, 1, tzinfo=UTC))
+    indie = with_terms(cat.agreements["A-INDIE"], advance=Money(15_000 * M, "USD"))
+    return replace(cat, agreements={**cat.agreements, "A-LABEL": label, "A-INDIE": indie})
+
+
+def revenue(events: list[dict[str, object]], currency: str) -> list[dict[str, object]]:
+    return [{**e, "currency": currency} if e["kind"] == "revenue" else e for e in events]
+
+
+def rates_file(tmp_path: Path) -> Path:
+    path = tmp_path / "eurofxref-hist.csv"
+    path.write_text(RATES, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def example(store: Store, settings: Settings, tmp_path: Path) -> Store:
+    world(store, settings, example_catalog())
+    import_file(store, rates_file(tmp_path))
+    ingest_events(store, settings, usage(1, "10000.00", prefix="dec", at=AT_DEC))
+    ingest_events(store, settings, revenue(usage(1, "8000.00", prefix="jan", at=AT_JAN), "USD"))
+    return store
+
+
+def _legs(store: Store, period: str, code: str) -> list[tuple[str, str, int, str]]:
+    return [
+        (t.debit_account, t.credit_account, t.amount, t.reason)
+        for t in ledger.transfers(store, period=period)
+        if t.code == code
+    ]
+
+
+def test_the_two_period_two_currency_example_in_the_docs(example: Store, settings: Settings) -> None:
+    # by hand: the docs' one-period example scaled by 100 (EUR) and by 80 (USD): P-LABEL 19%, P-INDIE 6%
+    label_dec, indie_dec = 1_900 * M, 600 * M  # EUR
+    label_jan, indie_jan = 1_520 * M, 480 * M  # USD
+    run_period(example, settings, DEC)
+    close_period(example, settings, DEC)
+    # December ends A-LABEL's quarter Oct-Dec 2026 (terms count from its start, 2026-01-01): in force all 92 days
+    short_dec = 25_000 * M - label_dec
+    assert _legs(example, DEC, "mg_shortfall") == [
+        ("OPERATOR:EUR:operator_revenue", "P-LABEL:EUR:guarantee", short_dec, "A-LABEL")
+    ]
+    assert short_dec == 23_100 * M
+    # A-INDIE's advance is paid, then P-INDIE's 600 EUR are converted at 1.04 and recoup 624 USD of it
+    assert _legs(example, DEC, "advance") == [("P-INDIE:USD:advance", "P-INDIE:USD:paid", 15_000 * M, "A-INDIE")]
+    conv = _legs(example, DEC, "conversion")
+    assert [(d, c, a) for d, c, a, _ in conv] == [
+        ("P-INDIE:EUR:payable", "FX.EUR-USD:EUR:conversion", indie_dec),
+        ("FX.EUR-USD:USD:conversion", "P-INDIE:USD:payable", 624 * M),
+    ]
+    assert all(r == "EURUSD 1.04 2026-12-31" for *_, r in conv)
+    assert _legs(example, DEC, "recoupment") == [("P-INDIE:USD:payable", "P-INDIE:USD:advance", 624 * M, "A-INDIE")]
+
+    run_period(example, settings, JAN)
+    close_period(example, settings, JAN)
+    # January: the next quarter (Jan-Mar 2027, 90 days) is cut by the agreement's end on 2027-02-01: 31 days
+    guarantee_jan = round(Fraction(25_000 * M * 31, 90))
+    assert guarantee_jan == 8_611_111_111
+    earned_jan = round(Fraction(label_jan) / Fraction("1.08"))  # USD earnings counted in EUR at 1.08
+    assert earned_jan == 1_407_407_407
+    assert _legs(example, JAN, "mg_shortfall") == [
+        ("OPERATOR:EUR:operator_revenue", "P-LABEL:EUR:guarantee", guarantee_jan - earned_jan, "A-LABEL")
+    ]
+    assert guarantee_jan - earned_jan == 7_203_703_704
+    assert _legs(example, JAN, "recoupment") == [("P-INDIE:USD:payable", "P-INDIE:USD:advance", indie_jan, "A-INDIE")]
+    assert _legs(example, JAN, "conversion") == []  # nothing left in EUR to convert
+
+    bal = ledger.balances(ledger.transfers(example))
+    assert bal["P-INDIE:USD:advance"] == -(15_000 * M - 624 * M - indie_jan)
+    assert bal["AGR.A-LABEL.2026-10-01:EUR:term_earnings"] == label_dec
+    assert bal["AGR.A-LABEL.2027-01-01:EUR:term_earnings"] == earned_jan
+    for currency in ("EUR", "USD"):  # money is conserved per currency: every currency's books balance
+        assert sum(v for k, v in bal.items() if ledger.parse_account(k)[1] == currency) == 0
+
+    dec = {(s.party_id, s.currency): s for s in build_statements(example, settings, DEC)}
+    (term,) = dec[("P-LABEL", "EUR")].terms
+    assert (term.term, term.guaranteed, term.earnings, term.term_earnings, term.shortfall_paid) == (
+        "2026-10-01..2027-01-01",
+        25_000 * M,
+        label_dec,
+        label_dec,
+        short_dec,
+    )
+    assert (dec[("P-INDIE", "EUR")].converted, dec[("P-INDIE", "EUR")].closing_balance) == (-indie_dec, 0)
+    usd = dec[("P-INDIE", "USD")]
+    assert (usd.converted, usd.recouped, usd.closing_balance) == (624 * M, 624 * M, 0)
+    (adv,) = usd.terms
+    assert (adv.opening_balance, adv.advanced, adv.recouped, adv.closing_balance) == (
+        0,
+        15_000 * M,
+        624 * M,
+        14_376 * M,
+    )
+    jan = {(s.party_id, s.currency): s for s in build_statements(example, settings, JAN)}
+    (term,) = jan[("P-LABEL", "EUR")].terms
+    assert (term.term, term.guaranteed, term.term_earnings, term.shortfall_paid) == (
+        "2027-01-01..2027-04-01",
+        guarantee_jan,
+        earned_jan,
+        guarantee_jan - earned_jan,
+    )
+    (adv,) = jan[("P-INDIE", "USD")].terms
+    assert (adv.opening_balance, adv.recouped, adv.closing_balance) == (14_376 * M, indie_jan, 13_896 * M)
+
+
+def test_the_docs_example_table_matches_the_hand_computed_figures() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "royalties.md").read_text(encoding="utf-8")
+    block = text.split("<!-- terms-example:begin -->")[1].split("<!-- terms-example:end -->")[0]
+    rows = {}
+    for line in block.strip().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[(cells[0], cells[1])] = cells[2:]
+    # hand-computed: (period, what) -> [amount, currency]
+    want = {
+        ("2026-12", "P-LABEL earnings"): ["1900.00", "EUR"],
+        ("2026-12", "A-LABEL term guarantee"): ["25000.00", "EUR"],
+        ("2026-12", "A-LABEL shortfall paid"): ["23100.00", "EUR"],
+        ("2026-12", "P-INDIE earnings"): ["600.00", "EUR"],
+        ("2026-12", "P-INDIE converted"): ["624.00", "USD"],
+        ("2026-12", "A-INDIE recouped"): ["624.00", "USD"],
+        ("2026-12", "A-INDIE outstanding"): ["14376.00", "USD"],
+        ("2027-01", "P-LABEL earnings"): ["1520.00", "USD"],
+        ("2027-01", "A-LABEL term guarantee"): ["8611.111111", "EUR"],
+        ("2027-01", "A-LABEL term earnings"): ["1407.407407", "EUR"],
+        ("2027-01", "A-LABEL shortfall paid"): ["7203.703704", "EUR"],
+        ("2027-01", "A-INDIE recouped"): ["480.00", "USD"],
+        ("2027-01", "A-INDIE outstanding"): ["13896.00", "USD"],
+    }
+    assert rows == want
+
+
+def test_a_run_without_the_rates_it_needs_names_the_missing_pairs_and_dates(store: Store, settings: Settings) -> None:
+    world(store, settings, example_catalog())
+    ingest_events(store, settings, usage(1, "10000.00", prefix="dec", at=AT_DEC))
+    with pytest.raises(ValidationError, match=re.escape("EUR->USD")) as err:
+        run_period(store, settings, DEC)
+    assert "2026-12-31" in str(err.value) and "USD" in str(err.value)
+
+
+def test_a_quarterly_guarantee_is_settled_once_at_the_quarters_end_not_topped_up_every_month(
+    store: Store, settings: Settings
+) -> None:
+    cat = demo_catalog()
+    label = with_terms(
+        cat.agreements["A-LABEL"], minimum_guarantee=Money(100 * M, "EUR"), guarantee_term=GuaranteeTerm.QUARTERLY
+    )
+    label = replace(label, start=NOV_1)  # terms count from its start: the quarter is Nov 2026 - Jan 2027
+    world(store, settings, replace(cat, agreements={**cat.agreements, "A-LABEL": label}))
+    for period, at in (("2026-11", AT_NOV), (DEC, AT_DEC), (JAN, AT_JAN)):
+        ingest_events(store, settings, usage(1, "100.00", prefix=period, at=at))
+        run_period(store, settings, period)
+        close_period(store, settings, period)
+        if period != JAN:
+            assert _legs(store, period, "mg_shortfall") == []  # mid-quarter: nothing paid (the issue's monthly top-up)
+    # the quarter earned 3 x 19.00 = 57.00 of its 100.00: one shortfall of 43.00, at its end
+    assert _legs(store, JAN, "mg_shortfall") == [
+        ("OPERATOR:EUR:operator_revenue", "P-LABEL:EUR:guarantee", 43 * M, "A-LABEL")
+    ]
+
+
+def test_a_pro_rata_guarantee_pays_each_periods_part_and_takes_back_what_later_earnings_cover(
+    store: Store, settings: Settings
+) -> None:
+    cat = demo_catalog()
+    label = with_terms(
+        cat.agreements["A-LABEL"],
+        minimum_guarantee=Money(90 * M, "EUR"),
+        guarantee_term=GuaranteeTerm.QUARTERLY,
+        guarantee_settlement=GuaranteeSettlement.PRO_RATA,
+    )
+    label = replace(label, start=NOV_1)  # the quarter Nov 2026 - Jan 2027
+    world(store, settings, replace(cat, agreements={**cat.agreements, "A-LABEL": label}))
+    paid = []
+    for period, at, rev in (("2026-11", AT_NOV, "0.00"), (DEC, AT_DEC, "100.00"), (JAN, AT_JAN, "1000.00")):
+        ingest_events(store, settings, usage(1, rev, prefix=period, at=at))
+        run_period(store, settings, period)
+        close_period(store, settings, period)
+        paid.append(sum(a for *_, a, _ in _legs(store, period, "mg_shortfall")))
+    # by hand: allocate(90.00, days 30/31/31 of 92): floors 29.347826, 30.326086, 30.326086; the 2 micro-units
+    # left go to the larger remainders (88/92 each, Dec and Jan): 29.347826, 30.326087, 30.326087
+    due = [29_347_826, 30_326_087, 30_326_087]
+    assert paid[0] == due[0]  # nothing earned in November: its part in full
+    assert paid[1] == due[0] + due[1] - 19 * M - paid[0]  # due to date - earned (19.00) - paid before: 11.326087
+    assert paid[2] == 0  # January earns 190.00: the term's 209.00 covers the guarantee
+    # so at the term's end the shortfall paid is taken back (an advance, recouped from payable)
+    taken = paid[0] + paid[1]
+    assert _legs(store, JAN, "mg_take_back") == [
+        ("P-LABEL:EUR:advance", "OPERATOR:EUR:operator_revenue", taken, "A-LABEL")
+    ]
+    assert _legs(store, JAN, "recoupment") == [("P-LABEL:EUR:payable", "P-LABEL:EUR:advance", taken, "A-LABEL")]
+    # over the term: shortfall paid - taken back == max(0, 90.00 - 209.00) == 0
+
+
+def test_a_revocation_mid_term_ends_the_term_and_prorates_its_guarantee(store: Store, settings: Settings) -> None:
+    cat = demo_catalog()
+    label = with_terms(
+        cat.agreements["A-LABEL"], minimum_guarantee=Money(92 * M, "EUR"), guarantee_term=GuaranteeTerm.QUARTERLY
+    )
+    world(store, settings, replace(cat, agreements={**cat.agreements, "A-LABEL": label}))
+    revoked = replace(label, end=datetime(2026, 11, 16, tzinfo=UTC))  # Oct 31 + Nov 15 days of the quarter's 92
+    store.apply(ChangeSet(agreements=(revoked,)), actor="test", action="revoke")
+    ingest_events(store, settings, usage(1, "100.00", prefix="nov", at=datetime(2026, 11, 5, tzinfo=UTC)))
+    run_period(store, settings, "2026-11")
+    close_period(store, settings, "2026-11")
+    # the term ends at the revocation: settled in November, guarantee 92 x 46/92 = 46.00, earned 19.00
+    assert _legs(store, "2026-11", "mg_shortfall") == [
+        ("OPERATOR:EUR:operator_revenue", "P-LABEL:EUR:guarantee", 27 * M, "A-LABEL")
+    ]
