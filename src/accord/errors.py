@@ -76,6 +76,12 @@ class StoreError(AccordError):
     code = "store"
 
 
+class TooLarge(AccordError):
+    """An input larger than Accord accepts (an HTTP request body past ``ACCORD_API_MAX_BODY_MB``: 413)."""
+
+    code = "too_large"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in an input, reported with every other one at once.

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         ),
     )
     workers: int = Field(default=0, ge=0, description="Worker processes for batch work; 0 means one per CPU core.")
+    api_max_body_mb: int = Field(
+        default=64,
+        ge=1,
+        description="The API refuses a request body larger than this many MiB (HTTP 413), before reading it.",
+    )
 
     plans: str = Field(
         default='{"free": {"downloads_per_month": 0}, "pro": {"downloads_per_month": 30}}',

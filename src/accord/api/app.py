@@ -32,7 +32,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (403, "This role may not do this."),
         (404, "Not found, or not yours."),
         (409, "Refused by the state of the registry, the licences or the plan."),
+        (413, "The request body is larger than ACCORD_API_MAX_BODY_MB."),
         (422, "The request breaks a rule; the field at fault is named."),
+        (500, "A bug in Accord: a generic message with the request id (details only in the server's log)."),
     )
 }
 ROUTERS = (
@@ -104,7 +106,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.state.jobs = JobRunner(store, settings, workers=job_workers)
     errors.install(app)
 
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(errors.BodyLimit, max_bytes=settings.api_max_body_mb * 2**20)
+    app.add_middleware(RequestIdMiddleware)  # outermost: even a refused body gets its request id
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -2,10 +2,15 @@
 
 Every :class:`accord.errors.AccordError` (and FastAPI's own request-validation and HTTP
 errors) is mapped here, in one place, to a status and this body; routes never build errors.
+Any other exception is a bug: it is logged with its traceback and answered 500 with a generic
+message and the request's id, never its internals. :class:`BodyLimit` refuses request bodies
+past ``ACCORD_API_MAX_BODY_MB`` (413), in the same shape.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.errors import (
     AccordError,
@@ -23,6 +29,7 @@ from accord.errors import (
     NotLicensed,
     Rejected,
     StoreError,
+    TooLarge,
     Unauthenticated,
     ValidationError,
 )
@@ -40,8 +47,10 @@ STATUS: tuple[tuple[type[AccordError], int], ...] = (
     (Refused, 409),  # the plan's allowance refuses it now
     (LedgerError, 409),
     (StoreError, 503),
+    (TooLarge, 413),
 )
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "not_allowed"}
+log = logging.getLogger("accord.api")
 
 
 def status_of(exc: AccordError) -> int:
@@ -102,8 +111,83 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback; the caller gets a generic message and the request's id."""
+    rid = str(request.scope.get("state", {}).get("request_id", ""))
+    log.error("internal error in %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    message = f"internal error: the request could not be completed; quote request id {rid or '(none)'} to the operator"
+    headers = {"x-request-id": rid} if rid else None
+    return JSONResponse(body("internal", message, None), status_code=500, headers=headers)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers on an app."""
+    """Register the handlers on an app (``Exception``: Starlette's last resort, for bugs)."""
     app.add_exception_handler(AccordError, _accord)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _internal)
+
+
+class BodyLimit:
+    """Refuses a request body past ``max_bytes`` with 413: at once when ``Content-Length`` says so,
+    else as soon as the bytes received pass it (a chunked body), so no route reads an unbounded body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None:
+            text = declared.decode("latin-1").strip()
+            if not text.isdigit():
+                msg = f"Content-Length: {text[:40]!r} is not a number of bytes"
+                await _send_error(send, 400, body("bad_request", msg, "Content-Length"))
+                return
+            if int(text) > self.max_bytes:
+                await _send_error(send, 413, body("too_large", self._message(int(text)), "body"))
+                return
+        seen, refused, answered = 0, "", False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    refused = self._message(seen)
+                    raise TooLarge(refused)  # stops the route reading; whatever it answers, 413 goes out
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal answered
+            if not refused:
+                await send(message)
+            elif message["type"] == "http.response.start" and not answered:
+                answered = True
+                await _send_error(send, 413, body("too_large", refused, "body"))
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not refused:
+                raise
+        if refused and not answered:
+            await _send_error(send, 413, body("too_large", refused, "body"))
+
+    def _message(self, size: int) -> str:
+        return (
+            f"body: {size} bytes or more; expected at most {self.max_bytes} bytes "
+            f"(ACCORD_API_MAX_BODY_MB={self.max_bytes // 2**20})"
+        )
+
+
+async def _send_error(send: Send, status: int, content: dict[str, Any]) -> None:
+    data = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})

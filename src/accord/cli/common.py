@@ -35,7 +35,6 @@ R = TypeVar("R")
 
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
 """0: done (or yes); 1: a negative answer (not eligible, invalid, rejected with its problems); 2: an error."""
-EXIT_INTERRUPTED = 130
 FILE_ERRORS = (OSError, UnicodeError, json.JSONDecodeError)
 """Errors of the files and folders a command is given (not of Accord): one line, exit 2, not "internal"."""
 
@@ -83,7 +82,7 @@ class AccordGroup(TyperGroup):
     """The ``accord`` command group: every error any command raises ends here (see :func:`fail`).
 
     Typer's own usage errors (unknown option, bad value) keep Click's message and exit 2;
-    ``typer.Exit`` passes with its code; an interrupt exits 130.
+    ``typer.Exit`` passes with its code; an interrupt exits 130 (Typer's own handling).
     """
 
     def invoke(self, ctx: Context) -> Any:
@@ -93,9 +92,6 @@ class AccordGroup(TyperGroup):
             raise
         except ClickException as exc:  # e.g. a file option Click could not open (its own exit is 1)
             fail(ValidationError(exc.format_message()))
-        except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted[/]")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             fail(exc)
 

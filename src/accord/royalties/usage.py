@@ -38,9 +38,8 @@ from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.royalties.periods import closed_periods, open_period_for, parse_period
 from accord.royalties.usage_checks import (
-    ALIASES,
     STAGE_SQL,
-    cell,
+    event_row,
     micro_units,
     period_total_problems,
     problems,
@@ -154,20 +153,13 @@ def ingest_events(
     source: str = "",
     known: KnownIds | None = None,
 ) -> IngestResult:
-    """Ingest events given as mappings (the field names of the file formats)."""
+    """Ingest events given as mappings (the field names of the file formats; unknown ones refused)."""
     rows: list[dict[str, str | None]] = []
     bad: list[Problem] = []
     for n, event in enumerate(events, start=1):
-        row: dict[str, str | None] = {}
-        for key, value in event.items():
-            if value is None:
-                continue
-            row[key], ok = cell(value)
-            if not ok:
-                field = ALIASES.get(key, key)
-                why = "Unicode text (no lone surrogates)"
-                bad.append(Problem(source, f"row {n}", field, row[key] or "", why, "bad_text"))
+        row, found = event_row(n, event, source)
         rows.append(row)
+        bad += found
     if bad:
         raise Rejected(f"usage batch {source or '(events)'}", bad)
     return ingest_table(store, settings, table_of(rows), period=period, actor=actor, source=source, known=known)

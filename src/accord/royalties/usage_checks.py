@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -333,8 +336,8 @@ def _csv_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
         why = f"well-formed CSV: {exc} (an unbalanced quote?)"
         return pa.table({}), [Problem(name, f"line {reader.line_num}", "file", "", why, "bad_csv")]
     found = _columns(header, name, "line 1 (header)")
-    if found or not header:
-        return pa.table({}), found
+    if found or not header:  # no header: an empty file, no events
+        return table_of([]), found
     slots = [f"c{i}" for i in range(len(header))]
     try:
         parsed = pa_csv.read_csv(
@@ -441,12 +444,26 @@ def text_problems(table: pa.Table, source: str) -> list[Problem]:
     return sorted(found, key=lambda p: (int(p.location.split()[1]), FIELDS.index(p.field)))[:MAX_PROBLEMS]
 
 
-def cell(value: object) -> tuple[str, bool]:
-    """A value handed over in code, as text (dates in ISO 8601), and whether it is Unicode text a
-    store can hold (a lone surrogate, from a JSON ``\\ud800``, is not: it comes back replaced)."""
-    text = str(value.isoformat()) if hasattr(value, "isoformat") else str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8"), False
-    return text, True
+def event_row(n: int, event: Mapping[str, object], source: str) -> tuple[dict[str, str | None], list[Problem]]:
+    """One event handed over in code or by the API, as text fields (dates in ISO 8601), and its
+    problems: an unknown field, a value that is not text, a number or a date, a lone surrogate."""
+    row: dict[str, str | None] = {}
+    found: list[Problem] = []
+    where = f"row {n}"
+    for key, value in event.items():
+        if key not in FIELDS and key not in ALIASES:
+            why = f"a usage field: one of {', '.join(FIELDS)} (or {', '.join(ALIASES)})"
+            found.append(Problem(source, where, str(key)[:80], str(key)[:80], why, "unknown_column"))
+        elif value is None:
+            continue
+        elif isinstance(value, bool) or not isinstance(value, str | int | float | Decimal | date):
+            found.append(Problem(source, where, key, str(value)[:80], "a string or a number", "bad_value"))
+        else:
+            text = value.isoformat() if isinstance(value, date) else str(value)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = text.encode("utf-8", "replace").decode("utf-8")
+                found.append(Problem(source, where, key, text[:80], "Unicode text (no lone surrogates)", "bad_text"))
+            row[key] = text
+    return row, found
