@@ -7,7 +7,10 @@ never a traceback, never a partial import.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import tarfile
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accord.api import services
+from accord.api.services import unpack_archive
 from accord.errors import Problem, Rejected, ValidationError
 from accord.jsonload import check_depth, load_json, load_json_lines
 from accord.registry.importer import import_delivery
@@ -242,3 +247,65 @@ def test_a_duration_past_one_week_is_rejected(store: Store, tmp_path: Path) -> N
     doc["recordings"][0]["duration_ms"] = 10**30
     problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
     assert problem.field == "duration_ms" and "604,800,000" in problem.expected
+
+
+# --- delivery archives (POST /v1/deliveries): truncated, corrupt, too big ----------------------
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+CATALOG = {"d/catalog.json": json.dumps(small_catalog()).encode()}
+
+
+def test_a_complete_archive_unpacks_to_its_delivery_folder(tmp_path: Path) -> None:
+    assert unpack_archive(tar_gz(CATALOG), "d.tar.gz", tmp_path / "t") == tmp_path / "t" / "d"
+    assert unpack_archive(zipped(CATALOG), "d.zip", tmp_path / "z") == tmp_path / "z" / "d"
+
+
+@pytest.mark.parametrize("keep", [0.01, 0.1, 0.5, 0.9])
+def test_a_truncated_tar_gz_is_a_validation_error(tmp_path: Path, keep: float) -> None:
+    data = tar_gz({**CATALOG, "d/media/a.mid": bytes(range(256)) * 400})
+    with pytest.raises(ValidationError, match=r"archive: 'd.tar.gz' is not a readable .*truncated or corrupt"):
+        unpack_archive(data[: int(len(data) * keep)], "d.tar.gz", tmp_path)
+
+
+def test_a_corrupt_zip_member_is_a_validation_error(tmp_path: Path) -> None:
+    data = bytearray(zipped({"d/catalog.json": b"x" * 5000}))
+    data[60:70] = b"\xff" * 10  # inside the deflated member
+    with pytest.raises(ValidationError, match=r"archive: 'd.zip'"):
+        unpack_archive(bytes(data), "d.zip", tmp_path)
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "MAX_MEMBER_BYTES", 1_000_000)
+    bomb = zipped({**CATALOG, "d/media/zeros.mid": bytes(50_000_000)})
+    assert len(bomb) < 100_000
+    with pytest.raises(ValidationError, match=r"member 'd/media/zeros.mid' unpacks to 50,000,000 bytes"):
+        unpack_archive(bomb, "d.zip", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_total_unpacked_size_and_member_count_are_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "MAX_ARCHIVE_BYTES", 10_000)
+    many = {f"d/media/{i}.mid": bytes(3_000) for i in range(5)}
+    with pytest.raises(ValidationError, match=r"unpacks to more than 10,000 bytes"):
+        unpack_archive(tar_gz({**CATALOG, **many}), "d.tar.gz", tmp_path / "a")
+    monkeypatch.setattr(services, "MAX_ARCHIVE_MEMBERS", 3)
+    with pytest.raises(ValidationError, match=r"more than 3 members"):
+        unpack_archive(zipped({f"d/{i}": b"" for i in range(4)}), "d.zip", tmp_path / "b")
