@@ -328,6 +328,11 @@ B_RECORDS = {
     "works": ("W-B",),
     "agreements": ("AGR-B", "AGR-BP"),
 }
+SAME = {  # touches that give the same record: one of them per delivery (a record appears once)
+    "retitle_others_recording": "take_over_recording",
+    "take_over_agreement_id": "add_remix_to_others_licence",
+    "take_others_work_share": "retitle_others_work",
+}
 TOUCHES = {  # name -> whether it stays inside P-A's standing
     "retitle_own_recording": True,
     "add_remix_to_own_licence": True,
@@ -362,8 +367,8 @@ def _touch(doc: dict[str, Any], name: str, n: int) -> None:
         ATTACKS[name](doc)
 
 
-@hsettings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(touches=st.lists(st.sampled_from(sorted(TOUCHES)), min_size=1, max_size=4, unique=True))
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(touches=st.lists(st.sampled_from(sorted(TOUCHES)), min_size=1, max_size=4, unique_by=lambda t: SAME.get(t, t)))
 def test_an_import_is_refused_iff_it_touches_a_record_outside_the_senders_standing(
     shared: Store, tmp_path_factory: pytest.TempPathFactory, touches: list[str]
 ) -> None:
