@@ -135,3 +135,26 @@ def test_unknown_manifests_are_a_clear_error(root: str) -> None:
     assert code == 2 and "no manifest" in out
     code, out = run("dataset", "summary", "abc")
     assert code == 2 and "too short" in out
+
+
+def test_a_proof_shows_a_co_owner_that_asked_not_to_be_named_only_as_a_commitment(
+    settings: Settings, tmp_path: Path
+) -> None:
+    assert run("init")[0] == 0
+    doc = small_catalog()
+    doc["parties"][1]["disclose"] = False  # P-PUB, publisher of W-2 (embodied by GBXYZ2600002)
+    assert run("catalog", "import", str(write_delivery(tmp_path / "d", doc)))[0] == 0
+    root = json.loads(run("dataset", "build", "--territory", "GB", "--json")[1])["manifest_root"]
+    key = run("key", "export")[1].strip()
+    for party in ("P-LABEL", "P-PUB"):
+        assert run("dataset", "prove", root, "--party", party, "--out", str(tmp_path / "p"))[0] == 0
+    label_proof = tmp_path / "p" / "P-LABEL" / "GBXYZ2600002.proof.json"
+    item = json.loads(label_proof.read_text())["item"]
+    shown = {e["value"] for name in ("agreements", "publishers", "standing") for e in item[name] if "value" in e}
+    assert shown == {"AGR-M", "P-LABEL", "P-ARTIST", "P-WRITER"}  # P-PUB and its AGR-P: commitments only
+    assert [set(e) for e in item["publishers"]] == [{"commitment"}]
+    assert "Test Publishing" not in label_proof.read_text()
+    own = tmp_path / "p" / "P-PUB" / "GBXYZ2600002.proof.json"
+    assert {e["value"] for e in json.loads(own.read_text())["item"]["publishers"]} == {"P-PUB"}  # its own, named
+    code, out = run("dataset", "verify", str(label_proof), str(own), "--root", root, "--public-key", key, "--json")
+    assert code == 0 and all(v["valid"] for v in json.loads(out)), out

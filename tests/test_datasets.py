@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import repository, service
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest, build_manifest, parse_filters
 from accord.datasets.merkle import MerkleTree, item_blind
 from accord.datasets.proofs import make_proof, verify_proof
 from accord.errors import NotLicensed, ValidationError
 from accord.licensing import LicensingPolicy
-from accord.registry.entities import Catalog, Use
+from accord.registry.entities import Catalog, Party, PartyKind, Use
 from accord.registry.importer import import_delivery
 from accord.registry.media import TamperedMedia
 from accord.registry.store import ChangeSet, Store
@@ -160,6 +161,23 @@ def test_a_non_inclusion_proof_names_why_the_recording_was_left_out(key: Operato
     assert proof["excluded_because"][0]["code"] == "opted_out"
 
 
+def test_why_a_recording_was_left_out_names_no_co_owner_that_asked_not_to_be_named(key: OperatorKey) -> None:
+    from dataclasses import replace
+
+    cat = demo_like()
+    cat = replace(
+        cat, parties={**cat.parties, "P-NOSIGN": Party("P-NOSIGN", PartyKind.PUBLISHER, "Quiet Pub", disclose=False)}
+    )
+    manifest = built(cat)
+    plain = make_proof(manifest, manifest.tree(), key, "GBXYZ2600005")
+    assert "P-NOSIGN" in json.dumps(plain["excluded_because"])  # what it would say
+    proof = make_proof(
+        manifest, manifest.tree(), key, "GBXYZ2600005", undisclosed=Undisclosed.to_viewer(cat, "P-LABEL")
+    )
+    assert "P-NOSIGN" not in json.dumps(proof) and proof["excluded_because"][0]["code"] == "no_agreement"
+    assert verify_proof(proof, manifest.root, public_key_hex=key.public_hex).valid
+
+
 def _flip_everywhere(value: Any) -> list[Any]:
     """Every copy of ``value`` with one bit of one hex string, or one digit / string changed."""
     out: list[Any] = []
@@ -208,7 +226,7 @@ def test_every_single_bit_change_to_the_root_fails(key: OperatorKey) -> None:
 def test_a_tampered_leaf_fails(key: OperatorKey) -> None:
     manifest = built()
     proof = proof_of(manifest, key, "GBXYZ2600001")
-    proof["item"]["agreements"] = ["AGR-FORGED"]
+    proof["item"]["agreements"][0]["value"] = "AGR-FORGED"
     verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex)
     assert not verdict.valid and "audit path" in {n for n, ok, _ in verdict.checks if not ok}
 

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from accord import visibility
 from accord.api.auth import Principal, Role
 from accord.datasets import repository, service
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Manifest
 from accord.datasets.proofs import make_proof, party_recordings
 from accord.datasets.repository import ManifestRecord, ModelRecord
@@ -331,8 +332,9 @@ def proofs_for(
     who = party if principal.is_operator and party else principal.party_id
     if principal.is_operator and not party:
         raise ValidationError("party: required for an operator; name the rights holder", field="party")
-    tree = manifest.tree()
-    return [make_proof(manifest, tree, key, i) for i in party_recordings(store.snapshot(), manifest, who)]
+    tree, catalog = manifest.tree(), store.snapshot()
+    hide = Undisclosed.to_viewer(catalog, who)
+    return [make_proof(manifest, tree, key, i, undisclosed=hide) for i in party_recordings(catalog, manifest, who)]
 
 
 def proof_for(store: Store, principal: Principal, root: str, isrc: str, key: OperatorKey) -> dict[str, Any]:
@@ -344,7 +346,8 @@ def proof_for(store: Store, principal: Principal, root: str, isrc: str, key: Ope
         raise _missing("recording", isrc)
     if code not in catalog.recordings and code not in {i.isrc for i in manifest.items}:
         raise _missing("recording", isrc)
-    return make_proof(manifest, manifest.tree(), key, code)
+    hide = None if principal.is_operator else Undisclosed.to_viewer(catalog, principal.party_id)
+    return make_proof(manifest, manifest.tree(), key, code, undisclosed=hide)
 
 
 @dataclass(frozen=True)

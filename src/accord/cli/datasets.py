@@ -12,6 +12,7 @@ from rich.table import Table
 
 from accord.cli.common import EXIT_NO, console, handle_errors, instant, open_store, print_json, progress_bar
 from accord.datasets import repository, service
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Manifest, exclusion_summary, parse_filters
 from accord.datasets.proofs import party_recordings, verify_proof, write_proofs
 from accord.errors import NotFound, ValidationError
@@ -138,7 +139,7 @@ def prove_cmd(
         raise NotFound(msg)
     isrcs = party_recordings(catalog, manifest, party)
     key = load_operator_key(get_settings().home)
-    index = write_proofs(manifest, key, isrcs, out / party)
+    index = write_proofs(manifest, key, isrcs, out / party, undisclosed=Undisclosed.to_viewer(catalog, party))
     included = sum(1 for i in index if i["included"])
     console.print(
         f"{len(index)} proofs for {party} in {out / party}: {included} included, {len(index) - included} not included"
@@ -227,7 +228,6 @@ def diff_cmd(
 ) -> None:
     """Which items were added or removed between two manifests, and why."""
     from accord.datasets.diff import diff_manifests
-    from accord.datasets.disclosure import Undisclosed
 
     store = open_store()
     ma, _ = repository.load_manifest(store, a)

@@ -18,6 +18,7 @@ from accord.cli.catalog import run_catalog_demo
 from accord.cli.common import console, handle_errors, instant, progress_bar
 from accord.cli.datasets import print_build_summary
 from accord.datasets import repository, service
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.proofs import party_recordings, verify_proof, write_proofs
 from accord.datasets.summary import render_markdown, summarize
 from accord.errors import NotLicensed
@@ -77,7 +78,7 @@ def demo(
     console.rule(f"[bold]4. Proofs for one label ({DEMO_LABEL}), verified as the label would")
     isrcs = party_recordings(store.snapshot(), manifest, DEMO_LABEL)
     folder = out / "proofs" / DEMO_LABEL
-    index = write_proofs(manifest, key, isrcs, folder)
+    index = write_proofs(manifest, key, isrcs, folder, undisclosed=Undisclosed.to_viewer(store.snapshot(), DEMO_LABEL))
     verdicts = []
     for entry in index:
         proof = json.loads((folder / entry["file"]).read_text())

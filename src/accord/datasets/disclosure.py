@@ -28,14 +28,19 @@ class Undisclosed:
 
     Attributes:
         parties: the hidden party ids.
-        recordings: ISRCs of the recordings a hidden party is on (as owner, publisher, artist or writer).
+        agreements: the ids of the agreements they granted.
+        recordings: ISRCs of the recordings a hidden party is on (as owner, publisher, artist or
+            writer), when those are secret too (a public view); empty for a proof, which is about
+            the asker's own recording.
     """
 
-    def __init__(self, catalog: Catalog, hidden: Iterable[str]) -> None:
+    def __init__(self, catalog: Catalog, hidden: Iterable[str], *, recordings_secret: bool = True) -> None:
         self.parties = frozenset(hidden)
-        texts = set(self.parties) | {p.name for p in catalog.parties.values() if p.party_id in self.parties}
-        texts |= {a.agreement_id for a in catalog.agreements.values() if a.licensor in self.parties}
-        self.recordings = frozenset(i for i, r in catalog.recordings.items() if parties_on(catalog, r) & self.parties)
+        self.agreements = frozenset(a.agreement_id for a in catalog.agreements.values() if a.licensor in self.parties)
+        texts = set(self.parties) | set(self.agreements)
+        texts |= {p.name for p in catalog.parties.values() if p.party_id in self.parties}
+        on = (i for i, r in catalog.recordings.items() if parties_on(catalog, r) & self.parties)
+        self.recordings = frozenset(on) if recordings_secret else frozenset()
         texts |= set(self.recordings) | {catalog.recordings[i].title for i in self.recordings}
         folded = {t.strip().casefold() for t in texts if t.strip()}
         self._long = sorted((t for t in folded if len(t) >= 4), key=lambda t: (-len(t), t))
@@ -49,6 +54,16 @@ class Undisclosed:
     def of(cls, catalog: Catalog) -> Undisclosed:
         """The parties of ``catalog`` that asked not to be named."""
         return cls(catalog, {p.party_id for p in catalog.parties.values() if not p.disclose})
+
+    @classmethod
+    def to_viewer(cls, catalog: Catalog, viewer: str) -> Undisclosed:
+        """What a proof for party ``viewer`` must not name: every other party that asked not to be named."""
+        hidden = {p.party_id for p in catalog.parties.values() if not p.disclose and p.party_id != viewer}
+        return cls(catalog, hidden, recordings_secret=False)
+
+    def hides(self, value: str) -> bool:
+        """Whether ``value`` is a hidden party id or the id of an agreement one granted."""
+        return value in self.parties or value in self.agreements
 
     def leaks(self, text: str) -> bool:
         folded = text.casefold()

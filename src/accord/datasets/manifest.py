@@ -29,6 +29,7 @@ from hashlib import sha256
 from typing import Any
 
 from accord.datasets.merkle import (
+    COMMITTED_FIELDS,
     SALT_SIZE,
     MerkleTree,
     commitment_leaf,
@@ -36,6 +37,8 @@ from accord.datasets.merkle import (
     item_blind,
     item_hash,
     salt_commitment,
+    value_blind,
+    value_commitment,
 )
 from accord.errors import ValidationError
 from accord.licensing import LicensingPolicy, parties_on
@@ -116,8 +119,15 @@ class ManifestItem:
             genre=d["genre"],
         )
 
+    def committed_form(self, salt: bytes) -> dict[str, Any]:
+        """The item with each id of its party and agreement lists replaced by its commitment (hex, sorted)."""
+        out = self.to_dict()
+        for name in COMMITTED_FIELDS:
+            out[name] = sorted(value_commitment(value_blind(salt, self.isrc, name, v), v).hex() for v in out[name])
+        return out
+
     def leaf(self) -> bytes:
-        """The item's canonical JSON: the leaf bytes of a format-1 manifest, and what a format-2 leaf commits to."""
+        """The item's canonical JSON: the leaf bytes of a format-1 manifest."""
         return canonical_json(self.to_dict())
 
     @property
@@ -231,7 +241,7 @@ class Manifest:
     def leaf_item_hash(self, index: int) -> bytes:
         """The item hash of leaf ``index`` (format 2 only)."""
         item = self.items[self._order[index]]
-        return item_hash(self.blind(item.isrc), item.leaf())
+        return item_hash(self.blind(item.isrc), canonical_json(item.committed_form(self._salt())))
 
     def first_leaf_after(self, key: bytes) -> int:
         """The index of the first leaf whose keyed hash is not below ``key`` (``len(items)``: none)."""

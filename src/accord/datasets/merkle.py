@@ -27,7 +27,13 @@ guessed ISRC against it:
 * ``isrc_key = HMAC-SHA256(salt, "accord-isrc" || 0x00 || ISRC)``: the keyed hash of an ISRC
   (ASCII, compact); the leaves are sorted by it;
 * ``blind = HMAC-SHA256(salt, "accord-blind" || 0x00 || ISRC)``: one item's blinding value;
-* ``item_hash = SHA-256("accord-item" || 0x00 || blind || canonical JSON of the item)``;
+* each party or agreement id in an item's ``agreements``, ``master_owners``, ``publishers`` and
+  ``standing`` is committed to on its own: ``value_blind = HMAC-SHA256(salt, "accord-value" ||
+  0x00 || ISRC || 0x00 || field || 0x00 || value)`` and ``value_commitment = SHA-256("accord-value"
+  || 0x00 || value_blind || value)``; the item's *committed form* is the item with each of those
+  lists replaced by its values' commitments (hex, sorted), so a proof can show a co-owner that
+  asked not to be named only as a commitment;
+* ``item_hash = SHA-256("accord-item" || 0x00 || blind || canonical JSON of the committed form)``;
 * leaf bytes ``= isrc_key || item_hash`` (64 bytes), hashed as any leaf above;
 * ``salt_commitment = SHA-256("accord-salt" || 0x00 || salt)``, in the signed statement, lets an
   auditor who is given the salt check every keyed hash the operator ever signed.
@@ -62,6 +68,21 @@ def isrc_key(salt: bytes, isrc: str) -> bytes:
 def item_blind(salt: bytes, isrc: str) -> bytes:
     """The blinding value of one item: ``HMAC-SHA256(salt, "accord-blind" || 0x00 || ISRC)``."""
     return hmac.new(salt, b"accord-blind\x00" + isrc.encode("ascii"), sha256).digest()
+
+
+COMMITTED_FIELDS = ("agreements", "master_owners", "publishers", "standing")
+"""Item fields whose values (party and agreement ids) are each committed to on their own."""
+
+
+def value_blind(salt: bytes, isrc: str, name: str, value: str) -> bytes:
+    """The blinding value of one id in an item's list field."""
+    message = b"\x00".join((b"accord-value", isrc.encode("ascii"), name.encode(), value.encode()))
+    return hmac.new(salt, message, sha256).digest()
+
+
+def value_commitment(blind: bytes, value: str) -> bytes:
+    """``SHA-256("accord-value" || 0x00 || blind || value)``: one id, shown or not."""
+    return sha256(b"accord-value\x00" + blind + value.encode()).digest()
 
 
 def item_hash(blind: bytes, item_bytes: bytes) -> bytes:

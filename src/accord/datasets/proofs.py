@@ -8,7 +8,9 @@ A proof file (``accord-proof/2``) carries:
   (``isrc_key``, :mod:`accord.datasets.merkle`) and whether it is included; the operator's
   signature over it binds the keyed hash to the ISRC (nobody else can compute it);
 - for a recording **in** the manifest: its own item, the item's blinding value, the leaf
-  index and the RFC 9162 audit path;
+  index and the RFC 9162 audit path. Each id in the item's party and agreement lists is
+  shown with its own blinding value, except a co-owner that asked not to be named (and the
+  agreements it granted), shown only as a commitment;
 - for a recording **not in** the manifest: the leaves just before and just after its keyed
   hash, each shown only as its commitment (``isrc_key``, ``item_hash``), with index and audit
   path. Adjacent leaves whose keyed hashes bracket the asked one prove nothing lies between.
@@ -27,15 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import FORMAT as MANIFEST_FORMAT
-from accord.datasets.manifest import Manifest
+from accord.datasets.manifest import Manifest, ManifestItem
 from accord.datasets.merkle import (
+    COMMITTED_FIELDS,
     EMPTY_ROOT,
     HASH_SIZE,
     MerkleTree,
     commitment_leaf,
     item_hash,
     salt_commitment,
+    value_blind,
+    value_commitment,
     verify_inclusion,
 )
 from accord.datasets.merkle import isrc_key as keyed_isrc
@@ -63,8 +69,36 @@ def _neighbour(manifest: Manifest, tree: MerkleTree, index: int) -> dict[str, An
     }
 
 
-def make_proof(manifest: Manifest, tree: MerkleTree, key: OperatorKey, isrc: str) -> dict[str, Any]:
+def _shown_item(manifest: Manifest, item: ManifestItem, undisclosed: Undisclosed | None) -> dict[str, Any]:
+    """The item as its owner sees it: each listed id with its blind, or only its commitment if hidden."""
+    salt = manifest.salt or b""
+    out = item.to_dict()
+    for name in COMMITTED_FIELDS:
+        entries = []
+        for value in out[name]:
+            blind = value_blind(salt, item.isrc, name, value)
+            commitment = value_commitment(blind, value).hex()
+            hidden = undisclosed is not None and undisclosed.hides(value)
+            entries.append(
+                (commitment, {"commitment": commitment} if hidden else {"value": value, "blind": blind.hex()})
+            )
+        out[name] = [entry for _, entry in sorted(entries, key=lambda e: e[0])]  # commitment order: as hashed
+    return out
+
+
+def _redacted_reasons(reasons: Any, undisclosed: Undisclosed | None) -> list[dict[str, str]]:
+    if undisclosed is None:
+        return [dict(r) for r in reasons]
+    return [{k: undisclosed.redact(str(v)) for k, v in r.items()} for r in reasons]
+
+
+def make_proof(
+    manifest: Manifest, tree: MerkleTree, key: OperatorKey, isrc: str, *, undisclosed: Undisclosed | None = None
+) -> dict[str, Any]:
     """An inclusion proof if ``isrc`` is in the manifest, else a non-inclusion proof, signed by ``key``.
+
+    ``undisclosed`` (:meth:`Undisclosed.to_viewer` of the party the proof is for) names the
+    co-owners shown only as commitments, and blanked out of ``excluded_because``.
 
     Raises:
         ValidationError: the manifest is of format 1 (its leaves would show neighbours).
@@ -98,7 +132,7 @@ def make_proof(manifest: Manifest, tree: MerkleTree, key: OperatorKey, isrc: str
     if index is not None and position is not None:
         return {
             **base,
-            "item": manifest.items[position].to_dict(),
+            "item": _shown_item(manifest, manifest.items[position], undisclosed),
             "blind": manifest.blind(isrc).hex(),
             "leaf_index": index,
             "audit_path": [h.hex() for h in tree.inclusion_proof(index)],
@@ -111,7 +145,7 @@ def make_proof(manifest: Manifest, tree: MerkleTree, key: OperatorKey, isrc: str
     }
     excluded = next((e for e in manifest.excluded if e.isrc == isrc), None)
     if excluded is not None:  # the asker's own recording: why the policy left it out
-        out["excluded_because"] = [dict(r) for r in excluded.reasons]
+        out["excluded_because"] = _redacted_reasons(excluded.reasons, undisclosed)
     return out
 
 
@@ -284,14 +318,40 @@ def _check_inclusion(proof: Mapping[str, Any], isrc: str, key: bytes, root: byte
         check("item", False, "the item (an object) and its blind (64 hex digits)")
         return
     check("item is the recording", item.get("isrc") == isrc, f"item names {item.get('isrc')}")
+    form = _committed_form(item, isrc)
+    if form is None:
+        check("item", False, f"each of {', '.join(COMMITTED_FIELDS)} lists {{value, blind}} or {{commitment}}")
+        return
     try:
-        committed = item_hash(blind, canonical_json(dict(item)))
+        committed = item_hash(blind, canonical_json(form))
     except AccordError:
         check("item", False, "the item is not canonical JSON")
         return
     index = _index(proof.get("leaf_index"))
     ok = _leaf_ok(key, committed, index, _path(proof.get("audit_path")), root, size)
     check("audit path", ok, f"leaf {index}: keyed hash || item hash, up to the root")
+
+
+def _committed_form(item: Mapping[str, Any], isrc: str) -> dict[str, Any] | None:
+    """The committed form of a shown item (each listed id's commitment, sorted); ``None`` if malformed."""
+    out = dict(item)
+    for name in COMMITTED_FIELDS:
+        entries = item.get(name)
+        if not isinstance(entries, list):
+            return None
+        commitments = []
+        for entry in entries:
+            if isinstance(entry, Mapping) and set(entry) == {"commitment"} and _hash(entry["commitment"]):
+                commitments.append(entry["commitment"])
+            elif isinstance(entry, Mapping) and set(entry) == {"value", "blind"} and isinstance(entry["value"], str):
+                blind = _hash(entry["blind"])
+                if blind is None:
+                    return None
+                commitments.append(value_commitment(blind, entry["value"]).hex())
+            else:
+                return None
+        out[name] = sorted(commitments)
+    return out
 
 
 def _check_non_inclusion(proof: Mapping[str, Any], key: bytes, root: bytes, size: int, check: Any) -> None:
@@ -322,13 +382,15 @@ def party_recordings(catalog: Catalog, manifest: Manifest, party: str) -> list[s
     return sorted(held | {isrc for isrc, rec in catalog.recordings.items() if party in parties_on(catalog, rec)})
 
 
-def write_proofs(manifest: Manifest, key: OperatorKey, isrcs: list[str], folder: Path) -> list[dict[str, Any]]:
+def write_proofs(
+    manifest: Manifest, key: OperatorKey, isrcs: list[str], folder: Path, *, undisclosed: Undisclosed | None = None
+) -> list[dict[str, Any]]:
     """Write one proof file per ISRC (``<isrc>.proof.json``) and an ``index.json``; returns the index."""
     folder.mkdir(parents=True, exist_ok=True)
     tree = manifest.tree()
     index = []
     for isrc in sorted(set(isrcs)):
-        proof = make_proof(manifest, tree, key, isrc)
+        proof = make_proof(manifest, tree, key, isrc, undisclosed=undisclosed)
         name = f"{isrc}.proof.json"
         (folder / name).write_text(json.dumps(proof, indent=2, sort_keys=True))
         index.append({"isrc": isrc, "included": proof["kind"] == "inclusion", "file": name})

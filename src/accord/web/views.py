@@ -24,6 +24,7 @@ from accord import visibility
 from accord.api import services
 from accord.api.auth import Principal
 from accord.datasets import repository, service
+from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Manifest
 from accord.datasets.proofs import party_recordings, write_proofs
 from accord.datasets.repository import ModelRecord
@@ -75,7 +76,7 @@ class EligibilityRow:
         recording: the recording.
         decisions: use → decision (train, generate, remix).
         roles: how the viewer stands on it.
-        artists: artist names.
+        artists: artist names (an undisclosed one, not the viewer, as "undisclosed party").
     """
 
     recording: Recording
@@ -88,10 +89,14 @@ def eligibility(
     catalog: Catalog, recordings: Iterable[Recording], at: datetime, territory: str, party_id: str
 ) -> list[EligibilityRow]:
     policy = LicensingPolicy(catalog)
+    viewer = visibility.Party(party_id)
     rows = []
     for rec in recordings:
-        decisions = {u.value: policy.decide(rec.isrc, u, at, territory) for u in USES}
-        artists = tuple(catalog.parties[a].name if a in catalog.parties else a for a in rec.artists)
+        decisions = {
+            u.value: visibility.redacted_decision(catalog, viewer, policy.decide(rec.isrc, u, at, territory))
+            for u in USES
+        }
+        artists = tuple(visibility.shown_name(catalog, viewer, a) for a in rec.artists)
         rows.append(EligibilityRow(rec, decisions, tuple(roles_of(catalog, rec, party_id)), artists))
     return rows
 
@@ -159,10 +164,11 @@ def proofs_zip(store: Store, model: ModelRecord, party_id: str, key: OperatorKey
     # the caller has checked (model_for) that the party may see this model
     """A zip of the party's inclusion and non-inclusion proofs for a model's manifest, with index.json."""
     manifest, _ = repository.load_manifest(store, model.manifest_root)
-    isrcs = party_recordings(store.snapshot(), manifest, party_id)
+    catalog = store.snapshot()
+    isrcs = party_recordings(catalog, manifest, party_id)
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        write_proofs(manifest, key, isrcs, Path(tmp))
+        write_proofs(manifest, key, isrcs, Path(tmp), undisclosed=Undisclosed.to_viewer(catalog, party_id))
         for path in sorted(Path(tmp).iterdir()):
             zf.write(path, f"{party_id}-{manifest.root[:12]}/{path.name}")
     return buf.getvalue()
