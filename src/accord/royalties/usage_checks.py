@@ -415,9 +415,9 @@ def _json_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
     cols: dict[str, list[Any]] = {}
     for f in FIELDS:
         col = [r.get(f) for r in rows]
-        alias = _ALIAS_OF.get(f)
-        if alias in keys:
-            col = [r.get(alias) if v is None else v for v, r in zip(col, rows, strict=True)]
+        other = _ALIAS_OF.get(f)
+        if other in keys:
+            col = [r.get(other) if v is None else v for v, r in zip(col, rows, strict=True)]
         if set(map(type, col)) - {str, type(None)}:  # numbers as text; anything else refused
             for n, v in enumerate(col, start=1):
                 if v is not None and type(v) is not str and (isinstance(v, bool) or not isinstance(v, int)):
