@@ -224,3 +224,38 @@ def test_a_pending_attribution_shows_nothing_and_a_creator_sees_only_its_own() -
     assert visibility.may_see_output(_as("bob", "creator"), pending, cat)
     assert not visibility.may_see_output(_as("ana", "creator"), pending, cat)
     assert visibility.may_see_output(_as("ops", "operator"), pending, cat)
+
+
+# ---------------------------------------------------------------- naming others
+
+
+def test_a_co_owner_that_asked_not_to_be_named_is_unnamed_on_the_other_owners_recording_page(
+    store: Store, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    from tests.factories import party
+
+    hush = replace(party("P-HUSH", name="Hush Records"), disclose=False)
+    cat = catalog(
+        hush,
+        recording(R1, owners={"P-LABEL": 50, "P-HUSH": 50}, works=("W-1",)),
+        work("W-1", owners={"P-HUSH": 100}),
+    )
+    store.apply(
+        ChangeSet(
+            parties=tuple(cat.parties.values()), works=tuple(cat.works.values()), recordings=(cat.recordings[R1],)
+        ),
+        actor="test",
+        action="test.delivery",
+    )
+    with TestClient(create_app(settings, store=store)) as client:
+        for who, named in (("P-LABEL", False), ("P-HUSH", True)):
+            secret = create_key(store, role="rights_holder", party_id=who)[1]
+            client.cookies.set("accord_session", session_cookie_for(secret, settings))
+            page = client.get(f"/portal/rights/recordings/{R1}")
+            assert page.status_code == 200, page.text
+            assert ("Hush Records" in page.text) is named and ("undisclosed party" in page.text) is not named
+            if not named:
+                assert "P-HUSH" not in page.text
+    assert visibility.shown_name(store.snapshot(), visibility.Party("ops", "operator"), "P-HUSH") == "Hush Records"

@@ -27,13 +27,14 @@ imports no face (no CLI, API or portal).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from accord.licensing import opt_out_standing, parties_on
 
 if TYPE_CHECKING:
     from accord.datasets.manifest import Manifest
+    from accord.licensing import Decision
     from accord.outputs.store import Output
     from accord.registry.entities import Agreement, Catalog, OptOut, Recording
 
@@ -219,12 +220,59 @@ def may_see_audit_event(viewer: Viewer) -> bool:
 # ---------------------------------------------------------------- naming other parties
 
 
+UNDISCLOSED = "undisclosed party"
+
+
 def shown_name(catalog: Catalog, viewer: Viewer, party_id: str) -> str:
-    """How a view names a party: by name and id, unless it is another party that asked not to be
-    named (``disclose: false``), which is shown as "undisclosed party" (the operator sees all)."""
+    """How a view names a party to a viewer: by its name (its id when the registry has no record of it),
+    unless it is another party that asked not to be named (``disclose: false``): then
+    :data:`UNDISCLOSED`, without its id. The operator sees every name; a party always sees its own."""
     party = catalog.parties.get(party_id)
     if party is None:
         return party_id
     if not party.disclose and party_id != viewer.party_id and not is_operator(viewer):
-        return "undisclosed party"
-    return f"{party.name} ({party_id})"
+        return UNDISCLOSED
+    return party.name or party_id
+
+
+def hidden_parties(catalog: Catalog, viewer: Viewer) -> frozenset[str]:
+    """Parties the viewer may not see named: others that asked not to be (none for the operator)."""
+    if is_operator(viewer):
+        return frozenset()
+    return frozenset(p.party_id for p in catalog.parties.values() if not p.disclose and p.party_id != viewer.party_id)
+
+
+def redacted(catalog: Catalog, viewer: Viewer, text: str) -> str:
+    """``text`` with every hidden party's id, name and agreement ids replaced (a decision's reasons,
+    a note): what the sentence says stays, who it names does not."""
+    hidden = hidden_parties(catalog, viewer)
+    if not hidden:
+        return text
+    words = {a.agreement_id: "an agreement" for a in catalog.agreements.values() if a.licensor in hidden}
+    for pid in hidden:
+        words[pid] = UNDISCLOSED
+        name = catalog.parties[pid].name
+        if name:
+            words[name] = UNDISCLOSED
+    for word in sorted(words, key=len, reverse=True):  # longest first: an id that contains another
+        text = text.replace(word, words[word])
+    return text
+
+
+def redacted_decision(catalog: Catalog, viewer: Viewer, decision: Decision) -> Decision:
+    """A licensing decision as the viewer may see it: hidden parties unnamed in its reasons and the
+    agreements relied on (those of hidden licensors are left out)."""
+    hidden = hidden_parties(catalog, viewer)
+    if not hidden:
+        return decision
+    own = {a.agreement_id for a in catalog.agreements.values() if a.licensor in hidden}
+    reasons = tuple(
+        replace(
+            r,
+            party_id="" if r.party_id in hidden else r.party_id,
+            agreement_id="" if r.agreement_id in own else r.agreement_id,
+            message=redacted(catalog, viewer, r.message),
+        )
+        for r in decision.reasons
+    )
+    return replace(decision, reasons=reasons, relied_on=tuple(a for a in decision.relied_on if a not in own))

@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from accord import visibility
 from accord.api import services
 from accord.api.auth import Principal, Role, audit
 from accord.errors import ValidationError
-from accord.registry.entities import Catalog, Recording
+from accord.registry.entities import Catalog, OptOut, Recording
 from accord.registry.store import Store
 from accord.signing import load_operator_key
 from accord.timeutil import iso
@@ -50,18 +51,25 @@ def catalog_page(request: Request, me: Holder, page: int = 1, territory: str = "
             "territory": territory,
             "q": q,
             "counts": counts,
-            "artists": _my_artists(catalog, mine),
+            "artists": _my_artists(catalog, me, mine),
             "uses": [u.value for u in views.USES],
         },
     )
 
 
-def _my_artists(catalog: Catalog, mine: list[Recording]) -> list[tuple[str, str, int]]:
+def _names(catalog: Catalog, me: Principal, rec: Recording, optouts: list[OptOut]) -> dict[str, str]:
+    """How the recording page names each party on it (``disclose: false`` others unnamed, :mod:`accord.visibility`)."""
+    ids = {s.party_id for s in rec.shares} | {o.party_id for o in optouts}
+    ids |= {s.party_id for w in rec.works if w in catalog.works for s in catalog.works[w].shares}
+    return {pid: visibility.shown_name(catalog, me, pid) for pid in ids}
+
+
+def _my_artists(catalog: Catalog, me: Principal, mine: list[Recording]) -> list[tuple[str, str, int]]:
     found: dict[str, int] = {}
     for rec in mine:
         for a in rec.artists:
             found[a] = found.get(a, 0) + 1
-    return [(a, catalog.parties[a].name if a in catalog.parties else a, n) for a, n in sorted(found.items())]
+    return [(a, visibility.shown_name(catalog, me, a), n) for a, n in sorted(found.items())]
 
 
 @router.get("/recordings/{isrc}")
@@ -86,7 +94,7 @@ def recording_page(request: Request, me: Holder, isrc: str, territory: str = "",
             "optouts": optouts,
             "just_opted": optout,
             "works": [catalog.works[w] for w in rec.works if w in catalog.works],
-            "parties": catalog.parties,
+            "names": _names(catalog, me, rec, optouts),
         },
     )
 
