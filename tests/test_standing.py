@@ -34,6 +34,7 @@ from accord.datasets import repository, service
 from accord.errors import NotFound, Rejected, ValidationError
 from accord.registry.consent import opt_out_artist
 from accord.registry.entities import Catalog
+from accord.registry.ern import import_ern
 from accord.registry.importer import import_delivery
 from accord.registry.media import MediaStore
 from accord.registry.schema import Base
@@ -665,3 +666,20 @@ def test_the_portals_artist_opt_out_is_the_same_one_write_and_refuses_anothers_a
     (event,) = [e for e in shared.audit_log() if e.action == "optout.artist"]
     assert event.detail["acting_as"] == "P-A" and event.detail["artist"] == "P-AART"
     app.state.jobs.shutdown()
+
+
+# ---------------------------------------------------------------- an ERN message
+
+
+def test_an_ern_import_for_a_party_checks_the_sender_and_its_standing(shared: Store) -> None:
+    single = Path(__file__).resolve().parent / "data" / "ddex" / "ern43" / "4 SimpleAudioSingle.xml"
+    works = {"GBAYC1700598": ["W-B"]}
+    before = registry_state(shared)
+    with pytest.raises(ValidationError, match="sender"):
+        import_ern(shared, single, works_by_isrc=works, as_party="P-A")
+    with pytest.raises(Rejected) as info:  # the sender delivering a new recording owned by someone else
+        import_ern(shared, single, works_by_isrc=works, master_owner="P-B", as_party="PADPIDA2007050901U")
+    assert [(p.code, p.value) for p in info.value.problems] == [("no_standing", "GBAYC1700598")]
+    assert registry_state(shared) == before
+    report = import_ern(shared, single, works_by_isrc=works, as_party="PADPIDA2007050901U")
+    assert report.changed_anything

@@ -64,20 +64,23 @@ def _print_report(report: ImportReport) -> None:
     console.print(f"media files added to the store: {report.media_added}")
 
 
+AsParty = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Import for this party (the delivery's sender): every record it adds or changes needs the "
+        "party's standing. Default: the operator, with full power (audit log: acting_as operator).",
+    ),
+]
+
+
 @app.command("import")
 @handle_errors
 def import_cmd(
     path: Annotated[Path, typer.Argument(help="Delivery folder (catalog.json or CSV files, plus media).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report (or every problem) as JSON.")] = False,
     actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = "operator",
-    as_party: Annotated[
-        str | None,
-        typer.Option(
-            "--as",
-            help="Import for this party (the delivery's sender): every record it adds or changes needs the "
-            "party's standing. Default: the operator, with full power (audit log: acting_as operator).",
-        ),
-    ] = None,
+    as_party: AsParty = None,
 ) -> None:
     """Import a catalog delivery, all or nothing. Exit 0 imported, 1 rejected, 2 error."""
     store = open_store()
@@ -176,6 +179,7 @@ def import_ern_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report (or every problem) as JSON.")] = False,
     actor: Annotated[str, typer.Option(help="Who is importing, for the audit log.")] = "operator",
+    as_party: AsParty = None,
 ) -> None:
     """Import the sound recordings of an ERN 4.3 message, all or nothing. Exit 0 imported, 1 rejected, 2 error."""
     try:
@@ -186,7 +190,7 @@ def import_ern_cmd(
         store = open_store()
         report = import_ern(
             store, path, works_by_isrc=works_by_isrc, master_owner=master_owner, skip_incomplete=skip_incomplete,
-            actor=actor,
+            actor=actor, as_party=as_party,
         )  # fmt: skip
     except Rejected as exc:
         print_rejection(exc, as_json=as_json)
