@@ -348,3 +348,61 @@ def test_property_proofs_verify_for_members_and_non_members_and_reveal_no_other_
         assert [v for v in others if v in text] == []
         if isrc not in members:  # a non-member's proof shows no item at all
             assert "item" not in proof and "blind" not in proof
+
+
+def by_hand(proof: dict, root_hex: str, key_hex: str) -> bool:
+    """docs/proofs.md §6, written from the page alone: hashlib, hmac, rfc8785 and an Ed25519 library."""
+    import rfc8785
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    statement, claim, isrc = proof["statement"], proof["claim"], proof["isrc"]
+    for message, block in ((statement, proof["signature"]), (claim, proof["claim_signature"])):
+        if block["algorithm"] != "ed25519" or block["public_key"] != key_hex:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(key_hex)).verify(
+                bytes.fromhex(block["value"]), rfc8785.dumps(message)
+            )
+        except InvalidSignature:
+            return False
+    if statement["manifest_root"] != root_hex or (claim["manifest_root"], claim["isrc"]) != (root_hex, isrc):
+        return False
+    k, n, root = bytes.fromhex(claim["isrc_key"]), statement["tree_size"], bytes.fromhex(root_hex)
+
+    def included(leaf: bytes, at: dict) -> bool:
+        return verify_inclusion(leaf, at["leaf_index"], n, [bytes.fromhex(h) for h in at["audit_path"]], root)
+
+    if proof["kind"] == "inclusion":
+        form = dict(proof["item"])
+        for name in ("agreements", "master_owners", "publishers", "standing"):
+            form[name] = sorted(
+                e["commitment"]
+                if "commitment" in e
+                else sha256(b"accord-value\x00" + bytes.fromhex(e["blind"]) + e["value"].encode()).hexdigest()
+                for e in form[name]
+            )
+        item = sha256(b"accord-item\x00" + bytes.fromhex(proof["blind"]) + rfc8785.dumps(form)).digest()
+        return form["isrc"] == isrc and included(k + item, proof)
+    left, right = proof["left"], proof["right"]
+    if n == 0:
+        return left is None and right is None and root == sha256(b"").digest()
+    sides = [(s, d) for s, d in (("left", left), ("right", right)) if d is not None]
+    for side, d in sides:
+        key = bytes.fromhex(d["isrc_key"])
+        if not included(key + bytes.fromhex(d["item_hash"]), d) or not (key < k if side == "left" else key > k):
+            return False
+    if left is not None and right is not None:
+        return right["leaf_index"] == left["leaf_index"] + 1
+    return right["leaf_index"] == 0 if right is not None else left["leaf_index"] == n - 1
+
+
+@FAST
+@given(members=st.sets(isrcs, max_size=16), asked=isrcs, salt=st.binary(min_size=32, max_size=32))
+def test_a_proof_checks_by_hand_exactly_as_docs_proofs_md_says(members: set[str], asked: str, salt: bytes):
+    manifest = committed_manifest(members, salt)
+    for isrc in [*sorted(members)[:2], asked]:
+        proof = json.loads(json.dumps(make_proof(manifest, manifest.tree(), OPERATOR, isrc)))
+        assert by_hand(proof, manifest.root, OPERATOR.public_hex)
+        forged = {**proof, "claim": {**proof["claim"], "isrc_key": "00" * 32}}
+        assert not by_hand(forged, manifest.root, OPERATOR.public_hex)
