@@ -259,3 +259,25 @@ def test_a_co_owner_that_asked_not_to_be_named_is_unnamed_on_the_other_owners_re
             if not named:
                 assert "P-HUSH" not in page.text
     assert visibility.shown_name(store.snapshot(), visibility.Party("ops", "operator"), "P-HUSH") == "Hush Records"
+
+
+def test_the_cli_lists_the_outputs_a_rights_holder_may_see_by_the_same_rule(
+    world: tuple[Store, TestClient, list[Viewer]],
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    store = world[0]
+    drawn = [
+        ("ana", {"status": "computed", "items": [{"isrc": R1, "weight_ppm": 1}]}, None),
+        ("bob", {"status": "pending"}, R3),
+        ("bob", {"status": "computed", "holders": {"publishing": [{"party_id": "P-PUB2"}]}}, None),
+    ]
+    _store_outputs(store, drawn)
+    for party, expected in (("P-LABEL", ["OUT-0"]), ("P-OTHER", ["OUT-1"]), ("P-PUB2", ["OUT-1", "OUT-2"])):
+        result = CliRunner().invoke(app, ["output", "list", "--party", party, "--json"])
+        assert result.exit_code == 0, result.output
+        assert [o["output_id"] for o in json.loads(result.output)] == expected, party

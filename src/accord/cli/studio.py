@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from accord import visibility
 from accord.cli.common import EXIT_NO, console, err_console, handle_errors, open_store, print_json, progress_bar
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
@@ -145,10 +146,17 @@ def creator_add(
 @handle_errors
 def output_list(
     creator: Annotated[str | None, typer.Option(help="Only this creator's outputs.")] = None,
+    party: Annotated[
+        str | None,
+        typer.Option(help="Only the outputs this rights holder may see (attributed to it), as the API and portal."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Generated outputs."""
-    rows = outputs.list_outputs(open_store(), creator_id=creator)
+    store = open_store()
+    rows = outputs.list_outputs(store, creator_id=creator)
+    if party is not None:
+        rows = visibility.visible_outputs(visibility.Party(party), rows, store.snapshot())
     if as_json:
         print_json(
             [
