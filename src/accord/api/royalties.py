@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accord import visibility
 from accord.api.auth import Principal, Role
 from accord.api.services import require
 from accord.errors import NotFound
@@ -30,9 +31,10 @@ def statements_for(
         return []  # not a statement yet: the period's runs are drafts
     who = party if principal.is_operator else principal.party_id
     try:
-        return build_statements(store, settings, period, party=who)
+        found = build_statements(store, settings, period, party=who)
     except NotFound:
         return []  # no run yet for this period
+    return [s for s in found if visibility.may_see_statement(principal, s.party_id)]
 
 
 def statement_for(
