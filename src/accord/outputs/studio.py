@@ -197,6 +197,7 @@ def _generate_past_the_guard(
     guard = Guard.for_store(store, settings)
     timings["guard"] += time.perf_counter() - t0
     attempts: list[dict[str, Any]] = []
+    source = frozenset({prompt.from_isrc}) if prompt.from_isrc and prime is not None else frozenset()
     for attempt in range(settings.guard_max_attempts):
         candidate_seed = guard_seed(seed, attempt)
         piece = generate(
@@ -219,7 +220,13 @@ def _generate_past_the_guard(
             timings["render"] += time.perf_counter() - t0
             step("render", 2)
             t0 = time.perf_counter()
-            verdict = guard.verdict(midi=piece.midi, audio=wav_path if guard.audio is not None else None)
+            # A continuation or remix is licensed to take from its source (its remix licence was checked):
+            # the source itself is passed over, every other catalog work is checked as usual.
+            verdict = guard.verdict(
+                midi=piece.midi,
+                audio=wav_path if guard.audio is not None else None,
+                exclude_isrcs=source,
+            )
             timings["guard"] += time.perf_counter() - t0
         worst = verdict.worst
         attempts.append(
@@ -231,6 +238,8 @@ def _generate_past_the_guard(
         )
         if not verdict.blocked:
             record = verdict.to_dict() | {"requested_seed": seed, "seed_used": candidate_seed, "attempts": attempts}
+            if source:
+                record["source_passed_over"] = sorted(source)  # licensed for remix: not a copy to block
             return piece, rendered, wav, record | {"timings": timings}
     evidence = worst.describe() if worst is not None else "a catalog work"
     msg = (
