@@ -260,8 +260,13 @@ def generate_output(
     seed: int,
     out_dir: Path | None = None,
     progress: Progress | None = None,
+    output_id: str | None = None,
 ) -> Generated:
-    """Generate, render and credential one piece, store it, and record the generation event."""
+    """Generate, render and credential one piece, store it, and record the generation event.
+
+    ``output_id``: the id to store it under (a job passes one derived from its job id, so a re-run of
+    the job after a crash makes the same output and the same usage event, never a second one);
+    default: a hash of model, creator, prompt, seed and time."""
     from accord.media.pianoroll import piano_roll
     from accord.provenance.certificates import ensure_dev_chain
     from accord.provenance.credential import Credential, embed_c2pa, write_sidecar
@@ -285,7 +290,7 @@ def generate_output(
     timings["generate"] = time.perf_counter() - t0 - timings["render"] - timings["guard"]
     seed = int(guard_record["seed_used"])  # the released candidate's seed: it reproduces the output
     created = store.clock()
-    output_id = (
+    output_id = output_id or (
         "OUT-"
         + hashlib.sha256(json.dumps([model_id, creator_id, prompt.to_dict(), seed, iso(created)]).encode())
         .hexdigest()[:16]
