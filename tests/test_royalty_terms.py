@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accord.errors import ValidationError
 from accord.registry.entities import Agreement, Catalog, GuaranteeSettlement, GuaranteeTerm, Money
 from accord.registry.store import ChangeSet, Store
 from accord.royalties import ledger
 from accord.royalties.accounts import build_statements
-from accord.royalties.fx import import_file
+from accord.royalties.engine import RunResult
+from accord.royalties.fx import PeriodRates, import_file, rate_date
+from accord.royalties.periods import period_bounds
+from accord.royalties.postings import as_transfers, plan
 from accord.royalties.run import close_period, run_period
+from accord.royalties.terms import term_of
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
+from tests import factories as f
 from tests.test_royalty_run import demo_catalog, usage, world
 
 DEC, JAN = "2026-12", "2027-01"
@@ -253,3 +261,119 @@ def test_a_revocation_mid_term_ends_the_term_and_prorates_its_guarantee(store: S
     assert _legs(store, "2026-11", "mg_shortfall") == [
         ("OPERATOR:EUR:operator_revenue", "P-LABEL:EUR:guarantee", 27 * M, "A-LABEL")
     ]
+
+
+# --- properties over random sequences of periods, earnings and rates (the close's postings, pure) -------------
+
+
+def _period(i: int) -> str:
+    return f"{2026 + i // 12:04d}-{i % 12 + 1:02d}"
+
+
+def _result(period: str, earnings: dict[tuple[str, str, str], int]) -> RunResult:
+    """A run whose lines pay ``(party, agreement, currency) -> amount``; the operator gets as much again."""
+    keys = sorted(k for k, v in earnings.items() if v)
+    lines = pa.table(
+        {
+            "party_id": [k[0] for k in keys],
+            "currency": [k[2] for k in keys],
+            "basis": ["training"] * len(keys),
+            "amount": pa.array([earnings[k] for k in keys], pa.int64()),
+            "agreement_id": [k[1] for k in keys],
+        }
+    )
+    revenue: dict[str, int] = {}
+    for (_, _, cur), v in earnings.items():
+        revenue[cur] = revenue.get(cur, 0) + 2 * v
+    suspense = pa.table({"currency": pa.array([], pa.string()), "amount": pa.array([], pa.int64())})
+    return RunResult(period, "test", "", revenue, {c: v // 2 for c, v in revenue.items()}, lines, suspense)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Agreement], list[dict[tuple[str, str, str], int]], list[Fraction]]:
+    n = draw(st.integers(2, 9))
+    agreements = []
+    for aid, party, mg_cur, adv_cur in (("A-1", "P-A", "EUR", "USD"), ("A-2", "P-B", "USD", "EUR")):
+        end = draw(st.one_of(st.none(), st.integers(20, 300)))
+        a = f.agreement(aid, party, end=None if end is None else datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=end))
+        agreements.append(
+            with_terms(
+                a,
+                minimum_guarantee=draw(
+                    # A-1 always has one (the property needs ended terms); A-2 may not
+                    st.builds(Money, st.integers(1, 10**10), st.just(mg_cur))
+                    if aid == "A-1"
+                    else st.one_of(st.none(), st.builds(Money, st.integers(1, 10**10), st.just(mg_cur)))
+                ),
+                advance=draw(st.one_of(st.none(), st.builds(Money, st.integers(1, 10**10), st.just(adv_cur)))),
+                guarantee_term=draw(st.sampled_from(list(GuaranteeTerm)[:3])),
+                guarantee_settlement=draw(st.sampled_from(list(GuaranteeSettlement))),
+            )
+        )
+    amount = st.integers(0, 4 * 10**9)
+    earnings = [
+        {(p, aid, cur): draw(amount) for p, aid in (("P-A", "A-1"), ("P-B", "A-2")) for cur in ("EUR", "USD")}
+        for _ in range(n)
+    ]
+    rates = [Fraction(draw(st.integers(5_000, 20_000)), 10_000) for _ in range(n)]
+    return agreements, earnings, rates
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_over_any_sequence_of_periods_money_is_conserved_and_terms_settle_exactly(
+    history: tuple[list[Agreement], list[dict[tuple[str, str, str], int]], list[Fraction]],
+) -> None:
+    agreements, earnings, rates = history
+    done: list[ledger.Transfer] = []
+    measured: dict[tuple[str, str], int] = {}  # (agreement, term) -> earnings in the guarantee currency, by hand
+    for i, (earned, usd) in enumerate(zip(earnings, rates, strict=True)):
+        period = _period(i)
+        start, end = period_bounds(period)
+        live = [a for a in agreements if a.start < end and (a.end is None or a.end > start)]
+        earned = {k: v for k, v in earned.items() if any(a.agreement_id == k[1] for a in live)}
+        fx = PeriodRates(period, rate_date(period), {"EUR": Fraction(1), "USD": usd})
+        legs, _ = plan(_result(period, earned), live, done, rates=fx)
+        done += as_transfers(legs, period)
+        for a in live:
+            term = term_of(a, period)
+            if term is not None and a.terms.minimum_guarantee is not None:
+                cur = a.terms.minimum_guarantee.currency
+                for (_, aid, c), v in earned.items():
+                    if aid == a.agreement_id:
+                        measured[(aid, term.label)] = measured.get((aid, term.label), 0) + round(v * fx.rate((c, cur)))
+        bal = ledger.balances(done)
+        for currency in ("EUR", "USD"):  # each currency's books balance; revenue left its source exactly
+            assert sum(v for k, v in bal.items() if ledger.parse_account(k)[1] == currency) == 0
+        for acc, v in bal.items():  # an advance is never over-recouped
+            if acc.endswith(":advance"):
+                assert v <= 0, acc
+    last = _period(len(earnings) - 1)
+    for a in agreements:
+        mg = a.terms.minimum_guarantee
+        granted = [t for t in done if t.code == "advance" and t.reason == a.agreement_id]
+        assert len(granted) <= 1  # an advance is paid once
+        if mg is None:
+            continue
+        for i in range(len(earnings)):
+            term = term_of(a, _period(i))
+            if term is None or term.last_period > last:
+                continue  # a term not yet ended
+            in_term = {t.period for t in done} & set(term.periods)
+            paid = sum(
+                t.amount
+                for t in done
+                if t.code == "mg_shortfall" and t.reason == a.agreement_id and t.period in in_term
+            )
+            back = sum(
+                t.amount
+                for t in done
+                if t.code == "mg_take_back" and t.reason == a.agreement_id and t.period in in_term
+            )
+            assert paid - back == max(0, term.guarantee - measured.get((a.agreement_id, term.label), 0))
+            if a.terms.guarantee_settlement == GuaranteeSettlement.TERM_END:  # settled once, at the end
+                assert all(
+                    t.period == term.last_period
+                    for t in done
+                    if t.code == "mg_shortfall" and t.reason == a.agreement_id and t.period in in_term
+                )
