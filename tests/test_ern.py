@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.errors import Rejected, ValidationError
+from accord.registry import ern
 from accord.registry.ern import duration_ms, ern_to_delivery, import_ern, parse_ern, read_ern
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
@@ -67,8 +68,11 @@ def test_conversion_names_what_ern_cannot_say():
     assert [p.code for p in conv.problems] == ["ern_no_works"]
     assert conv.document["recordings"] == []
     dj = ern_to_delivery(read_ern(FIXTURES / "8 DjMix.xml"), works_by_isrc={"USWE34255410": ["W-1"]})
-    assert [p.code for p in dj.problems] == ["ern_no_isrc"] * 8
-    assert "USAT21400507" in dj.problems[0].value  # the proprietary id is shown, not guessed to be an ISRC
+    # the sample's UPC 123123123123 has a wrong check digit: reported as a bad ICPN, not stored
+    assert [p.code for p in dj.problems] == ["invalid_identifier"] + ["ern_no_isrc"] * 8
+    assert (dj.problems[0].field, dj.problems[0].value) == ("ICPN", "123123123123")
+    assert "USAT21400507" in dj.problems[1].value  # the proprietary id is shown, not guessed to be an ISRC
+    assert "release_icpn" not in dj.document["recordings"][0]["metadata"]
     assert [r["isrc"] for r in dj.document["recordings"]] == ["USWE34255410"]
     assert dj.document["created"].endswith("Z")
     video = ern_to_delivery(read_ern(FIXTURES / "2 Video.xml"))
@@ -153,7 +157,7 @@ def test_cli_master_owner_and_skip_incomplete(with_works: Path):
     csv_path = works_csv(with_works, "isrc,works\nUSWE34255410,W-1\n")
     code, out = cli("catalog", "import-ern", str(FIXTURES / "8 DjMix.xml"), "--works", str(csv_path), "--json")
     assert code == 1
-    assert [p["code"] for p in json.loads(out)["problems"]] == ["ern_no_isrc"] * 8
+    assert [p["code"] for p in json.loads(out)["problems"]] == ["invalid_identifier"] + ["ern_no_isrc"] * 8
     args = ("catalog", "import-ern", str(FIXTURES / "8 DjMix.xml"), "--works", str(csv_path), "--skip-incomplete")
     code, out = cli(*args, "--master-owner", "P-LABEL")
     assert code == 0, out
@@ -189,3 +193,116 @@ def test_cli_unknown_work_is_rejected_and_a_broken_file_is_an_error(with_works: 
     assert code == 2 and "well-formed" in out
     code, out = cli("catalog", "import-ern", str(with_works / "missing.xml"))
     assert code == 2
+
+
+# --- untrusted XML: defused parsing, the ERN 4.3 schema, identifiers checked ----------------------
+
+
+def single_with(old: str, new: str, count: int = 1) -> bytes:
+    text = SINGLE.read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new, count).encode("utf-8")
+
+
+def test_entity_expansion_is_refused_even_after_the_first_4096_bytes():
+    laughs = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    data = b'<?xml version="1.0"?><!--' + b" " * 5000 + b"-->" + laughs + b"<x>&b;</x>"
+    with pytest.raises(ValidationError, match="DTD or entity declaration"):
+        parse_ern(data, "laughs.xml")
+
+
+def test_an_external_entity_is_refused():
+    data = (
+        b'<?xml version="1.0"?>\n'
+        + b"<!--"
+        + b"x" * 5000
+        + b'--><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    )
+    with pytest.raises(ValidationError, match="DTD or entity declaration"):
+        parse_ern(data + b"<x>&e;</x>", "xxe.xml")
+
+
+def test_elements_nested_100000_deep_are_refused_cleanly():
+    deep = b"<a>" * 100_000 + b"</a>" * 100_000
+    data = single_with("<PartyList>", "<PartyList>" + deep.decode())
+    with pytest.raises(ValidationError, match="nested deeper than 64 levels"):
+        parse_ern(data, "deep.xml")
+
+
+def test_a_message_past_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(ern, "MAX_ERN_BYTES", 1000)
+    with pytest.raises(ValidationError, match=r"big.xml: 330,\d+ bytes; expected an ERN message of at most 1,000"):
+        parse_ern(SINGLE.read_bytes(), "big.xml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("<Duration>PT4M23.583S</Duration>", "", "SoundRecording"),
+        ("<Duration>PT4M23.583S</Duration>", "<Duration>four minutes</Duration>", "Duration"),
+        ("<PartyReference>PRIOPY</PartyReference>", "<PartyReference>RIOPY</PartyReference>", "PartyReference"),
+        ("<MessageId>W83814161</MessageId>", "<MessageId>1</MessageId><MessageId>2</MessageId>", "MessageId"),
+        (
+            "<MessageCreatedDateTime>2017-04-25T15:00:29.947Z</MessageCreatedDateTime>",
+            "<MessageCreatedDateTime>yesterday</MessageCreatedDateTime>",
+            "MessageCreatedDateTime",
+        ),
+        ('AvsVersionId="3"', "", "NewReleaseMessage"),
+    ],
+)
+def test_a_message_that_breaks_the_ern_43_schema_is_refused_naming_the_element(old: str, new: str, where: str):
+    with pytest.raises(ValidationError) as info:
+        parse_ern(single_with(old, new), "bad.xml")
+    message = str(info.value)
+    assert message.startswith("bad.xml: /ern:NewReleaseMessage") and where in message, message
+    assert "ERN 4.3" in message and "\n" not in message
+
+
+def test_the_schema_ships_inside_the_package():
+    from importlib import resources
+
+    assert resources.files("accord.registry").joinpath(ern.SCHEMA_FILE).is_file()
+    assert ern.ern_schema().validity == "valid"
+
+
+def test_a_bad_isrc_is_reported_as_a_bad_isrc_not_a_missing_work():
+    m = parse_ern(single_with("<ISRC>GBAYC1700598</ISRC>", "<ISRC>GBAYC17005</ISRC>"), "isrc.xml")
+    conv = ern_to_delivery(m, works_by_isrc={"GBAYC17005": ["W-1"]}, file_name="isrc.xml")
+    (problem,) = conv.problems
+    assert (problem.code, problem.field, problem.value) == ("invalid_identifier", "ISRC", "GBAYC17005")
+    assert "a valid ISRC" in problem.expected and problem.location.startswith("ResourceList/SoundRecording[1]")
+    assert ern_to_delivery(m, file_name="isrc.xml").problems[0].code == "invalid_identifier"
+
+
+GRID = "<GRid>A10302B0003989564F</GRid>"  # the first one is the Release's
+
+
+@pytest.mark.parametrize(
+    ("new", "field", "value"),
+    [
+        ("<GRid>A10302B0003989564G</GRid>", "GRid", "A10302B0003989564G"),
+        (GRID + "<ICPN>190295810727</ICPN>", "ICPN", "190295810727"),
+    ],
+)
+def test_a_bad_grid_or_icpn_rejects_the_import_and_nothing_is_written(
+    store: Store, tmp_path: Path, new: str, field: str, value: str
+):
+    import_delivery(store, write_delivery(tmp_path / "pub", small_catalog()))
+    before = store.snapshot().recordings
+    path = tmp_path / "release.xml"
+    path.write_bytes(single_with(GRID, new))
+    with pytest.raises(Rejected) as caught:
+        import_ern(store, path, works_by_isrc={"GBAYC1700598": ["W-1"]})
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.field, problem.value) == ("invalid_identifier", field, value)
+    assert problem.location == "ReleaseList/Release[1] (R0)"
+    assert store.snapshot().recordings == before
+
+
+def test_valid_release_identifiers_are_stored_compact(store: Store, tmp_path: Path):
+    import_delivery(store, write_delivery(tmp_path / "pub", small_catalog()))
+    path = tmp_path / "release.xml"
+    path.write_bytes(single_with(GRID, "<GRid>A1-0302B-0003989564-F</GRid><ICPN>0190295810726</ICPN>"))
+    import_ern(store, path, works_by_isrc={"GBAYC1700598": ["W-1"]})
+    metadata = dict(store.snapshot().recordings["GBAYC1700598"].metadata)
+    assert (metadata["release_grid"], metadata["release_icpn"]) == ("A10302B0003989564F", "0190295810726")

@@ -271,8 +271,8 @@ def validate_ern(root: ET.Element, name: str = "<ern>") -> None:
     """
     error = next(iter(ern_schema().iter_errors(root, use_location_hints=False)), None)
     if error is not None:
-        path = error.path or "/"
-        reason = " ".join(str(error.reason or error.message).split())
+        path = (error.path or "/").replace(f"{{{ERN_NAMESPACE}}}", "ern:")
+        reason = " ".join(str(error.reason or error.message).split()).rstrip(".")
         msg = f"{name}: {path}: {reason}; expected a valid ERN 4.3 NewReleaseMessage (docs/ern.md)"
         raise ValidationError(msg, field=path.rsplit("/", 1)[-1] or "xml", value=path)
 
@@ -376,6 +376,33 @@ def _valid_dpid(value: str) -> str:
         return ""
 
 
+def _identifier_problem(kind: identifiers.IdentifierKind, value: str) -> str:
+    """What is wrong with an identifier, as an expectation ("" when it is valid or absent)."""
+    if not value:
+        return ""
+    try:
+        identifiers.validate(kind, value)
+    except InvalidIdentifier as exc:
+        return f"a valid {identifiers.IdentifierKind(kind).value.upper()}: {exc}"
+    return ""
+
+
+def _release_identifiers(message: ErnMessage, file_name: str, problems: list[Problem]) -> dict[tuple[str, str], str]:
+    """Each release's GRid and ICPN (UPC/EAN), compact; an invalid one is a problem (code ``invalid_identifier``)."""
+    out: dict[tuple[str, str], str] = {}
+    for index, release in enumerate(message.releases):
+        where = f"ReleaseList/Release[{index + 1}] ({release.reference})"
+        for field, kind, value in (
+            ("GRid", identifiers.IdentifierKind.GRID, release.grid),
+            ("ICPN", identifiers.IdentifierKind.GTIN, release.icpn),
+        ):
+            if bad := _identifier_problem(kind, value):
+                problems.append(_problem(file_name, where, field, value, bad, "invalid_identifier"))
+            elif value:
+                out[(release.reference, field)] = identifiers.validate(kind, value)
+    return out
+
+
 def ern_to_delivery(
     message: ErnMessage,
     *,
@@ -405,18 +432,22 @@ def ern_to_delivery(
         for ref in release.resource_references:
             genre_of.setdefault(ref, release.genre)
             release_of.setdefault(ref, release)
+    release_ids = _release_identifiers(message, file_name, problems)
     used: dict[str, str] = {}  # ERN party reference → Accord party id
     recordings: list[dict[str, Any]] = []
     seen: set[str] = set()
     for index, rec in enumerate(message.sound_recordings):
         where = f"ResourceList/SoundRecording[{index + 1}] ({rec.reference})"
         missing: list[Problem] = []
+        bad_isrc = _identifier_problem(identifiers.IdentifierKind.ISRC, rec.isrc)
         if not rec.isrc:
             ids = ", ".join(v for _, v in rec.proprietary_ids) or "none"
             missing.append(_problem(file_name, where, "ISRC", f"proprietary ids: {ids}", "an ISRC", "ern_no_isrc"))
+        elif bad_isrc:
+            missing.append(_problem(file_name, where, "ISRC", rec.isrc, bad_isrc, "invalid_identifier"))
         elif rec.isrc in seen:
             missing.append(_problem(file_name, where, "ISRC", rec.isrc, "each ISRC once per message", "ern_dup_isrc"))
-        if rec.isrc and not works_by_isrc.get(rec.isrc):
+        if rec.isrc and not bad_isrc and not works_by_isrc.get(rec.isrc):
             expected = "the work ids it embodies (ERN 4.3 carries none): pass works_by_isrc"
             missing.append(_problem(file_name, where, "works", "", expected, "ern_no_works"))
         if rec.duration_ms is None or rec.duration_ms <= 0:
@@ -443,8 +474,8 @@ def ern_to_delivery(
             "display_artist": rec.display_artist_name,
             "p_line": rec.p_line,
             "release_title": release.title if release else "",
-            "release_grid": release.grid if release else "",
-            "release_icpn": release.icpn if release else "",
+            "release_grid": release_ids.get((release.reference, "GRid"), "") if release else "",
+            "release_icpn": release_ids.get((release.reference, "ICPN"), "") if release else "",
         }
         recordings.append(
             {
@@ -522,6 +553,9 @@ def import_ern(
     conversion = ern_to_delivery(
         read_ern(path), works_by_isrc=works_by_isrc, master_owner=master_owner, file_name=path.name
     )
+    # A bad party id or no recording at all spoils the whole message; under skip_incomplete an
+    # incomplete recording (no or bad ISRC, no works ...) is left out, and so is a bad release GRid/ICPN
+    # (the recordings are imported without it).
     blocking = [p for p in conversion.problems if not skip_incomplete or p.code in ("ern_id", "ern_empty")]
     if blocking or not conversion.document["recordings"]:
         raise Rejected(f"ERN message {path.name}", list(blocking or conversion.problems))
