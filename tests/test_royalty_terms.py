@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.errors import ValidationError
-from accord.registry.entities import Agreement, Catalog, GuaranteeSettlement, GuaranteeTerm, Money
+from accord.registry.entities import (
+    Agreement,
+    Catalog,
+    GuaranteeSettlement,
+    GuaranteeTerm,
+    Money,
+    TrainingPoolMethod,
+)
 from accord.registry.store import ChangeSet, Store
 from accord.royalties import ledger
 from accord.royalties.accounts import build_statements
@@ -26,7 +33,7 @@ from accord.royalties.engine import RunResult
 from accord.royalties.fx import PeriodRates, import_file, rate_date
 from accord.royalties.periods import period_bounds
 from accord.royalties.postings import as_transfers, plan
-from accord.royalties.run import close_period, run_period
+from accord.royalties.run import close_period, latest_run, load_result, run_period
 from accord.royalties.terms import term_of
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
@@ -377,3 +384,43 @@ def test_over_any_sequence_of_periods_money_is_conserved_and_terms_settle_exactl
                     for t in done
                     if t.code == "mg_shortfall" and t.reason == a.agreement_id and t.period in in_term
                 )
+
+
+# --- each agreement's training-pool method, honoured in one run -------------------------------------------
+
+
+def _training_lines(store: Store, settings: Settings, party: str) -> dict[str, int]:
+    lines = load_result(latest_run(store, settings, "2026-11")).lines.to_pylist()
+    return {r["isrc"]: r["amount"] for r in lines if r["party_id"] == party and r["basis"] == "training"}
+
+
+def _pool_catalog() -> Catalog:
+    """The docs' catalog, recording A 60 s and B 180 s long, the publisher's agreement pro rata by duration."""
+    cat = demo_catalog()
+    recs = {
+        "GBXYZ2600001": replace(cat.recordings["GBXYZ2600001"], duration_ms=60_000),
+        "GBXYZ2600002": replace(cat.recordings["GBXYZ2600002"], duration_ms=180_000),
+    }
+    pub = with_terms(cat.agreements["A-PUB"], training_pool_method=TrainingPoolMethod.PRO_RATA_DURATION)
+    return replace(cat, recordings=recs, agreements={**cat.agreements, "A-PUB": pub})
+
+
+def test_each_licensor_is_paid_by_its_own_agreements_training_pool_method(store: Store, settings: Settings) -> None:
+    world(store, settings, _pool_catalog())
+    ingest_events(store, settings, usage(1, "100.00", at=datetime(2026, 11, 10, 12, tzinfo=UTC)))
+    run = run_period(store, settings, "2026-11")
+    # by hand (docs §6): the model's pot 80.00 is split equally per work, A 40.00 and B 40.00; P-PUB's training
+    # payable is 10.00 + 10.00 = 20.00 (publishing half, pool share 50 %), which its own agreement re-splits by
+    # duration 60 s : 180 s = 1 : 3 -> A 5.00, B 15.00; P-LABEL's (equal per work) stay A 10.00, B 6.00
+    assert _training_lines(store, settings, "P-PUB") == {"GBXYZ2600001": 5 * M, "GBXYZ2600002": 15 * M}
+    assert _training_lines(store, settings, "P-LABEL") == {"GBXYZ2600001": 10 * M, "GBXYZ2600002": 6 * M}
+    assert run.summary["notes"] == []  # no "agreements disagree" fallback
+    assert run.summary["payable"]["EUR"] == 50 * M  # each licensor's share of the pool is unchanged
+
+
+def test_a_policy_method_still_applies_to_every_agreement(store: Store, settings: Settings) -> None:
+    world(store, settings, _pool_catalog())
+    ingest_events(store, settings, usage(1, "100.00", at=datetime(2026, 11, 10, 12, tzinfo=UTC)))
+    chosen = settings.model_copy(update={"royalty_policy": '{"default": {"training_pool_method": "equal_per_work"}}'})
+    run_period(store, chosen, "2026-11")
+    assert _training_lines(store, chosen, "P-PUB") == {"GBXYZ2600001": 10 * M, "GBXYZ2600002": 10 * M}
