@@ -219,6 +219,27 @@ def test_a_delivery_touching_another_partys_record_is_refused_and_changes_nothin
     assert registry_state(shared) == before
 
 
+@pytest.mark.parametrize("section", ["agreements", "optouts"])
+def test_naming_another_party_answers_alike_whether_it_exists_or_not(
+    shared: Store, tmp_path: Path, section: str
+) -> None:
+    def problems(who: str) -> list[dict[str, str]]:
+        doc = delivery_a(f"A-{who}")
+        if section == "agreements":
+            doc["agreements"].append(catalog_agreement("AGR-NEW", who, "master"))
+        else:
+            doc["optouts"].append(
+                {"id": "OPT-X", "party": who, "scope": "catalog", "uses": ["all"], "effective": "2026-11-01"}
+            )
+        with pytest.raises(Rejected) as info:
+            import_delivery(shared, write_delivery(tmp_path / who, doc, MEDIA), as_party="P-A")
+        return [p.to_dict() for p in info.value.problems]
+
+    other, nobody = problems("P-B"), problems("P-NOBODY")
+    assert [p["code"] for p in other] == ["no_standing"]
+    assert json.dumps(other).replace("P-B", "?") == json.dumps(nobody).replace("P-NOBODY", "?")
+
+
 def test_the_sender_must_be_the_party_importing(shared: Store, tmp_path: Path) -> None:
     before = registry_state(shared)
     with pytest.raises(ValidationError, match="sender"):

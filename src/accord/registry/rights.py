@@ -243,7 +243,8 @@ def read_agreement(
     """
     r = FieldReader(item, problems, allowed=AGREEMENT_FIELDS)
     aid, licensor = r.ident("id"), r.ident("licensor")
-    if licensor is not None and licensor not in catalog.parties:
+    if licensor is not None and licensor not in catalog.parties and (viewer is None or licensor == viewer):
+        # another party as licensor is refused by standing, whether it exists or not (no oracle)
         r.fail("licensor", licensor, "a party in the registry or this delivery", "unknown_reference")
     side = r.choice("side", Side)
     uses = _uses(r, allow_all=False)
@@ -271,7 +272,8 @@ def read_optout(item: Item, problems: list[Problem], catalog: Catalog, *, viewer
     """
     r = FieldReader(item, problems, allowed=OPTOUT_FIELDS)
     oid, party = r.ident("id"), r.ident("party")
-    if party is not None and party not in catalog.parties:
+    if party is not None and party not in catalog.parties and (viewer is None or party == viewer):
+        # another party's name is refused by standing, whether it exists or not (no oracle)
         r.fail("party", party, "a party in the registry or this delivery", "unknown_reference")
     scope = r.choice("scope", OptOutScope)
     target = r.text("target", required=scope in (OptOutScope.RECORDING, OptOutScope.WORK)) or ""
@@ -298,7 +300,8 @@ def read_optout(item: Item, problems: list[Problem], catalog: Catalog, *, viewer
         )
     uses = _uses(r, allow_all=True)
     effective = r.instant("effective")
-    if r.ok and party is not None and scope is not None and not opt_out_standing(catalog, party, scope, target):
+    own = viewer is None or party == viewer  # another's name: refused by standing, existing or not
+    if r.ok and own and party is not None and scope is not None and not opt_out_standing(catalog, party, scope, target):
         r.fail(
             "party",
             party,
