@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from accord.api.app import create_app
 from accord.api.auth import audit_events, create_key
 from accord.attribution.contract import Attribution, ItemWeight, WorkRef, attribution_problems
+from accord.jobs.worker import run_until_idle
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
 from accord.registry.store import Store
@@ -174,18 +175,17 @@ def test_attribution_of_a_midi_and_indexing_a_model_over_the_api(
         )
         assert bad.status_code == 422
         # indexing: operator only, as a job that names each method's index
-        runner = c.app.state.jobs  # type: ignore[attr-defined]
         url = f"/v1/models/{record.model_id}/attribution-index"
         assert c.post(url, headers=keys["label"], json={}).status_code == 403
         assert c.post(url, headers=keys["ops"], json={"methods": ["nope"]}).status_code == 422
         job = c.post(url, headers=keys["ops"], json={"methods": ["embedding"]})
         assert job.status_code == 202, job.text
-        runner.wait(job.json()["job_id"], timeout=120)
+        run_until_idle(store, c.app.state.settings)  # type: ignore[attr-defined]  # a worker's turn
         done = c.get(f"/v1/jobs/{job.json()['job_id']}", headers=keys["ops"]).json()
         assert done["status"] == "done" and done["kind"] == "attribution_index", done
         assert set(done["result"]["methods"]) == {"embedding"} and done["result"]["methods"]["embedding"]["items"] == 2
         failed = c.post("/v1/models/m-empty/attribution-index", headers=keys["ops"], json={"methods": ["embedding"]})
-        runner.wait(failed.json()["job_id"], timeout=60)
+        run_until_idle(store, c.app.state.settings)  # type: ignore[attr-defined]
         gone = c.get(f"/v1/jobs/{failed.json()['job_id']}", headers=keys["ops"]).json()
         assert gone["status"] == "failed" and gone["error"]["code"] == "not_found"
     actions = [e.action for e in audit_events(store)]

@@ -111,7 +111,6 @@ def portal(store: Store, settings: Settings, tmp_path: Path) -> Iterator[dict[st
     keys = seed_registry(store, settings, tmp_path / "delivery")
     app = create_app(settings, store=store)
     yield {"app": app, "keys": keys, "store": store}
-    app.state.jobs.shutdown()
 
 
 def test_sign_in_needs_a_valid_key_and_a_csrf_token(portal: dict[str, Any]) -> None:

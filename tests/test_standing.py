@@ -686,7 +686,6 @@ def test_the_portals_artist_opt_out_is_the_same_one_write_and_refuses_anothers_a
     assert [(o.party_id, o.target) for o in current(shared).optouts.values()] == [("P-A", ISRC_A)]
     (event,) = [e for e in shared.audit_log() if e.action == "optout.artist"]
     assert event.detail["acting_as"] == "P-A" and event.detail["artist"] == "P-AART"
-    app.state.jobs.shutdown()
 
 
 # ---------------------------------------------------------------- an ERN message

@@ -122,6 +122,29 @@ class Settings(BaseSettings):
         default="10.00",
         description="Royalty payouts: a payable balance is paid only at or above this (major units, any currency).",
     )
+    torch_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads PyTorch uses in an `accord worker` (1: run several workers rather than one wide one).",
+    )
+    job_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Jobs: a running job whose worker has not beaten its heartbeat for this long is re-queued.",
+    )
+    job_heartbeat_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Jobs: how often a worker beats the heartbeat of the job it runs (well under the lease).",
+    )
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Jobs: attempts before a job whose worker keeps crashing (or erring) is failed with the reason.",
+    )
+    job_poll_s: float = Field(
+        default=1.0, gt=0, description="Jobs: how long an idle worker waits before looking for queued work again."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -10,15 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord import __version__
 from accord.api import errors
-from accord.api.jobs import JobRunner, fail_interrupted
+from accord.api.jobs import JobQueue
 from accord.api.routes import admin, attribution, catalog, datasets, rights, royalties, studio
 from accord.api.schemas import ErrorBody
 from accord.registry.store import Store
@@ -80,15 +78,13 @@ def api_router() -> APIRouter:
     return router
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None, job_workers: int = 1) -> FastAPI:
-    """The API (and, when :mod:`accord.web` exists, the portal) over one registry."""
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """The API (and, when :mod:`accord.web` exists, the portal) over one registry.
+
+    Jobs submitted here are only queued (``app.state.jobs``); ``accord worker`` processes run them.
+    """
     settings = settings or get_settings()
     store = store or Store.open(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        app.state.jobs.shutdown()
 
     app = FastAPI(
         title="Accord API",
@@ -98,12 +94,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             "models, generation, usage. Authenticate with `Authorization: Bearer <API key>` "
             '(`accord apikey create`). Errors: `{"error": {"code", "message", "field"}}`.'
         ),
-        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = store
-    fail_interrupted(store)
-    app.state.jobs = JobRunner(store, settings, workers=job_workers)
+    app.state.jobs = JobQueue(store)
     errors.install(app)
 
     app.add_middleware(errors.BodyLimit, max_bytes=settings.api_max_body_mb * 2**20)

@@ -345,6 +345,7 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempts: int = Field(0, description="How many times a worker has taken it up (a crashed worker's job is retried).")
 
 
 class OutputOut(BaseModel):

@@ -29,6 +29,7 @@ from accord.cli.guard import guard_app
 from accord.cli.rights import agreement_app, optout_app
 from accord.cli.royalties import fx_app, ledger_app, royalties_app, usage_app
 from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
+from accord.cli.worker import worker_cmd
 from accord.identifiers import identify, validate_isrc
 from accord.licensing import LicensingPolicy
 from accord.provenance.certificates import ensure_dev_chain
@@ -48,6 +49,7 @@ app.command("attribute")(attribute_cmd)
 app.add_typer(attribution_app, name="attribution")
 app.add_typer(apikey_app, name="apikey")
 app.command("serve")(serve_cmd)
+app.command("worker")(worker_cmd)
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(optout_app, name="optout")
 app.add_typer(dataset_app, name="dataset")

@@ -65,14 +65,35 @@ def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (16 h
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Threads that run generation jobs.")] = 1,
+    processes: Annotated[int, typer.Option(min=1, help="uvicorn worker processes answering requests.")] = 1,
+    job_workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="`accord worker` processes to start beside the API (0: none; run `accord worker` elsewhere)."
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the portal with uvicorn."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the portal with uvicorn.
+
+    Requests only queue jobs; job workers (started here with --job-workers, or `accord worker`
+    anywhere that reaches the same registry) run them. The workers started here stop with it.
+    """
     import uvicorn
 
-    from accord.api.app import create_app
+    from accord.cli.worker import start_workers, stop_workers
+    from accord.registry.store import Store
     from accord.settings import get_settings
 
-    app = create_app(get_settings(), job_workers=workers)
-    console.print(f"Accord API on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    Store.open(get_settings()).close()  # migrate once, here, before several processes open the registry
+    workers = start_workers(job_workers)
+    console.print(
+        f"Accord API on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs): "
+        f"{processes} API process(es), {job_workers} job worker(s)"
+    )
+    try:
+        # an import string and a factory: each uvicorn process builds its own app (and its own connections)
+        uvicorn.run(
+            "accord.api.app:create_app", factory=True, host=host, port=port, workers=processes, log_level="info"
+        )
+    finally:
+        stop_workers(workers)

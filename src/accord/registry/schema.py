@@ -471,13 +471,22 @@ class ApiAuditEventRow(Base):
 
 
 class JobRow(Base):
-    """Work submitted through the API and run by a worker (generation): queued → running → done | failed."""
+    """Work submitted through the API and run by a worker (generation): queued → running → done | failed.
+
+    The queue itself (migration 0008): a worker claims the oldest queued job (``attempts`` + 1,
+    ``worker`` its id), beats ``heartbeat_at`` while it runs; a job whose heartbeat is older than
+    the lease is re-queued (or failed after the last attempt). See :mod:`accord.jobs.queue`.
+    """
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created_at", "status", "created_at"),)
     job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

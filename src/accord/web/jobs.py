@@ -1,38 +1,24 @@
-"""The studio's generation jobs, on the API's job runner (:mod:`accord.api.jobs`).
+"""The studio's generation jobs, on the registry's job queue (:mod:`accord.jobs.queue`).
 
-The work runs on the runner's worker thread, never in the request; the page polls the job's
-status. The portal uses the app's :class:`~accord.api.jobs.JobRunner` (made by
-``create_app``), or makes one for itself when mounted on an app without it. A job belongs to
-the creator that submitted it; another party asking for it gets a 404.
+The request only queues the job; an ``accord worker`` process runs it, never the portal, and the
+page polls the job's status. A job belongs to the creator that submitted it; another party
+asking for it gets a 404.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from fastapi import Request
 
-from accord.api.jobs import Job, JobRunner, get_job
 from accord.errors import NotFound
+from accord.jobs.queue import Job, get_job, submit
 from accord.outputs.studio import Prompt
-from accord.web.deps import settings_of, store_of
-
-_LOCK = threading.Lock()
-
-
-def runner_of(request: Request) -> JobRunner:
-    """The app's job runner (whatever ``app.state`` attribute holds it), else the portal's own."""
-    state: dict[str, Any] = getattr(request.app.state, "_state", {})
-    with _LOCK:
-        found = next((v for v in state.values() if isinstance(v, JobRunner)), None)
-        if found is None:
-            found = request.app.state.portal_jobs = JobRunner(store_of(request), settings_of(request))
-    return found
+from accord.web.deps import store_of
 
 
 def generation_params(creator_id: str, model_id: str, prompt: Prompt, seed: int) -> dict[str, Any]:
-    """A generation job's parameters, as :func:`accord.api.jobs.run_generation` reads them."""
+    """A generation job's parameters, as :func:`accord.jobs.kinds.run_generation` reads them."""
     return {
         "model_id": model_id,
         "creator_id": creator_id,
@@ -50,7 +36,8 @@ def generation_params(creator_id: str, model_id: str, prompt: Prompt, seed: int)
 
 
 def submit_generation(request: Request, creator_id: str, model_id: str, prompt: Prompt, seed: int) -> Job:
-    return runner_of(request).submit("generation", creator_id, generation_params(creator_id, model_id, prompt, seed))
+    """Queue a generation for a worker; the job to follow."""
+    return submit(store_of(request), "generation", creator_id, generation_params(creator_id, model_id, prompt, seed))
 
 
 def job_for(request: Request, owner: str, job_id: str) -> Job:

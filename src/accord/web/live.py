@@ -1,5 +1,6 @@
 """A live portal for browsers: the app served by uvicorn on a free loopback port, in a thread,
-and a headless Chromium to look at it (the browser tests and ``make screenshots`` use both).
+with a job worker beside it (the studio's generations run there, as an ``accord worker`` would run
+them), and a headless Chromium to look at it (the browser tests and ``make screenshots`` use both).
 
 Chromium and its driver are Debian's (``scripts/system-deps`` installs them); Selenium is
 given both paths explicitly, so Selenium Manager never tries to download anything.
@@ -41,9 +42,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings, store: Store | None = None, *, timeout: float = 30.0) -> Iterator[str]:
-    """Serve ``create_app(settings)`` (API and portal) on a free loopback port; yields its base URL."""
+def live_server(
+    settings: Settings, store: Store | None = None, *, timeout: float = 30.0, job_worker: bool = True
+) -> Iterator[str]:
+    """Serve ``create_app(settings)`` (API and portal) on a free loopback port, with a job worker on a
+    thread beside it unless ``job_worker`` is false; yields its base URL."""
     from accord.api.app import create_app
+    from accord.jobs.worker import WorkerThread
 
     port = free_port()
     app = create_app(settings, store=store)
@@ -57,7 +62,11 @@ def live_server(settings: Settings, store: Store | None = None, *, timeout: floa
             raise RuntimeError(msg)
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        if job_worker:
+            with WorkerThread(app.state.store, settings):
+                yield f"http://127.0.0.1:{port}"
+        else:
+            yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=timeout)

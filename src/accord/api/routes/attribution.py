@@ -14,25 +14,23 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from accord.api import services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, record
-from accord.api.jobs import KINDS, JobRunner
+from accord.api.jobs import JobQueue
 from accord.api.schemas import JobOut
 from accord.api.schemas_attribution import AttributionIndexIn, AttributionOut, GuardCheckOut
 from accord.errors import NotFound, ValidationError
-from accord.registry.store import Store
-from accord.settings import Settings
 
 router = APIRouter(tags=["attribution"])
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 """The largest file checked or attributed (a few minutes of 16-bit stereo WAV; MIDI is far smaller)."""
-INDEX_JOB = "attribution_index"
+INDEX_JOB = "attribution_index"  # run by a worker: accord.jobs.kinds.run_attribution_index
 
 
 @contextmanager
@@ -155,18 +153,6 @@ def attribute(
     )
 
 
-def run_attribution_index(store: Store, settings: Settings, params: dict[str, Any]) -> dict[str, Any]:
-    """The worker side of an attribution-index job: ``accord attribution index`` over the job's parameters."""
-    from accord.attribution.service import index_model
-
-    with _model_files(params["model_id"]):
-        info = index_model(store, settings, params["model_id"], params["methods"])
-    return {"model_id": params["model_id"], "methods": info}
-
-
-KINDS.setdefault(INDEX_JOB, run_attribution_index)
-
-
 @router.post("/models/{model_id}/attribution-index", status_code=202, response_model=JobOut)
 def submit_attribution_index(
     request: Request, model_id: str, body: AttributionIndexIn, principal: Caller, store: StoreDep
@@ -184,7 +170,7 @@ def submit_attribution_index(
     names = sorted(set(body.methods)) if body.methods else method_names()
     for name in names:
         get_method(name)  # an unknown method is refused now rather than in the worker
-    runner: JobRunner = request.app.state.jobs
+    runner: JobQueue = request.app.state.jobs
     job = runner.submit(INDEX_JOB, principal.party_id, {"model_id": model.record.model_id, "methods": names})
     record(request, principal, "attribution.index.submit", "job", job.job_id, model_id=model_id, methods=names)
     return JobOut.model_validate(job.__dict__)

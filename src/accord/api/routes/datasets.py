@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from accord.api import services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, instant_or_now, record
-from accord.api.jobs import JobRunner
+from accord.api.jobs import JobQueue
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.routes.rights import model_status_out
 from accord.api.schemas import (
@@ -202,7 +202,7 @@ def submit_training(request: Request, body: TrainingIn, principal: Caller, store
     services.require(principal, Role.OPERATOR)
     record_ = repository.resolve_root(store, body.manifest)
     params = body.model_dump() | {"manifest": record_.root, "actor": services.actor(principal)}
-    runner: JobRunner = request.app.state.jobs
+    runner: JobQueue = request.app.state.jobs
     job = runner.submit("training", principal.party_id, params)
     record(request, principal, "training.submit", "job", job.job_id, manifest=record_.root)
     return JobOut.model_validate(job.__dict__)
@@ -215,7 +215,7 @@ def submit_evaluation(
     """Evaluate a model against held-out pieces with random and n-gram baselines, as a job (operator)."""
     services.require(principal, Role.OPERATOR)
     model = services.model_for(store, principal, model_id, store.clock())
-    runner: JobRunner = request.app.state.jobs
+    runner: JobQueue = request.app.state.jobs
     job = runner.submit("evaluation", principal.party_id, body.model_dump() | {"model_id": model.record.model_id})
     record(request, principal, "evaluation.submit", "job", job.job_id, model_id=model_id)
     return JobOut.model_validate(job.__dict__)

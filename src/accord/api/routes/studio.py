@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from accord.api import services
 from accord.api.auth import Principal, Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, ranged, record
-from accord.api.jobs import Job, JobRunner, get_job, list_jobs
+from accord.api.jobs import Job, JobQueue, get_job, list_jobs
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.schemas import (
     CreatorIn,
@@ -101,7 +101,7 @@ def submit_generation(request: Request, body: GenerationIn, principal: Caller, s
     if prompt["from_isrc"]:
         prompt["from_isrc"] = validate_isrc(prompt["from_isrc"])
     params = {"model_id": body.model_id, "creator_id": creator_id, "seed": body.seed, "prompt": prompt}
-    runner: JobRunner = request.app.state.jobs
+    runner: JobQueue = request.app.state.jobs
     job = runner.submit("generation", creator_id, params)
     record(request, principal, "generation.submit", "job", job.job_id, model_id=body.model_id)
     return _job(job)
