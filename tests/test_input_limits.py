@@ -9,22 +9,33 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import re
 import tarfile
 import zipfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.api import services
 from accord.api.services import unpack_archive
 from accord.errors import Problem, Rejected, ValidationError
 from accord.jsonload import check_depth, load_json, load_json_lines
-from accord.registry.importer import import_delivery
+from accord.registry.delivery import read_delivery
+from accord.registry.entities import Catalog
+from accord.registry.ern import ern_to_delivery, parse_ern
+from accord.registry.importer import import_delivery, validate_delivery
 from accord.registry.store import Store
 from tests.deliveries import small_catalog, write_delivery
+
+FUZZ_EXAMPLES = int(os.environ.get("ACCORD_FUZZ_EXAMPLES", "30"))
+"""Examples per fuzz test: small in CI (all of them together in a few seconds); raise it locally."""
+fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
 
 # --- jsonload: one safe loader for untrusted JSON -----------------------------------------------
 
@@ -114,20 +125,20 @@ json_values = st.recursive(
 )
 
 
-@settings(deadline=None)
+@fuzz
 @given(json_values)
 def test_every_valid_json_document_round_trips(value: object) -> None:
     assert load_json(json.dumps(value)) == value
 
 
-@settings(deadline=None)
+@fuzz
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_are_parsed_or_refused_with_a_validation_error(data: bytes) -> None:
     with contextlib.suppress(ValidationError):
         load_json(data, max_depth=8)
 
 
-@settings(deadline=None)
+@fuzz
 @given(st.text(alphabet='[]{}",:\\01aeNI \n', max_size=200))
 def test_json_like_text_is_parsed_or_refused_with_a_validation_error(text: str) -> None:
     with contextlib.suppress(ValidationError):
@@ -309,3 +320,137 @@ def test_the_total_unpacked_size_and_member_count_are_limited(tmp_path: Path, mo
     monkeypatch.setattr(services, "MAX_ARCHIVE_MEMBERS", 3)
     with pytest.raises(ValidationError, match=r"more than 3 members"):
         unpack_archive(zipped({f"d/{i}": b"" for i in range(4)}), "d.zip", tmp_path / "b")
+
+
+# --- fuzzing: any input is imported or rejected with an accord error, never another exception ---
+
+nasty_text = st.lists(
+    st.sampled_from(["a", "É", "e\u0301", '"', ",", ";", "\n", "\r", "\x00", "\x1b", "\x85", "\ud7ff", "9", "-", " "]),
+    max_size=30,
+).map("".join)
+nasty_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.decimals(allow_nan=False, allow_infinity=False).map(str)
+    | nasty_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(nasty_text, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(doc: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = new
+    return doc
+
+
+CATALOG_PATHS = _paths(small_catalog())
+
+
+def read_and_validate(folder: Path) -> None:
+    """The whole read → validate pipeline against an empty registry: it accepts or raises an accord error."""
+    with contextlib.suppress(Rejected, ValidationError):
+        validate_delivery(read_delivery(folder), Catalog())
+
+
+@fuzz
+@given(st.lists(st.tuples(st.sampled_from(CATALOG_PATHS), nasty_values), min_size=1, max_size=4))
+def test_a_mutated_catalog_json_is_validated_or_rejected(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[Any]
+) -> None:
+    doc: Any = small_catalog()
+    for path, value in edits:
+        with contextlib.suppress(KeyError, IndexError, TypeError):  # an earlier edit removed the path
+            doc = _replace(doc, path, value)
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "catalog.json").write_text(json.dumps(doc, default=str), encoding="utf-8")
+    read_and_validate(folder)
+
+
+@fuzz
+@given(st.binary(max_size=300) | st.text(alphabet='{}[]":,0123456789eE.-+ \\u\nNaINfty', max_size=300).map(str.encode))
+def test_arbitrary_catalog_json_bytes_are_validated_or_rejected(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "catalog.json").write_bytes(data)
+    read_and_validate(folder)
+
+
+CSV_ALPHABET = st.sampled_from(['"', ",", "\n", "\r", "\x00", "a", "É", "1", ";", " ", "GB-XYZ-26-00001", "P-LABEL"])
+
+
+@fuzz
+@given(
+    st.sampled_from(["recordings.csv", "parties.csv", "works.csv", "work_shares.csv", "recording_shares.csv"]),
+    st.booleans(),
+    st.lists(CSV_ALPHABET, max_size=60).map("".join),
+)
+def test_a_mutated_csv_delivery_is_validated_or_rejected(
+    tmp_path_factory: pytest.TempPathFactory, name: str, keep_header: bool, body: str
+) -> None:
+    from tests.test_delivery_csv import FILES, write_csv
+
+    folder = write_csv(tmp_path_factory.mktemp("fuzz") / "d")
+    header = FILES[name].split("\n", 1)[0] + "\n" if keep_header else ""
+    (folder / name).write_text(header + body, encoding="utf-8", newline="")
+    read_and_validate(folder)
+
+
+DJ_MIX = Path(__file__).resolve().parent / "data" / "ddex" / "ern43" / "8 DjMix.xml"
+
+
+@fuzz
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_not_an_ern_message(data: bytes) -> None:
+    with pytest.raises(ValidationError):
+        parse_ern(data, "fuzz.xml")
+
+
+@fuzz
+@given(st.data())
+def test_a_mutated_ern_message_is_read_or_refused_with_a_validation_error(data: st.DataObject) -> None:
+    text = DJ_MIX.read_text(encoding="utf-8")
+    texts = [m.span(1) for m in re.finditer(r">([^<>]+)<", text)]
+    start, end = data.draw(st.sampled_from(texts))
+    pieces = st.sampled_from(["A", "1", "P", "-", "&amp;", "<x/>", "PT", "S", "é", "<", "]]>"])
+    new = data.draw(st.lists(pieces, max_size=20).map("".join))
+    try:
+        message = parse_ern((text[:start] + new + text[end:]).encode(), "fuzz.xml")
+    except ValidationError:
+        return
+    ern_to_delivery(message, works_by_isrc={"USWE34255410": ["W-1"]}, file_name="fuzz.xml")
+
+
+@settings(
+    max_examples=max(3, FUZZ_EXAMPLES // 6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from(CATALOG_PATHS), nasty_values), min_size=1, max_size=2))
+def test_a_rejected_fuzzed_import_writes_nothing(store: Store, tmp_path: Path, edits: list[Any]) -> None:
+    doc: Any = small_catalog()
+    for path, value in edits:
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            doc = _replace(doc, path, value)
+    folder = tmp_path / f"d{len(list(tmp_path.iterdir()))}"
+    write_delivery(folder, {}, raw=json.dumps(doc, default=str))
+    before = (store.snapshot().recordings, store.deliveries(), len(store.audit_log()))
+    try:
+        import_delivery(store, folder)
+    except (Rejected, ValidationError):
+        assert (store.snapshot().recordings, store.deliveries(), len(store.audit_log())) == before

@@ -428,10 +428,10 @@ def ern_to_delivery(
     parties = {p.reference: p for p in message.parties}
     genre_of: dict[str, str] = {}
     release_of: dict[str, ErnRelease] = {}
-    for release in message.releases:
-        for ref in release.resource_references:
-            genre_of.setdefault(ref, release.genre)
-            release_of.setdefault(ref, release)
+    for each in message.releases:
+        for ref in each.resource_references:
+            genre_of.setdefault(ref, each.genre)
+            release_of.setdefault(ref, each)
     release_ids = _release_identifiers(message, file_name, problems)
     used: dict[str, str] = {}  # ERN party reference → Accord party id
     recordings: list[dict[str, Any]] = []
