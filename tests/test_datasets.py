@@ -216,6 +216,43 @@ def test_every_single_change_to_a_proof_fails_verification(key: OperatorKey, isr
         assert not verify_proof(mutant, manifest.root, public_key_hex=key.public_hex).valid, mutant
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(["\ud800", "00" * 32]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        | st.just([{"value": "\ud800", "blind": "00" * 32}])
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), isrc=st.sampled_from(["GBXYZ2600002", "GBXYZ2600004"]))
+def test_a_malformed_proof_is_invalid_and_never_raises(key: OperatorKey, data: st.DataObject, isrc: str) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, isrc)
+    paths = [("item", name) for name in ("agreements", "publishers", "isrc")] + [
+        (k,) for k in ("statement", "claim", "signature", "item", "left", "right", "blind", "leaf_index", "isrc")
+    ]
+    path = data.draw(st.sampled_from(paths))
+    value = data.draw(json_values)
+    target = proof
+    for step in path[:-1]:
+        target = target.get(step) if isinstance(target.get(step), dict) else {}
+    target[path[-1]] = value
+    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex, salt_hex=data.draw(st.text(max_size=4)))
+    assert isinstance(verdict.valid, bool)
+
+
+def test_an_id_that_is_no_text_at_all_is_invalid_not_an_error(key: OperatorKey) -> None:
+    manifest = built()
+    proof = proof_of(manifest, key, "GBXYZ2600002")
+    proof["item"]["agreements"] = [{"value": "\ud800", "blind": "00" * 32}]  # a lone surrogate, as JSON allows
+    verdict = verify_proof(proof, manifest.root, public_key_hex=key.public_hex)
+    assert not verdict.valid and "item" in {n for n, ok, _ in verdict.checks if not ok}
+
+
 def test_every_single_bit_change_to_the_root_fails(key: OperatorKey) -> None:
     manifest = built()
     proof = make_proof(manifest, manifest.tree(), key, "GBXYZ2600001")

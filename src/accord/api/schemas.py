@@ -263,7 +263,7 @@ class ManifestBuilt(ManifestOut):
 class ProofVerifyIn(Strict):
     proof: dict[str, Any]
     root: str = Field(max_length=128)
-    public_key: str | None = Field(default=None, max_length=256)
+    public_key: str = Field(min_length=1, max_length=256, description="The operator's Ed25519 public key: required.")
 
 
 class VerdictOut(BaseModel):

@@ -294,10 +294,18 @@ def verify_proof(
         "the signed claim names this root, recording and kind, and a keyed hash",
     )
     if salt_hex is not None:
-        salt = bytes.fromhex(salt_hex) if all(c in "0123456789abcdefABCDEF" for c in salt_hex) else b""
+        try:
+            salt = bytes.fromhex(salt_hex)
+        except ValueError:
+            salt = b""
         opens = salt_commitment(salt).hex() == statement.get("salt_commitment") if salt else False
         check("salt", opens, "the salt opens the statement's salt commitment")
-        honest = opens and asked is not None and hmac.compare_digest(keyed_isrc(salt, isrc_in_file), asked)
+        honest = (
+            opens
+            and asked is not None
+            and _is_compact_isrc(isrc_in_file)
+            and hmac.compare_digest(keyed_isrc(salt, isrc_in_file), asked)
+        )
         check("keyed hash", honest, "the claimed keyed hash is the ISRC's under this salt")
     size = _index(statement.get("tree_size"))
     if root is None or asked is None or size is None:
@@ -345,9 +353,13 @@ def _committed_form(item: Mapping[str, Any], isrc: str) -> dict[str, Any] | None
                 commitments.append(entry["commitment"])
             elif isinstance(entry, Mapping) and set(entry) == {"value", "blind"} and isinstance(entry["value"], str):
                 blind = _hash(entry["blind"])
-                if blind is None:
+                try:
+                    commitment = value_commitment(blind, entry["value"]) if blind is not None else None
+                except UnicodeEncodeError:  # a lone surrogate: no id is one
+                    commitment = None
+                if commitment is None:
                     return None
-                commitments.append(value_commitment(blind, entry["value"]).hex())
+                commitments.append(commitment.hex())
             else:
                 return None
         out[name] = sorted(commitments)
