@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import spearmanr
 
+from accord.attribution.planted import BACKGROUND_PIECES
+
 METHODS = ("trak", "tracin", "gradsim", "embedding")
 
 
@@ -60,7 +62,7 @@ def run(
     steps: int,
     outputs: int,
     seed: int = 0,
-    background: int = 32,
+    background: int = BACKGROUND_PIECES,
     device: str | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def run(
     state.mkdir(parents=True, exist_ok=True)
     config_path = state / "config.json"
     config: dict[str, Any] = {"steps": steps, "seed": seed, "outputs": outputs, "preset": "tiny", "planted_seed": 0}
-    if background != 32:  # the default planted set keeps states made before this option valid
+    if background != BACKGROUND_PIECES:  # the default planted set keeps states made before this option valid
         config["background"] = background
     if config_path.is_file():
         saved = json.loads(config_path.read_text())
@@ -149,7 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", type=int, default=8, help="random halves to retrain on")
     parser.add_argument("--steps", type=int, default=150, help="training steps of every model")
     parser.add_argument("--outputs", type=int, default=6, help="held-out generations")
-    parser.add_argument("--background", type=int, default=32, help="background pieces of the planted manifest")
+    parser.add_argument(
+        "--background", type=int, default=BACKGROUND_PIECES, help="background pieces of the planted manifest"
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)

@@ -103,10 +103,13 @@ def motif_piece(rng: np.random.Generator, *, bars: int, tonic: int) -> list[tupl
     return notes
 
 
+BACKGROUND_PIECES = 32  # ordinary pieces of the planted set, besides the canaries
+
+
 def build_planted_set(
     root: Path,
     *,
-    background_pieces: int = 32,
+    background_pieces: int = BACKGROUND_PIECES,
     duplicated: int = 2,
     copies: int = 3,
     motifs: int = 2,

@@ -246,7 +246,7 @@ def end_at_last_bar(score: ScoreTick, bars: int) -> None:
         for note in track.notes:
             if note.time + note.duration > end:
                 note.duration = max(1, end - note.time)
-        track.notes = track.notes.filter(lambda n: n.time < end, inplace=False)
+        track.notes.filter(lambda n: n.time < end, inplace=True)
 
 
 def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> set[int] | None:

@@ -111,6 +111,7 @@ class Guard:
         self.works = tuple(works) if works else tuple(() for _ in index.pieces)
         self.genres = tuple(genres) if genres else tuple("" for _ in index.pieces)
         self._same_tune: dict[tuple[int, int], bool] = {}
+        self._melody_entry: dict[int, int] | None = None  # piece -> its melody entry, built on first use
 
     @classmethod
     def for_store(
@@ -191,11 +192,14 @@ class Guard:
 
     def melody(self, piece: int) -> Encoded | None:
         """The melody line of catalog piece ``piece`` (``None``: it has none)."""
-        idx = self.index
-        for e in np.flatnonzero(idx.entry_piece == piece).tolist():
-            if LINE_KINDS[int(idx.entry_kind[e])] == "melody":
-                return idx.entry(e)
-        return None
+        if self._melody_entry is None:  # one pass over the entries, not one per call (calibration asks per pair)
+            idx = self.index
+            melodies = np.flatnonzero(idx.entry_kind == LINE_KINDS.index("melody"))
+            self._melody_entry = {}
+            for e in melodies[::-1].tolist():  # the first melody entry of a piece wins, as before
+                self._melody_entry[int(idx.entry_piece[e])] = e
+        e = self._melody_entry.get(piece)
+        return None if e is None else self.index.entry(e)
 
     def same_tune(self, a: int, b: int) -> bool:
         """Whether catalog pieces ``a`` and ``b`` are one tune (or a variant of it) under two titles:

@@ -165,12 +165,17 @@ def read_policy_file(path: Path) -> GuardPolicy:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != POLICY_FORMAT:
-            msg = (
-                f"guard policy: {path} has format {data.get('format')!r}, not {POLICY_FORMAT!r} "
-                "(an earlier guard's scores); run accord guard calibrate again"
-            )
-            raise ValidationError(msg, field="guard_policy", value=str(path))
+        found = data.get("format")
+    except (ValueError, AttributeError) as error:
+        msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
+        raise ValidationError(msg, field="guard_policy", value=str(path)) from error
+    if found != POLICY_FORMAT:
+        msg = (
+            f"guard policy: {path} has format {found!r}, not {POLICY_FORMAT!r} "
+            "(an earlier guard's scores); run accord guard calibrate again"
+        )
+        raise ValidationError(msg, field="guard_policy", value=str(path))
+    try:
         return GuardPolicy(
             symbolic_threshold=float(data["symbolic_threshold"]),
             audio_threshold=float(data["audio_threshold"]),
@@ -181,9 +186,7 @@ def read_policy_file(path: Path) -> GuardPolicy:
             catalog_key=str(data.get("catalog_key", "")),
             created=str(data.get("created", "")),
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        if isinstance(error, ValidationError):
-            raise
+    except (ValueError, KeyError, TypeError) as error:
         msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
         raise ValidationError(msg, field="guard_policy", value=str(path)) from error
 
