@@ -6,6 +6,7 @@ figure is computed by hand in the test, never copied from the engine.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.errors import ValidationError
+from accord.errors import Rejected, ValidationError
 from accord.registry.entities import (
     Agreement,
     Catalog,
@@ -26,6 +27,7 @@ from accord.registry.entities import (
     Money,
     TrainingPoolMethod,
 )
+from accord.registry.importer import import_delivery
 from accord.registry.store import ChangeSet, Store
 from accord.royalties import ledger
 from accord.royalties.accounts import build_statements
@@ -34,10 +36,12 @@ from accord.royalties.fx import PeriodRates, import_file, rate_date
 from accord.royalties.periods import period_bounds
 from accord.royalties.postings import as_transfers, plan
 from accord.royalties.run import close_period, latest_run, load_result, run_period
+from accord.royalties.statements_render import from_document, html_text, json_text
 from accord.royalties.terms import term_of
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
 from tests import factories as f
+from tests.deliveries import small_catalog, write_delivery
 from tests.test_royalty_run import demo_catalog, usage, world
 
 DEC, JAN = "2026-12", "2027-01"
@@ -163,6 +167,9 @@ def test_the_two_period_two_currency_example_in_the_docs(example: Store, setting
     )
     (adv,) = jan[("P-INDIE", "USD")].terms
     assert (adv.opening_balance, adv.recouped, adv.closing_balance) == (14_376 * M, indie_jan, 13_896 * M)
+    for statement in (*dec.values(), *jan.values()):  # the term rows and conversions survive the statement files
+        assert from_document(json.loads(json_text(statement))) == statement
+    assert "2026-10-01..2027-01-01" in html_text(dec[("P-LABEL", "EUR")])
 
 
 def test_the_docs_example_table_matches_the_hand_computed_figures() -> None:
@@ -424,3 +431,44 @@ def test_a_policy_method_still_applies_to_every_agreement(store: Store, settings
     chosen = settings.model_copy(update={"royalty_policy": '{"default": {"training_pool_method": "equal_per_work"}}'})
     run_period(store, chosen, "2026-11")
     assert _training_lines(store, chosen, "P-PUB") == {"GBXYZ2600001": 10 * M, "GBXYZ2600002": 10 * M}
+
+
+# --- the agreement's term fields: delivery format and store ------------------------------------------------
+
+
+def test_a_deliveries_guarantee_term_and_settlement_are_stored_and_read_back(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["agreements"][0]["terms"].update(
+        minimum_guarantee={"amount": "25000.00", "currency": "EUR"},
+        guarantee_term="quarterly",
+        guarantee_settlement="pro_rata",
+    )
+    import_delivery(store, write_delivery(tmp_path / "d", doc))
+    terms = store.snapshot().agreements["AGR-M"].terms
+    assert (terms.minimum_guarantee, terms.guarantee_term, terms.guarantee_settlement) == (
+        Money(25_000 * M, "EUR"),
+        GuaranteeTerm.QUARTERLY,
+        GuaranteeSettlement.PRO_RATA,
+    )
+    assert store.snapshot().agreements["AGR-P"].terms.guarantee_term == GuaranteeTerm.MONTHLY  # the default
+
+
+@pytest.mark.parametrize(
+    ("terms", "location"),
+    [
+        ({"guarantee_term": "fortnightly"}, "$.agreements[0].terms.guarantee_term"),
+        ({"guarantee_settlement": "never"}, "$.agreements[0].terms.guarantee_settlement"),
+        (
+            {"guarantee_term": "agreement", "minimum_guarantee": {"amount": "1.00", "currency": "EUR"}},
+            "$.agreements[0].terms.guarantee_term",
+        ),
+    ],
+)
+def test_a_bad_guarantee_term_is_refused_naming_its_place(
+    store: Store, tmp_path: Path, terms: dict[str, object], location: str
+) -> None:
+    doc = small_catalog()
+    doc["agreements"][0]["terms"].update(terms)  # the last: a per-agreement term, but the agreement never ends
+    with pytest.raises(Rejected) as info:
+        import_delivery(store, write_delivery(tmp_path / "d", doc))
+    assert ("invalid_value", location) in {(p.to_dict()["code"], p.to_dict()["location"]) for p in info.value.problems}
