@@ -84,3 +84,61 @@ def test_a_csv_delivery_without_its_header_file_is_rejected(store: Store, tmp_pa
     with pytest.raises(Rejected) as info:
         import_delivery(store, folder)
     assert ("delivery.csv", "missing_file") in {(p.file, p.code) for p in info.value.problems}
+
+
+# --- limits: strict quoting, cell size, NUL, header columns ----------------------------------------
+
+
+def csv_problems(store: Store, tmp_path: Path, changes: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    with pytest.raises(Rejected) as info:
+        import_delivery(store, write_csv(tmp_path / "d", changes))
+    assert store.snapshot().recordings == {} and store.deliveries() == []
+    return [(p.file, p.code, p.location, p.expected) for p in info.value.problems]
+
+
+def test_an_unbalanced_quote_is_rejected_with_its_line(store: Store, tmp_path: Path) -> None:
+    body = FILES["recording_shares.csv"] + '"GB-XYZ-26-00001,P-LABEL,100\n'
+    problems = csv_problems(store, tmp_path, {"recording_shares.csv": body})
+    (found,) = [p for p in problems if p[0] == "recording_shares.csv"]
+    assert found[1:3] == ("unreadable", "line 3") and "well-formed CSV" in found[3]
+
+
+def test_a_quote_followed_by_text_is_rejected(store: Store, tmp_path: Path) -> None:
+    body = 'isrc,party,share\n"GB-XYZ-26-00001"x,P-LABEL,100\n'
+    problems = csv_problems(store, tmp_path, {"recording_shares.csv": body})
+    assert ("recording_shares.csv", "unreadable", "line 2") in {p[:3] for p in problems}
+
+
+def test_a_128_kib_cell_is_rejected_not_a_crash(store: Store, tmp_path: Path) -> None:
+    body = FILES["works.csv"].replace("A Song", "x" * 131_073)
+    problems = csv_problems(store, tmp_path, {"works.csv": body})
+    assert ("works.csv", "unreadable", "line 2") in {p[:3] for p in problems}
+
+
+def test_a_cell_past_the_cell_limit_is_rejected_naming_its_column(store: Store, tmp_path: Path) -> None:
+    body = FILES["works.csv"].replace("A Song", "x" * 70_000)
+    problems = csv_problems(store, tmp_path, {"works.csv": body})
+    assert (
+        "works.csv",
+        "invalid_value",
+        "row 2",
+        "a cell of at most 65,536 characters (this one has 70,000)",
+    ) in problems
+
+
+def test_a_nul_byte_in_a_cell_is_rejected(store: Store, tmp_path: Path) -> None:
+    body = FILES["parties.csv"].replace("CSV Label", "CSV\x00Label")
+    problems = csv_problems(store, tmp_path, {"parties.csv": body})
+    assert ("parties.csv", "invalid_value", "row 2", "a cell without NUL characters") in problems
+
+
+def test_a_duplicate_header_column_is_rejected(store: Store, tmp_path: Path) -> None:
+    body = "isrc,party,share,share\nGB-XYZ-26-00001,P-LABEL,100,50\n"
+    problems = csv_problems(store, tmp_path, {"recording_shares.csv": body})
+    assert ("recording_shares.csv", "duplicate", "row 1", "each column once in the header") in problems
+
+
+def test_a_control_character_in_a_title_cell_is_rejected(store: Store, tmp_path: Path) -> None:
+    body = FILES["works.csv"].replace("A Song", "A\x1bSong")
+    problems = csv_problems(store, tmp_path, {"works.csv": body})
+    assert any(p[:3] == ("works.csv", "invalid_value", "row 2") and "U+001B" in p[3] for p in problems)

@@ -356,3 +356,20 @@ def test_an_import_for_a_party_lists_every_record_outside_its_standing_where_it_
         ("no_standing", "$.optouts[0]"),
     }
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "location", "expected"),
+    [
+        ('{"accord_delivery": "1.0", "sender": "A", "sender": "B"}', "$", "duplicate key 'sender'"),
+        ('{"accord_delivery": "1.0", "recordings": [{"duration_ms": NaN}]}', "$", "finite number"),
+        ('{"a": ' * 200 + "1" + "}" * 200, "line 1 (character 384)", "nested deeper than 64 levels"),
+    ],
+)
+def test_untrusted_json_is_refused_before_validation_and_nothing_is_written(
+    store: Store, tmp_path: Path, raw: str, location: str, expected: str
+) -> None:
+    (problem,) = reject(store, write_delivery(tmp_path / "d", {}, raw=raw))
+    assert (problem["code"], problem["file"], problem["location"]) == ("unreadable", "catalog.json", location)
+    assert expected in problem["expected"]
+    assert_nothing_written(store)
