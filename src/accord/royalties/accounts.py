@@ -95,6 +95,10 @@ def term_lines(pb: PeriodBooks, party: str | None = None) -> dict[tuple[str, str
     out: dict[tuple[str, str], list[TermLine]] = defaultdict(list)
     before = [t for t in pb.transfers if t.period < period]
     now = [t for t in pb.transfers if t.period == period]
+    totals = ledger.balances(pb.transfers)
+    earned: dict[tuple[str, str], int] = defaultdict(int)  # (agreement, currency) -> this period's lines
+    for r in pb.result.lines.select(["currency", "amount", "agreement_id"]).to_pylist():
+        earned[(r["agreement_id"], r["currency"])] += r["amount"]
     for a in sorted(pb.agreements, key=lambda a: a.agreement_id):
         if party is not None and a.licensor != party:
             continue
@@ -102,23 +106,16 @@ def term_lines(pb: PeriodBooks, party: str | None = None) -> dict[tuple[str, str
         term = term_of(a, period)
         currencies = {m.currency for m in (mg, adv) if m is not None and m.micros > 0}
         for cur in sorted(currencies):
-            row = {"term": "", "guaranteed": 0, "earnings": 0, "term_earnings": 0, "shortfall_paid": 0}
+            label, guaranteed, term_earnings = "", 0, 0
             if term is not None and mg is not None and mg.currency == cur:
                 earned_acc = ledger.account_id(term_party(term), cur, "term_earnings")
-                row |= {
-                    "term": term.label,
-                    "guaranteed": term.guarantee,
-                    "earnings": sum(t.amount for t in now if t.credit_account == earned_acc),
-                    "term_earnings": ledger.balances(pb.transfers).get(earned_acc, 0),
-                }
+                label, guaranteed = term.label, term.guarantee
+                earnings = sum(t.amount for t in now if t.credit_account == earned_acc)
+                term_earnings = totals.get(earned_acc, 0)
             else:
-                row["earnings"] = sum(
-                    r["amount"]
-                    for r in pb.result.lines.select(["currency", "amount", "agreement_id"]).to_pylist()
-                    if r["agreement_id"] == a.agreement_id and r["currency"] == cur
-                )
+                earnings = earned.get((a.agreement_id, cur), 0)
             mine = [t for t in now if t.reason == a.agreement_id]
-            row["shortfall_paid"] = sum(t.amount for t in mine if t.code == "mg_shortfall" and t.currency == cur)
+            shortfall = sum(t.amount for t in mine if t.code == "mg_shortfall" and t.currency == cur)
             acc = ledger.account_id(a.licensor, cur, "advance")
             opening = outstanding_by_agreement(before, acc).get(a.agreement_id, 0)
             advanced = sum(t.amount for t in mine if t.code == "advance" and t.debit_account == acc)
@@ -129,12 +126,16 @@ def term_lines(pb: PeriodBooks, party: str | None = None) -> dict[tuple[str, str
             out[(a.licensor, cur)].append(
                 TermLine(
                     agreement_id=a.agreement_id,
+                    term=label,
+                    guaranteed=guaranteed,
+                    earnings=earnings,
+                    term_earnings=term_earnings,
+                    shortfall_paid=shortfall,
                     opening_balance=opening,
                     advanced=advanced,
                     recouped=recouped,
                     taken_back=taken,
                     closing_balance=opening + advanced + taken - recouped,
-                    **row,
                 )
             )
     return out

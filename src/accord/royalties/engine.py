@@ -18,6 +18,17 @@ sums exactly to the level above::
     work          -> owners                            by share (unowned remainder: suspense)
     owner         -> payable | operator                the owner's agreement's pool share
                      (no fitting agreement: suspense)
+    then, per (currency, model, party, agreement) whose agreement says pro_rata_duration
+    (and the policy sets no method): its training lines' payable re-split by
+    equal-per-work amount x the item's duration (Cascade._by_duration)
+
+Inputs: :class:`~accord.royalties.inputs.RunInputs` (coded tables: ``attribution``, ``items``,
+``sides``, ``works``, ``holders``, ``durations``, and the agreements in force), the period's event
+files and the :class:`~accord.royalties.policy.RoyaltyPolicy`. Output: :class:`RunResult`, whose
+``lines`` (one per party, currency, basis, isrc, work, model, output, side; :data:`LINE_COLUMNS`)
+and ``suspense`` (:data:`SUSPENSE_COLUMNS`) with ``operator`` sum exactly to ``revenue`` per currency.
+What a close posts from them (guarantee terms, advances, conversions) is
+:mod:`accord.royalties.postings`, a pure function of the result, the ledger so far and the rates.
 
 Money that cannot go further (no usage at all, a model with no manifest, an unknown
 recording, an unowned share, an owner without a fitting agreement) goes to the suspense

@@ -240,7 +240,7 @@ def _holder_rows(
 
 def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
     schema = SCHEMAS[name]
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names]
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in schema.names]
     return pa.table([pa.array(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema)
 
 
