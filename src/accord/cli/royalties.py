@@ -104,8 +104,9 @@ def royalties_close(period: PeriodOpt) -> None:
     )
     for g in closing.guarantees:
         console.print(
-            f"minimum guarantee {g.agreement_id} ({g.party_id}): guaranteed {_money(g.guaranteed, g.currency)}, "
-            f"earned {_money(g.earned, g.currency)}, shortfall {_money(g.shortfall, g.currency)}"
+            f"minimum guarantee {g.agreement_id} ({g.party_id}), term {g.term}: guaranteed "
+            f"{_money(g.guaranteed, g.currency)}, earned to date {_money(g.earned, g.currency)}, shortfall paid "
+            f"{_money(g.shortfall, g.currency)}" + ("" if g.settled else " (term continues)")
         )
 
 
