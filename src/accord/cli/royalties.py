@@ -15,7 +15,7 @@ from accord.registry.entities import Money
 from accord.registry.store import Store
 from accord.royalties import heads, ledger
 from accord.royalties.accounts import books, reconcile, write_statements
-from accord.royalties.fx import import_file
+from accord.royalties.fx import import_file, rate_date, rates_on
 from accord.royalties.payouts import write_payout_files
 from accord.royalties.periods import CLOSED, period_status
 from accord.royalties.run import close_period, payout_batch, run_period
@@ -271,6 +271,25 @@ def ledger_adopt() -> None:
     console.print(f"{head.describe()}: {head.transfers} transfers, ending {head.last_hash[:16]}")
 
 
+DEMO_USD_PER_EUR = "1.0800"
+"""The demo's exchange rate (illustrative, not the ECB's): its USD advance and guarantee need one."""
+
+
+def _demo_rates(store: Store, settings: Settings, period: str) -> None:
+    """Import an illustrative EUR/USD rate for the period's rate date, unless one is stored already."""
+    day = rate_date(period)
+    if "USD" in rates_on(store, day):
+        return
+    path = settings.home / "demo" / f"fx-{period}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Date,USD,\n{day.isoformat()},{DEMO_USD_PER_EUR},\n", encoding="utf-8")
+    import_file(store, path, actor="demo")
+    console.print(
+        f"Exchange rate for {period} (illustrative, not the ECB's): 1 EUR = {DEMO_USD_PER_EUR} USD on "
+        f"{day.isoformat()}, the period's last business day (accord fx import loads real ones)."
+    )
+
+
 def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> None:
     """The demo's last stage: a simulated month of usage, a closed period, what each rights holder earned."""
     from accord.demo.usage import revenue_total, simulate_month, write_jsonl
@@ -291,6 +310,7 @@ def royalties_demo_stage(store: Store, settings: Settings, *, seed: int = 0) -> 
         f"Simulated {path.name}: {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; revenue "
         f"{revenue_total(events)} EUR. Ingested {result.new} events ({result.duplicates} already known)."
     )
+    _demo_rates(store, settings, period)
     with progress_bar() as progress:
         run = run_period(store, settings, period, actor="demo", progress=progress)
     closing = close_period(store, settings, period, actor="demo")
