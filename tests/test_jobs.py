@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from accord.cli import app as cli
-from accord.cli.worker import worker_command
+from accord.cli.worker import start_workers, stop_workers, worker_command
 from accord.errors import NotFound, NotLicensed
 from accord.jobs import kinds, queue
 from accord.jobs.kinds import KINDS, output_id_for
@@ -318,3 +318,18 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_which_completes_it_exactly
                 p.wait()
         for log in logs:
             log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_worker_process_stops_on_sigterm_between_jobs(store: Store, settings: Settings, tmp_path: Path) -> None:
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        (worker,) = start_workers(1, stdout=log)
+        deadline = time.monotonic() + 120
+        while "waiting for jobs" not in log_path.read_text(errors="replace"):
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
+            time.sleep(0.2)
+        stop_workers([worker], grace_s=30)
+    assert worker.returncode == 0, log_path.read_text(errors="replace")
+    assert "stopped" in log_path.read_text(errors="replace")

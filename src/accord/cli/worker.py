@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
@@ -25,9 +25,11 @@ def worker_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "accord.cli.worker", *args]
 
 
-def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
-    """Start ``n`` worker processes (they read the same ``ACCORD_*`` environment as this one)."""
-    return [subprocess.Popen(worker_command()) for _ in range(n)]
+def start_workers(n: int, *, stdout: IO[bytes] | None = None) -> list[subprocess.Popen[bytes]]:
+    """Start ``n`` worker processes (they read the same ``ACCORD_*`` environment as this one); their
+    output goes to ``stdout`` (default: this process's), log lines included."""
+    stderr = None if stdout is None else subprocess.STDOUT
+    return [subprocess.Popen(worker_command(), stdout=stdout, stderr=stderr) for _ in range(n)]
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]], *, grace_s: float = 30.0) -> None:

@@ -66,10 +66,10 @@ class Worker:
     def run_one(self) -> Job | None:
         """Re-queue what dead workers left, then claim and run one job; the job as it ended, or ``None``."""
         s = self.settings
-        for job in queue.requeue_expired(
+        for left in queue.requeue_expired(
             self.store, lease_s=s.job_lease_s, max_attempts=s.job_max_attempts, wall=self.wall
         ):
-            log.warning("job %s: %s", job.job_id, (job.error or {}).get("message", ""))
+            log.warning("job %s: %s", left.job_id, (left.error or {}).get("message", ""))
         job = queue.claim(self.store, self.name, wall=self.wall)
         if job is None:
             return None
