@@ -179,18 +179,16 @@ def test_a_duplicate_key_in_a_delivery_is_rejected_naming_it(store: Store, tmp_p
     assert problem.location == "$.recordings[0]" and "duplicate key 'genre'" in problem.expected
 
 
-def test_a_5_mb_title_is_rejected_with_the_limit_and_a_short_value(store: Store, tmp_path: Path) -> None:
+def test_a_5_mb_title_is_rejected_with_the_limit_and_a_short_value_and_1000_characters_pass(
+    store: Store, tmp_path: Path
+) -> None:
     doc = small_catalog()
     doc["recordings"][0]["title"] = "x" * 5_000_000
     problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
     assert (problem.location, problem.field) == ("$.recordings[0].title", "title")
     assert "at most 1,000 characters" in problem.expected and len(problem.value) < 300
-
-
-def test_a_title_of_exactly_1000_characters_is_accepted(store: Store, tmp_path: Path) -> None:
-    doc = small_catalog()
-    doc["recordings"][0]["title"] = "x" * 1_000
-    import_delivery(store, write_delivery(tmp_path / "d", doc))
+    doc["recordings"][0]["title"] = "x" * 1_000  # the limit itself is accepted
+    import_delivery(store, write_delivery(tmp_path / "ok", doc))
     assert store.snapshot().recordings["GBXYZ2600001"].title == "x" * 1_000
 
 
@@ -245,8 +243,10 @@ def test_the_largest_amount_is_stored_exactly(store: Store, tmp_path: Path) -> N
     assert advance is not None and advance.micros == 10**18
 
 
-@pytest.mark.parametrize("share", ["1e999999999", "101", "-1", "33.33333", "1" * 70])
-def test_a_share_out_of_range_or_too_fine_is_rejected(store: Store, tmp_path: Path, share: str) -> None:
+@pytest.mark.parametrize("share", ["1e999999999", "-1E+999999999", "1E+1000000"])
+def test_a_share_whose_exponent_would_overflow_is_rejected_not_a_crash(
+    store: Store, tmp_path: Path, share: str
+) -> None:
     doc = small_catalog()
     doc["works"][0]["shares"][0]["share"] = share
     problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_value")
