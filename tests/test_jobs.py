@@ -333,3 +333,48 @@ def test_a_worker_process_stops_on_sigterm_between_jobs(store: Store, settings: 
         stop_workers([worker], grace_s=30)
     assert worker.returncode == 0, log_path.read_text(errors="replace")
     assert "stopped" in log_path.read_text(errors="replace")
+
+
+# ---------------------------------------------------------------- the faces: API and serve
+
+
+def test_the_api_only_queues_a_job_and_a_worker_runs_it(store: Store, settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.auth import create_key
+    from accord.outputs.plans import parse_plans
+
+    outputs.add_creator(store, "ana", "free", "GB", parse_plans(settings.plans))
+    auth = {"Authorization": f"Bearer {create_key(store, role='creator', party_id='ana')[1]}"}
+    with TestClient(create_app(settings, store=store)) as c:
+        r = c.post("/v1/generations", headers=auth, json={"model_id": "m-none", "style": "reel", "bars": 4})
+        assert r.status_code == 202 and r.json()["status"] == "queued" and r.json()["attempts"] == 0
+        time.sleep(0.5)
+        assert c.get(f"/v1/jobs/{r.json()['job_id']}", headers=auth).json()["status"] == "queued"
+        job_threads = [t.name for t in threading.enumerate() if t.name.startswith(("accord-job", "accord-worker"))]
+        assert job_threads == []  # nothing in the API process runs jobs
+        (ran,) = run_until_idle(store, quick(settings))
+        failed = c.get(f"/v1/jobs/{r.json()['job_id']}", headers=auth).json()
+    assert ran.job_id == failed["job_id"] and failed["status"] == "failed" and failed["attempts"] == 1
+    assert failed["error"]["code"] == "not_found" and "m-none" in failed["error"]["message"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_runs_n_api_processes_and_starts_and_stops_its_job_workers(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    import accord.cli.worker as worker_cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+    monkeypatch.setattr(worker_cli, "start_workers", lambda n: seen.setdefault("started", [f"w{i}" for i in range(n)]))
+    monkeypatch.setattr(worker_cli, "stop_workers", lambda ws: seen.update(stopped=ws))
+    result = CliRunner().invoke(cli, ["serve", "--processes", "3", "--job-workers", "2", "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert seen["app"] == "accord.api.app:create_app" and seen["factory"] is True
+    assert (seen["workers"], seen["port"]) == (3, 8123)
+    assert seen["started"] == seen["stopped"] == ["w0", "w1"]
+    assert "3 API process(es), 2 job worker(s)" in result.output
