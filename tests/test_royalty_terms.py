@@ -37,7 +37,7 @@ from accord.royalties.periods import period_bounds
 from accord.royalties.postings import as_transfers, plan
 from accord.royalties.run import close_period, latest_run, load_result, run_period
 from accord.royalties.statements_render import from_document, html_text, json_text
-from accord.royalties.terms import term_of
+from accord.royalties.terms import term_of, term_party
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
 from tests import factories as f
@@ -472,3 +472,14 @@ def test_a_bad_guarantee_term_is_refused_naming_its_place(
     with pytest.raises(Rejected) as info:
         import_delivery(store, write_delivery(tmp_path / "d", doc))
     assert ("invalid_value", location) in {(p.to_dict()["code"], p.to_dict()["location"]) for p in info.value.problems}
+
+
+def test_a_terms_memo_accounts_fit_the_ledger_for_the_longest_agreement_id() -> None:
+    long = with_terms(f.agreement("A" * 64, "P-A"), minimum_guarantee=Money(M, "EUR"))
+    term = term_of(long, "2026-11")
+    assert term is not None
+    name = term_party(term)
+    assert len(name) <= 64 and name.endswith(".2026-11-01") and ledger.account_id(name, "EUR", "term_earnings")
+    assert term_party(term_of(f.agreement("A-1", "P-A", minimum_guarantee=Money(M, "EUR")), "2026-11")) == (  # type: ignore[arg-type]
+        "AGR.A-1.2026-11-01"
+    )

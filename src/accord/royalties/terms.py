@@ -29,6 +29,7 @@ The contract rules (docs/royalties.md, "Terms over periods"):
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from fractions import Fraction
@@ -141,9 +142,21 @@ def is_last_period(term: Term, period: str) -> bool:
 # --- the ledger side: term memo accounts and the shortfall legs ------------------------------------
 
 
+PARTY_ID_MAX = 64
+"""The ledger's party ids are at most this long (``ledger_accounts.party_id``)."""
+
+
 def term_party(term: Term) -> str:
-    """The party part of a term's memo accounts: ``AGR.<agreement id>.<term start>``."""
-    return f"AGR.{term.agreement_id}.{term.start.isoformat()}"
+    """The party part of a term's memo accounts: ``AGR.<agreement id>.<term start>``.
+
+    An agreement id too long for a ledger party id is replaced by the first 32 hex digits of
+    its sha256 (deterministic, so the term's accounts are found again every period).
+    """
+    name = f"AGR.{term.agreement_id}.{term.start.isoformat()}"
+    if len(name) <= PARTY_ID_MAX:
+        return name
+    digest = hashlib.sha256(term.agreement_id.encode()).hexdigest()[:32]
+    return f"AGR.{digest}.{term.start.isoformat()}"
 
 
 @dataclass(frozen=True)
