@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.errors import Rejected, ValidationError
-from accord.registry import ern
+from accord.registry import ern_schema
 from accord.registry.ern import duration_ms, ern_to_delivery, import_ern, parse_ern, read_ern
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
@@ -230,7 +230,7 @@ def test_elements_nested_100000_deep_are_refused_cleanly():
 
 
 def test_a_message_past_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(ern, "MAX_ERN_BYTES", 1000)
+    monkeypatch.setattr(ern_schema, "MAX_ERN_BYTES", 1000)
     with pytest.raises(ValidationError, match=r"big.xml: 330,\d+ bytes; expected an ERN message of at most 1,000"):
         parse_ern(SINGLE.read_bytes(), "big.xml")
 
@@ -261,8 +261,8 @@ def test_a_message_that_breaks_the_ern_43_schema_is_refused_naming_the_element(o
 def test_the_schema_ships_inside_the_package():
     from importlib import resources
 
-    assert resources.files("accord.registry").joinpath(ern.SCHEMA_FILE).is_file()
-    assert ern.ern_schema().validity == "valid"
+    assert resources.files("accord.registry").joinpath(ern_schema.SCHEMA_FILE).is_file()
+    assert ern_schema.ern_schema().validity == "valid"
 
 
 def test_a_bad_isrc_is_reported_as_a_bad_isrc_not_a_missing_work():

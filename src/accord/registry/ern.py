@@ -1,7 +1,8 @@
 """DDEX ERN 4.3 NewReleaseMessage import: a label's release delivery into an Accord delivery.
 
 :func:`read_ern` reads the message (header, parties, sound recordings, releases, deals) into
-frozen records. :func:`ern_to_delivery` turns it into an Accord delivery document
+frozen records, once :mod:`accord.registry.ern_schema` has checked it as untrusted XML and
+against the ERN 4.3 subset schema. :func:`ern_to_delivery` turns it into an Accord delivery document
 (``docs/delivery-format.md``) and lists, as :class:`~accord.errors.Problem` values, what an
 ERN message cannot say and Accord needs: a recording without an ISRC, the musical works a
 recording embodies (ERN 4.3 carries no work link and no publishing shares), or a duration.
@@ -21,34 +22,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import defusedxml.ElementTree as SafeET
-import xmlschema
-from defusedxml import DefusedXmlException
-
 from accord import identifiers
 from accord.errors import InvalidIdentifier, Problem, Rejected, ValidationError
+from accord.registry.ern_schema import load_ern_xml
 
 if TYPE_CHECKING:
     from accord.registry.importer import ImportReport
     from accord.registry.store import Store
 
-ERN_NAMESPACE = "http://ddex.net/xml/ern/43"
-"""The namespace of the root element of an ERN 4.3 message (its children are unqualified)."""
-
 WRITER_ROLES = frozenset({"Composer", "Lyricist", "ComposerLyricist", "Writer", "Author", "Librettist", "Arranger"})
 """ERN contributor roles that make a party a writer in Accord."""
-
-MAX_ERN_BYTES = 64 * 1024 * 1024
-"""The largest ERN message read (64 MiB; the largest public sample is 330 kB)."""
-MAX_ERN_DEPTH = 64
-"""The deepest element nesting accepted (ERN 4.3 nests about 12 levels)."""
-SCHEMA_FILE = "ern43-subset.xsd"
-"""The XSD 1.1 schema every message is validated against before it is read (docs/ern.md)."""
 
 _DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?T?(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?$")
 _PARTY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -246,63 +232,16 @@ def _release(node: ET.Element) -> ErnRelease:
     )
 
 
-@cache
-def ern_schema() -> xmlschema.XMLSchema11:
-    """The ERN 4.3 subset schema shipped in this package (no network: it imports nothing)."""
-    source = resources.files("accord.registry").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return xmlschema.XMLSchema11(source, base_url=None, allow="none")
-
-
-def _check_depth(root: ET.Element, name: str) -> None:
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_ERN_DEPTH:
-            msg = f"{name}: elements nested deeper than {MAX_ERN_DEPTH} levels (at <{node.tag}>); expected ERN 4.3"
-            raise ValidationError(msg, field="xml", value=depth)
-        stack.extend((child, depth + 1) for child in node)
-
-
-def validate_ern(root: ET.Element, name: str = "<ern>") -> None:
-    """Validate a parsed message against the shipped ERN 4.3 subset schema.
-
-    Raises:
-        ValidationError: the first schema violation, naming the element path and what is wrong.
-    """
-    error = next(iter(ern_schema().iter_errors(root, use_location_hints=False)), None)
-    if error is not None:
-        path = (error.path or "/").replace(f"{{{ERN_NAMESPACE}}}", "ern:")
-        reason = " ".join(str(error.reason or error.message).split()).rstrip(".")
-        msg = f"{name}: {path}: {reason}; expected a valid ERN 4.3 NewReleaseMessage (docs/ern.md)"
-        raise ValidationError(msg, field=path.rsplit("/", 1)[-1] or "xml", value=path)
-
-
 def parse_ern(data: bytes, name: str = "<ern>") -> ErnMessage:
-    """Parse an ERN 4.3 NewReleaseMessage, validated against the ERN 4.3 subset schema first.
-
-    Parsed with ``defusedxml``: no DTD, no entity (so no entity expansion and no external
-    reference), at most :data:`MAX_ERN_BYTES` and :data:`MAX_ERN_DEPTH`.
+    """Parse an ERN 4.3 NewReleaseMessage: checked as untrusted XML and against the ERN 4.3 subset
+    schema first (:func:`accord.registry.ern_schema.load_ern_xml`), then read into records.
 
     Raises:
-        ValidationError: too large, not XML, a DTD or entity declaration (refused: external input),
-            nested too deep, a root element other than ERN 4.3's NewReleaseMessage, or a schema
-            violation (with its element path).
+        ValidationError: too large, not XML, a DTD or entity declaration, nested too deep, not an
+            ERN 4.3 NewReleaseMessage, a schema violation (with its element path), or a duration
+            that is not ISO 8601.
     """
-    if len(data) > MAX_ERN_BYTES:
-        msg = f"{name}: {len(data):,} bytes; expected an ERN message of at most {MAX_ERN_BYTES:,} bytes"
-        raise ValidationError(msg, field="xml", value=len(data))
-    try:
-        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        msg = f"{name}: has a DTD or entity declaration ({type(exc).__name__}); ERN messages have none"
-        raise ValidationError(msg, field="xml") from None
-    except ET.ParseError as exc:
-        raise ValidationError(f"{name}: not well-formed XML ({exc})", field="xml") from None
-    want = f"{{{ERN_NAMESPACE}}}NewReleaseMessage"
-    if root.tag != want:
-        raise ValidationError(f"{name}: root element {root.tag!r}; expected {want}", field="root", value=root.tag)
-    _check_depth(root, name)
-    validate_ern(root, name)
+    root = load_ern_xml(data, name)
     header = root.find("MessageHeader")
     resources = root.find("ResourceList")
     deals = [
