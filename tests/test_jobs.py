@@ -271,6 +271,23 @@ def test_a_generation_run_again_makes_no_second_output_or_usage_event(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_worker_keeps_a_model_loaded_between_jobs_and_loads_a_retrained_one_again(
+    settings: Settings,
+    trained: dict[str, Any],  # noqa: F811
+) -> None:
+    from accord.outputs.studio import _load, model_dir
+
+    folder = model_dir(settings, trained["model"].model_id)
+    first = _load(folder)
+    assert _load(folder) is first  # the second job on the model loads nothing
+    ckpt = (folder / "ckpt.pt").stat()
+    os.utime(folder / "ckpt.pt", ns=(ckpt.st_atime_ns, ckpt.st_mtime_ns + 1_000_000_000))  # retrained in place
+    again = _load(folder)
+    assert again is not first and _load(folder) is again
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_leaves_it_to_another_which_completes_it_exactly_once(
     store: Store,
     settings: Settings,

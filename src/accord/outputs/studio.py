@@ -127,18 +127,24 @@ class Generated:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-_LOADED: dict[Path, Any] = {}
+_LOADED: dict[tuple[Path, int], Any] = {}
 
 
 def _load(path: Path) -> Any:
+    """The model in ``path``, loaded once per checkpoint (a long-lived worker keeps it between jobs;
+    a checkpoint retrained in the same folder is loaded again, by its modification time)."""
     from accord.model.sample import load_model
 
-    if path not in _LOADED:
-        if not path.is_dir():
-            msg = f"model files: {path} not found (train the model first: accord train)"
-            raise NotFound(msg)
-        _LOADED[path] = load_model(path)
-    return _LOADED[path]
+    if not path.is_dir():
+        msg = f"model files: {path} not found (train the model first: accord train)"
+        raise NotFound(msg)
+    ckpt = path / "ckpt.pt"
+    key = (path, ckpt.stat().st_mtime_ns if ckpt.is_file() else 0)
+    if key not in _LOADED:
+        for stale in [k for k in _LOADED if k[0] == path]:
+            del _LOADED[stale]
+        _LOADED[key] = load_model(path)
+    return _LOADED[key]
 
 
 def check_may_generate(store: Store, model_id: str, creator: Creator, prompt: Prompt) -> bytes | None:
