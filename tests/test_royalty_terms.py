@@ -483,3 +483,25 @@ def test_a_terms_memo_accounts_fit_the_ledger_for_the_longest_agreement_id() -> 
     assert term_party(term_of(f.agreement("A-1", "P-A", minimum_guarantee=Money(M, "EUR")), "2026-11")) == (  # type: ignore[arg-type]
         "AGR.A-1.2026-11-01"
     )
+
+
+@pytest.mark.parametrize(
+    ("term", "end", "period", "span", "periods", "guarantee"),
+    [
+        # a yearly term counted from March 2026 (the month of the start); in force from the 15th: 351 of 365 days
+        (GuaranteeTerm.YEARLY, None, "2026-11", "2026-03-01..2027-03-01", 12, round(Fraction(365 * M * 351, 365))),
+        # the same, ended mid-December: 2026-03-15 .. 2026-12-16 is 276 days of 365
+        (GuaranteeTerm.YEARLY, datetime(2026, 12, 16, tzinfo=UTC), "2026-12", "2026-03-01..2027-03-01", 10, 276 * M),
+        # one term over the whole agreement: its recorded span, nothing prorated
+        (GuaranteeTerm.AGREEMENT, datetime(2026, 12, 16, tzinfo=UTC), "2026-05", "2026-03-15..2026-12-16", 10, 365 * M),
+        (GuaranteeTerm.MONTHLY, None, "2026-03", "2026-03-01..2026-04-01", 1, round(Fraction(365 * M * 17, 31))),
+    ],
+)
+def test_other_terms_their_span_and_prorated_guarantee(
+    term: GuaranteeTerm, end: datetime | None, period: str, span: str, periods: int, guarantee: int
+) -> None:
+    a = f.agreement("A-1", "P-A", start=datetime(2026, 3, 15, tzinfo=UTC), end=end)
+    got = term_of(with_terms(a, minimum_guarantee=Money(365 * M, "EUR"), guarantee_term=term), period)
+    assert got is not None
+    assert (got.label, len(got.periods), got.guarantee) == (span, periods, guarantee)
+    assert got.due_to(got.last_period) == guarantee  # the pro rata parts sum to it exactly
