@@ -7,8 +7,9 @@ advances). The policy holds the period-level settings that no single agreement c
 * ``training_share_ppm``: the part of revenue that forms the training pool; the rest is the
   output pool (default 50/50).
 * ``training_pool_method``: how a model's training money is split among its manifest's items
-  (``equal_per_work`` or ``pro_rata_duration``); empty means "as the agreements say" (when
-  the agreements in force disagree, ``equal_per_work`` applies and the run notes it).
+  (``equal_per_work`` or ``pro_rata_duration``) for every agreement; empty (the default) means
+  each agreement's own method, honoured per licensor in one run (the pot is split equally per
+  work, then a ``pro_rata_duration`` licensor's share is re-split over its items by duration).
 * ``kind_weights``: how many units each usage event kind counts for.
 * ``output_kinds``: the kinds that monetise an output (a generation alone does not).
 * ``reserve_ppm``: the part of each period's royalty income held in reserve, released in the
@@ -41,7 +42,7 @@ class RoyaltyPolicy:
 
     Attributes:
         training_share_ppm: the training pool's part of revenue; the output pool gets the rest.
-        training_pool_method: ``equal_per_work``, ``pro_rata_duration`` or ``""`` (from the agreements).
+        training_pool_method: ``equal_per_work``, ``pro_rata_duration`` or ``""`` (each agreement's own).
         kind_weights: (kind, units) for each usage kind, sorted by kind.
         output_kinds: kinds that monetise an output (they weight the output pool), sorted.
         reserve_ppm: part of royalty income held in reserve until the next period's close.
