@@ -26,7 +26,7 @@ from accord.errors import NotFound, NotLicensed
 from accord.jobs import kinds, queue
 from accord.jobs.kinds import KINDS, output_id_for
 from accord.jobs.queue import DONE, FAILED, QUEUED, RUNNING, Job, claim, get_job, submit
-from accord.jobs.worker import run_until_idle
+from accord.jobs.worker import Worker, run_until_idle
 from accord.outputs import store as outputs
 from accord.registry.schema import Base
 from accord.registry.store import Store
@@ -221,6 +221,35 @@ def test_a_job_of_a_kind_this_worker_does_not_know_fails_naming_it(store: Store,
     (ran,) = run_until_idle(store, quick(settings))
     assert ran.job_id == job.job_id and ran.status == FAILED
     assert "kind: 'from-a-newer-version' is not a job kind this worker runs" in (ran.error or {})["message"]
+
+
+def test_a_worker_outlives_a_queue_it_cannot_reach_for_a_while(
+    store: Store, settings: Settings, test_kinds: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    job = submit(store, "slow", "ana", {})
+    real, calls = queue.claim, []
+
+    def locked_once(*args: Any, **kwargs: Any) -> Job | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE jobs …", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim", locked_once)
+    stop = threading.Event()
+    loop = threading.Thread(target=Worker(store, quick(settings)).run, args=(stop,))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while get_job(store, job.job_id).status != DONE:
+            assert loop.is_alive() and time.monotonic() < deadline, get_job(store, job.job_id)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert len(calls) >= 2
 
 
 def test_the_worker_command_runs_the_queue_until_idle(

@@ -117,7 +117,12 @@ class Worker:
         """Run jobs until ``stop`` is set (checked between jobs); idle, look again every ``ACCORD_JOB_POLL_S``."""
         log.info("worker %s: waiting for jobs", self.name)
         while not stop.is_set():
-            if self.run_one() is None:
+            try:
+                ran = self.run_one()
+            except Exception:  # the database unreachable or locked past its timeout: no job is lost, look again
+                log.exception("worker %s: could not reach the queue", self.name)
+                ran = None
+            if ran is None:
                 stop.wait(self.settings.job_poll_s)
         log.info("worker %s: stopped", self.name)
 
