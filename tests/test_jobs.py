@@ -424,3 +424,15 @@ def test_serve_runs_n_api_processes_and_starts_and_stops_its_job_workers(
     assert (seen["workers"], seen["port"]) == (3, 8123)
     assert seen["started"] == seen["stopped"] == ["w0", "w1"]
     assert "3 API process(es), 2 job worker(s)" in result.output
+
+
+def test_a_heartbeat_no_shorter_than_the_lease_is_refused_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.errors import ValidationError
+    from accord.settings import get_settings
+
+    monkeypatch.setenv("ACCORD_JOB_LEASE_S", "2")
+    monkeypatch.setenv("ACCORD_JOB_HEARTBEAT_S", "2")
+    with pytest.raises(ValidationError, match=r"ACCORD_JOB_HEARTBEAT_S='2': must be shorter than ACCORD_JOB_LEASE_S"):
+        get_settings()
+    monkeypatch.setenv("ACCORD_JOB_HEARTBEAT_S", "0.5")
+    assert get_settings().job_heartbeat_s == 0.5

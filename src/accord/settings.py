@@ -159,6 +159,15 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("job_heartbeat_s")
+    @classmethod
+    def _beats_within_the_lease(cls, value: float, info: pydantic.ValidationInfo) -> float:
+        lease = info.data.get("job_lease_s")
+        if lease is not None and value >= lease:
+            msg = f"must be shorter than ACCORD_JOB_LEASE_S ({lease:g} s), or every running job would be taken away"
+            raise ValueError(msg)
+        return value
+
     @field_validator("plans")
     @classmethod
     def _plans_shape(cls, value: str) -> str:
