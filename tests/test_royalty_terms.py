@@ -505,3 +505,17 @@ def test_other_terms_their_span_and_prorated_guarantee(
     assert got is not None
     assert (got.label, len(got.periods), got.guarantee) == (span, periods, guarantee)
     assert got.due_to(got.last_period) == guarantee  # the pro rata parts sum to it exactly
+
+
+def test_a_recouped_advance_needs_no_more_exchange_rates() -> None:
+    a = with_terms(f.agreement("A-1", "P-A"), advance=Money(10 * M, "USD"))
+    done: list[ledger.Transfer] = []
+    usd = PeriodRates("2026-11", rate_date("2026-11"), {"EUR": Fraction(1), "USD": Fraction(2)})
+    legs, _ = plan(_result("2026-11", {("P-A", "A-1", "EUR"): 5 * M}), [a], done, rates=usd)
+    done += as_transfers(legs, "2026-11")  # 5.00 EUR -> 10.00 USD: the advance is recouped
+    assert ledger.balances(done)["P-A:USD:advance"] == 0
+    none = PeriodRates("2026-12", rate_date("2026-12"), {"EUR": Fraction(1)})
+    legs, _ = plan(_result("2026-12", {("P-A", "A-1", "EUR"): 5 * M}), [a], done, rates=none)  # no rate asked for
+    assert [leg.code for leg in legs] == ["royalty", "operator_share"]
+    with pytest.raises(ValidationError, match="EUR->USD"):  # while it was outstanding, it was
+        plan(_result("2026-11", {("P-A", "A-1", "EUR"): 5 * M}), [a], [], rates=none)

@@ -39,7 +39,7 @@ from fractions import Fraction
 from math import ceil
 
 from accord.money import allocate
-from accord.registry.entities import PPM_WHOLE, Agreement
+from accord.registry.entities import PPM_WHOLE, Agreement, GuaranteeSettlement
 from accord.royalties.engine import RunResult
 from accord.royalties.fx import Pair, PeriodRates, convert_many, rate_date, require_rates
 from accord.royalties.ledger import OPERATOR, REVENUE, UNMATCHED, Leg, Transfer, account_id, balances, parse_account
@@ -88,13 +88,25 @@ def _earnings(result: RunResult) -> tuple[dict[tuple[str, str], int], dict[tuple
     return by_agreement, by_party
 
 
-def _advance_currencies(agreements: Iterable[Agreement], before: dict[str, int]) -> dict[str, set[str]]:
-    """party -> currencies in which it has (or is granted) an advance."""
+def _advance_currencies(
+    agreements: Iterable[Agreement], history: Sequence[Transfer], period: str
+) -> dict[str, set[str]]:
+    """party -> currencies in which it may have an advance outstanding at this close.
+
+    Those outstanding before it, those granted at it (an agreement's first close), and those a
+    pro rata guarantee ending at it may take back.
+    """
+    granted = {tr.reason for tr in history if tr.code == "advance"}
     out: dict[str, set[str]] = defaultdict(set)
     for a in agreements:
-        if a.terms.advance is not None and a.terms.advance.micros > 0:
-            out[a.licensor].add(a.terms.advance.currency)
-    for acc, value in before.items():
+        adv, mg = a.terms.advance, a.terms.minimum_guarantee
+        if adv is not None and adv.micros > 0 and a.agreement_id not in granted:
+            out[a.licensor].add(adv.currency)
+        term = term_of(a, period)
+        pro_rata = a.terms.guarantee_settlement == GuaranteeSettlement.PRO_RATA
+        if term is not None and mg is not None and pro_rata and term.last_period == period:
+            out[a.licensor].add(mg.currency)
+    for acc, value in balances(history).items():
         party, currency, kind = parse_account(acc)
         if kind == "advance" and value < 0:
             out[party].add(currency)
@@ -118,7 +130,7 @@ def needed_pairs(result: RunResult, agreements: Sequence[Agreement], history: Se
         party, cur, kind = parse_account(acc)
         if kind == "payable" and value > 0:
             held[party].add(cur)
-    for party, currencies in _advance_currencies(agreements, before).items():
+    for party, currencies in _advance_currencies(agreements, history, result.period).items():
         pairs |= {(d, c) for c in currencies for d in held.get(party, ()) if d != c}
     return {p for p in pairs if p[0] != p[1]}
 
