@@ -1,73 +1,121 @@
-"""The ``accord`` command: thin Typer commands over the domain functions."""
+"""The ``accord`` command: thin Typer commands over the domain functions.
+
+Building the command tree imports only Typer, Rich and this package's light parts: each sub-command's
+module (and its heavy dependencies) is imported when that sub-command runs (see :mod:`accord.cli.lazy`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from accord import __version__
-from accord.cli.api import apikey_app, serve_cmd
-from accord.cli.attribution import attribute_cmd, attribution_app
-from accord.cli.bank import bank_app
-from accord.cli.catalog import app as catalog_app
-from accord.cli.common import (
-    EXIT_ERROR,
-    EXIT_NO,
-    AccordGroup,
-    console,
-    err_console,
-    handle_errors,
-    instant,
-    open_store,
-    print_json,
+from accord.cli.common import EXIT_ERROR, EXIT_NO, console, err_console, handle_errors, instant, open_store, print_json
+from accord.cli.lazy import LazyGroup, Subcommand
+
+SUBCOMMANDS = (
+    Subcommand(
+        "attribute",
+        "accord.cli.attribution:attribute_cmd",
+        "Attribute any MIDI file to the items of a model's training manifest.",
+    ),
+    Subcommand(
+        "serve",
+        "accord.cli.api:serve_cmd",
+        "Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the portal with uvicorn.",
+    ),
+    Subcommand(
+        "worker",
+        "accord.cli.worker:worker_cmd",
+        "Run queued jobs until stopped (SIGTERM or Ctrl-C: the job in hand is finished first).",
+    ),
+    Subcommand(
+        "audit",
+        "accord.cli.datasets:audit_cmd",
+        "Manifests and models holding items no longer eligible; models awaiting approval.",
+    ),
+    Subcommand(
+        "demo",
+        "accord.cli.demo:demo",
+        "Run the end-to-end demo: catalog, eligibility, signed training set, summary, proofs.",
+    ),
+    Subcommand(
+        "train",
+        "accord.cli.studio:train_cmd",
+        "Train a model on a manifest (reading only its hash-checked files) and register it with its card.",
+    ),
+    Subcommand(
+        "generate",
+        "accord.cli.studio:generate_cmd",
+        "Generate a piece: MIDI, audio with its C2PA credential, a signed sidecar, and a piano roll.",
+    ),
+    Subcommand("init"),
+    Subcommand("check"),
+    Subcommand("log"),
+    Subcommand(
+        "catalog",
+        "accord.cli.catalog:app",
+        "Catalog deliveries: import, demo, show, eligibility.",
+        extra=(("transfer", "accord.cli.rights:transfer_cmd"),),
+    ),
+    Subcommand("attribution", "accord.cli.attribution:attribution_app", "Attribution: indexes and honest evaluation."),
+    Subcommand("apikey", "accord.cli.api:apikey_app", "API keys: one per party and role, stored only as hashes."),
+    Subcommand("agreement", "accord.cli.rights:agreement_app", "Licences granted by rights holders: grant, end, list."),
+    Subcommand("optout", "accord.cli.rights:optout_app", "Opt-outs by owners, artists and writers: add, list."),
+    Subcommand(
+        "dataset", "accord.cli.datasets:dataset_app", "Consented training sets: build, prove, verify, summarise, diff."
+    ),
+    Subcommand(
+        "model",
+        "accord.cli.datasets:model_app",
+        "Model versions: register, approve or refuse, status.",
+        extra=(("evaluate", "accord.cli.studio:evaluate_cmd"),),
+    ),
+    Subcommand("creator", "accord.cli.studio:creator_app", "Creators and their plans."),
+    Subcommand(
+        "output",
+        "accord.cli.studio:output_app",
+        "Generated outputs: list, play, download (within the plan's allowance).",
+    ),
+    Subcommand("credential", "accord.cli.studio:credential_app", "Content credentials of outputs."),
+    Subcommand("usage", "accord.cli.royalties:usage_app", "Usage events: ingest batches into the Parquet usage log."),
+    Subcommand(
+        "royalties", "accord.cli.royalties:royalties_app", "Royalty runs, period close, payouts and statements."
+    ),
+    Subcommand(
+        "ledger", "accord.cli.royalties:ledger_app", "The double-entry royalty ledger: verify, balances, reversals."
+    ),
+    Subcommand("fx", "accord.cli.royalties:fx_app", "Exchange rates for royalty conversions: import reference rates."),
+    Subcommand(
+        "bank",
+        "accord.cli.bank:bank_app",
+        "Bank details for payouts (IBAN, BIC, holder, currency): set or show a party's account.",
+    ),
+    Subcommand(
+        "guard",
+        "accord.cli.guard:guard_app",
+        "The replication guard: does a piece copy a catalog work or recording?",
+    ),
+    Subcommand("key"),
+    Subcommand("id"),
 )
-from accord.cli.datasets import audit_cmd, dataset_app, model_app
-from accord.cli.demo import demo
-from accord.cli.guard import guard_app
-from accord.cli.rights import agreement_app, optout_app
-from accord.cli.royalties import fx_app, ledger_app, royalties_app, usage_app
-from accord.cli.studio import creator_app, credential_app, evaluate_cmd, generate_cmd, output_app, train_cmd
-from accord.cli.worker import worker_cmd
-from accord.identifiers import identify, validate_isrc
-from accord.licensing import LicensingPolicy
-from accord.provenance.certificates import ensure_dev_chain
-from accord.settings import get_settings
-from accord.signing import ensure_operator_key, load_operator_key
-from accord.timeutil import iso
+"""Every top-level command, in the order ``accord --help`` lists them; the lazy ones with their one-line help."""
+
+
+class AccordCommands(LazyGroup):
+    """The ``accord`` group: :data:`SUBCOMMANDS`, imported on first use; errors handled as by AccordGroup."""
+
+    subcommands = SUBCOMMANDS
+
 
 app = typer.Typer(
     name="accord",
     help="Accord: licensed-by-design AI music. Registry, licensing policy, consented training, royalties.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    cls=AccordGroup,  # one top-level error handler: one line, exit 2 (1 only for a negative answer)
+    cls=AccordCommands,  # lazy sub-commands; one top-level error handler: one line, exit 2 (1 for a negative answer)
 )
-app.add_typer(catalog_app, name="catalog")
-app.command("attribute")(attribute_cmd)
-app.add_typer(attribution_app, name="attribution")
-app.add_typer(apikey_app, name="apikey")
-app.command("serve")(serve_cmd)
-app.command("worker")(worker_cmd)
-app.add_typer(agreement_app, name="agreement")
-app.add_typer(optout_app, name="optout")
-app.add_typer(dataset_app, name="dataset")
-app.add_typer(model_app, name="model")
-app.command("audit")(audit_cmd)
-app.command("demo")(demo)
-app.command("train")(train_cmd)
-model_app.command("evaluate")(evaluate_cmd)
-app.command("generate")(generate_cmd)
-app.add_typer(creator_app, name="creator")
-app.add_typer(output_app, name="output")
-app.add_typer(credential_app, name="credential")
-app.add_typer(usage_app, name="usage")
-app.add_typer(royalties_app, name="royalties")
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(fx_app, name="fx")
-app.add_typer(bank_app, name="bank")
-app.add_typer(guard_app, name="guard")
 key_app = typer.Typer(help="The operator's signing key.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 id_app = typer.Typer(
@@ -94,6 +142,10 @@ def main(
 @handle_errors
 def init() -> None:
     """Create ACCORD_HOME, the registry (migrated to the newest schema) and the operator's signing key."""
+    from accord.provenance.certificates import ensure_dev_chain
+    from accord.settings import get_settings
+    from accord.signing import ensure_operator_key
+
     settings = get_settings()
     store = open_store()
     settings.media_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +164,9 @@ def key_export(
     pem: Annotated[bool, typer.Option("--pem", help="Print a PEM block instead of hex.")] = False,
 ) -> None:
     """Print the operator's public key, to give to rights holders who verify proofs."""
+    from accord.settings import get_settings
+    from accord.signing import load_operator_key
+
     key = load_operator_key(get_settings().home)
     typer.echo(key.public_pem if pem else key.public_hex)
 
@@ -127,6 +182,12 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
     """May this recording be used so? Exit 0 eligible, 1 not eligible, 2 error."""
+    from rich.table import Table
+
+    from accord.identifiers import validate_isrc
+    from accord.licensing import LicensingPolicy
+    from accord.timeutil import iso
+
     code = validate_isrc(isrc)
     store = open_store()
     catalog = store.snapshot(instant(as_of, field="as_of") if as_of else None)
@@ -167,6 +228,8 @@ def id_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What kind of identifier this is, whether it is valid, and why. Exit 0 valid, 1 invalid, 2 usage."""
+    from accord.identifiers import identify
+
     try:
         result = identify(code, kind)
     except ValueError as exc:
@@ -190,6 +253,10 @@ def audit_log(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The audit log of changes to rights: who, when, what."""
+    from rich.table import Table
+
+    from accord.timeutil import iso
+
     events = open_store().audit_log(limit)
     if as_json:
         print_json(

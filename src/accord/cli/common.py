@@ -10,22 +10,21 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from typer._click import Context  # Typer vendors Click: its classes, not the click package's
 from typer._click.exceptions import ClickException, UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
 from accord.errors import AccordError, Rejected, ValidationError
-from accord.registry.store import Store
-from accord.settings import get_settings
 from accord.timeutil import parse_instant, utcnow
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported by the commands that open it
+    from accord.registry.store import Store
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -114,6 +113,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 def print_rejection(exc: Rejected, *, as_json: bool) -> None:
     """Every problem of a rejected input: a table for people, JSON for machines."""
+    from rich.table import Table
+
     if as_json:
         print_json({"status": "rejected", "problems": [p.to_dict() for p in exc.problems]})
         return
@@ -127,6 +128,10 @@ def print_rejection(exc: Rejected, *, as_json: bool) -> None:
 
 
 def open_store() -> Store:
+    """The registry the settings point at, migrated to the newest schema."""
+    from accord.registry.store import Store
+    from accord.settings import get_settings
+
     return Store.open(get_settings())
 
 
@@ -143,6 +148,8 @@ def print_json(data: Any) -> None:
 @contextmanager
 def progress_bar(transient: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar fed by ``(stage, done, total)`` callbacks, one task per stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),

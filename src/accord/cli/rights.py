@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from accord.cli.catalog import app as catalog_app
 from accord.cli.common import console, handle_errors, instant, open_store, print_json
 from accord.money import format_money, percent_to_ppm, ppm_to_percent
 from accord.registry.consent import (
@@ -232,8 +231,8 @@ def list_optouts(
     console.print(table)
 
 
-# ``accord catalog transfer``: ownership belongs with the catalog commands, its rule with the rights.
-@catalog_app.command("transfer")
+# ``accord catalog transfer`` (added to the catalog group in accord.cli.SUBCOMMANDS): ownership belongs with
+# the catalog commands, its rule with the rights.
 @handle_errors
 def transfer_cmd(
     key: Annotated[str, typer.Argument(help="The ISRC (or, with --work, the work id) whose share moves.")],
