@@ -21,9 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord import identifiers
 from accord.api import services
 from accord.api.services import unpack_archive
-from accord.errors import Problem, Rejected, ValidationError
+from accord.errors import InvalidIdentifier, Problem, Rejected, ValidationError
+from accord.identifiers import IdentifierKind
 from accord.jsonload import check_depth, load_json, load_json_lines
 from accord.registry.delivery import read_delivery
 from accord.registry.entities import Catalog
@@ -454,3 +456,15 @@ def test_a_rejected_fuzzed_import_writes_nothing(store: Store, tmp_path: Path, e
         import_delivery(store, folder)
     except (Rejected, ValidationError):
         assert (store.snapshot().recordings, store.deliveries(), len(store.audit_log())) == before
+
+
+# --- identifiers: megabytes are refused at once, and not echoed ------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(IdentifierKind))
+def test_an_identifier_of_megabytes_is_refused_by_length_with_a_short_message(kind: IdentifierKind) -> None:
+    with pytest.raises(InvalidIdentifier) as info:
+        identifiers.validate(kind, "GB" + "1" * 5_000_000)
+    assert info.value.rule == "length" and "5,000,002 characters, expected at most 64" in str(info.value)
+    assert len(str(info.value)) < 200
+    assert len(identifiers.identify("1" * 5_000_000).message) < 300

@@ -320,9 +320,18 @@ def _kind(kind: IdentifierKind | str) -> IdentifierKind:
         raise ValueError(msg) from None
 
 
+MAX_INPUT = 64
+"""The longest text taken as an identifier (the longest, a GRid with separators, is under 30):
+anything longer is refused at once, without normalising megabytes or echoing them in the message."""
+
+
 def validate(kind: IdentifierKind | str, value: str) -> str:
     """Validate ``value`` as ``kind`` and return its compact form."""
-    return _VALIDATORS[_kind(kind)](value)
+    k = _kind(kind)
+    if isinstance(value, str) and len(value) > MAX_INPUT:
+        detail = f"has {len(value):,} characters, expected at most {MAX_INPUT}"
+        raise _invalid(k, "", f"{value[:20]}…", "length", detail)
+    return _VALIDATORS[k](value)
 
 
 def display(kind: IdentifierKind | str, compact: str) -> str:
@@ -401,7 +410,7 @@ def identify(value: str, kind: IdentifierKind | str | None = None) -> Identifier
 
     Never raises for a bad value; an unknown ``kind`` raises ValueError.
     """
-    compact = normalise(value)
+    compact = normalise(value) if len(value) <= MAX_INPUT else f"{value[:20]}…"
     chosen = _kind(kind) if kind is not None else _guess(compact)
     if chosen is None:
         shown = compact or repr(value)
