@@ -131,6 +131,9 @@ def install(app: FastAPI) -> None:
 class BodyLimit:
     """Refuses a request body past ``max_bytes`` with 413: at once when ``Content-Length`` says so,
     else as soon as the bytes received pass it (a chunked body), so no route reads an unbounded body.
+
+    Before answering it reads and discards the rest of the body (up to ``4 * max_bytes`` more), so the
+    client, still sending, reads the 413 rather than a connection reset.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -141,6 +144,25 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        seen, refused, answered, finished = 0, "", False, False
+
+        async def counted() -> Message:
+            nonlocal seen, refused, finished
+            message = await receive()
+            finished = message["type"] != "http.request" or not message.get("more_body", False)
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes and not refused:
+                    refused = self._message(seen)
+                    raise TooLarge(refused)  # stops the route reading; whatever it answers, 413 goes out
+            return message
+
+        async def refuse(message: str) -> None:
+            left = 4 * self.max_bytes  # read the rest (up to a bound) so the client sees the answer
+            while not finished and left > 0:
+                left -= len((await counted()).get("body", b""))
+            await _send_error(send, 413, body("too_large", message, "body"))
+
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None:
             text = declared.decode("latin-1").strip()
@@ -149,19 +171,9 @@ class BodyLimit:
                 await _send_error(send, 400, body("bad_request", msg, "Content-Length"))
                 return
             if int(text) > self.max_bytes:
-                await _send_error(send, 413, body("too_large", self._message(int(text)), "body"))
+                refused = self._message(int(text))
+                await refuse(refused)
                 return
-        seen, refused, answered = 0, "", False
-
-        async def counted() -> Message:
-            nonlocal seen, refused
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    refused = self._message(seen)
-                    raise TooLarge(refused)  # stops the route reading; whatever it answers, 413 goes out
-            return message
 
         async def guarded(message: Message) -> None:
             nonlocal answered
@@ -169,7 +181,7 @@ class BodyLimit:
                 await send(message)
             elif message["type"] == "http.response.start" and not answered:
                 answered = True
-                await _send_error(send, 413, body("too_large", refused, "body"))
+                await refuse(refused)
 
         try:
             await self.app(scope, counted, guarded)
@@ -177,7 +189,7 @@ class BodyLimit:
             if not refused:
                 raise
         if refused and not answered:
-            await _send_error(send, 413, body("too_large", refused, "body"))
+            await refuse(refused)
 
     def _message(self, size: int) -> str:
         return (
