@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from accord import visibility
 from accord.api.auth import Principal, Role
+from accord.api.pagination import decode_cursor, encode_cursor
 from accord.datasets import repository, service
 from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Manifest
@@ -36,7 +37,7 @@ from accord.datasets.taint import ModelStatus
 from accord.errors import Forbidden, NotFound, Problem, Rejected, ValidationError
 from accord.licensing import Decision, LicensingPolicy
 from accord.outputs import store as outputs
-from accord.registry import consent
+from accord.registry import consent, decisions, reads
 from accord.registry.entities import GRANTABLE_USES, Agreement, Catalog, OptOut, Recording, Use
 from accord.registry.importer import ImportReport, import_delivery
 from accord.registry.schema import Base
@@ -114,6 +115,40 @@ def eligibility(catalog: Catalog, isrcs: Iterable[str], at: datetime, territory:
     """Each recording's decision for every grantable use (one policy index for them all)."""
     policy = LicensingPolicy(catalog)
     return {isrc: {use: policy.decide(isrc, use, at, territory) for use in USES} for isrc in isrcs}
+
+
+def recordings_page(
+    store: Store, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[Recording], str | None]:
+    """One keyset page (by ISRC, after ``cursor``) of the recordings now that the principal may see,
+    and the next page's cursor: reads those recordings and their works only (:mod:`accord.registry.reads`)."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    after = decode_cursor(cursor) if cursor else None
+    batch = limit + 1 if principal.is_operator else max(limit + 1, 500)  # a rights holder's are sparser
+    page: list[Recording] = []
+    while len(page) <= limit:
+        catalog = reads.recordings_after(store, after, batch)
+        recs = sorted(catalog.recordings.values(), key=lambda r: r.isrc)  # keyset order: by ISRC
+        page += [r for r in recs if visibility.may_see_recording(principal, catalog, r)]
+        if len(recs) < batch:
+            break
+        after = recs[-1].isrc
+    more = len(page) > limit
+    page = page[:limit]
+    return page, (encode_cursor(page[-1].isrc) if more and page else None)
+
+
+def recording_now(store: Store, principal: Principal, isrc: str) -> Recording:
+    """One recording now that the principal may see (reading it and its works only); else :class:`NotFound`."""
+    require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+    catalog = reads.recording(store, isrc.upper().replace("-", ""))
+    return recording_for(catalog, principal, isrc)
+
+
+def eligibility_now(store: Store, isrcs: list[str], at: datetime, territory: str) -> dict[str, dict[Use, Decision]]:
+    """Each recording's decision for every grantable use over the registry now, from the materialised
+    decisions (:mod:`accord.registry.decisions`; equal to :func:`eligibility` over a fresh snapshot)."""
+    return decisions.decisions_for(store, isrcs, at, territory)
 
 
 def catalog_summary(catalog: Catalog, principal: Principal) -> dict[str, Any]:

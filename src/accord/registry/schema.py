@@ -495,6 +495,45 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# --- materialised reads: version counters, decisions, taint state (migration 0009) ---
+
+
+class VersionCounterRow(Base):
+    """A counter bumped in the same transaction as every write of what it names (``registry``,
+    ``keys``, ``models``): a reader that saw ``n`` knows nothing it derived from is stale while it reads ``n``."""
+
+    __tablename__ = "version_counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class DecisionRow(Base):
+    """One recording's licensing decision for a use and territory, as the registry stood at ``stamp``;
+    it holds for every instant in ``[valid_from, valid_until)`` (``None``: unbounded). See
+    :mod:`accord.registry.decisions`."""
+
+    __tablename__ = "decisions"
+    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
+    use: Mapped[str] = mapped_column(String(16), primary_key=True)
+    territory: Mapped[str] = mapped_column(String(2), primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class TaintStateRow(Base):
+    """The taint audit's model statuses as of ``stamp`` (registry and models counters), valid over
+    ``[valid_from, valid_until)``. See :mod:`accord.datasets.taint`."""
+
+    __tablename__ = "taint_states"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(64), nullable=False)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")
 for _name in VERSIONED_TABLES:
     _t = Base.metadata.tables[_name]

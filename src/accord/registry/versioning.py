@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection
 
-from accord.registry import rows
+from accord.registry import counters, rows
 from accord.registry.entities import Agreement, Catalog, OptOut, Party, Recording, Source, Work
 from accord.registry.schema import Base
 from accord.timeutil import iso
@@ -276,6 +276,7 @@ def _audit(
                     }
                 )
     _bulk(conn, T["audit_events"], events)
+    counters.bump(conn, "registry")  # what was derived from the registry is stale from this commit on
 
 
 def _rights_detail(rec: Agreement | OptOut) -> dict[str, Any]:

@@ -88,9 +88,17 @@ def list_recordings(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[RecordingOut]:
-    """Recordings (a rights holder: those it has standing on), each with its eligibility per use and why."""
-    catalog = _snapshot(store, as_of)
+    """Recordings (a rights holder: those it has standing on), each with its eligibility per use and why.
+
+    The registry now is read one page at a time (keyset on ISRC) with its materialised decisions;
+    ``as_of`` (the registry as it stood then) decides over a snapshot of that instant.
+    """
     when = instant_or_now(store, at, "at")
+    if as_of is None:
+        page, nxt = services.recordings_page(store, principal, cursor, limit)
+        decisions = services.eligibility_now(store, [r.isrc for r in page], when, territory)
+        return Page[RecordingOut](items=[_recording(r, decisions[r.isrc]) for r in page], next_cursor=nxt)
+    catalog = _snapshot(store, as_of)
     page, nxt = paginate(services.visible_recordings(catalog, principal), lambda r: r.isrc, limit, cursor)
     decisions = services.eligibility(catalog, [r.isrc for r in page], when, territory)
     items = [_recording(r, decisions[r.isrc]) for r in page]
@@ -102,9 +110,14 @@ def get_recording(
     isrc: str, principal: Caller, store: StoreDep, territory: Territory = "US", at: At = None, as_of: AsOf = None
 ) -> RecordingDetail:
     """One recording: ownership, media, history, and its eligibility per use with the reasons."""
-    catalog = _snapshot(store, as_of, isrc)
-    rec = services.recording_for(catalog, principal, isrc)
-    decisions = services.eligibility(catalog, [rec.isrc], instant_or_now(store, at, "at"), territory)
+    when = instant_or_now(store, at, "at")
+    if as_of is None:  # the recording and its works only, with its materialised decisions
+        rec = services.recording_now(store, principal, isrc)
+        decisions = services.eligibility_now(store, [rec.isrc], when, territory)
+    else:
+        catalog = _snapshot(store, as_of, isrc)
+        rec = services.recording_for(catalog, principal, isrc)
+        decisions = services.eligibility(catalog, [rec.isrc], when, territory)
     base = _recording(rec, decisions[rec.isrc])
     history = [
         {
@@ -130,7 +143,12 @@ def check_eligibility(
     as_of: AsOf = None,
 ) -> DecisionOut:
     """May this recording be used so, there, then? The agreements relied on, or every reason not."""
+    when = instant_or_now(store, at, "at")
+    if as_of is None and use in services.USES:
+        rec = services.recording_now(store, principal, isrc)
+        decision = services.eligibility_now(store, [rec.isrc], when, territory)[rec.isrc][use]
+        return DecisionOut.model_validate(decision.to_dict())
     catalog = _snapshot(store, as_of, isrc)
     rec = services.recording_for(catalog, principal, isrc)
-    decision = services.decide(catalog, rec.isrc, use, instant_or_now(store, at, "at"), territory)
+    decision = services.decide(catalog, rec.isrc, use, when, territory)
     return DecisionOut.model_validate(decision.to_dict())

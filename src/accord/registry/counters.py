@@ -1,0 +1,35 @@
+"""Version counters: one number per kind of stored state, bumped in the same transaction as every write of it.
+
+``registry`` moves with every registry change (:func:`accord.registry.versioning._audit`, which every
+:meth:`~accord.registry.store.Store.apply` calls), ``keys`` with every API key revocation. Whatever is
+derived from that state and stored (materialised decisions, the taint state) records the counter it
+was derived at, and is stale as soon as the counter reads otherwise.
+
+Readers must read the counter *before* the state they derive from: a write committed in between then
+shows as a newer counter, and what they stored is recomputed, never trusted. On PostgreSQL the
+``UPDATE`` takes the counter's row lock, so concurrent writers bump in commit order (unlike the
+largest id of an append-only table, whose ids are handed out before commit).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from accord.registry.schema import Base
+
+T = Base.metadata.tables
+NAMES = ("registry", "keys", "models")
+
+
+def bump(conn: Connection, name: str) -> None:
+    """Move ``name``'s counter on, inside the caller's (writing) transaction."""
+    t = T["version_counters"]
+    conn.execute(update(t).where(t.c.name == name).values(n=t.c.n + 1))
+
+
+def read(conn: Connection) -> dict[str, int]:
+    """Every counter's value now (a missing row reads 0)."""
+    t = T["version_counters"]
+    found = {name: int(n) for name, n in conn.execute(select(t.c.name, t.c.n))}
+    return {name: found.get(name, 0) for name in NAMES}
