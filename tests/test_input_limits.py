@@ -468,3 +468,10 @@ def test_an_identifier_of_megabytes_is_refused_by_length_with_a_short_message(ki
     assert info.value.rule == "length" and "5,000,002 characters, expected at most 64" in str(info.value)
     assert len(str(info.value)) < 200
     assert len(identifiers.identify("1" * 5_000_000).message) < 300
+
+
+def test_a_megabyte_date_is_rejected_without_echoing_it(store: Store, tmp_path: Path) -> None:
+    doc = small_catalog()
+    doc["created"] = "2026-" + "1" * 1_000_000
+    problem = one(rejected(store, write_delivery(tmp_path / "d", doc)), "invalid_date")
+    assert problem.field == "created" and len(problem.expected) < 100 and len(problem.value) < 300

@@ -223,6 +223,9 @@ class FieldReader:
             if required:
                 self.fail(key, v, "an ISO 8601 date or date-time with offset", "missing_field")
             return None
+        if isinstance(v, str) and len(v) > 64:
+            self.fail(key, v, "an ISO 8601 date or date-time (at most 64 characters)", "invalid_date")
+            return None
         try:
             return parse_instant(v, field=key)
         except ValidationError as exc:
