@@ -352,7 +352,25 @@ class Cascade:
         order = np.lexsort((side[rows], work[rows], isrc, group))
         rows, group, ms, isrc = rows[order], group[order], ms[order], isrc[order]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
+        counts = np.diff(np.r_[starts, len(rows)])
+        amount = payable[rows]
+        if len(rows) and int(amount.max()) * max(int(ms.max()), 1) * int(counts.max()) < 2**62:
+            # vectorised: each group's total over its rows of positive weight (the others get 0);
+            # a group with no duration at all keeps its equal split
+            weight = amount * ms
+            total = np.add.reduceat(amount, starts)
+            parent = np.repeat(np.arange(len(starts), dtype=I64), counts)
+            live = np.add.reduceat(weight, starts) > 0
+            pos = (weight > 0) & live[parent]
+            key = pack([isrc, work[rows], side[rows]], [c.size("isrc"), c.size("work"), c.size("side")])
+            got = allocate_groups(
+                total[live], np.bincount(parent[pos], minlength=len(starts))[live], weight[pos], key[pos]
+            )
+            new = np.where(live[parent], 0, amount)
+            new[pos] = got
+            payable[rows] = new
+            return payable
+        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):  # Python integers: no overflow
             weights = [int(x) * int(m) for x, m in zip(payable[rows[a:b]], ms[a:b], strict=True)]
             if b - a < 2 or not any(weights):
                 continue
