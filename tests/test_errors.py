@@ -65,6 +65,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path)
     ("variable", "value", "says"),
     [
         ("ACCORD_DATABASE_URL", "mysql://root@db/accord", "scheme 'mysql' is not supported"),
+        ("ACCORD_DATABASE_URL", "postgresql://ana:s3cret@db:port/x", "'postgresql://ana:***@db:port/x': not a valid"),
         ("ACCORD_WORKERS", "-1", "greater than or equal to 0"),
         ("ACCORD_WORKERS", "many", "valid integer"),
         ("ACCORD_PLANS", '{"free": {"downloads_per_month": -1}}', "plan 'free' needs downloads_per_month"),

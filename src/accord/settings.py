@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from accord.errors import ValidationError
 
@@ -157,6 +160,13 @@ class Settings(BaseSettings):
                 "postgresql://USER@HOST/DB (empty: SQLite under ACCORD_HOME)"
             )
             raise ValueError(msg)
+        if url:
+            try:
+                make_url(url)
+            except (ArgumentError, ValueError) as exc:  # a port that is not a number, a garbled URL
+                why = str(exc).split(" from string ")[0]  # never echo the URL: it may hold a password
+                msg = f"not a valid database URL ({why}); expected sqlite:///PATH or postgresql://USER@HOST/DB"
+                raise ValueError(msg) from None
         return value
 
     @field_validator("job_heartbeat_s")
@@ -229,6 +239,8 @@ def get_settings() -> Settings:
         name = str(first["loc"][0]) if first.get("loc") else "?"
         var = f"ACCORD_{name.upper()}"
         value = os.environ.get(var, first.get("input"))
+        if isinstance(value, str):
+            value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)  # a URL's password is never shown
         why = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         msg = f"{var}={value!r}: {why}"
         raise ValidationError(msg, field=var, value=value) from None
