@@ -127,8 +127,12 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(
         default=1,
-        ge=1,
-        description="Threads PyTorch uses in an `accord worker` (1: run several workers rather than one wide one).",
+        ge=0,
+        description=(
+            "Threads PyTorch uses in each process that trains, samples or attributes (`accord worker`, train, "
+            "generate, model evaluate, attribute, attribution, demo): 1 runs several processes rather than one wide "
+            "one on shared cores; 0 leaves PyTorch's default (one per core)."
+        ),
     )
     job_lease_s: float = Field(
         default=30.0,

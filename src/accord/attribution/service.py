@@ -72,11 +72,14 @@ def context_for_model(store: Store, settings: Settings, model_id: str) -> Attrib
     )
 
 
-def attribute(ctx: AttributionContext, query: Query, method: str = "trak") -> Attribution:
-    """Attribute ``query`` to the items of ``ctx``'s manifest with ``method`` (index built on first use)."""
+def attribute(
+    ctx: AttributionContext, query: Query, method: str = "trak", progress: Progress | None = None
+) -> Attribution:
+    """Attribute ``query`` to the items of ``ctx``'s manifest with ``method`` (index built on first use;
+    ``progress`` follows that build)."""
     m = get_method(method)
     t0 = time.perf_counter()
-    m.index(ctx)
+    m.index(ctx, progress)
     t1 = time.perf_counter()
     raw = m.scores(ctx, query)
     t2 = time.perf_counter()
@@ -127,10 +130,12 @@ def attribute_midi(
     method: str | None = None,
     style: str | None = None,
     label: str = "",
+    progress: Progress | None = None,
 ) -> Attribution:
     """``accord attribute FILE``: any MIDI file against a registered model's manifest."""
     ctx = context_for_model(store, settings, model_id)
-    return attribute(ctx, query_from_midi(ctx, midi, style=style, label=label), method or settings.attribution_method)
+    query = query_from_midi(ctx, midi, style=style, label=label)
+    return attribute(ctx, query, method or settings.attribution_method, progress)
 
 
 def attribute_output(
@@ -142,14 +147,22 @@ def attribute_output(
     midi: bytes,
     label: str = "",
     method: str | None = None,
+    progress: Progress | None = None,
 ) -> Attribution:
     """A released output's attribution (the model's index is built on first use and cached)."""
     ctx = context_for_model(store, settings, model_id)
-    return attribute(ctx, Query(tuple(int(t) for t in token_ids), midi, label), method or settings.attribution_method)
+    query = Query(tuple(int(t) for t in token_ids), midi, label)
+    return attribute(ctx, query, method or settings.attribution_method, progress)
 
 
 def credential_attribution(
-    store: Store, settings: Settings, model_id: str, token_ids: Sequence[int], midi: bytes, label: str = ""
+    store: Store,
+    settings: Settings,
+    model_id: str,
+    token_ids: Sequence[int],
+    midi: bytes,
+    label: str = "",
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The credential's ``attribution`` field for a released output (the contract in
     :mod:`accord.attribution.contract`); where it cannot be computed (e.g. the model's files are
@@ -157,7 +170,9 @@ def credential_attribution(
     from accord.errors import AccordError
 
     try:
-        result = attribute_output(store, settings, model_id=model_id, token_ids=token_ids, midi=midi, label=label)
+        result = attribute_output(
+            store, settings, model_id=model_id, token_ids=token_ids, midi=midi, label=label, progress=progress
+        )
     except AccordError as exc:
         return not_computed(f"attribution failed: {exc}")
     return result.to_credential()

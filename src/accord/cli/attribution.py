@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from accord.cli.common import console, handle_errors, open_store, print_json, progress_bar
+from accord.cli.common import console, handle_errors, open_store, print_json, progress_bar, use_torch_threads
 from accord.errors import NotFound, ValidationError
 from accord.money import ppm_to_percent
 from accord.settings import get_settings
@@ -82,10 +82,13 @@ def attribute_cmd(
         msg = f"file: {file} does not exist"
         raise NotFound(msg)
     store, settings = open_store(), get_settings()
-    with progress_bar() as update:
-        update("attributing (the model's index is built on first use)", 0, 1)
-        result = attribute_midi(store, settings, model, file.read_bytes(), method=method, style=style, label=file.name)
-        update("attributing (the model's index is built on first use)", 1, 1)
+    use_torch_threads(settings)
+    with progress_bar() as update:  # the model's index is built on first use: its stages show as they go
+        update("attributing", 0, 1)
+        result = attribute_midi(
+            store, settings, model, file.read_bytes(), method=method, style=style, label=file.name, progress=update
+        )
+        update("attributing", 1, 1)
     data = result.to_credential()
     if as_json:
         print_json(data)
@@ -113,6 +116,7 @@ def index_cmd(
     from accord.attribution.service import index_model
 
     store, settings = open_store(), get_settings()
+    use_torch_threads(settings)
     names = method or method_names()
     with progress_bar() as update:
         info = index_model(store, settings, model, names, progress=update)
@@ -191,6 +195,7 @@ def evaluate_cmd(
     if planted == (model is not None):
         msg = "evaluate: give exactly one of --model M or --planted"
         raise ValidationError(msg, field="model", value=model)
+    use_torch_threads()
     with progress_bar() as update:
         if planted:
             with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ from accord.timeutil import parse_instant, utcnow
 
 if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported by the commands that open it
     from accord.registry.store import Store
+    from accord.settings import Settings
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -133,6 +134,23 @@ def open_store() -> Store:
     from accord.settings import get_settings
 
     return Store.open(get_settings())
+
+
+def use_torch_threads(settings: Settings | None = None) -> int:
+    """Give PyTorch the threads ``ACCORD_TORCH_THREADS`` says (default 1; 0 leaves PyTorch's own choice).
+
+    Called by every command that trains, samples or attributes, before PyTorch does any work: on a
+    machine whose cores other processes share, one thread per process is many times faster than one
+    per core each. Returns the number of threads PyTorch will use.
+    """
+    import torch
+
+    from accord.settings import get_settings
+
+    wanted = (settings or get_settings()).torch_threads
+    if wanted > 0 and torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return int(torch.get_num_threads())
 
 
 def instant(value: str | None, *, field: str) -> datetime:

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from accord.cli.catalog import run_catalog_demo
-from accord.cli.common import console, handle_errors, instant, progress_bar
+from accord.cli.common import console, handle_errors, instant, progress_bar, use_torch_threads
 from accord.cli.datasets import print_build_summary
 from accord.datasets import repository, service
 from accord.datasets.disclosure import Undisclosed
@@ -119,6 +119,7 @@ def _model_stage(
     from accord.provenance.verify import verify_file
 
     console.rule(f"[bold]5. The model: trained for {train_minutes:g} min on the manifest only")
+    use_torch_threads(settings)
     with progress_bar() as update:
         record, _ = train_on_manifest(
             store,
@@ -161,18 +162,25 @@ def _model_stage(
     with progress_bar() as update:  # attribution features over the manifest, once per model
         index_model(store, settings, record.model_id, [settings.attribution_method], progress=update)
     made_pieces = []
-    for n in range(pieces):
+    checks = []
+    with progress_bar() as update:  # the first piece also builds the guard's index if the catalog changed
+        for n in range(pieces):
+            update("pieces", n, pieces)
+            made = generate_output(
+                store,
+                settings,
+                model_id=record.model_id,
+                creator_id=creator.creator_id,
+                prompt=Prompt(style=styles[n % len(styles)], bars=16),
+                seed=n,
+                progress=update,
+            )
+            key = ensure_operator_key(settings.home)[0]
+            checks.append(verify_file(made.paths["credential"], public_key_hex=key.public_hex))
+            made_pieces.append(made)
+        update("pieces", pieces, pieces)
+    for n, (made, check) in enumerate(zip(made_pieces, checks, strict=True)):
         style = styles[n % len(styles)]
-        made = generate_output(
-            store,
-            settings,
-            model_id=record.model_id,
-            creator_id=creator.creator_id,
-            prompt=Prompt(style=style, bars=16),
-            seed=n,
-        )
-        check = verify_file(made.paths["credential"], public_key_hex=ensure_operator_key(settings.home)[0].public_hex)
-        made_pieces.append(made)
         t.add_row(
             made.output.output_id,
             style,

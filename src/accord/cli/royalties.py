@@ -44,7 +44,8 @@ def usage_ingest(
 ) -> None:
     """Validate a batch (all or nothing), skip events already ingested, append the rest atomically."""
     settings = get_settings()
-    result = ingest_file(open_store(), settings, file, period=period, actor="cli")
+    with progress_bar() as update:
+        result = ingest_file(open_store(), settings, file, period=period, actor="cli", progress=update)
     if as_json:
         print_json(result.__dict__)
         return

@@ -11,7 +11,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from accord import visibility
-from accord.cli.common import EXIT_NO, console, err_console, handle_errors, open_store, print_json, progress_bar
+from accord.cli.common import (
+    EXIT_NO,
+    console,
+    err_console,
+    handle_errors,
+    open_store,
+    print_json,
+    progress_bar,
+    use_torch_threads,
+)
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
 from accord.outputs.studio import Prompt, copy_for_download, generate_output, train_on_manifest
@@ -38,6 +47,7 @@ def train_cmd(
 ) -> None:
     """Train a model on a manifest (reading only its hash-checked files) and register it with its card."""
     store, settings = open_store(), get_settings()
+    use_torch_threads(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("training", total=1.0, info="")
@@ -103,6 +113,7 @@ def generate_cmd(
     from accord.identifiers import validate_isrc
 
     store, settings = open_store(), get_settings()
+    use_torch_threads(settings)
     prompt = Prompt(style, key, tempo, bars, validate_isrc(from_isrc) if from_isrc else None, prime_bars, temperature)
     with progress_bar() as update:
         made = generate_output(
@@ -269,6 +280,7 @@ def evaluate_cmd(
     from accord.outputs.studio import model_dir
 
     store, settings = open_store(), get_settings()
+    use_torch_threads(settings)
     record = repository.get_model(store, model_id)
     manifest, _ = repository.load_manifest(store, record.manifest_root)
     loaded = load_model(model_dir(settings, model_id))

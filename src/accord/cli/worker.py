@@ -58,13 +58,12 @@ def worker_cmd(
     attempts and polling: ACCORD_JOB_LEASE_S, ACCORD_JOB_HEARTBEAT_S, ACCORD_JOB_MAX_ATTEMPTS,
     ACCORD_JOB_POLL_S; PyTorch threads: ACCORD_TORCH_THREADS.
     """
-    import torch
-
+    from accord.cli.common import use_torch_threads
     from accord.jobs.worker import Worker
     from accord.settings import get_settings
 
     settings = get_settings()
-    torch.set_num_threads(settings.torch_threads)
+    use_torch_threads(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     store = open_store()
     worker = Worker(store, settings)

@@ -186,6 +186,7 @@ def _generate_past_the_guard(
     seed: int,
     prime: bytes | None,
     step: Callable[[str, int], None],
+    progress: Progress | None = None,
 ) -> tuple[Any, Any, bytes, dict[str, Any]]:
     """Generate and render candidates until one passes the replication guard (up to ``guard_max_attempts``).
 
@@ -200,7 +201,7 @@ def _generate_past_the_guard(
 
     timings = {"render": 0.0, "guard": 0.0}
     t0 = time.perf_counter()
-    guard = Guard.for_store(store, settings)
+    guard = Guard.for_store(store, settings, progress=progress)  # its index is built on first use
     timings["guard"] += time.perf_counter() - t0
     attempts: list[dict[str, Any]] = []
     source = frozenset({prompt.from_isrc}) if prompt.from_isrc and prime is not None else frozenset()
@@ -291,7 +292,9 @@ def generate_output(
     t0 = time.perf_counter()
     loaded = _load(model_dir(settings, model_id))
     # the replication guard: candidates that copy a catalog work are never written out; another seed is tried
-    piece, rendered, wav, guard_record = _generate_past_the_guard(store, settings, loaded, prompt, seed, prime, step)
+    piece, rendered, wav, guard_record = _generate_past_the_guard(
+        store, settings, loaded, prompt, seed, prime, step, progress
+    )
     timings.update(guard_record.pop("timings"))
     timings["generate"] = time.perf_counter() - t0 - timings["render"] - timings["guard"]
     seed = int(guard_record["seed_used"])  # the released candidate's seed: it reproduces the output
@@ -319,7 +322,9 @@ def generate_output(
         t0 = time.perf_counter()
         from accord.attribution.service import credential_attribution
 
-        attribution = credential_attribution(store, settings, model_id, piece.token_ids, piece.midi, output_id)
+        attribution = credential_attribution(
+            store, settings, model_id, piece.token_ids, piece.midi, output_id, progress=progress
+        )
         timings["attribution"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

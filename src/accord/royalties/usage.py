@@ -51,6 +51,9 @@ from accord.settings import Settings
 
 T = Base.metadata.tables
 
+INGEST_STAGE, INGEST_STEPS = "ingest usage events", 4
+"""The progress of an ingest: read, validate, find the new events, write them (one bar, four steps)."""
+
 EVENT_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -132,15 +135,21 @@ def ingest_file(
     period: str | None = None,
     actor: str = "",
     known: KnownIds | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestResult:
     """Ingest a JSON-lines (``.jsonl``/``.json``/``.ndjson``) or CSV (``.csv``) file of events.
 
     The file is read strictly (:func:`~accord.royalties.usage_checks.read_usage_file`): bad bytes,
     a truncated last line, an unbalanced quote, unknown or repeated columns refuse it whole.
+    ``progress(stage, done, total)`` follows the stages (read, validate, find new, write).
     """
     path = Path(path)
+    if progress:
+        progress(INGEST_STAGE, 0, INGEST_STEPS)
     raw = read_usage_file(path)
-    return ingest_table(store, settings, raw, period=period, actor=actor, source=path.name, known=known)
+    return ingest_table(
+        store, settings, raw, period=period, actor=actor, source=path.name, known=known, progress=progress
+    )
 
 
 def ingest_events(
@@ -174,8 +183,17 @@ def ingest_table(
     actor: str = "",
     source: str = "",
     known: KnownIds | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestResult:
-    """Validate a table of string columns (:data:`FIELDS`), then append its new events atomically."""
+    """Validate a table of string columns (:data:`FIELDS`), then append its new events atomically.
+
+    ``progress(stage, done, total)`` follows the stages (validate, find new, write)."""
+
+    def step(done: int) -> None:
+        if progress:
+            progress(INGEST_STAGE, done, INGEST_STEPS)
+
+    step(1)  # read
     if period is not None:
         period = parse_period(period)
     found = text_problems(raw, source)
@@ -194,6 +212,7 @@ def ingest_table(
     if found:
         raise Rejected(f"usage batch {source or '(events)'}", found)
     received = raw.num_rows
+    step(2)  # validated
     closed = closed_periods(store)
     natural = [r[0] for r in con.execute("SELECT DISTINCT natural_period FROM ev ORDER BY 1").fetchall()]
     mapping = {p: open_period_for(p, closed) for p in natural}
@@ -216,7 +235,9 @@ def ingest_table(
         ORDER BY e.ts, e.event_id
         """
     ).to_arrow_table()
+    step(3)  # the new events found
     if new.num_rows == 0:
+        step(INGEST_STEPS)
         return IngestResult("", received, 0, received, 0, (), ())
     new = _with_micro_units(new)
     periods = sorted(set(new.column("period").to_pylist()))
@@ -242,6 +263,7 @@ def ingest_table(
                 periods=periods,
             )
         )
+    step(INGEST_STEPS)  # written
     return IngestResult(batch_id, received, new.num_rows, received - new.num_rows, late, tuple(written), tuple(periods))
 
 
