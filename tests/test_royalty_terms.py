@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +32,7 @@ from accord.registry.importer import import_delivery
 from accord.registry.store import ChangeSet, Store
 from accord.royalties import ledger
 from accord.royalties.accounts import build_statements
+from accord.royalties.cascade import resplit
 from accord.royalties.engine import RunResult
 from accord.royalties.fx import PeriodRates, import_file, rate_date
 from accord.royalties.periods import period_bounds
@@ -519,3 +521,22 @@ def test_a_recouped_advance_needs_no_more_exchange_rates() -> None:
     assert [leg.code for leg in legs] == ["royalty", "operator_share"]
     with pytest.raises(ValidationError, match="EUR->USD"):  # while it was outstanding, it was
         plan(_result("2026-11", {("P-A", "A-1", "EUR"): 5 * M}), [a], [], rates=none)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    groups=st.lists(
+        st.lists(st.tuples(st.integers(0, 10**12), st.integers(0, 600_000)), min_size=1, max_size=6),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_vectorised_duration_resplit_equals_the_plain_one(groups: list[list[tuple[int, int]]]) -> None:
+    rows = [r for g in groups for r in g]
+    amount = np.array([a for a, _ in rows], np.int64)
+    ms = np.array([m for _, m in rows], np.int64)
+    starts = np.cumsum([0] + [len(g) for g in groups[:-1]]).astype(np.int64)
+    key = np.arange(len(rows), dtype=np.int64)[::-1].copy()  # ties by key, not by position
+    fast, plain = resplit(amount, ms, starts, key), resplit(amount, ms, starts, key, exact=True)
+    assert fast.tolist() == plain.tolist()
+    assert np.add.reduceat(fast, starts).tolist() == np.add.reduceat(amount, starts).tolist()  # totals kept

@@ -147,6 +147,38 @@ class Registry:
         return cls(items, sides, works, holders, out[order], isrc[order], weight[order], durations, by_duration)
 
 
+def resplit(
+    amount: np.ndarray, ms: np.ndarray, starts: np.ndarray, key: np.ndarray, *, exact: bool = False
+) -> np.ndarray:
+    """Each group's total (groups: contiguous rows from ``starts``) re-split by ``amount x ms``.
+
+    Largest remainder, ties by ``key`` ascending (:func:`accord.money.allocate` per group); a group
+    whose weights are all 0 keeps its amounts. Vectorised (:func:`allocate_groups` over the rows of
+    positive weight) unless the weights could overflow int64 or ``exact`` asks for the Python
+    integers (the plain per-group version, which a property test compares with the fast one).
+    """
+    counts = np.diff(np.r_[starts, len(amount)])
+    if len(amount) == 0:
+        return amount.copy()
+    if not exact and int(amount.max()) * max(int(ms.max()), 1) * int(counts.max()) < 2**62:
+        weight = amount * ms
+        total = np.add.reduceat(amount, starts)
+        parent = np.repeat(np.arange(len(starts), dtype=I64), counts)
+        live = np.add.reduceat(weight, starts) > 0
+        pos = (weight > 0) & live[parent]
+        got = allocate_groups(total[live], np.bincount(parent[pos], minlength=len(starts))[live], weight[pos], key[pos])
+        new = np.where(live[parent], 0, amount)
+        new[pos] = got
+        return new
+    new = amount.copy()
+    for a, b in zip(starts, np.r_[starts[1:], len(amount)], strict=True):
+        weights = [int(x) * int(m) for x, m in zip(amount[a:b], ms[a:b], strict=True)]
+        if any(weights):
+            keys = [f"{int(k):019d}" for k in key[a:b]]
+            new[a:b] = allocate(int(amount[a:b].sum()), weights, keys)
+    return new
+
+
 def _positive(g: Grouped, child_size: int) -> tuple[Children, np.ndarray, dict[str, np.ndarray]]:
     """The rows of positive weight, by parent key (the packed key less its last code), and the last code."""
     keep = np.flatnonzero(g.columns["weight"] > 0)
@@ -352,31 +384,8 @@ class Cascade:
         order = np.lexsort((side[rows], work[rows], isrc, group))
         rows, group, ms, isrc = rows[order], group[order], ms[order], isrc[order]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        counts = np.diff(np.r_[starts, len(rows)])
-        amount = payable[rows]
-        if len(rows) and int(amount.max()) * max(int(ms.max()), 1) * int(counts.max()) < 2**62:
-            # vectorised: each group's total over its rows of positive weight (the others get 0);
-            # a group with no duration at all keeps its equal split
-            weight = amount * ms
-            total = np.add.reduceat(amount, starts)
-            parent = np.repeat(np.arange(len(starts), dtype=I64), counts)
-            live = np.add.reduceat(weight, starts) > 0
-            pos = (weight > 0) & live[parent]
-            key = pack([isrc, work[rows], side[rows]], [c.size("isrc"), c.size("work"), c.size("side")])
-            got = allocate_groups(
-                total[live], np.bincount(parent[pos], minlength=len(starts))[live], weight[pos], key[pos]
-            )
-            new = np.where(live[parent], 0, amount)
-            new[pos] = got
-            payable[rows] = new
-            return payable
-        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):  # Python integers: no overflow
-            weights = [int(x) * int(m) for x, m in zip(payable[rows[a:b]], ms[a:b], strict=True)]
-            if b - a < 2 or not any(weights):
-                continue
-            keys = [f"{int(i):012d}.{int(w):012d}.{int(s):04d}" for i, w, s in
-                    zip(isrc[a:b], work[rows[a:b]], side[rows[a:b]], strict=True)]  # fmt: skip
-            payable[rows[a:b]] = allocate(int(payable[rows[a:b]].sum()), weights, keys)
+        key = pack([isrc, work[rows], side[rows]], [c.size("isrc"), c.size("work"), c.size("side")])
+        payable[rows] = resplit(payable[rows], ms, starts, key)
         return payable
 
     def lines(self) -> pa.Table:
