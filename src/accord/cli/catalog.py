@@ -188,10 +188,11 @@ def import_ern_cmd(
             read_ern(path), works_by_isrc=works_by_isrc, master_owner=master_owner, file_name=path.name
         )
         store = open_store()
-        report = import_ern(
-            store, path, works_by_isrc=works_by_isrc, master_owner=master_owner, skip_incomplete=skip_incomplete,
-            actor=actor, as_party=as_party,
-        )  # fmt: skip
+        with progress_bar() as update:
+            report = import_ern(
+                store, path, works_by_isrc=works_by_isrc, master_owner=master_owner, skip_incomplete=skip_incomplete,
+                actor=actor, as_party=as_party, progress=update,
+            )  # fmt: skip
     except Rejected as exc:
         print_rejection(exc, as_json=as_json)
         raise typer.Exit(EXIT_NO) from None

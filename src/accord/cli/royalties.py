@@ -98,7 +98,8 @@ def royalties_run(period: PeriodOpt, as_json: JsonOpt = False) -> None:
 @handle_errors
 def royalties_close(period: PeriodOpt) -> None:
     """Post the period's run to the ledger and make the period immutable."""
-    closing = close_period(open_store(), get_settings(), period, actor="cli")
+    with progress_bar() as update:  # the period is run again first: its inputs must not have changed
+        closing = close_period(open_store(), get_settings(), period, actor="cli", progress=update)
     console.print(
         f"period {period} closed with run {closing.run.run_id}: {closing.transfers} ledger transfers, "
         f"ledger head {closing.ledger_head[:16]}"

@@ -19,7 +19,7 @@ import json
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -478,9 +478,10 @@ def import_ern(
     skip_incomplete: bool = False,
     actor: str = "operator",
     as_party: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ImportReport:
     """Import an ERN 4.3 message through the delivery importer (all or nothing); ``as_party``
-    as for :func:`~accord.registry.importer.import_delivery` (the party's standing is checked).
+    and ``progress`` as for :func:`~accord.registry.importer.import_delivery` (the party's standing is checked).
 
     Raises:
         Rejected: the conversion found problems (unless ``skip_incomplete``: then the
@@ -501,4 +502,4 @@ def import_ern(
     with tempfile.TemporaryDirectory(prefix="accord-ern-") as folder:
         doc = json.dumps(conversion.document, indent=2, sort_keys=True, ensure_ascii=False)
         (Path(folder) / "catalog.json").write_text(doc, encoding="utf-8")
-        return import_delivery(store, Path(folder), actor=actor, as_party=as_party)
+        return import_delivery(store, Path(folder), actor=actor, as_party=as_party, progress=progress)

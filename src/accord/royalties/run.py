@@ -248,12 +248,14 @@ class Closing:
     ledger_head: str
 
 
-def close_period(store: Store, settings: Settings, period: str, *, actor: str = "") -> Closing:
+def close_period(
+    store: Store, settings: Settings, period: str, *, actor: str = "", progress: Progress | None = None
+) -> Closing:
     """Re-run the period (it must reproduce its latest run), post it to the ledger, make it immutable."""
     period = parse_period(period)
     require_open(store, period)
     before = latest_run(store, settings, period)
-    run = run_period(store, settings, period, actor=actor)
+    run = run_period(store, settings, period, actor=actor, progress=progress)
     if run.run_id != before.run_id:
         msg = (
             f"period {period}: its inputs changed since run {before.run_id[:12]} (new events or registry "
