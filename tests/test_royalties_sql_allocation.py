@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.money import allocate
-from accord.royalties.vectorised import allocate_groups
+from accord.royalties.vectorised import allocate_groups, allocate_pairs
 
 groups = st.lists(
     st.tuples(
@@ -99,3 +99,22 @@ def test_keys_and_remainders_too_wide_to_pack_fall_back_to_lexsort(total: int, w
 )
 def test_one_child_groups_mixed_with_others(batch: list[tuple[int, list[tuple[int, int]]]]) -> None:
     _check(batch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(-(10**15), 10**15), st.integers(0, 1_000_000)), min_size=1, max_size=20),
+    ties_to_first=st.booleans(),
+)
+def test_a_two_way_split_is_money_allocate_row_by_row(rows: list[tuple[int, int]], ties_to_first: bool) -> None:
+    keys = ["a", "b"] if ties_to_first else ["b", "a"]
+    total, weight = np.array([t for t, _ in rows]), np.array([w for _, w in rows])
+    got = allocate_pairs(total, weight, 1_000_000, ties_to_first=ties_to_first).tolist()
+    assert got == [allocate(t, [w, 1_000_000 - w], keys)[0] for t, w in rows]
+
+
+def test_a_two_way_tie_goes_to_the_key_that_sorts_first() -> None:
+    half = np.array([1]), np.array([500_000])
+    assert allocate_pairs(*half, 1_000_000, ties_to_first=True).tolist() == [1]
+    assert allocate_pairs(*half, 1_000_000, ties_to_first=False).tolist() == [0]
+    assert allocate(1, [1, 1], ["payable", "operator"]) == [0, 1]  # by stable id, not by position

@@ -66,6 +66,27 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
     return base * np.where(total < 0, -1, 1)[parent] if negative else base
 
 
+def allocate_pairs(total: np.ndarray, weight: np.ndarray, whole: int, *, ties_to_first: bool) -> np.ndarray:
+    """Each ``total[i]`` split in two by ``weight[i] : whole - weight[i]``; returns the first part.
+
+    Exactly ``allocate(total[i], [weight[i], whole - weight[i]], keys)`` row by row, where the
+    first part's key sorts first when ``ties_to_first`` (two parts leave at most one unit over, to
+    the larger remainder). Every weight must lie in ``0..whole``; ``whole`` at most :data:`SAFE`.
+    """
+    total, weight = np.asarray(total, I64), np.asarray(weight, I64)
+    if whole > SAFE:
+        msg = f"whole: {whole} is above {SAFE}; expected a whole whose products fit int64"
+        raise OverflowError(msg)
+    magnitude = np.abs(total)
+    hi, lo = np.divmod(magnitude, whole)
+    a_q, a_r = np.divmod(lo * weight, whole)
+    b_q, b_r = np.divmod(lo * (whole - weight), whole)
+    first = hi * weight + a_q
+    over = magnitude - first - (hi * (whole - weight) + b_q) == 1
+    first += over & ((a_r > b_r) | ((a_r == b_r) & ties_to_first))
+    return np.where(total < 0, -first, first)
+
+
 def ranks(group: np.ndarray, rem: np.ndarray, key: np.ndarray) -> np.ndarray:
     """Each row's rank in its group (rows contiguous by group) by ``rem`` descending, then ``key``, then row."""
     n = len(group)
