@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from accord.datasets.manifest import ManifestItem
 from accord.money import allocate
 from accord.registry.entities import Catalog
-from accord.royalties.engine import allocate_sql, compute
+from accord.royalties.engine import compute
 from accord.royalties.inputs import build_inputs
 from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import EVENT_SCHEMA
@@ -24,27 +23,6 @@ from tests import factories as f
 
 PARTIES = ["P-A", "P-B", "P-C", "P-D"]
 AT = datetime(2026, 11, 5, tzinfo=UTC)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    total=st.integers(min_value=-(10**15), max_value=10**15),
-    weights=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=8),
-)
-def test_the_sql_allocation_is_exactly_money_allocate(total: int, weights: list[int]) -> None:
-    if total < 0 or not any(weights):
-        weights = [w + 1 for w in weights]
-        total = abs(total)
-    keys = [f"k{i:02d}" for i in range(len(weights))]
-    con = duckdb.connect()
-    con.register("c", pa.table({"g": ["x"] * len(keys), "k": keys, "weight": pa.array(weights, pa.int64())}))
-    con.register("p", pa.table({"g": ["x"], "total": pa.array([total], pa.int64())}))
-    lefts: dict[str, str] = {}
-    child = "SELECT q._gid, q.total, c.k, c.weight FROM c JOIN {p} q USING (g)"
-    allocate_sql(con, "out", "SELECT * FROM p", child, ["k"], lefts)
-    got = dict(con.execute("SELECT k, amount FROM out").fetchall())
-    want = dict(zip(keys, allocate(total, weights, keys), strict=True))
-    assert {k: got.get(k, 0) for k in keys} == want
 
 
 def _item(isrc: str, duration: int) -> ManifestItem:

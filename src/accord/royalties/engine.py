@@ -3,7 +3,7 @@
 Every split is a largest-remainder allocation in integer micro-units (the rule of
 :func:`accord.money.allocate`: floor shares, then the units left over one each to the largest
 remainders, ties by key ascending), vectorised over integer-coded keys by
-:mod:`accord.royalties.vectorised` (:func:`allocate_sql` is the same rule in SQL), so each level
+:mod:`accord.royalties.vectorised` (property-tested equal to it), so each level
 sums exactly to the level above::
 
     revenue (per currency)
@@ -123,48 +123,6 @@ def _sum_by(table: pa.Table, key: str) -> dict[str, int]:
         return {}
     grouped = table.group_by(key).aggregate([("amount", "sum")])
     return dict(zip(grouped.column(key).to_pylist(), grouped.column("amount_sum").to_pylist(), strict=True))
-
-
-def allocate_sql(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    parent: str,
-    child: str,
-    keys: Sequence[str],
-    lefts: dict[str, str],
-) -> None:
-    """Create table ``name``: each parent's ``total`` split over its children by ``weight``.
-
-    ``parent`` is a query with a ``total`` column; its rows are numbered ``_gid`` in table
-    ``{name}_p``. ``child`` is a query over ``{p}`` (that table) yielding each child's parent
-    ``_gid``, the parent's ``total``, the child's ``weight``, its ``keys`` and any column to keep.
-    Largest remainder, ties by ``keys`` ascending: exactly :func:`accord.money.allocate`.
-    ``lefts[name]`` gets the SQL of the parents with no child of positive weight, for the caller
-    to route. Partitions and joins are on the one integer ``_gid``, never on the key columns.
-    """
-    order = ", ".join(f"f.{k}" for k in keys)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_p AS SELECT row_number() OVER () AS _gid, * FROM ({parent})")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH j AS (SELECT * FROM ({child.format(p=f"{name}_p")}) WHERE weight > 0 AND total <> 0),
-        s AS (SELECT _gid, sum(weight)::HUGEINT AS _wsum FROM j GROUP BY _gid),
-        f AS (SELECT j.*, CAST((j.total::HUGEINT * j.weight) // s._wsum AS BIGINT) AS _base,
-                     CAST((j.total::HUGEINT * j.weight) % s._wsum AS BIGINT) AS _rem FROM j JOIN s USING (_gid)),
-        l AS (SELECT _gid, any_value(total) - sum(_base) AS _left FROM f GROUP BY _gid),
-        fl AS (SELECT f.*, l._left FROM f JOIN l USING (_gid)),
-        r AS (SELECT *, 1::BIGINT AS _rn FROM fl WHERE _left = 0  -- nothing left over: no ranking needed
-              UNION ALL
-              SELECT f.*, row_number() OVER (PARTITION BY f._gid ORDER BY f._rem DESC, {order}) AS _rn
-              FROM fl f WHERE f._left > 0)
-        SELECT * EXCLUDE (_gid, total, _base, _rem, _left, _rn, weight),
-               CAST(_base + CASE WHEN _rn <= _left THEN 1 ELSE 0 END AS BIGINT) AS amount, _gid AS _parent
-        FROM r
-        """
-    )
-    lefts[name] = (
-        f"SELECT p.* EXCLUDE (_gid) FROM {name}_p p WHERE p.total <> 0 AND p._gid NOT IN (SELECT _parent FROM {name})"
-    )
 
 
 def inputs_hash(codes: Codes, reg: Registry, files: Sequence[Path], policy: RoyaltyPolicy, period: str) -> str:
