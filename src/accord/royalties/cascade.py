@@ -23,6 +23,7 @@ from accord.royalties.vectorised import (
     Children,
     Grouped,
     allocate_groups,
+    allocate_pairs,
     dictionary,
     encode,
     merge_rows,
@@ -327,13 +328,8 @@ class Cascade:
         ok = np.flatnonzero(~none)
         r, side, work, party, agreement = r[ok], side[ok], work[ok], party[ok], agreement[ok]
         share, pool, amount = share[ok], pool[ok], amount[ok]
-        # owner -> allocate(amount, [pool, W - pool], ["payable", "operator"]): one unit left over
-        # at most, to the larger remainder, a tie to "operator" (key order); exact in int64
-        hi, lo = np.divmod(amount, W)
-        p_q, p_r = np.divmod(lo * pool, W)
-        o_q, o_r = np.divmod(lo * (W - pool), W)
-        p_base, o_base = hi * pool + p_q, hi * (W - pool) + o_q
-        payable = p_base + ((amount - p_base - o_base == 1) & (p_r > o_r))
+        # owner -> allocate(amount, [pool, W - pool], ["payable", "operator"]): a tie to "operator" (key order)
+        payable = allocate_pairs(amount, pool, W, ties_to_first=False)
         payable = self._by_duration(r, work, side, party, agreement, payable)
         op = merge_rows(rec["cur"][r], {"operator": (amount - payable, np.add)})
         self.operator = {
