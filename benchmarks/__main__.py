@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_datasets, bench_model, bench_registry
+from benchmarks import bench_cli, bench_datasets, bench_model, bench_registry
 
 
 def main() -> int:
+    bench_cli.main([])
     bench_registry.main(sys.argv[1:])
     bench_datasets.main(sys.argv[1:])
     bench_model.main([])

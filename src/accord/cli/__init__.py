@@ -190,7 +190,8 @@ def check(
 
     code = validate_isrc(isrc)
     store = open_store()
-    catalog = store.snapshot(instant(as_of, field="as_of") if as_of else None)
+    # only this recording and its works (with every party, agreement and opt-out): what the policy needs
+    catalog = store.snapshot(instant(as_of, field="as_of") if as_of else None, isrcs=[code])
     decision = LicensingPolicy(catalog).decide(code, use, instant(at, field="at"), territory)
     if as_json:
         print_json(decision.to_dict())
