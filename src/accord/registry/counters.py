@@ -13,7 +13,8 @@ largest id of an append-only table, whose ids are handed out before commit).
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from accord.registry.schema import Base
@@ -25,7 +26,10 @@ NAMES = ("registry", "keys", "models")
 def bump(conn: Connection, name: str) -> None:
     """Move ``name``'s counter on, inside the caller's (writing) transaction."""
     t = T["version_counters"]
-    conn.execute(update(t).where(t.c.name == name).values(n=t.c.n + 1))
+    # an upsert: a counter row that is missing (a truncated table) starts again at 1, never fails the write
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t).values(name=name, n=1)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name], set_={"n": t.c.n + 1}))
 
 
 def read(conn: Connection) -> dict[str, int]:
