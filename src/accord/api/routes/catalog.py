@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
+from accord import visibility
 from accord.api import services
+from accord.api.auth import Principal
 from accord.api.deps import Caller, StoreDep, instant_or_now, record
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.schemas import (
@@ -29,17 +31,28 @@ At = Annotated[str | None, Query(max_length=40, description="Instant of use, ISO
 AsOf = Annotated[str | None, Query(max_length=40, description="The registry as it stood then (default: now).")]
 
 
-def _recording(rec: Recording, decisions: dict[Use, Decision]) -> RecordingOut:
+def _recording(rec: Recording, decisions: dict[Use, Decision], catalog: Catalog, viewer: Principal) -> RecordingOut:
+    """A recording as ``viewer`` may see it: a co-owner or artist that asked not to be named
+    (``disclose: false``) is unnamed, in its shares and in every decision's reasons (:mod:`accord.visibility`)."""
+    hidden = visibility.hidden_parties(catalog, viewer)
+
+    def shown(party_id: str) -> str:
+        return visibility.UNDISCLOSED if party_id in hidden else party_id
+
     return RecordingOut(
         isrc=rec.isrc,
         title=rec.title,
-        artists=list(rec.artists),
+        artists=[shown(a) for a in rec.artists],
         genre=rec.genre,
         duration_ms=rec.duration_ms,
         works=list(rec.works),
-        master_shares=[ShareOut(party_id=s.party_id, ppm=s.ppm) for s in rec.shares],
-        eligibility={u.value: DecisionOut.model_validate(d.to_dict()) for u, d in decisions.items()},
+        master_shares=[ShareOut(party_id=shown(s.party_id), ppm=s.ppm) for s in rec.shares],
+        eligibility={u.value: _decision(d, catalog, viewer) for u, d in decisions.items()},
     )
+
+
+def _decision(decision: Decision, catalog: Catalog, viewer: Principal) -> DecisionOut:
+    return DecisionOut.model_validate(visibility.redacted_decision(catalog, viewer, decision).to_dict())
 
 
 @router.post("/deliveries", status_code=201, response_model=ImportOut)
@@ -97,11 +110,13 @@ def list_recordings(
     if as_of is None:
         page, nxt = services.recordings_page(store, principal, cursor, limit)
         decisions = services.eligibility_now(store, [r.isrc for r in page], when, territory)
-        return Page[RecordingOut](items=[_recording(r, decisions[r.isrc]) for r in page], next_cursor=nxt)
+        catalog = services.current_catalog(store)
+        items = [_recording(r, decisions[r.isrc], catalog, principal) for r in page]
+        return Page[RecordingOut](items=items, next_cursor=nxt)
     catalog = _snapshot(store, as_of)
     page, nxt = paginate(services.visible_recordings(catalog, principal), lambda r: r.isrc, limit, cursor)
     decisions = services.eligibility(catalog, [r.isrc for r in page], when, territory)
-    items = [_recording(r, decisions[r.isrc]) for r in page]
+    items = [_recording(r, decisions[r.isrc], catalog, principal) for r in page]
     return Page[RecordingOut](items=items, next_cursor=nxt)
 
 
@@ -114,11 +129,12 @@ def get_recording(
     if as_of is None:  # the recording and its works only, with its materialised decisions
         rec = services.recording_now(store, principal, isrc)
         decisions = services.eligibility_now(store, [rec.isrc], when, territory)
+        catalog = services.current_catalog(store)
     else:
         catalog = _snapshot(store, as_of, isrc)
         rec = services.recording_for(catalog, principal, isrc)
         decisions = services.eligibility(catalog, [rec.isrc], when, territory)
-    base = _recording(rec, decisions[rec.isrc])
+    base = _recording(rec, decisions[rec.isrc], catalog, principal)
     history = [
         {
             "version": v.version,
@@ -147,8 +163,8 @@ def check_eligibility(
     if as_of is None and use in services.USES:
         rec = services.recording_now(store, principal, isrc)
         decision = services.eligibility_now(store, [rec.isrc], when, territory)[rec.isrc][use]
-        return DecisionOut.model_validate(decision.to_dict())
+        return _decision(decision, services.current_catalog(store), principal)
     catalog = _snapshot(store, as_of, isrc)
     rec = services.recording_for(catalog, principal, isrc)
     decision = services.decide(catalog, rec.isrc, use, when, territory)
-    return DecisionOut.model_validate(decision.to_dict())
+    return _decision(decision, catalog, principal)
