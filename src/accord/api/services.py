@@ -260,6 +260,8 @@ def import_archive(store: Store, principal: Principal, filename: str, data: byte
     try:
         folder = unpack_archive(data, filename, tmp)
         return import_delivery(store, folder, actor=actor(principal), as_party=as_party(principal))
+    except Rejected as exc:  # named by the upload, never by the server's temporary folder
+        raise Rejected(f"delivery {filename}", exc.problems) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

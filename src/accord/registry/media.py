@@ -50,7 +50,7 @@ class MediaStore:
         """The stored file's path, or :class:`NotFound`."""
         path = self.path_for(sha256)
         if not path.is_file():
-            msg = f"media {sha256}: not in the media store at {self.root}"
+            msg = f"media {sha256}: not in the media store; expected a stored file with this sha256"
             raise NotFound(msg)
         return path
 
