@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from accord import visibility
 from accord.api.auth import Principal, Role
 from accord.api.pagination import decode_cursor, encode_cursor
-from accord.datasets import repository, service
+from accord.datasets import repository, service, taint
 from accord.datasets.disclosure import Undisclosed
 from accord.datasets.manifest import Manifest
 from accord.datasets.proofs import make_proof, party_recordings
@@ -402,8 +402,8 @@ class ModelView:
 
 def visible_models(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
     """Operator and creators: every model; a rights holder: those trained on its catalog."""
-    report = service.audit(store, at)
-    statuses = {s.model_id: s for s in report.models}
+    stored = taint.current_statuses(store, at, lambda: service.audit(store, at).models)
+    statuses = {s.model_id: s for s in stored}
     roots = None if principal.role is not Role.RIGHTS_HOLDER else {r.root for r in visible_manifests(store, principal)}
     return [
         ModelView(m, statuses[m.model_id])

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 
 from accord.datasets.manifest import Manifest
 from accord.errors import Conflict, NotFound, ValidationError
+from accord.registry import counters
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.signing import OperatorKey, canonical_json
@@ -137,6 +138,7 @@ def save_manifest(store: Store, manifest: Manifest, key: OperatorKey, *, actor: 
                 detail={"use": row["use"], "as_of": iso(row["as_of"]), "items": row["tree_size"]},
             )
         )
+        counters.bump(conn, "models")
     return _manifest_record(row), True
 
 
@@ -204,6 +206,7 @@ def register_model(
                 at=now, actor=actor, action="model.registered", subject=model_id, detail={"manifest": record.root}
             )
         )
+        counters.bump(conn, "models")  # the stored taint state is stale from this commit on
     return ModelRecord(model_id, record.root, now, actor, card), True
 
 
@@ -257,6 +260,7 @@ def record_approval(
                 detail={"licensor": licensor, "note": note},
             )
         )
+        counters.bump(conn, "models")
     return Approval(model_id, licensor, decision, now, by, note), True
 
 

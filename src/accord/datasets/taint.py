@@ -22,9 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
 from accord.datasets.manifest import Manifest
 from accord.licensing import LicensingPolicy
+from accord.registry import counters
 from accord.registry.entities import Catalog, ModelScope, Use
+from accord.registry.schema import Base
+from accord.registry.store import Store
 from accord.timeutil import iso
 
 AUDITED_USES = (Use.TRAIN, Use.GENERATE)
@@ -263,3 +269,67 @@ def model_status(
         blocked |= {Use.TRAIN} | SERVING_USES
         reasons.append("this version was refused by " + ", ".join(refused))
     return ModelStatus(model_id, manifest.root, frozenset(blocked), tuple(reasons), tuple(pending), tuple(refused))
+
+
+# ---------------------------------------------------------------- the stored taint state
+
+STATE_NAME = "models"
+
+
+def status_of_dict(data: Mapping[str, Any]) -> ModelStatus:
+    """A :class:`ModelStatus` back from its :meth:`ModelStatus.to_dict`."""
+    return ModelStatus(
+        model_id=data["model"],
+        manifest_root=data["manifest"],
+        blocked_uses=frozenset(Use(u) for u in data["blocked_uses"]),
+        reasons=tuple(data["reasons"]),
+        pending_approvals=tuple(data["pending_approvals"]),
+        refused_by=tuple(data["refused_by"]),
+    )
+
+
+def _until(rights: Catalog, at: datetime) -> datetime | None:
+    """The next instant after ``at`` at which any agreement starts or ends or any opt-out takes effect."""
+    times = [a.start for a in rights.agreements.values()]
+    times += [a.end for a in rights.agreements.values() if a.end is not None]
+    times += [o.effective for o in rights.optouts.values()]
+    later = [t for t in times if t > at]
+    return min(later) if later else None
+
+
+def current_statuses(store: Store, at: datetime, audit: Callable[[], Iterable[ModelStatus]]) -> list[ModelStatus]:
+    """Every model's status at ``at``: the stored state when it still holds, else ``audit()`` run and stored.
+
+    The state is keyed by the registry and models counters (:mod:`accord.registry.counters`: any
+    registry change, new manifest, model or approval makes it stale) and holds from the instant it
+    was audited at until the next instant an agreement starts or ends or an opt-out takes effect;
+    an instant earlier than the one audited is audited afresh.
+    """
+    table = Base.metadata.tables["taint_states"]
+    with store.engine.connect() as conn:
+        seen = counters.read(conn)  # before what is derived from it
+        row = conn.execute(select(table).where(table.c.name == STATE_NAME)).mappings().first()
+    stamp = f"{seen['registry']}:{seen['models']}"
+    if (
+        row is not None
+        and row["stamp"] == stamp
+        and (row["valid_from"] is None or row["valid_from"] <= at)
+        and (row["valid_until"] is None or at < row["valid_until"])
+    ):
+        return [status_of_dict(s) for s in row["state"]["models"]]
+    statuses = list(audit())
+    until = _until(store.snapshot(at, isrcs=()), at)
+    values = {
+        "name": STATE_NAME,
+        "stamp": stamp,
+        "valid_from": at,
+        "valid_until": until,
+        "state": {"models": [s.to_dict() for s in statuses]},
+    }
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.name == STATE_NAME))
+            conn.execute(insert(table).values(**values))
+    except IntegrityError:
+        pass  # another process stored it meanwhile
+    return statuses
