@@ -113,6 +113,9 @@ class Registry:
             (a for a in catalog.agreements.values() if a.start < end and (a.end is None or a.end > start)),
             key=lambda a: a.agreement_id,
         )
+        self.of_licensor: dict[tuple[str, str], list[Agreement]] = defaultdict(list)  # an index, in id order
+        for a in self.agreements:
+            self.of_licensor[(a.licensor, Side(a.side).value)].append(a)
 
     def owners(self, isrc: str, side: str, work: str) -> list[tuple[str, int]]:
         """§3 "work -> owners by share": (party, share ppm) with a share, and ``""`` for an unowned rest."""
@@ -139,7 +142,7 @@ class Registry:
 
     def agreement(self, party: str, side: str, subject: str, basis: str) -> Agreement | None:
         """§3 Matching: lowest agreement id first."""
-        return next((a for a in self.agreements if self.fits(a, party, side, subject, basis)), None)
+        return next((a for a in self.of_licensor[(party, side)] if self.fits(a, party, side, subject, basis)), None)
 
     def works(self, isrc: str) -> list[str]:
         return sorted(set(self.catalog.recordings[isrc].works))
@@ -151,10 +154,10 @@ class Registry:
             (p, Side.PUBLISHING.value, w) for w in self.works(isrc) for p, _ in self.owners(isrc, "publishing", w) if p
         ]
         for subjects in (master, publishing):
-            fitting = [a for a in self.agreements if any(self.fits(a, p, s, x, None) for p, s, x in subjects)]
+            fitting = [a for p, s, x in subjects for a in self.of_licensor[(p, s)] if self.fits(a, p, s, x, None)]
             fitting = [a for a in fitting if Use.TRAIN in a.uses or Use.GENERATE in a.uses]
             if fitting:
-                return fitting[0].terms.master_split_ppm
+                return min(fitting, key=lambda a: a.agreement_id).terms.master_split_ppm
         return W // 2
 
 
