@@ -12,7 +12,15 @@ popularity) plus revenue. Measured:
   rounding step, the line and suspense tables), events/s and peak memory;
 * **bare DuckDB chain** over the same Parquet: count usage per output → join attribution →
   join ownership → group by party (no pools, no rounding);
-* **plain Python loop**: the same allocation per event in Python dicts, on a sample, extrapolated.
+* **the reference** (:mod:`accord.royalties.reference`: the whole cascade, plain per-row Python)
+  on the first ``--reference-sample`` events over the same catalog, scaled to the full period
+  by events (and checked equal to the engine on that sample, party by party);
+* **bare pyarrow**: read the same CSV and write the same rows as Parquet (no validation), the
+  floor for ingest.
+
+Targets (issue 14, item 7), on a quiet machine: a 10M-event period with 1M outputs × 10
+attributions and 100k recordings in ≤ 5 s on 2 cores, ≤ 20× the bare chain, ≥ 100× the
+reference; ingest ≥ 1M events/s.
 
 Usage: ``python -m benchmarks.bench_royalties [--events 1000000,10000000] [--ingest-events 1000000]``.
 """
@@ -32,9 +40,24 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from accord.registry.entities import PPM_WHOLE
+from accord.datasets.manifest import ManifestItem
+from accord.registry.entities import (
+    PPM_WHOLE,
+    Agreement,
+    Catalog,
+    CommercialTerms,
+    Coverage,
+    Recording,
+    Share,
+    Side,
+    Territory,
+    Use,
+    Work,
+)
+from accord.royalties import reference
 from accord.royalties.engine import compute
 from accord.royalties.inputs import SCHEMAS, RunInputs
 from accord.royalties.policy import RoyaltyPolicy
@@ -54,7 +77,9 @@ def isrcs(n: int) -> np.ndarray:
     return np.char.add("GBXYZ26", np.char.zfill(np.arange(n).astype(str), 5))
 
 
-def build_inputs(recordings: int, outputs: int, attr: int, rng: np.random.Generator) -> tuple[RunInputs, pa.Table]:
+def build_inputs(
+    recordings: int, outputs: int, attr: int, rng: np.random.Generator
+) -> tuple[RunInputs, pa.Table, Catalog]:
     """The registry snapshot as the engine sees it (Arrow), built directly at scale."""
     rec = isrcs(recordings)
     items = pa.table(
@@ -127,9 +152,39 @@ def build_inputs(recordings: int, outputs: int, attr: int, rng: np.random.Genera
         },
         SCHEMAS["attribution"],
     )
+    # a recording drawn twice for one output is one entry, as the credential's attribution holds it
+    merged = attribution.group_by(["output_id", "isrc"], use_threads=False).aggregate([("weight", "sum")])
+    attribution = pa.table([merged["output_id"], merged["isrc"], merged["weight_sum"]], schema=SCHEMAS["attribution"])
     inputs = RunInputs(PERIOD, attribution, items, sides, works, holders, {}, {})
     known = pa.table({"output_id": out_ids, "model_id": np.char.add("M-", (np.arange(outputs) % MODELS).astype(str))})
-    return inputs, known
+    return inputs, known, catalog_of(rec, labels, pubs, co)
+
+
+def catalog_of(rec: np.ndarray, labels: np.ndarray, pubs: np.ndarray, co: np.ndarray) -> Catalog:
+    """The same registry as registry objects, for the reference (it reads a catalog, not the engine's tables)."""
+    uses = frozenset({Use.TRAIN, Use.GENERATE})
+    world, start = Territory(worldwide=True), datetime(2026, 1, 1, tzinfo=UTC)
+
+    def shares(prefix: str, owners: np.ndarray, both: bool) -> tuple[Share, ...]:
+        if not both:
+            return (Share(f"{prefix}{owners[0]}", PPM_WHOLE),)
+        return (Share(f"{prefix}{owners[0]}", 600_000), Share(f"{prefix}{owners[1]}", 400_000))
+
+    recs, works, parties = [], [], set()
+    for i, isrc in enumerate(rec.tolist()):
+        masters, publishers = shares("P-L", labels[i], bool(co[i])), shares("P-P", pubs[i], bool(co[i]))
+        recs.append(Recording(isrc, isrc, (), 0, (f"W-{isrc}",), masters))
+        works.append(Work(f"W-{isrc}", isrc, "", (), publishers))
+        parties |= {(s.party_id, Side.MASTER) for s in masters} | {(s.party_id, Side.PUBLISHING) for s in publishers}
+    agreements = [
+        Agreement(f"A-{p}", p, side, uses, world, start, None, Coverage(catalog=True), CommercialTerms(500_000))
+        for p, side in sorted(parties)
+    ]
+    return Catalog(
+        works={w.work_id: w for w in works},
+        recordings={r.isrc: r for r in recs},
+        agreements={a.agreement_id: a for a in agreements},
+    )
 
 
 def events_table(n: int, outputs: int, rng: np.random.Generator) -> pa.Table:
@@ -183,32 +238,52 @@ def bare_chain(files: list[Path], inputs: RunInputs) -> float:
     return time.perf_counter() - t
 
 
-def python_loop(events: pa.Table, inputs: RunInputs, sample: int) -> float:
-    """Per event: its share of revenue, down attribution, sides and owners, in Python dicts (no pools)."""
-    sample_rows = events.slice(0, sample)
-    attr = inputs.attribution
-    wanted = attr.filter(pc.is_in(attr.column("output_id"), sample_rows.column("output_id")))
-    attribution: dict[str, list[tuple[str, int]]] = {}
-    for o, i, w in zip(*(wanted.column(c).to_pylist() for c in ("output_id", "isrc", "weight")), strict=True):
-        attribution.setdefault(o, []).append((i, w))
-    owners: dict[str, list[tuple[str, int]]] = {}
-    h = inputs.holders.filter(pc.equal(inputs.holders.column("basis"), "output"))
-    for i, p, w in zip(*(h.column(c).to_pylist() for c in ("isrc", "party_id", "weight")), strict=True):
-        owners.setdefault(i, []).append((p, w // 2))
-    rows = sample_rows.select(["kind", "output_id"]).to_pylist()
-    per_event = 10**12 // max(1, events.num_rows)
+def reference_sample(events: pa.Table, inputs: RunInputs, catalog: Catalog, sample: int) -> tuple[float, bool]:
+    """The reference over the first ``sample`` events (and all the revenue): seconds, and whether it
+    equals the engine on the same events party by party."""
+    head = events.slice(0, sample)
+    revenue = events.filter(pc.equal(events.column("kind"), "revenue"))
+    rows = pa.concat_tables([head.filter(pc.not_equal(head.column("kind"), "revenue")), revenue])
+    used = pc.unique(rows.column("output_id"))
+    attr = inputs.attribution.filter(pc.is_in(inputs.attribution.column("output_id"), value_set=used))
+    credentials: dict[str, dict[str, Any]] = {}
+    for o, i, w in zip(*(attr.column(c).to_pylist() for c in ("output_id", "isrc", "weight")), strict=True):
+        entry = credentials.setdefault(o, {"attribution": {"status": "computed", "reliable": True, "items": []}})
+        if i:
+            entry["attribution"]["items"].append({"isrc": i, "weight_ppm": w})
+        else:
+            entry["attribution"]["unattributed_ppm"] = w
+    for entry in credentials.values():
+        a = entry["attribution"]
+        if not a["items"]:  # the unreliable ones: all of it by the training-pool method
+            entry["attribution"] = {"status": "computed", "reliable": False}
+    by_model: dict[str, list[ManifestItem]] = {}
+    for m, i in zip(*(inputs.items.column(c).to_pylist() for c in ("model_id", "isrc")), strict=True):
+        by_model.setdefault(m, []).append(ManifestItem(i, "", "midi", 0, 0, (), (), (), (), (), ""))
+    log = rows.select(["kind", "output_id", "model_id", "amount", "currency", "period"]).to_pylist()
+    policy = RoyaltyPolicy()
     t = time.perf_counter()
-    totals: dict[str, int] = {}
-    for row in rows:
-        if row["kind"] == "revenue":
-            continue
-        for isrc, w in attribution.get(row["output_id"], ()):
-            for party, share in owners.get(isrc, ()):
-                totals[party] = totals.get(party, 0) + per_event * w // PPM_WHOLE * share // PPM_WHOLE
-    return (time.perf_counter() - t) / len(rows)
+    ref = reference.compute(catalog, by_model, credentials, log, policy, PERIOD)
+    took = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sample.parquet"
+        pq.write_table(rows, path)
+        engine = compute(inputs, [path], policy)
+    got: dict[tuple[str, str], int] = {}
+    for r in engine.lines.select(["party_id", "currency", "amount"]).to_pylist():
+        got[(r["party_id"], r["currency"])] = got.get((r["party_id"], r["currency"]), 0) + r["amount"]
+    return took, got == ref.payable() and engine.operator == ref.operator
 
 
-def bench_ingest(n: int, known: pa.Table, rng: np.random.Generator, folder: Path) -> tuple[float, float]:
+def bare_ingest(path: Path, folder: Path) -> float:
+    """Read the CSV and write the same rows as Parquet with pyarrow alone: no validation, no registry."""
+    t = time.perf_counter()
+    table = pacsv.read_csv(path)
+    pq.write_table(table, folder / "bare.parquet", compression="zstd")
+    return time.perf_counter() - t
+
+
+def bench_ingest(n: int, known: pa.Table, rng: np.random.Generator, folder: Path) -> tuple[float, float, float]:
     from accord.registry.store import Store
 
     settings = Settings(home=folder / "home")
@@ -234,7 +309,8 @@ def bench_ingest(n: int, known: pa.Table, rng: np.random.Generator, folder: Path
     t = time.perf_counter()
     again = ingest_file(store, settings, path, known=ids)
     assert again.new == 0
-    return took, time.perf_counter() - t
+    dup = time.perf_counter() - t
+    return took, dup, bare_ingest(path, folder)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -244,21 +320,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recordings", type=int, default=100_000)
     parser.add_argument("--outputs", type=int, default=1_000_000)
     parser.add_argument("--attr", type=int, default=10)
-    parser.add_argument("--python-sample", type=int, default=200_000)
+    parser.add_argument("--reference-sample", type=int, default=20_000, help="Events the reference runs on.")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     t = time.perf_counter()
-    inputs, known = build_inputs(args.recordings, args.outputs, args.attr, rng)
+    inputs, known, catalog = build_inputs(args.recordings, args.outputs, args.attr, rng)
     print(f"snapshot tables: {inputs.attribution.num_rows:,} attribution rows, {inputs.holders.num_rows:,} holder rows "
           f"built in {time.perf_counter() - t:.1f} s; peak {peak_mb():.0f} MB")  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.ingest_events:
-            took, dup = bench_ingest(args.ingest_events, known, rng, folder)
+            took, dup, bare = bench_ingest(args.ingest_events, known, rng, folder)
             n = args.ingest_events + 1000
-            rows.append((f"ingest {n:,} events (CSV → Parquet)", took, n / took, None, None))
-            rows.append(("re-ingest the same batch (all duplicates)", dup, n / dup, None, None))
+            rows.append((f"ingest {n:,} events (CSV → Parquet)", took, n / took, took / bare, None))
+            rows.append(("re-ingest the same batch (all duplicates)", dup, n / dup, dup / bare, None))
+            rows.append(("  bare pyarrow: read the CSV, write Parquet", bare, n / bare, 1.0, None))
         for n in [int(x) for x in args.events.split(",") if x]:
             path = folder / f"events-{n}.parquet"
             events = events_table(n, args.outputs, rng)
@@ -268,21 +345,21 @@ def main(argv: list[str] | None = None) -> None:
             result = compute(inputs, [path], policy)
             run = time.perf_counter() - t
             bare = bare_chain([path], inputs)
-            per = python_loop(events, inputs, min(args.python_sample, n))
-            py = per * n
-            rows.append((f"run {n:,} events ({result.lines.num_rows:,} lines)", run, n / run, run / bare, py / run))
+            sample = min(args.reference_sample, n)
+            took, same = reference_sample(events, inputs, catalog, sample)
+            ref = took * n / sample
+            rows.append((f"run {n:,} events ({result.lines.num_rows:,} lines)", run, n / run, run / bare, ref / run))
             rows.append(("  bare DuckDB chain, same Parquet", bare, n / bare, 1.0, None))
-            rows.append(
-                (f"  plain Python loop (extrapolated from {min(args.python_sample, n):,})", py, n / py, None, None)
-            )
+            label = f"  reference, {sample:,} events scaled ×{n / sample:,.0f} ({'=' if same else '≠'} engine)"
+            rows.append((label, ref, n / ref, ref / bare, 1.0))
             print(f"events {n:,}: peak memory so far {peak_mb():.0f} MB")
             del events, result
     print()
-    print(f"{'step':<58} {'seconds':>9} {'events/s':>12} {'x bare':>8} {'x faster than Python':>21}")
+    print(f"{'step':<58} {'seconds':>9} {'events/s':>12} {'x bare':>8} {'x faster than reference':>24}")
     for name, sec, eps, xb, xp in rows:
         print(
             f"{name:<58} {sec:>9.2f} {eps:>12,.0f} {'' if xb is None else f'{xb:.1f}':>8} "
-            f"{'' if xp is None else f'{xp:.0f}':>21}"
+            f"{'' if xp is None else f'{xp:.0f}':>24}"
         )
     print(f"peak memory (max RSS): {peak_mb():.0f} MB")
 
