@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -368,3 +369,21 @@ def test_a_run_through_the_store_equals_the_reference(store: Store, settings: Se
     assert_equal(engine_as_reference(result), ref)
     assert ref.payable()[("P-LABEL", "USD")] > 0 and ref.payable()[("P-PUB", "EUR")] > 0
     assert any(k[1] == "no_agreement" and k[-1] == "P-PUB2" for k in ref.suspense)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    total=st.integers(-(10**15), 10**15),
+    weights=st.lists(st.integers(0, 10**6), min_size=1, max_size=8).filter(any),
+    data=st.data(),
+)
+def test_allocate_breaks_ties_by_stable_id_not_by_position(total: int, weights: list[int], data: st.DataObject) -> None:
+    """The one largest-remainder function: parts sum to the whole, and reordering the input reorders the parts."""
+    keys = [f"id-{i}" for i in range(len(weights))]
+    parts = dict(zip(keys, allocate(total, weights, keys), strict=True))
+    order = data.draw(st.permutations(range(len(weights))))
+    shuffled = allocate(total, [weights[i] for i in order], [keys[i] for i in order])
+    assert dict(zip([keys[i] for i in order], shuffled, strict=True)) == parts
+    assert sum(parts.values()) == total
+    exact = [Fraction(total * w, sum(weights)) for w in weights]
+    assert all(abs(parts[k] - x) < 1 for k, x in zip(keys, exact, strict=True))
