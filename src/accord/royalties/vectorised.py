@@ -77,14 +77,15 @@ def allocate_pairs(total: np.ndarray, weight: np.ndarray, whole: int, *, ties_to
     if whole > SAFE:
         msg = f"whole: {whole} is above {SAFE}; expected a whole whose products fit int64"
         raise OverflowError(msg)
-    magnitude = np.abs(total)
+    negative = len(total) > 0 and int(total.min()) < 0
+    magnitude = np.abs(total) if negative else total
     hi, lo = np.divmod(magnitude, whole)
     a_q, a_r = np.divmod(lo * weight, whole)
     b_q, b_r = np.divmod(lo * (whole - weight), whole)
     first = hi * weight + a_q
     over = magnitude - first - (hi * (whole - weight) + b_q) == 1
-    first += over & ((a_r > b_r) | ((a_r == b_r) & ties_to_first))
-    return np.where(total < 0, -first, first)
+    first += over & ((a_r >= b_r) if ties_to_first else (a_r > b_r))
+    return np.where(total < 0, -first, first) if negative else first
 
 
 def ranks(group: np.ndarray, rem: np.ndarray, key: np.ndarray) -> np.ndarray:
