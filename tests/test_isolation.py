@@ -36,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from accord.api.app import create_app
-from accord.api.auth import create_key, session_cookie_for
+from accord.api.auth import CSRF_COOKIE, SESSION_COOKIE, create_key, csrf_token_for, session_cookie_for
 from accord.datasets import repository, service
+from accord.errors import NotFound
 from accord.identifiers import make_iswc
 from accord.jobs.queue import create_job
 from accord.outputs import store as outputs
@@ -54,6 +56,7 @@ from accord.royalties.run import close_period, run_period
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
+from accord.web import pages_creator, pages_operator, pages_rights, session
 from tests import factories as f
 from tests.conftest import TickingClock
 from tests.deliveries import MIDI_A, write_delivery
@@ -217,6 +220,7 @@ def seed(store: Store, settings: Settings) -> World:
         "key_id": [(key_ids["one"], one), (key_ids["two"], two), (key_ids["c1"], c1)],
         "party_id": [("P-ONE", one), ("P-TWO", two), ("P-HUSH", NOBODY)],
         "period": [(PERIOD, frozenset(ROLES))],
+        "fmt": [("csv", frozenset(ROLES)), ("json", frozenset(ROLES))],
         "currency": [("EUR", frozenset(ROLES))],
         "transfer_id": [(_a_transfer(store), NOBODY)],
     }
@@ -271,11 +275,16 @@ def world(
     store.close()
 
 
+DERIVED = ("decisions", "taint_states")  # materialised reads, recomputed from the registry when stale
+
+
 def dump(w: World) -> dict[str, Any]:
     """Every row of every table, and every file under the home folder (media, outputs), by content."""
     tables: dict[str, Any] = {}
     with w.store.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
+            if table.name in DERIVED:
+                continue
             rows = conn.execute(select(table)).all()
             tables[table.name] = sorted(repr(tuple(r)) for r in rows)
     files = {
@@ -322,14 +331,17 @@ def _other_isrc(role: str) -> str:
 
 
 def _delivery(w: World, role: str, _target: str) -> dict[str, Any]:
-    """A delivery in the caller's name that claims another party's recording for itself."""
+    """A delivery in the caller's name that claims another party's recording and renames that party."""
     doc = {
         "accord_delivery": "1.0",
         "delivery_id": f"CLAIM-{role}",
         "sender": PARTY[role],
         "created": "2026-12-01T00:00:00Z",
         "sources": [],
-        "parties": [{"id": PARTY[role], "kind": "label", "name": "Claimant"}],
+        "parties": [
+            {"id": PARTY[role], "kind": "label", "name": "Claimant"},
+            {"id": _other_party(role), "kind": "label", "name": "Renamed By Another"},  # a party change
+        ],
         "works": [
             {
                 "id": f"WORK-{role}",
@@ -617,3 +629,81 @@ def test_the_seed_gives_each_party_its_own_objects(world: World) -> None:
         bank = c.get(f"/v1/parties/{party}/bank-details", headers=world.headers(role))
         assert bank.status_code == 200 and (IBAN1 if role == "one" else IBAN2) in bank.text
     assert json.loads(c.get("/v1/agreements/AGR-2M", headers=world.headers("two")).text)["id"] == "AGR-2M"
+
+
+# ---------------------------------------------------------------- the portal
+
+NONCE = "isolation-sweep-nonce"  # one browser nonce: every page carries the same CSRF token
+PORTAL_MISSING = {**MISSING, "period": "2099-01", "fmt": "csv", "kind": "midi", "currency": "EUR"}
+
+
+def portal_routes() -> list[tuple[str, str]]:
+    """Every portal page and form with an object in its path (the routers :func:`accord.web.mount` adds)."""
+    return sorted(
+        (method, route.path)
+        for module in (session, pages_rights, pages_creator, pages_operator)
+        for route in module.router.routes
+        if isinstance(route, APIRoute) and _PARAM.search(route.path)
+        for method in route.methods
+        if method in ("GET", "POST")
+    )
+
+
+def portal_call(w: World, role: str, method: str, path: str, params: dict[str, str]) -> Call:
+    url = _PARAM.sub(lambda m: params[m.group(1)], path)
+    # every form the portal has, filled in: the CSRF token, and a decision for a model approval
+    data = {"csrf": csrf_token_for(w.settings, NONCE), "decision": "refuse"} if method == "POST" else None
+    w.client.cookies.set(SESSION_COOKIE, w.cookies[role])
+    w.client.cookies.set(CSRF_COOKIE, NONCE)
+    try:
+        r = w.client.request(method, url, data=data, follow_redirects=False)
+    finally:
+        w.client.cookies.clear()
+    log.debug("portal %s %s %s -> %s", role, method, url, r.status_code)
+    return Call(role, method, url, r.status_code, r.text, url)
+
+
+def test_the_portal_shows_no_party_anothers_pages_and_changes_nothing_for_them(world: World) -> None:
+    """Every portal page and form with an object in its path, as every signed-in role, with another's
+    ids and with missing ones: the same answer (a 404 page), no other party's ids, nothing written."""
+    problems: list[str] = []
+    routes = portal_routes()
+    assert len(routes) >= 14, routes
+    before = dump(world)
+    for (method, path), role in product(routes, ROLES):
+        if role == "ops":
+            continue  # the operator may see every object
+        for real, _ in targets(world, role, path, mine=method == "GET"):
+            missing = {n: (v if v not in dict(world.values[n]) or _visible(world, n, v, role) else PORTAL_MISSING[n])
+                       for n, v in real.items()}  # fmt: skip
+            got = portal_call(world, role, method, path, real)
+            problems += leaks(world, got, RULES_PORTAL)
+            if got.status >= 500 or SERVER_PATH in got.body:
+                problems.append(f"portal {role} {method} {got.url} -> {got.status} {got.body[:160]}")
+            if real != missing:
+                absent = portal_call(world, role, method, path, missing)
+                if not same_answer(got, real, absent, missing):
+                    problems.append(
+                        f"portal {role} {method} {got.url} -> {got.status} but {absent.url} -> {absent.status}"
+                    )
+            if method == "POST" and (after := dump(world)) != before:
+                problems.append(f"portal {role} POST {got.url} -> {got.status} changed {changed(before, after)}")
+                before = after
+    assert not problems, "\n".join(problems)
+
+
+RULES_PORTAL = Rule("read")
+
+
+def _visible(w: World, name: str, value: str, role: str) -> bool:
+    return any(v == value and role in seen_by for v, seen_by in w.values[name])
+
+
+def test_a_missing_media_file_is_named_by_its_hash_never_by_a_server_path(world: World) -> None:
+    """A message may travel to a client (an API error, a portal page): it names the file by its hash only."""
+    wanted = "ab" * 32
+    with pytest.raises(NotFound) as refused:
+        world.store.media.open_path(wanted)
+    message = str(refused.value)
+    assert wanted in message
+    assert SERVER_PATH not in message and str(world.settings.home) not in message
