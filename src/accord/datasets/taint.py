@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from accord.datasets.manifest import Manifest
 from accord.licensing import LicensingPolicy
@@ -330,6 +330,6 @@ def current_statuses(store: Store, at: datetime, audit: Callable[[], Iterable[Mo
         with store.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.name == STATE_NAME))
             conn.execute(insert(table).values(**values))
-    except IntegrityError:
+    except (IntegrityError, OperationalError):  # a unique clash or a busy SQLite: storing is only a saving
         pass  # another process stored it meanwhile
     return statuses

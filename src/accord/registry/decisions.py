@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from accord.licensing import Decision, LicensingPolicy, Reason, ReasonCode, parties_on
 from accord.registry import counters
@@ -165,7 +165,7 @@ def refresh(store: Store, isrcs: Iterable[str], at: datetime, territory: str, st
                 conn.execute(delete(table).where(and_(table.c.territory == territory, table.c.isrc.in_(chunk))))
             if values:
                 conn.execute(insert(table), values)
-    except IntegrityError:
+    except (IntegrityError, OperationalError):  # a unique clash or a busy SQLite: storing is only a saving
         pass  # another reader stored the same rows meanwhile; ours are returned all the same
     return out
 

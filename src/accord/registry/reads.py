@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -22,12 +23,12 @@ from accord.registry.store import Store, _as_of, _children, _current, _media_of,
 T = Base.metadata.tables
 
 
-def _recordings(conn: Connection, found: Iterable[object], t: datetime) -> list[Recording]:
+def _recordings(conn: Connection, found: Iterable[Any], t: datetime) -> list[Recording]:
     recs = list(found)
-    keys = sorted(r["isrc"] for r in recs)  # type: ignore[index]
+    keys = sorted(r["isrc"] for r in recs)
     shares = _children(conn, "recording_shares", "recordings", "isrc", t, _share_of, keys)
     media = _children(conn, "recording_media", "recordings", "isrc", t, _media_of, keys)
-    out = [rows.recording_of(r, shares.get(r["isrc"], ()), media.get(r["isrc"], ())) for r in recs]  # type: ignore[index]
+    out = [rows.recording_of(r, shares.get(r["isrc"], ()), media.get(r["isrc"], ())) for r in recs]
     return sorted(out, key=lambda rec: rec.isrc)
 
 
