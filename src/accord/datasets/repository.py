@@ -10,6 +10,7 @@ appended, the latest per licensor counts.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,6 +154,9 @@ def resolve_root(store: Store, ref: str) -> ManifestRecord:
     ref = ref.strip().lower()
     if len(ref) < 8:
         msg = f"manifest: {ref!r} is too short; give the root or at least its first 8 hex digits"
+        raise ValidationError(msg, field="manifest", value=ref)
+    if len(ref) > 64 or ref.strip(string.hexdigits):  # never a NUL or a LIKE wildcard in the query
+        msg = f"manifest: {ref!r} is not a root; expected up to 64 hex digits"
         raise ValidationError(msg, field="manifest", value=ref)
     with store.engine.connect() as conn:
         rows = conn.execute(select(T["manifests"]).where(T["manifests"].c.root.startswith(ref))).mappings().all()
