@@ -25,7 +25,7 @@ from accord.datasets.repository import register_model, save_manifest
 from accord.money import allocate
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
-from accord.registry.entities import Catalog, MediaRef, Money
+from accord.registry.entities import Catalog, GuaranteeTerm, MediaRef, Money
 from accord.registry.store import ChangeSet, Store
 from accord.royalties import reference
 from accord.royalties.engine import RunResult, compute
@@ -206,13 +206,20 @@ def test_advances_recoupment_and_guarantee_shortfalls_equal_the_reference_over_t
     terms: dict[str, dict[str, Any]] = {}
     for aid in sorted(cat.agreements):
         money = st.integers(0, 10**9).map(lambda v: Money(v, "EUR"))
-        terms[aid] = {"advance": data.draw(st.none() | money), "minimum_guarantee": data.draw(st.none() | money)}
+        terms[aid] = {
+            "advance": data.draw(st.none() | money),
+            "minimum_guarantee": data.draw(st.none() | money),
+            "guarantee_term": data.draw(
+                st.sampled_from([GuaranteeTerm.MONTHLY, GuaranteeTerm.QUARTERLY, GuaranteeTerm.YEARLY])
+            ),
+        }
     starts = st.sampled_from([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 11, 20, 12, tzinfo=UTC)])
     ends = st.none() | st.sampled_from([datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 12, 10, 12, tzinfo=UTC)])
-    agreements = {
-        aid: replace(a, terms=replace(a.terms, **terms[aid]), start=data.draw(starts), end=data.draw(ends))  # type: ignore[arg-type]
-        for aid, a in cat.agreements.items()
-    }
+    agreements = {}
+    for aid, a in cat.agreements.items():
+        start, end = data.draw(starts), data.draw(ends)
+        span = {"start": start, "end": end if end is None or end > start else None}
+        agreements[aid] = replace(a, terms=replace(a.terms, **terms[aid]), **span)  # type: ignore[arg-type]
     cat = replace(cat, agreements=agreements)
     books, history = reference.Books(), []
     for n, period in enumerate(("2026-11", "2026-12")):

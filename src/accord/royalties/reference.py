@@ -11,7 +11,7 @@ It reads what the engine reads, but from the registry's own objects rather than 
 derived tables: a :class:`~accord.registry.entities.Catalog` (as of the period's end), each
 model's manifest items, each output's credential, the period's usage events and the policy.
 :func:`close` then applies §4a to the run's lines: advances granted once and recouped from the
-licensor's payable (oldest agreement first), and monthly guarantee shortfalls, carrying its own
+licensor's payable (oldest agreement first), and guarantee shortfalls at a term's end, carrying its own
 balances from one period to the next.
 """
 
@@ -20,13 +20,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
 from accord.datasets.manifest import ManifestItem
 from accord.money import allocate
-from accord.registry.entities import PPM_WHOLE, Agreement, Catalog, GuaranteeTerm, Side, TrainingPoolMethod, Use
+from accord.registry.entities import (
+    PPM_WHOLE,
+    Agreement,
+    Catalog,
+    GuaranteeSettlement,
+    GuaranteeTerm,
+    Side,
+    TrainingPoolMethod,
+    Use,
+)
 from accord.royalties.periods import period_bounds
 from accord.royalties.policy import RoyaltyPolicy
 
@@ -323,12 +332,14 @@ class Books:
         outstanding: (party, currency, agreement) → advance not yet recouped.
         granted: agreements whose advance has been paid.
         guarantee: (party, currency) → shortfalls paid into the guarantee account.
+        term_earned: (agreement, term start) → the term's earnings to date.
     """
 
     payable: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     outstanding: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     granted: set[str] = field(default_factory=set)
     guarantee: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    term_earned: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
 
 
 @dataclass(frozen=True)
@@ -346,25 +357,41 @@ class Settled:
     shortfall: dict[str, int]
 
 
-def monthly_guarantee(a: Agreement, period: str) -> int:
-    """§4a proration: ``guarantee × days in force / days of the month``, half to even (a day counts when
-    the agreement is in force at its start, UTC)."""
-    assert a.terms.minimum_guarantee is not None
-    start, end = period_bounds(period)
-    days = (end - start).days
-    in_force = sum(
-        1
-        for d in range(days)
-        if a.start <= start + timedelta(days=d) and (a.end is None or a.end > start + timedelta(days=d))
-    )
-    return round(Fraction(a.terms.minimum_guarantee.micros * in_force, days))
+TERM_MONTHS = {GuaranteeTerm.MONTHLY: 1, GuaranteeTerm.QUARTERLY: 3, GuaranteeTerm.YEARLY: 12}
+
+
+def guarantee_term(a: Agreement, period: str) -> tuple[date, int, str] | None:
+    """§4a "Term grid" and "Proration by days": the term ``period`` falls in, as (its first day,
+    its guarantee, its last period), or ``None`` (no guarantee, or an ``agreement`` term).
+
+    Terms are counted from the month of the agreement's start, 1, 3 or 12 months long; the term
+    guarantees ``guarantee × days in force / days of the term``, half to even, a day counting
+    when the agreement is in force at its start (UTC); its last period is the last month with
+    a day in force.
+    """
+    mg, step = a.terms.minimum_guarantee, TERM_MONTHS.get(GuaranteeTerm(a.terms.guarantee_term))
+    if mg is None or step is None:
+        return None
+    here, _ = period_bounds(period)
+    anchor = a.start.year * 12 + a.start.month - 1
+    first = anchor + (here.year * 12 + here.month - 1 - anchor) // step * step
+    start, end = date(first // 12, first % 12 + 1, 1), date((first + step) // 12, (first + step) % 12 + 1, 1)
+    days = [start + timedelta(days=d) for d in range((end - start).days)]
+    in_force = [d for d in days if a.start <= _midnight(d) and (a.end is None or a.end > _midnight(d))]
+    if not in_force:
+        return None
+    return start, round(Fraction(mg.micros * len(in_force), len(days))), f"{in_force[-1]:%Y-%m}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
 
 
 def close(ref: Reference, catalog: Catalog, period: str, books: Books) -> Settled:
-    """§4a for one period, in one currency per agreement: monthly ``term_end`` guarantees, advances.
+    """§4a for one period, in one currency per agreement: ``term_end`` guarantees, advances.
 
-    Shortfall: ``max(0, the month's guarantee − the agreement's earnings)`` when the guarantee is
-    in a currency the agreement earned in (or earned nothing). Advances: paid the first period
+    Shortfall, in a term's last period: ``max(0, the term's guarantee − the term's earnings)``,
+    earnings counted in the guarantee's currency only (the reference converts nothing). Advances: paid the first period
     the agreement is in force; the licensor's payable in the advance's currency (opening balance
     plus this period's income) recoups what is outstanding, agreements oldest id first, never
     more than is outstanding. ``books`` is updated in place.
@@ -377,10 +404,14 @@ def close(ref: Reference, catalog: Catalog, period: str, books: Books) -> Settle
         books.payable[(party, currency)] += amount
     shortfall: dict[str, int] = {}
     for a in in_force:
-        mg = a.terms.minimum_guarantee
-        if mg is None or a.terms.guarantee_term != GuaranteeTerm.MONTHLY:
+        term, mg = guarantee_term(a, period), a.terms.minimum_guarantee
+        if term is None or mg is None:
             continue
-        short = max(0, monthly_guarantee(a, period) - earned.get((a.agreement_id, mg.currency), 0))
+        start, guaranteed, last = term
+        books.term_earned[(a.agreement_id, start)] += earned.get((a.agreement_id, mg.currency), 0)
+        if period != last or a.terms.guarantee_settlement != GuaranteeSettlement.TERM_END:
+            continue  # term_end: one shortfall, in the term's last period
+        short = max(0, guaranteed - books.term_earned[(a.agreement_id, start)])
         if short:
             shortfall[a.agreement_id] = short
             books.guarantee[(a.licensor, mg.currency)] += short
