@@ -249,25 +249,30 @@ def _a_transfer(store: Store) -> str:
         return str(conn.execute(select(transfers.c.transfer_id).limit(1)).scalar_one())
 
 
+def registry_settings(backend: str, home: Path, request: pytest.FixtureRequest, sqlite_template: Path) -> Settings:
+    """Settings for an empty, migrated registry on ``backend`` in ``home``, for a module's whole run
+    (the ``settings`` fixture's twin: one registry per module instead of per test)."""
+    if backend == "sqlite":
+        shutil.copy(sqlite_template, home / "accord.db")
+        return Settings(home=home, database_url="")
+    url, why_not = request.getfixturevalue("pg_database")
+    if url is None:
+        pytest.skip(why_not)
+    engine = create_engine(Settings(home=home, database_url=url).resolved_database_url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return Settings(home=home, database_url=url)
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
 ) -> Iterator[World]:
     """One seeded registry per backend for the whole module (the sweep writes nothing it may not)."""
     home = tmp_path_factory.mktemp(f"isolation-{request.param}")
-    if request.param == "sqlite":
-        shutil.copy(sqlite_template, home / "accord.db")
-        url = ""
-    else:
-        url, why_not = request.getfixturevalue("pg_database")
-        if url is None:
-            pytest.skip(why_not)
-        engine = create_engine(Settings(home=home, database_url=url).resolved_database_url)
-        with engine.begin() as conn:
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-    settings = Settings(home=home, database_url=url)
+    settings = registry_settings(request.param, home, request, sqlite_template)
     store = Store.open(settings, clock=TickingClock(), migrate=False)
     w = seed(store, settings)
     with w.client:
