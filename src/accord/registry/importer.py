@@ -135,9 +135,7 @@ def import_delivery(
                 added.append(sha)
         stage("media", t0)
         t0 = time.perf_counter()
-        result = store.apply(
-            valid.changes, actor=actor, action="delivery.imported", delivery=header, as_party=as_party
-        )
+        result = store.apply(valid.changes, actor=actor, action="delivery.imported", delivery=header, as_party=as_party)
         stage("write", t0)
     except BaseException:
         store.remove_unreferenced_media(added)  # leave the media store as it was
