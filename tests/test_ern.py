@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.errors import Rejected, ValidationError
 from accord.registry import ern_schema
-from accord.registry.ern import duration_ms, ern_to_delivery, import_ern, parse_ern, read_ern
+from accord.registry.ern import ern_to_delivery, import_ern
+from accord.registry.ern_message import duration_ms, parse_ern, read_ern
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
 from accord.settings import Settings

@@ -29,7 +29,8 @@ from accord.identifiers import IdentifierKind
 from accord.jsonload import check_depth, load_json, load_json_lines
 from accord.registry.delivery import read_delivery
 from accord.registry.entities import Catalog
-from accord.registry.ern import ern_to_delivery, parse_ern
+from accord.registry.ern import ern_to_delivery
+from accord.registry.ern_message import parse_ern
 from accord.registry.importer import import_delivery, validate_delivery
 from accord.registry.store import Store
 from tests.deliveries import small_catalog, write_delivery

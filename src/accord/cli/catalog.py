@@ -31,7 +31,8 @@ from accord.licensing import Decision, LicensingPolicy
 from accord.money import ppm_to_percent
 from accord.registry.delivery import LIST_SEP
 from accord.registry.entities import GRANTABLE_USES, Catalog, Use
-from accord.registry.ern import ern_to_delivery, import_ern, read_ern
+from accord.registry.ern import ern_to_delivery, import_ern
+from accord.registry.ern_message import read_ern
 from accord.registry.importer import ImportReport, import_delivery
 from accord.registry.standing import acting_as
 from accord.registry.store import Store
