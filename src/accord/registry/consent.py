@@ -100,10 +100,13 @@ def grant_agreement(
         raise Rejected("agreement", problems)
     existing = catalog.agreements.get(agreement.agreement_id)
     if existing is not None and existing != agreement:
-        if as_party is not None and existing.licensor != as_party:
-            raise Conflict(f"agreement id {agreement.agreement_id!r} is taken; choose another id")
-        msg = f"agreement {agreement.agreement_id!r} already exists with other terms; end it and grant a new id"
-        raise Conflict(msg)
+        _refuse_taken(
+            "agreement",
+            agreement.agreement_id,
+            existing.licensor,
+            as_party,
+            "with other terms; end it and grant a new id",
+        )
     result = store.apply(ChangeSet(agreements=(agreement,)), actor=actor, action="agreement.granted", as_party=as_party)
     return agreement, result.changed_anything
 
@@ -131,6 +134,15 @@ def end_agreement(
     return ended
 
 
+def _refuse_taken(kind: str, record_id: str, owner: str, as_party: str | None, differs: str) -> None:
+    """An id already held by a record with other content: :class:`Conflict`. Another party's record is
+    only said to be *taken*, never described (no oracle on its content)."""
+    if as_party is not None and owner != as_party:
+        raise Conflict(f"{kind} id {record_id!r} is taken; choose another id")
+    msg = f"{kind} {record_id!r} already exists {differs}"
+    raise Conflict(msg)
+
+
 def optout_id_for(data: dict[str, Any]) -> str:
     """The default id of an opt-out: a hash of its content (the same opt-out twice is one)."""
     canon = json.dumps({k: data[k] for k in sorted(data)}, sort_keys=True, default=str)
@@ -146,10 +158,7 @@ def _read_optout(data: dict[str, Any], optout_id: str | None, catalog: Any, as_p
         raise Rejected("opt-out", problems)
     existing = catalog.optouts.get(optout.optout_id)
     if existing is not None and existing != optout:
-        if as_party is not None and existing.party_id != as_party:
-            raise Conflict(f"opt-out id {optout.optout_id!r} is taken; choose another id")
-        msg = f"opt-out {optout.optout_id!r} already exists with other content"
-        raise Conflict(msg)
+        _refuse_taken("opt-out", optout.optout_id, existing.party_id, as_party, "with other content")
     return optout
 
 
