@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-from symusic.core import ScoreTick
+from symusic.core import ScoreTick, TextMetaTick
 
 from accord.errors import ValidationError
 from accord.model.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_checkpoint
-from accord.model.conditions import N_CONDITIONS, estimate_key, score_tempo, style_slug
+from accord.model.conditions import N_CONDITIONS, estimate_key, parse_key, score_tempo, style_slug
+from accord.model.contracts import KeyKeeper, MeterKeeper, check_request, only_token
 from accord.model.gpt import GPT, KVCache
 from accord.model.tokenizer import MusicTokenizer, parse_midi
 
@@ -80,6 +81,8 @@ class GeneratedPiece:
         bars: bars in the piece.
         conditions: the condition tokens it was sampled under.
         programs: the programs it could play (``()``: any).
+        key: the key it kept (``None``: any).
+        meter: the metre of its first bar (``"6/8"``), every bar's unless changes were asked for.
     """
 
     midi: bytes
@@ -91,6 +94,8 @@ class GeneratedPiece:
     bars: int
     conditions: tuple[str, ...]
     programs: tuple[int, ...] = ()
+    key: str | None = None
+    meter: str = ""
 
 
 def load_model(model_dir: Path, *, device: torch.device | None = None, dtype: torch.dtype | None = None) -> LoadedModel:
@@ -136,6 +141,9 @@ def generate(
     allowed_programs: set[int] | None = None,
     max_tokens: int = 4096,
     keep_pitch_range: bool = True,
+    meter: str | None = None,
+    meter_changes: bool = False,
+    keep_key: bool = True,
 ) -> GeneratedPiece:
     """Sample a piece of ``bars`` bars (the prime's bars included) in ``style``.
 
@@ -152,19 +160,24 @@ def generate(
     one instant than training pieces of the style ever struck at once
     (:attr:`MusicTokenizer.style_max_chord`). Time only moves forward inside a bar
     (:class:`_PositionMask`), as in every tokenized piece.
+
+    The musical contracts (:mod:`accord.model.contracts`): a request the model cannot honour is
+    refused (:func:`~accord.model.contracts.check_request`); with ``keep_key`` the notes keep to
+    the key (the requested one, or the prime's) and the accidentals its style uses; every bar is
+    in one metre (``meter``, or one the style had in training; ``meter_changes`` lets the model
+    change it); and the piece has exactly ``bars`` bars and lasts exactly that long.
     """
     tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
     device = model.lm_head.weight.device
-    if bars < 1:
-        msg = f"bars: {bars}; expected at least 1"
-        raise ValidationError(msg, field="bars", value=bars)
+    request = check_request(tok, style=style, key=key, tempo_bpm=tempo_bpm, bars=bars, meter=meter)
+    key, tempo_bpm = request.key, request.tempo_bpm
     if top_p is not None and not 0.0 < top_p <= 1.0:
         msg = f"top_p: {top_p}; expected a probability mass in (0, 1]"
         raise ValidationError(msg, field="top_p", value=top_p)
     body: list[int] = []
     prime_programs: set[int] = set()
     if prime_midi is not None:
-        body, prime_key, prime_tempo, prime_programs = _prime(tok, prime_midi, prime_bars)
+        body, prime_key, prime_tempo, prime_programs = _prime(tok, prime_midi, min(prime_bars, bars))
         key = key or prime_key
         tempo_bpm = tempo_bpm or prime_tempo
     conditions = tok.condition_ids(style, key, tempo_bpm, bars)
@@ -188,6 +201,20 @@ def generate(
     no_more_notes = torch.zeros(model.config.vocab_size, device=device)
     no_more_notes[sorted(tok.program_token_ids())] = float("-inf")
     chord = 0  # notes struck at the current position
+    vocab = model.config.vocab_size
+    meters = MeterKeeper(
+        tok,
+        vocab,
+        meter=meter,
+        choices=[m for m, _ in tok.style_meters.get(style_slug(style), ())],
+        changes=meter_changes,
+    )
+    meters.start(body, tok)
+    in_key = (
+        KeyKeeper(tok, vocab, key, style, extra_degrees=_prime_degrees(tok, body, key)) if key and keep_key else None
+    )
+    pitch_ids = torch.tensor(sorted(tok.pitch_token_ids(0, 127)), device=device)
+    first_bar = only_token(vocab, bar).to(device)  # a body starts on a bar line, as every training piece does
     block = model.config.block_size
     bars_seen = body.count(bar)
     n_new = 0
@@ -200,6 +227,11 @@ def generate(
             bias = bias + time_moves_on.bias(position)
             if chord_cap is not None and chord >= chord_cap:
                 bias = bias + no_more_notes
+            bias = bias + (meters.bias(body[-1]).to(device) if body else first_bar)
+            if in_key is not None:
+                keyed = bias + in_key.bias().to(device)
+                # a program whose range holds no note of the key (a narrow range) keeps its range instead
+                bias = keyed if program is None or not torch.isinf(keyed[pitch_ids]).all() else bias
             token = _sample(logits[0], bias, temperature, top_k, top_p, gen)
             if token == eos or (token == bar and bars_seen >= bars):
                 break
@@ -208,6 +240,9 @@ def generate(
             chord = 0 if moved != position or token == bar else chord + (program is not None)
             position = moved
             bars_seen += token == bar
+            meters.update(token)
+            if in_key is not None:
+                in_key.update(token)
             body.append(token)
             n_new += 1
             if cache.length < block:
@@ -215,6 +250,11 @@ def generate(
             else:  # context full: restart from a recent bar line, behind the conditions
                 logits = _prefill(model, cache, conditions, body, block, bar)
     seconds = time.perf_counter() - start
+    # the token budget ran out first: the piece still gets its bars (empty ones), in its metre
+    the_meter = meters.meter or meters.first_choices[0]
+    while bars_seen < bars:
+        body += [bar, tok.token_id(f"TimeSig_{the_meter}")]
+        bars_seen += 1
     ids = (*conditions, *body)
     fallback_tempo = tempo_bpm or tok.style_tempo_bpm.get(style_slug(style))
     score = tok.decode_score(ids, tempo_bpm=fallback_tempo)
@@ -229,12 +269,15 @@ def generate(
         bars=body.count(tok.bar_id),
         conditions=tuple(tok.token_name(i) for i in conditions),
         programs=tuple(sorted(allowed_programs or ())),
+        key=key,
+        meter=the_meter,
     )
 
 
 def end_at_last_bar(score: ScoreTick, bars: int) -> None:
-    """Cut every note that rings past the end of bar ``bars`` at that bar line (in place): a piece
-    of 8 bars lasts 8 bars, whatever duration the model gave its last notes."""
+    """Cut every note that rings past the end of bar ``bars`` at that bar line, and mark the file's
+    end there (in place): a piece of 8 bars lasts 8 bars, whatever durations the model gave its
+    last notes and however many rests end it."""
     if bars < 1:
         return
     ts = score.time_signatures
@@ -247,6 +290,16 @@ def end_at_last_bar(score: ScoreTick, bars: int) -> None:
             if note.time + note.duration > end:
                 note.duration = max(1, end - note.time)
         track.notes.filter(lambda n: n.time < end, inplace=True)
+    score.markers.filter(lambda m: m.time <= end, inplace=True)
+    score.markers.append(TextMetaTick(end, "end"))  # the file lasts to the bar line, even after a last rest
+
+
+def _prime_degrees(tok: MusicTokenizer, body: list[int], key: str | None) -> set[int]:
+    """The degrees above ``key``'s tonic that the prime's notes use: a continuation may use them too."""
+    if not key or not body:
+        return set()
+    tonic, _ = parse_key(key)
+    return {(pitch - tonic) % 12 for _, pitch in tok.note_pitches(body)}
 
 
 def _instrumentation(tok: MusicTokenizer, style: str, gen: torch.Generator) -> set[int] | None:

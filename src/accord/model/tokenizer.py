@@ -144,6 +144,11 @@ class MusicTokenizer:
             pieces (pitched notes only; drums are not in it): sampling keeps every note inside them.
         style_max_chord: for each style, the most notes any training piece strikes at one instant
             (one ``Position``): sampling never piles up more.
+        style_meters: each style's metres with how many training bars had each, most common first:
+            a piece asked for without a metre takes one of them (:mod:`accord.model.contracts`).
+        style_scale_degrees: for each style and mode, how many training notes fell on each of the
+            12 degrees above the key's tonic: the accidentals a style uses are measured from it.
+        tempo_range: the slowest and fastest tempo of the training pieces (``None``: not kept).
     """
 
     styles: tuple[str, ...]
@@ -152,6 +157,9 @@ class MusicTokenizer:
     style_ensembles: Mapping[str, tuple[tuple[tuple[int, ...], int], ...]] = field(default_factory=dict)
     style_pitch_ranges: Mapping[str, Mapping[int, tuple[int, int]]] = field(default_factory=dict)
     style_max_chord: Mapping[str, int] = field(default_factory=dict)
+    style_meters: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    style_scale_degrees: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
+    tempo_range: tuple[float, float] | None = None
     remi: miditok.REMI = field(default_factory=lambda: miditok.REMI(_miditok_config()), repr=False, compare=False)
     _conditions: dict[str, int] = field(init=False, repr=False, compare=False)
     _names: dict[int, str] = field(init=False, repr=False, compare=False)
@@ -191,12 +199,20 @@ class MusicTokenizer:
             tempi.setdefault(style_slug(genre), []).append(float(tempo))
         ranges: dict[str, dict[int, tuple[int, int]]] = {}
         chords: dict[str, int] = {}
+        meters: dict[str, Counter[str]] = {}
+        degrees: dict[str, dict[str, list[int]]] = {}
         for genre, ids in bodies:
             style = ranges.setdefault(style_slug(genre), {})
             for program, pitch in self.note_pitches(ids):
                 low, high = style.get(program, (pitch, pitch))
                 style[program] = (min(low, pitch), max(high, pitch))
             chords[style_slug(genre)] = max(chords.get(style_slug(genre), 0), self.max_chord(ids))
+            meters.setdefault(style_slug(genre), Counter()).update(self.meters(ids))
+            counted = self.scale_degree_counts(ids)
+            if counted is not None:
+                total = degrees.setdefault(style_slug(genre), {}).setdefault(counted[0], [0] * 12)
+                total[:] = [a + b for a, b in zip(total, counted[1], strict=True)]
+        all_tempi = [t for ts in tempi.values() for t in ts]
         return MusicTokenizer(
             self.styles,
             style_programs={s: tuple(sorted({p for e in c for p in e})) for s, c in sorted(ensembles.items())},
@@ -206,6 +222,11 @@ class MusicTokenizer:
             },
             style_pitch_ranges={s: dict(sorted(r.items())) for s, r in sorted(ranges.items()) if r},
             style_max_chord={s: n for s, n in sorted(chords.items()) if n},
+            style_meters={
+                s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(meters.items()) if c
+            },
+            style_scale_degrees={s: {m: tuple(c) for m, c in sorted(d.items())} for s, d in sorted(degrees.items())},
+            tempo_range=(min(all_tempi), max(all_tempi)) if all_tempi else None,
             remi=self.remi,
         )
 
@@ -232,6 +253,26 @@ class MusicTokenizer:
                 count += 1
                 most = max(most, count)
         return most
+
+    def meters(self, ids: Iterable[int]) -> list[str]:
+        """The metre of every bar in ``ids`` (``"6/8"``: each ``TimeSig`` token, one after every ``Bar``)."""
+        names = (self._names.get(int(token), "") for token in ids)
+        return [name.removeprefix("TimeSig_") for name in names if name.startswith("TimeSig_")]
+
+    def scale_degree_counts(self, ids: Sequence[int]) -> tuple[str, list[int]] | None:
+        """``(mode, notes on each of the 12 degrees above the tonic)`` of a piece, by its ``KEY`` condition.
+
+        ``None`` when ``ids`` start with no known key.
+        """
+        names = [self._names.get(int(token), "") for token in ids[:N_CONDITIONS]]
+        key = next((n for n in names if n.startswith("KEY_") and not n.endswith(UNKNOWN)), None)
+        if key is None:
+            return None
+        _, tonic, mode = key.split("_")
+        counts = [0] * 12
+        for _, pitch in self.note_pitches(ids):
+            counts[(pitch - TONICS.index(tonic)) % 12] += 1
+        return mode, counts
 
     def pitch_token_ids(self, lowest: int, highest: int) -> set[int]:
         """Ids of the ``Pitch_<n>`` tokens with ``lowest <= n <= highest`` (drum pitches are not among them)."""
@@ -382,6 +423,9 @@ class MusicTokenizer:
             "style_tempo_bpm": dict(self.style_tempo_bpm),
             "style_ensembles": {s: [[list(p), n] for p, n in e] for s, e in self.style_ensembles.items()},
             "style_max_chord": dict(self.style_max_chord),
+            "style_meters": {s: [[m, n] for m, n in e] for s, e in self.style_meters.items()},
+            "style_scale_degrees": {s: {m: list(c) for m, c in d.items()} for s, d in self.style_scale_degrees.items()},
+            "tempo_range": list(self.tempo_range) if self.tempo_range is not None else None,
             "style_pitch_ranges": {
                 s: {str(p): list(r) for p, r in ranges.items()} for s, ranges in self.style_pitch_ranges.items()
             },
@@ -412,6 +456,13 @@ class MusicTokenizer:
                 for s, ranges in d.get("style_pitch_ranges", {}).items()
             },
             {s: int(n) for s, n in d.get("style_max_chord", {}).items()},  # likewise: no cap when absent
+            # absent from models trained before the musical contracts: any metre, no accidentals, metronome tempos
+            style_meters={s: tuple((str(m), int(n)) for m, n in e) for s, e in d.get("style_meters", {}).items()},
+            style_scale_degrees={
+                s: {str(m): tuple(int(x) for x in c) for m, c in modes.items()}
+                for s, modes in d.get("style_scale_degrees", {}).items()
+            },
+            tempo_range=(float(d["tempo_range"][0]), float(d["tempo_range"][1])) if d.get("tempo_range") else None,
         )
         saved = {str(k): int(v) for k, v in d["vocab"].items()}
         if saved != {tok.token_name(i): i for i in range(tok.vocab_size)}:
