@@ -14,7 +14,6 @@ largest id of an append-only table, whose ids are handed out before commit).
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from accord.registry.schema import Base
@@ -25,6 +24,8 @@ NAMES = ("registry", "keys", "models")
 
 def bump(conn: Connection, name: str) -> None:
     """Move ``name``'s counter on, inside the caller's (writing) transaction."""
+    from sqlalchemy.dialects import postgresql, sqlite  # here, not at the top: a read-only command needs neither
+
     t = T["version_counters"]
     # an upsert: a counter row that is missing (a truncated table) starts again at 1, never fails the write
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

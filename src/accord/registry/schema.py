@@ -6,6 +6,10 @@ closes the current version (sets ``recorded_to``) and inserts the next one, so w
 registry said at any instant ``t`` is the rows with
 ``recorded_from <= t < coalesce(recorded_to, ∞)``. Child rows (shares, media) belong
 to one version of their parent.
+
+The tables are declared with SQLAlchemy Core (``Table``), not the ORM: every reader and writer
+works on ``Base.metadata.tables`` with Core statements, and declaring ORM classes cost each
+command that opens the registry ~0.1 s of import (the ORM itself and its mappers) for nothing.
 """
 
 from __future__ import annotations
@@ -17,18 +21,19 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     true,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -61,334 +66,372 @@ NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+METADATA = MetaData(naming_convention=NAMING)
+"""Every table of the registry (and of the money side, :mod:`accord.registry.money_tables`): one Alembic history."""
 
 
-class Versioned:
-    """Columns every system-versioned table has."""
+class Base:
+    """Where the modules that read and write the registry find its tables: ``Base.metadata.tables[name]``."""
 
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recorded_from: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    recorded_to: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    delivery_pk: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    recorded_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    metadata = METADATA
 
 
-class DeliveryRow(Base):
-    """One imported delivery (a delivery that changed nothing is not recorded)."""
-
-    __tablename__ = "deliveries"
-    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    sender: Mapped[str] = mapped_column(String(64), nullable=False)
-    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    created: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    format: Mapped[str] = mapped_column(String(16), nullable=False)
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    received_by: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-
-
-class SourceRow(Versioned, Base):
-    __tablename__ = "sources"
-    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    title: Mapped[str] = mapped_column(Text, nullable=False)
-    origin: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    terms: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    public_domain: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-
-
-class PartyRow(Versioned, Base):
-    __tablename__ = "parties"
-    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    name: Mapped[str] = mapped_column(Text, nullable=False)
-    ipi: Mapped[str | None] = mapped_column(String(16))
-    isni: Mapped[str | None] = mapped_column(String(16))
-    dpid: Mapped[str | None] = mapped_column(String(18))
-    territory: Mapped[str | None] = mapped_column(String(2))
-    disclose: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
-
-
-class WorkRow(Versioned, Base):
-    __tablename__ = "works"
-    work_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    iswc: Mapped[str | None] = mapped_column(String(11), index=True)
-    title: Mapped[str] = mapped_column(Text, nullable=False)
-    writers: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-
-
-class WorkShareRow(Base):
-    __tablename__ = "work_shares"
-    work_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
-    __table_args__ = (
-        ForeignKeyConstraint(["work_id", "version"], ["works.work_id", "works.version"]),
-        Index("ix_work_shares_party", "party_id"),
+def versioned_columns() -> tuple[Column[Any], ...]:
+    """Columns every system-versioned table has (after its own): the version and the span it was recorded over."""
+    return (
+        Column("version", Integer, primary_key=True),
+        Column("recorded_from", UTCDateTime, nullable=False),
+        Column("recorded_to", UTCDateTime, nullable=True),
+        Column("delivery_pk", Integer, nullable=True),
+        Column("recorded_by", String(64), nullable=False, default=""),
     )
 
 
-class RecordingRow(Versioned, Base):
-    __tablename__ = "recordings"
-    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
-    title: Mapped[str] = mapped_column(Text, nullable=False)
-    artists: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    duration_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    genre: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    works: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    source_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    extra: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False)
+# One imported delivery (a delivery that changed nothing is not recorded).
+deliveries_table = Table(
+    "deliveries",
+    METADATA,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(128), nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("content_sha256", String(64), nullable=False, index=True),
+    Column("created", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("received_by", String(64), nullable=False, default=""),
+)
 
 
-class RecordingShareRow(Base):
-    __tablename__ = "recording_shares"
-    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    party_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
-    __table_args__ = (
-        ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
-        Index("ix_recording_shares_party", "party_id"),
-    )
+sources_table = Table(
+    "sources",
+    METADATA,
+    Column("source_id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("origin", Text, nullable=False, default=""),
+    Column("terms", Text, nullable=False, default=""),
+    Column("public_domain", Boolean, nullable=False, default=False),
+    *versioned_columns(),
+)
 
 
-class RecordingMediaRow(Base):
-    __tablename__ = "recording_media"
-    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    filename: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    __table_args__ = (ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),)
+parties_table = Table(
+    "parties",
+    METADATA,
+    Column("party_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("ipi", String(16), nullable=True),
+    Column("isni", String(16), nullable=True),
+    Column("dpid", String(18), nullable=True),
+    Column("territory", String(2), nullable=True),
+    Column("disclose", Boolean, nullable=False, default=True, server_default=true()),
+    *versioned_columns(),
+)
 
 
-class AgreementRow(Versioned, Base):
-    __tablename__ = "agreements"
-    agreement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    licensor: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    side: Mapped[str] = mapped_column(String(16), nullable=False)
-    uses: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    worldwide: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    territories_include: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    territories_exclude: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    coverage_catalog: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    coverage_recordings: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    coverage_works: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    pool_share_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
-    master_split_ppm: Mapped[int] = mapped_column(Integer, nullable=False)
-    training_pool_method: Mapped[str] = mapped_column(String(32), nullable=False)
-    minimum_guarantee_micros: Mapped[int | None] = mapped_column(BigInteger)
-    minimum_guarantee_currency: Mapped[str | None] = mapped_column(String(3))
-    advance_micros: Mapped[int | None] = mapped_column(BigInteger)
-    advance_currency: Mapped[str | None] = mapped_column(String(3))
-    model_scope: Mapped[str] = mapped_column(String(32), nullable=False)
+works_table = Table(
+    "works",
+    METADATA,
+    Column("work_id", String(64), primary_key=True),
+    Column("iswc", String(11), index=True, nullable=True),
+    Column("title", Text, nullable=False),
+    Column("writers", JSON, nullable=False),
+    *versioned_columns(),
+)
+
+
+work_shares_table = Table(
+    "work_shares",
+    METADATA,
+    Column("work_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("party_id", String(64), primary_key=True),
+    Column("share_ppm", Integer, nullable=False),
+    ForeignKeyConstraint(["work_id", "version"], ["works.work_id", "works.version"]),
+    Index("ix_work_shares_party", "party_id"),
+)
+
+
+recordings_table = Table(
+    "recordings",
+    METADATA,
+    Column("isrc", String(12), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("artists", JSON, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("genre", String(64), nullable=False, default=""),
+    Column("works", JSON, nullable=False),
+    Column("source_id", String(64), nullable=False, default=""),
+    Column("extra", JSON, nullable=False),
+    *versioned_columns(),
+)
+
+
+recording_shares_table = Table(
+    "recording_shares",
+    METADATA,
+    Column("isrc", String(12), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("party_id", String(64), primary_key=True),
+    Column("share_ppm", Integer, nullable=False),
+    ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
+    Index("ix_recording_shares_party", "party_id"),
+)
+
+
+recording_media_table = Table(
+    "recording_media",
+    METADATA,
+    Column("isrc", String(12), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False, default=""),
+    ForeignKeyConstraint(["isrc", "version"], ["recordings.isrc", "recordings.version"]),
+)
+
+
+agreements_table = Table(
+    "agreements",
+    METADATA,
+    Column("agreement_id", String(64), primary_key=True),
+    Column("licensor", String(64), nullable=False, index=True),
+    Column("side", String(16), nullable=False),
+    Column("uses", JSON, nullable=False),
+    Column("worldwide", Boolean, nullable=False),
+    Column("territories_include", JSON, nullable=False),
+    Column("territories_exclude", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=True),
+    Column("coverage_catalog", Boolean, nullable=False),
+    Column("coverage_recordings", JSON, nullable=False),
+    Column("coverage_works", JSON, nullable=False),
+    Column("pool_share_ppm", Integer, nullable=False),
+    Column("master_split_ppm", Integer, nullable=False),
+    Column("training_pool_method", String(32), nullable=False),
+    Column("minimum_guarantee_micros", BigInteger, nullable=True),
+    Column("minimum_guarantee_currency", String(3), nullable=True),
+    Column("advance_micros", BigInteger, nullable=True),
+    Column("advance_currency", String(3), nullable=True),
+    Column("model_scope", String(32), nullable=False),
     # the minimum guarantee's term and settlement (migration 0007)
-    guarantee_term: Mapped[str] = mapped_column(String(16), nullable=False, default="monthly")
-    guarantee_settlement: Mapped[str] = mapped_column(String(16), nullable=False, default="term_end")
+    Column("guarantee_term", String(16), nullable=False, default="monthly"),
+    Column("guarantee_settlement", String(16), nullable=False, default="term_end"),
+    *versioned_columns(),
+)
 
 
-class OptOutRow(Versioned, Base):
-    __tablename__ = "optouts"
-    optout_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    scope: Mapped[str] = mapped_column(String(16), nullable=False)
-    target: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    uses: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    effective: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+optouts_table = Table(
+    "optouts",
+    METADATA,
+    Column("optout_id", String(64), primary_key=True),
+    Column("party_id", String(64), nullable=False, index=True),
+    Column("scope", String(16), nullable=False),
+    Column("target", String(64), nullable=False, default=""),
+    Column("uses", JSON, nullable=False),
+    Column("effective", UTCDateTime, nullable=False),
+    *versioned_columns(),
+)
 
 
-class AuditEventRow(Base):
-    """Every change to rights: who, when, what. Kept forever, never edited."""
-
-    __tablename__ = "audit_events"
-    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-    actor: Mapped[str] = mapped_column(String(64), nullable=False)
-    action: Mapped[str] = mapped_column(String(64), nullable=False)
-    subject: Mapped[str] = mapped_column(String(128), nullable=False)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-
-
-class ManifestRow(Base):
-    """A training-set manifest, by its Merkle root; its file lives in the content-addressed store."""
-
-    __tablename__ = "manifests"
-    root: Mapped[str] = mapped_column(String(64), primary_key=True)
-    use: Mapped[str] = mapped_column(String(16), nullable=False)
-    territory: Mapped[str] = mapped_column(String(2), nullable=False)
-    as_of: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-    tree_size: Mapped[int] = mapped_column(Integer, nullable=False)
-    excluded: Mapped[int] = mapped_column(Integer, nullable=False)
-    file_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    signature: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    built_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    built_by: Mapped[str] = mapped_column(String(64), nullable=False)
+# Every change to rights: who, when, what. Kept forever, never edited.
+audit_events_table = Table(
+    "audit_events",
+    METADATA,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
 
 
-class ModelRow(Base):
-    """A trained model version and the manifest it was trained on."""
-
-    __tablename__ = "models"
-    model_id: Mapped[str] = mapped_column(String(96), primary_key=True)
-    manifest_root: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    registered_by: Mapped[str] = mapped_column(String(64), nullable=False)
-    card: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-
-
-class ModelApprovalRow(Base):
-    """A licensor's approval or refusal of one model version (the latest per licensor counts)."""
-
-    __tablename__ = "model_approvals"
-    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    model_id: Mapped[str] = mapped_column(String(96), nullable=False, index=True)
-    licensor: Mapped[str] = mapped_column(String(64), nullable=False)
-    decision: Mapped[str] = mapped_column(String(16), nullable=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    by: Mapped[str] = mapped_column(String(64), nullable=False)
-    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+# A training-set manifest, by its Merkle root; its file lives in the content-addressed store.
+manifests_table = Table(
+    "manifests",
+    METADATA,
+    Column("root", String(64), primary_key=True),
+    Column("use", String(16), nullable=False),
+    Column("territory", String(2), nullable=False),
+    Column("as_of", UTCDateTime, nullable=False, index=True),
+    Column("tree_size", Integer, nullable=False),
+    Column("excluded", Integer, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("built_at", UTCDateTime, nullable=False),
+    Column("built_by", String(64), nullable=False),
+)
 
 
-class CreatorRow(Base):
-    """An end user who generates music, on a plan that limits how outputs leave the platform."""
-
-    __tablename__ = "creators"
-    creator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    plan: Mapped[str] = mapped_column(String(32), nullable=False)
-    territory: Mapped[str] = mapped_column(String(2), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-
-
-class OutputRow(Base):
-    """A generated piece: its files (by sha256 in the content-addressed store) and how it was made."""
-
-    __tablename__ = "outputs"
-    output_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    model_id: Mapped[str] = mapped_column(String(96), nullable=False, index=True)
-    creator_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    prompt: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    seed: Mapped[int] = mapped_column(Integer, nullable=False)
-    files: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    credential: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+# A trained model version and the manifest it was trained on.
+models_table = Table(
+    "models",
+    METADATA,
+    Column("model_id", String(96), primary_key=True),
+    Column("manifest_root", String(64), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("registered_by", String(64), nullable=False),
+    Column("card", JSON, nullable=False),
+)
 
 
-class UsageEventRow(Base):
-    """A generation, play, stream or download: idempotent by its event id, never edited."""
+# A licensor's approval or refusal of one model version (the latest per licensor counts).
+model_approvals_table = Table(
+    "model_approvals",
+    METADATA,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(96), nullable=False, index=True),
+    Column("licensor", String(64), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
 
-    __tablename__ = "usage_events"
-    event_id: Mapped[str] = mapped_column(String(96), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-    creator_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    output_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    model_id: Mapped[str] = mapped_column(String(96), nullable=False)
-    territory: Mapped[str] = mapped_column(String(2), nullable=False)
+
+# An end user who generates music, on a plan that limits how outputs leave the platform.
+creators_table = Table(
+    "creators",
+    METADATA,
+    Column("creator_id", String(64), primary_key=True),
+    Column("plan", String(32), nullable=False),
+    Column("territory", String(2), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# A generated piece: its files (by sha256 in the content-addressed store) and how it was made.
+outputs_table = Table(
+    "outputs",
+    METADATA,
+    Column("output_id", String(64), primary_key=True),
+    Column("model_id", String(96), nullable=False, index=True),
+    Column("creator_id", String(64), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("prompt", JSON, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("credential", JSON, nullable=False),
+)
+
+
+# A generation, play, stream or download: idempotent by its event id, never edited.
+usage_events_table = Table(
+    "usage_events",
+    METADATA,
+    Column("event_id", String(96), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("creator_id", String(64), nullable=False, index=True),
+    Column("output_id", String(64), nullable=False, index=True),
+    Column("model_id", String(96), nullable=False),
+    Column("territory", String(2), nullable=False),
+)
 
 
 # --- API: keys, audit log, jobs (migration 0005) ---
 
 
-class ApiKeyRow(Base):
-    """An API key of one party (rights holder, creator or operator); only the secret's sha256 is kept."""
-
-    __tablename__ = "api_keys"
-    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16), nullable=False)
-    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    label: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class ApiAuditEventRow(Base):
-    """Every change made through the API or the portal: who (key, role, party), when, what. Append-only."""
-
-    __tablename__ = "api_audit_events"
-    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-    key_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    role: Mapped[str] = mapped_column(String(16), nullable=False)
-    party_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    action: Mapped[str] = mapped_column(String(64), nullable=False)
-    object_type: Mapped[str] = mapped_column(String(32), nullable=False)
-    object_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+# An API key of one party (rights holder, creator or operator); only the secret's sha256 is kept.
+api_keys_table = Table(
+    "api_keys",
+    METADATA,
+    Column("key_id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("party_id", String(64), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("label", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
 
 
-class JobRow(Base):
-    """Work submitted through the API and run by a worker (generation): queued → running → done | failed.
+# Every change made through the API or the portal: who (key, role, party), when, what. Append-only.
+api_audit_events_table = Table(
+    "api_audit_events",
+    METADATA,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("key_id", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("party_id", String(64), nullable=False, index=True),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(128), nullable=False),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("detail", JSON, nullable=False),
+)
 
-    The queue itself (migration 0008): a worker claims the oldest queued job (``attempts`` + 1,
-    ``worker`` its id), beats ``heartbeat_at`` while it runs; a job whose heartbeat is older than
-    the lease is re-queued (or failed after the last attempt). See :mod:`accord.jobs.queue`.
-    """
 
-    __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created_at", "status", "created_at"),)
-    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    worker: Mapped[str | None] = mapped_column(String(128))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+# Work submitted through the API and run by a worker (generation): queued → running → done | failed. The queue
+# itself (migration 0008): a worker claims the oldest queued job (``attempts`` + 1, ``worker`` its id), beats
+# ``heartbeat_at`` while it runs; a job whose heartbeat is older than the lease is re-queued (or failed after
+# the last attempt). See :mod:`accord.jobs.queue`.
+jobs_table = Table(
+    "jobs",
+    METADATA,
+    Column("job_id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("worker", String(128), nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_jobs_status_created_at", "status", "created_at"),
+)
 
 
 # --- materialised reads: version counters, decisions, taint state (migration 0009) ---
 
 
-class VersionCounterRow(Base):
-    """A counter bumped in the same transaction as every write of what it names (``registry``,
-    ``keys``, ``models``): a reader that saw ``n`` knows nothing it derived from is stale while it reads ``n``."""
-
-    __tablename__ = "version_counters"
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    n: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-
-
-class DecisionRow(Base):
-    """One recording's licensing decision for a use and territory, as the registry stood at ``stamp``;
-    it holds for every instant in ``[valid_from, valid_until)`` (``None``: unbounded). See
-    :mod:`accord.registry.decisions`."""
-
-    __tablename__ = "decisions"
-    isrc: Mapped[str] = mapped_column(String(12), primary_key=True)
-    use: Mapped[str] = mapped_column(String(16), primary_key=True)
-    territory: Mapped[str] = mapped_column(String(2), primary_key=True)
-    stamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decision: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+# A counter bumped in the same transaction as every write of what it names (``registry``, ``keys``, ``models``):
+# a reader that saw ``n`` knows nothing it derived from is stale while it reads ``n``.
+version_counters_table = Table(
+    "version_counters",
+    METADATA,
+    Column("name", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False, default=0),
+)
 
 
-class TaintStateRow(Base):
-    """The taint audit's model statuses as of ``stamp`` (registry and models counters), valid over
-    ``[valid_from, valid_until)``. See :mod:`accord.datasets.taint`."""
+# One recording's licensing decision for a use and territory, as the registry stood at ``stamp``; it holds for
+# every instant in ``[valid_from, valid_until)`` (``None``: unbounded). See :mod:`accord.registry.decisions`.
+decisions_table = Table(
+    "decisions",
+    METADATA,
+    Column("isrc", String(12), primary_key=True),
+    Column("use", String(16), primary_key=True),
+    Column("territory", String(2), primary_key=True),
+    Column("stamp", BigInteger, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=True),
+    Column("valid_until", UTCDateTime, nullable=True),
+    Column("decision", JSON, nullable=False),
+)
 
-    __tablename__ = "taint_states"
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    stamp: Mapped[str] = mapped_column(String(64), nullable=False)
-    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+# The taint audit's model statuses as of ``stamp`` (registry and models counters), valid over ``[valid_from,
+# valid_until)``. See :mod:`accord.datasets.taint`.
+taint_states_table = Table(
+    "taint_states",
+    METADATA,
+    Column("name", String(32), primary_key=True),
+    Column("stamp", String(64), nullable=False),
+    Column("valid_from", UTCDateTime, nullable=True),
+    Column("valid_until", UTCDateTime, nullable=True),
+    Column("state", JSON, nullable=False),
+)
 
 
-# The money side's tables live in their own module, on the same Base (imported for its side effect).
+# The money side's tables live in their own module, on the same METADATA (imported for its side effect).
 from accord.registry import money_tables  # noqa: E402, F401
 
 VERSIONED_TABLES = ("sources", "parties", "works", "recordings", "agreements", "optouts")
