@@ -6,6 +6,7 @@ Written as ``model_card.json`` (for machines: the registry records it), ``model_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -21,6 +22,36 @@ import accord
 from accord.datasets.manifest import Manifest
 
 FORMAT = "accord-model-card/1"
+WEIGHTS_FORMAT = "accord-weights-sha256/1"
+"""How :func:`weights_sha256` serialises a state dict (named in every card, so the hash can be recomputed)."""
+
+
+def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The sha256 of a state dict in a canonical serialisation (:data:`WEIGHTS_FORMAT`).
+
+    Parameters in name order; for each: its name, dtype and shape as one UTF-8 line
+    (``name\tdtype\tshape\n``), then its values as contiguous little-endian bytes on the CPU.
+    Nothing about storage (device, strides, sharing between tied weights) changes the hash; any
+    changed bit of any value does.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):  # by name: a state dict's own order is an implementation detail
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        shape = "x".join(str(n) for n in tensor.shape)
+        digest.update(f"{name}\t{str(tensor.dtype).removeprefix('torch.')}\t{shape}\n".encode())
+        raw = tensor.view(torch.uint8) if tensor.dim() else tensor.reshape(1).view(torch.uint8)
+        digest.update(raw.numpy().tobytes())  # x86 and ARM hosts are little-endian, as the format says
+    return digest.hexdigest()
+
+
+def weights_record(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """What a card says about the final weights: their hash, its format, and how many values it covers."""
+    return {
+        "sha256": weights_sha256(state_dict),
+        "format": WEIGHTS_FORMAT,
+        "tensors": len(state_dict),
+        "values": int(sum(t.numel() for t in state_dict.values())),
+    }
 
 
 def code_version() -> dict[str, str]:

@@ -6,11 +6,21 @@ trained or written), then reads media only by iterating the
 :class:`~accord.datasets.loader.ManifestLoader`. The run is deterministic under its seed:
 the weights start from ``torch.manual_seed(seed)`` and step ``n`` draws its batch from
 ``(seed, n)``, so a run resumed from ``ckpt.pt`` continues exactly where it stopped.
-A time budget (``minutes``) is the one thing that depends on the machine's speed.
+
+A run is bounded by **steps**, never by the clock, so the same command makes the same weights
+on any machine of the same kind (same device type, dtype and thread count; see docs/model.md).
+``minutes`` is a convenience only: it is turned into a step count before the first step, from
+the step rate measured on a throw-away copy of the model (:func:`steps_for_minutes`), and the
+card records both. Training runs with :func:`torch.use_deterministic_algorithms` and a fixed
+number of PyTorch threads (recorded: the thread count changes the order of float reductions),
+and the card records the sha256 of the final weights (:func:`accord.model.card.weights_sha256`).
+Checkpoints are written on a timer (they never change the weights); weight snapshots for
+attribution at fixed steps.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,9 +36,17 @@ from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest
 from accord.errors import Conflict, ValidationError
 from accord.model import card as model_card
-from accord.model.checkpoint import FILENAME, load_checkpoint, save_checkpoint, save_snapshot, versions
+from accord.model.checkpoint import (
+    FILENAME,
+    SNAPSHOTS_KEPT,
+    load_checkpoint,
+    save_checkpoint,
+    save_snapshot,
+    versions,
+)
 from accord.model.data import IGNORE, Windows, batch_seed, split_pieces, tokenize_files
 from accord.model.gpt import GPT, PRESETS, device_auto, padded_vocab
+from accord.model.reproduce import reproducible
 from accord.model.tokenizer import MusicTokenizer
 from accord.registry.entities import Catalog
 
@@ -36,6 +54,8 @@ Progress = Callable[[dict[str, Any]], None]
 
 DEFAULT_STEPS = 1000
 """Steps when neither ``steps`` nor ``minutes`` is given."""
+PROBE_STEPS = 8
+"""Timed steps (after two untimed ones) on a throw-away copy of the model when ``minutes`` is turned into steps."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +73,12 @@ class Hyperparameters:
         val_fraction: share of pieces held out (whole, by ISRC hash).
         eval_every: steps between validation evaluations.
         eval_windows: validation windows per evaluation (fixed, non-overlapping).
-        checkpoint_every_s: seconds between checkpoints (and one at the end).
+        checkpoint_every_s: seconds between checkpoints (and one at the end); they never change the weights.
         seed: the run's seed.
-        steps: the step budget (``None``: none).
-        minutes: the time budget for the training loop (``None``: none).
+        steps: the step budget: the run stops there, whatever the machine's speed.
+        minutes: the minutes asked for, if the budget was given as time (turned into ``steps`` before step 0).
+        threads: PyTorch threads while training (``0``: the process's count when the run started, then recorded).
+        deterministic: :func:`torch.use_deterministic_algorithms` while training.
     """
 
     preset: str = "demo"
@@ -73,6 +95,8 @@ class Hyperparameters:
     seed: int = 0
     steps: int | None = None
     minutes: float | None = None
+    threads: int = 0
+    deterministic: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,28 +184,21 @@ def train(
     eval_every: int = 50,
     checkpoint_every_s: float = 60.0,
     device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    threads: int | None = None,
+    hyperparameters: Hyperparameters | None = None,
 ) -> TrainResult:
     """Train a model on ``manifest``'s files into ``out_dir``; continue from ``out_dir/ckpt.pt`` when resuming.
 
-    ``steps`` and ``minutes`` are totals over every run into ``out_dir``: a resumed run stops
-    at whichever is reached first (:data:`DEFAULT_STEPS` steps when neither is given).
+    ``steps`` is the total over every run into ``out_dir`` (:data:`DEFAULT_STEPS` when neither
+    it nor ``minutes`` is given); ``minutes`` alone is turned into steps before the first step
+    (:func:`steps_for_minutes`; both: the smaller). ``hyperparameters``, when given, replaces
+    every option it holds (``accord model reproduce`` passes a card's). ``dtype`` is the
+    autocast dtype (default :func:`autocast_dtype`); ``threads`` the PyTorch threads while
+    training (default: the process's count now).
     """
     emit = progress or (lambda event: None)
-    if preset not in PRESETS:
-        msg = f"preset: {preset!r} is not one of {', '.join(PRESETS)}"
-        raise ValidationError(msg, field="preset", value=preset)
-    if loader.manifest.root != manifest.root:
-        msg = f"loader: reads manifest {loader.manifest.root[:12]}, training was asked for {manifest.root[:12]}"
-        raise Conflict(msg)
-    if steps is None and minutes is None:
-        steps = DEFAULT_STEPS
-    if steps is not None and steps < 1:
-        msg = f"steps: {steps}; expected at least 1"
-        raise ValidationError(msg, field="steps", value=steps)
-    if minutes is not None and minutes <= 0:
-        msg = f"minutes: {minutes}; expected a positive budget"
-        raise ValidationError(msg, field="minutes", value=minutes)
-    hp = Hyperparameters(
+    hp = hyperparameters or Hyperparameters(
         preset=preset,
         batch_size=batch_size,
         lr=lr,
@@ -191,8 +208,43 @@ def train(
         seed=seed,
         steps=steps,
         minutes=minutes,
+        threads=threads or 0,
     )
+    if hp.preset not in PRESETS:
+        msg = f"preset: {hp.preset!r} is not one of {', '.join(PRESETS)}"
+        raise ValidationError(msg, field="preset", value=hp.preset)
+    if loader.manifest.root != manifest.root:
+        msg = f"loader: reads manifest {loader.manifest.root[:12]}, training was asked for {manifest.root[:12]}"
+        raise Conflict(msg)
+    if hp.steps is None and hp.minutes is None:
+        hp = replace(hp, steps=DEFAULT_STEPS)
+    if hp.steps is not None and hp.steps < 1:
+        msg = f"steps: {hp.steps}; expected at least 1"
+        raise ValidationError(msg, field="steps", value=hp.steps)
+    if hp.minutes is not None and hp.minutes <= 0:
+        msg = f"minutes: {hp.minutes}; expected a positive budget"
+        raise ValidationError(msg, field="minutes", value=hp.minutes)
+    if hp.threads < 0:
+        msg = f"threads: {hp.threads}; expected 0 (this process's count) or more"
+        raise ValidationError(msg, field="threads", value=hp.threads)
+    hp = replace(hp, threads=hp.threads or torch.get_num_threads())
+    with reproducible(hp.threads, hp.deterministic):
+        return _train(manifest, loader, catalog, out_dir, hp, emit, resume, device, dtype)
+
+
+def _train(
+    manifest: Manifest,
+    loader: ManifestLoader,
+    catalog: Catalog,
+    out_dir: Path,
+    hp: Hyperparameters,
+    emit: Progress,
+    resume: bool,
+    device: torch.device | None,
+    dtype: torch.dtype | None,
+) -> TrainResult:
     wall_start = time.perf_counter()
+    seed = hp.seed
 
     # 1. verify: every file against its manifest hash, before anything is learned or written
     emit({"stage": "verify", "items": len(manifest.items)})
@@ -211,11 +263,11 @@ def train(
         msg = f"manifest {manifest.root[:12]}: none of its {len(manifest.items)} files could be tokenized"
         raise ValidationError(msg, field="manifest", value=manifest.root)
     # 3. split whole pieces by ISRC hash; pitch ranges come from the training pieces only
-    train_pieces, val_pieces = split_pieces(pieces, val_fraction)
+    train_pieces, val_pieces = split_pieces(pieces, hp.val_fraction)
     tokenizer = tokenizer.with_style_stats(
         ((p.genre, p.programs, p.tempo_bpm) for p in pieces), bodies=((p.genre, p.ids) for p in train_pieces)
     )
-    config = replace(PRESETS[preset], vocab_size=padded_vocab(tokenizer.vocab_size))
+    config = replace(PRESETS[hp.preset], vocab_size=padded_vocab(tokenizer.vocab_size))
     train_windows = Windows(train_pieces, config.block_size, tokenizer)
     val_windows = Windows(val_pieces, config.block_size, tokenizer) if val_pieces else None
     val_rows = val_windows.tiles(hp.eval_windows) if val_windows else []
@@ -231,7 +283,7 @@ def train(
 
     # 4. the model, fresh or from the checkpoint
     device = device or device_auto()
-    dtype = autocast_dtype(device)
+    dtype = dtype or autocast_dtype(device)
     torch.manual_seed(seed)
     model = GPT(config).to(device)
     optimizer = model.configure_optimizer(lr=hp.lr, weight_decay=hp.weight_decay)
@@ -244,8 +296,18 @@ def train(
         "curve": [],
         "recent": [],
     }
-    if resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
+    ckpt = load_checkpoint(ckpt_path, map_location=device) if resume and ckpt_path.is_file() else None
+    step_rate: float | None = None
+    if hp.minutes is not None:
+        saved = (ckpt or {}).get("hyperparameters", {})
+        if saved.get("minutes") == hp.minutes and saved.get("steps") and hp.steps is None:
+            hp = replace(hp, steps=int(saved["steps"]))  # a resumed time budget keeps the steps it was given
+        else:
+            by_time, step_rate = steps_for_minutes(hp.minutes, model, train_windows, hp, device, dtype)
+            hp = replace(hp, steps=by_time if hp.steps is None else min(hp.steps, by_time))
+            emit({"stage": "budget", "minutes": hp.minutes, "steps": hp.steps, "steps_per_second": step_rate})
+    steps = int(hp.steps or DEFAULT_STEPS)
+    if ckpt is not None:
         _check_resumable(ckpt, manifest, tokenizer, config.to_dict(), hp)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -254,7 +316,7 @@ def train(
         emit({"stage": "resume", "step": state["step"]})
     tokenizer.save(out_dir)
 
-    def save() -> None:
+    def save(snapshot: bool) -> None:
         save_checkpoint(
             ckpt_path,
             {
@@ -268,33 +330,26 @@ def train(
                 **state,
             },
         )
-        snapshot = save_snapshot(out_dir, state["step"], model.state_dict())
-        emit({"stage": "checkpoint", "step": state["step"], "path": str(ckpt_path), "snapshot": str(snapshot)})
+        event = {"stage": "checkpoint", "step": state["step"], "path": str(ckpt_path)}
+        if snapshot:
+            event["snapshot"] = str(save_snapshot(out_dir, state["step"], model.state_dict()))
+        emit(event)
 
-    # 5. the loop
-    budget = minutes * 60.0 if minutes is not None else None
-    warmup = min(hp.warmup_steps, max(1, steps // 10)) if steps is not None else hp.warmup_steps
+    # 5. the loop: bounded by steps only; snapshots at fixed steps, checkpoints on a timer
+    warmup = min(hp.warmup_steps, max(1, steps // 10))
+    snapshot_every = max(1, steps // SNAPSHOTS_KEPT)
     tokens_per_step = hp.batch_size * config.block_size
     recent: list[float] = state["recent"]  # train losses since the last curve point
     loop_start = time.perf_counter() - state["seconds"]
     last_save = time.perf_counter()
     model.train()
-    while (steps is None or state["step"] < steps) and (budget is None or state["seconds"] < budget):
+    while state["step"] < steps:
         step = state["step"]
-        done = max(step / steps if steps else 0.0, state["seconds"] / budget if budget else 0.0)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, hp, done, warmup)
+            group["lr"] = learning_rate(step, hp, step / steps, warmup)
         t0 = time.perf_counter()
-        x, y = train_windows.random_batch(batch_seed(seed, step), hp.batch_size, hp.condition_dropout)
-        x, y = x.to(device), y.to(device)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            _, loss = model(x, y)
-        assert loss is not None  # targets were given
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        recent.append(loss.item())
+        loss = _step(model, optimizer, train_windows, hp, step, device, dtype)
+        recent.append(loss)
         state["step"] = step + 1
         state["tokens_seen"] += tokens_per_step
         state["step_seconds"] += time.perf_counter() - t0
@@ -305,6 +360,7 @@ def train(
                     "stage": "train",
                     "step": state["step"],
                     "steps": steps,
+                    "fraction": state["step"] / steps,
                     "loss": recent[-1],
                     "lr": optimizer.param_groups[0]["lr"],
                     "seconds": state["seconds"],
@@ -314,21 +370,23 @@ def train(
         if state["step"] % hp.eval_every == 0:
             _record(state, recent, model, val_windows, val_rows, hp.batch_size, dtype, emit)
             recent.clear()
-        if time.perf_counter() - last_save >= hp.checkpoint_every_s:
-            save()
+        at_mark = state["step"] % snapshot_every == 0 and state["step"] < steps
+        if at_mark or time.perf_counter() - last_save >= hp.checkpoint_every_s:
+            save(snapshot=at_mark)
             last_save = time.perf_counter()
     if recent or not state["curve"]:
         _record(state, recent, model, val_windows, val_rows, hp.batch_size, dtype, emit)
         recent.clear()
-    save()
+    save(snapshot=True)
 
     # 6. the model card
     final = state["curve"][-1]
     card = {
         "format": model_card.FORMAT,
         "manifest": model_card.manifest_summary(manifest),
-        "model": {"preset": preset, "config": config.to_dict(), "parameters": model.num_params(non_embedding=False)},
+        "model": {"preset": hp.preset, "config": config.to_dict(), "parameters": model.num_params(non_embedding=False)},
         "hyperparameters": asdict(hp),
+        "weights": model_card.weights_record(model.state_dict()),
         "data": {
             "train_pieces": len(train_pieces),
             "val_pieces": len(val_pieces),
@@ -344,6 +402,8 @@ def train(
         },
         "training": {
             "steps": state["step"],
+            "budget": "steps" if hp.minutes is None else f"{hp.minutes:g} minutes, turned into {steps} steps",
+            "measured_steps_per_second": None if step_rate is None else round(step_rate, 3),
             "seconds": round(state["seconds"], 3),
             "step_seconds": round(state["step_seconds"], 3),
             "tokens_seen": state["tokens_seen"],
@@ -354,13 +414,13 @@ def train(
         "final_val_loss": final["val_loss"],
         "loss_curve": state["curve"],
         "tokenizer": {"vocab_size": tokenizer.vocab_size, "styles": list(tokenizer.styles), "file": "tokenizer.json"},
-        "hardware": model_card.hardware(device, dtype),
+        "hardware": model_card.hardware(device, dtype) | {"deterministic": hp.deterministic},
         "code": model_card.code_version(),
         "versions": versions(),
         "seed": seed,
     }
     model_card.write_card(out_dir, card)
-    emit({"stage": "done", "step": state["step"], "val_loss": final["val_loss"]})
+    emit({"stage": "done", "step": state["step"], "val_loss": final["val_loss"], "weights": card["weights"]["sha256"]})
     return TrainResult(
         out_dir=out_dir,
         card=card,
@@ -370,6 +430,59 @@ def train(
         seconds=state["seconds"],
         tokens_per_second=card["training"]["tokens_per_second"],
     )
+
+
+def _step(
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    windows: Windows,
+    hp: Hyperparameters,
+    step: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> float:
+    """One optimizer step on step ``step``'s batch (drawn from ``(seed, step)``); its training loss."""
+    x, y = windows.random_batch(batch_seed(hp.seed, step), hp.batch_size, hp.condition_dropout)
+    x, y = x.to(device), y.to(device)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        _, loss = model(x, y)
+    assert loss is not None  # targets were given
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.item())
+
+
+def steps_for_minutes(
+    minutes: float,
+    model: GPT,
+    windows: Windows,
+    hp: Hyperparameters,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[int, float]:
+    """``minutes`` of training as a step count, and the measured steps per second.
+
+    Times :data:`PROBE_STEPS` steps (after two untimed warm-up steps) on a copy of the model and
+    a fresh optimizer, then throws both away; PyTorch's RNG is restored, so the real run starts
+    from exactly where it would have without the probe.
+    """
+    rng = torch.get_rng_state()
+    probe = copy.deepcopy(model)
+    optimizer = probe.configure_optimizer(lr=hp.lr, weight_decay=hp.weight_decay)
+    probe.train()
+    for n in range(2):
+        _step(probe, optimizer, windows, hp, n, device, dtype)
+    t0 = time.perf_counter()
+    for n in range(PROBE_STEPS):
+        _step(probe, optimizer, windows, hp, 2 + n, device, dtype)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    rate = PROBE_STEPS / max(time.perf_counter() - t0, 1e-9)
+    torch.set_rng_state(rng)
+    del probe, optimizer
+    return max(1, int(minutes * 60.0 * rate)), rate
 
 
 def _record(
