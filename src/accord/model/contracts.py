@@ -136,28 +136,26 @@ def check_request(
 
 
 def check_request_for_model(
-    model_dir: Path,
+    models_dir: Path,
+    model_id: str,
     *,
     style: str,
     key: str | None = None,
     tempo_bpm: float | None = None,
     bars: int = 16,
 ) -> Request | None:
-    """:func:`check_request` against the tokenizer saved in ``model_dir``, before any work is queued.
+    """:func:`check_request` against the tokenizer saved with model ``model_id``, before any work is queued.
 
-    ``None`` when the folder holds no tokenizer (the model is unknown here, or trained elsewhere):
-    the generation itself checks again and reports what is missing.
+    ``None`` when ``models_dir`` holds no tokenizer for it (an unknown model, or one whose files
+    are elsewhere): the generation itself checks again and reports what is missing.
     """
     from accord.model.tokenizer import FILENAME, MusicTokenizer
 
-    path = model_dir / FILENAME
-    if not path.is_file():
+    path = models_dir / model_id / FILENAME
+    if path.parent.parent != models_dir or not path.is_file():  # a model id is one folder name, never a path
         return None
     tok = MusicTokenizer.from_dict(json.loads(path.read_text()))
     return check_request(tok, style=style, key=key, tempo_bpm=tempo_bpm, bars=bars)
-
-
-# masks at sampling time ----------------------------------------------------------------------
 
 
 def _mask(vocab_size: int, banned: Iterable[int]) -> torch.Tensor:

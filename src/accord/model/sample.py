@@ -252,6 +252,8 @@ def generate(
     seconds = time.perf_counter() - start
     # the token budget ran out first: the piece still gets its bars (empty ones), in its metre
     the_meter = meters.meter or meters.first_choices[0]
+    if body and body[-1] == bar:  # it ran out just after a bar line: the bar still gets its metre
+        body.append(tok.token_id(f"TimeSig_{the_meter}"))
     while bars_seen < bars:
         body += [bar, tok.token_id(f"TimeSig_{the_meter}")]
         bars_seen += 1

@@ -226,7 +226,9 @@ class MusicTokenizer:
                 s: tuple(sorted(c.items(), key=lambda e: (-e[1], e[0]))) for s, c in sorted(meters.items()) if c
             },
             style_scale_degrees={s: {m: tuple(c) for m, c in sorted(d.items())} for s, d in sorted(degrees.items())},
-            tempo_range=(min(all_tempi), max(all_tempi)) if all_tempi else None,
+            tempo_range=(round(min(all_tempi), 1), round(max(all_tempi), 1))
+            if all_tempi
+            else None,  # MIDI stores µs per beat
             remi=self.remi,
         )
 

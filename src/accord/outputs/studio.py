@@ -275,6 +275,7 @@ def generate_output(
     the job after a crash makes the same output and the same usage event, never a second one);
     default: a hash of model, creator, prompt, seed and time."""
     from accord.media.pianoroll import piano_roll
+    from accord.model.contracts import check_request  # a request the model cannot honour: refused, nothing written
     from accord.provenance.certificates import ensure_dev_chain
     from accord.provenance.credential import Credential, embed_c2pa, write_sidecar
 
@@ -291,6 +292,7 @@ def generate_output(
 
     t0 = time.perf_counter()
     loaded = _load(model_dir(settings, model_id))
+    check_request(loaded.tokenizer, style=prompt.style, key=prompt.key, tempo_bpm=prompt.tempo_bpm, bars=prompt.bars)
     # the replication guard: candidates that copy a catalog work are never written out; another seed is tried
     piece, rendered, wav, guard_record = _generate_past_the_guard(
         store, settings, loaded, prompt, seed, prime, step, progress

@@ -93,10 +93,17 @@ def _creator_for(principal: Principal, requested: str | None) -> str:
 
 
 @router.post("/generations", status_code=202, response_model=JobOut)
-def submit_generation(request: Request, body: GenerationIn, principal: Caller, store: StoreDep) -> JobOut:
+def submit_generation(
+    request: Request, body: GenerationIn, principal: Caller, store: StoreDep, settings: SettingsDep
+) -> JobOut:
     """Ask for a piece; answers at once with a job to poll (GET /v1/jobs/{job_id}), the work runs in a worker."""
     creator_id = _creator_for(principal, body.creator_id)
     outputs.get_creator(store, creator_id)  # refuse an unknown creator now rather than in the worker
+    from accord.model.contracts import check_request_for_model  # a style, key or tempo the model cannot honour: 422
+
+    check_request_for_model(
+        settings.models_dir, body.model_id, style=body.style, key=body.key, tempo_bpm=body.tempo_bpm, bars=body.bars
+    )
     prompt = body.model_dump(exclude={"model_id", "seed", "creator_id"})
     if prompt["from_isrc"]:
         prompt["from_isrc"] = validate_isrc(prompt["from_isrc"])
