@@ -40,7 +40,6 @@ from accord.signing import ensure_operator_key
 from tests.deliveries import MIDI_A, catalog_agreement, small_catalog, write_delivery
 
 LABEL_ISRC, OTHER_ISRC = "GBXYZ2600002", "GBOTH2600001"  # LABEL_ISRC is in the shared manifest
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 # ---------------------------------------------------------------- keys
@@ -67,7 +66,6 @@ def test_a_revoked_key_and_its_sessions_are_refused(store: Store, settings: Sett
         principal_from_cookie(store, cookie, settings)
 
 
-@sqlite_only
 def test_wrong_secrets_forged_cookies_and_unknown_roles_are_refused(store: Store, settings: Settings) -> None:
     _, secret = create_key(store, role="operator", party_id="ops")
     with pytest.raises(Unauthenticated):
@@ -81,7 +79,6 @@ def test_wrong_secrets_forged_cookies_and_unknown_roles_are_refused(store: Store
         create_key(store, role="admin", party_id="x")
 
 
-@sqlite_only
 def test_the_apikey_commands_create_list_and_revoke(store: Store, settings: Settings) -> None:
     from typer.testing import CliRunner
 
@@ -212,7 +209,6 @@ def h(world: dict[str, Any], who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {world['keys'][who]}"}
 
 
-@sqlite_only
 def test_every_endpoint_needs_a_key(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     schema = c.get("/openapi.json").json()
@@ -228,7 +224,6 @@ def test_every_endpoint_needs_a_key(world: dict[str, Any]) -> None:
     assert bad.status_code == 401
 
 
-@sqlite_only
 def test_a_revoked_key_is_refused_by_the_api(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     assert c.get("/v1/me", headers=h(world, "label")).json()["party_id"] == "P-LABEL"
@@ -238,7 +233,6 @@ def test_a_revoked_key_is_refused_by_the_api(world: dict[str, Any]) -> None:
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
 
 
-@sqlite_only
 def test_a_session_cookie_works_like_the_key(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     store: Store = world["store"]
@@ -251,7 +245,6 @@ def test_a_session_cookie_works_like_the_key(world: dict[str, Any]) -> None:
     assert store is not None
 
 
-@sqlite_only
 def test_a_proof_verifies_through_the_api_only_against_the_operator_key(
     world: dict[str, Any], settings: Settings
 ) -> None:
@@ -290,7 +283,6 @@ def test_a_rights_holder_sees_only_its_own(world: dict[str, Any]) -> None:
     assert summary["recordings"] == 2 and summary["recordings_by_master_owner"] == {"P-LABEL": 2}
 
 
-@sqlite_only
 def test_a_creator_sees_only_its_outputs_jobs_and_usage_and_no_catalog(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     assert [o["output_id"] for o in c.get("/v1/outputs", headers=h(world, "ana")).json()["items"]] == ["OUT-ANA"]
@@ -303,7 +295,6 @@ def test_a_creator_sees_only_its_outputs_jobs_and_usage_and_no_catalog(world: di
         assert r.json()["error"]["code"] == "forbidden"
 
 
-@sqlite_only
 def test_the_operator_sees_everything(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     assert len(c.get("/v1/recordings", headers=h(world, "ops")).json()["items"]) == 3
@@ -357,7 +348,6 @@ def _missing(path: str) -> str:
     return path
 
 
-@sqlite_only
 @pytest.mark.parametrize(("method", "path", "body", "owner", "stranger"), CROSS, ids=[f"{m} {p}" for m, p, *_ in CROSS])
 def test_another_partys_object_answers_404_as_if_it_did_not_exist(
     world: dict[str, Any], method: str, path: str, body: Any, owner: str, stranger: str
@@ -376,7 +366,6 @@ def test_another_partys_object_answers_404_as_if_it_did_not_exist(
         assert m.status_code == 404 and m.json()["error"]["code"] == "not_found"
 
 
-@sqlite_only
 def test_errors_are_structured_with_the_field_at_fault(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     r = c.get("/v1/recordings?limit=0", headers=h(world, "ops"))
@@ -400,7 +389,6 @@ def test_errors_are_structured_with_the_field_at_fault(world: dict[str, Any]) ->
     assert r.status_code == 422 and r.json()["error"]["field"] == "at"
 
 
-@sqlite_only
 def test_lists_are_paged_with_a_cursor(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     seen, cursor, pages = [], None, 0
@@ -418,7 +406,6 @@ def test_lists_are_paged_with_a_cursor(world: dict[str, Any]) -> None:
     assert older["items"][0]["pk"] < log["items"][0]["pk"]
 
 
-@sqlite_only
 def test_an_opt_out_flags_the_models_and_every_change_is_audited(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
 
@@ -443,7 +430,6 @@ def test_an_opt_out_flags_the_models_and_every_change_is_audited(world: dict[str
     assert "train" in status["blocked_uses"]
 
 
-@sqlite_only
 def test_a_delivery_uploads_as_an_archive_all_or_nothing(world: dict[str, Any], tmp_path: Path) -> None:
     c: TestClient = world["client"]
     doc = small_catalog()
@@ -475,7 +461,6 @@ def test_a_delivery_uploads_as_an_archive_all_or_nothing(world: dict[str, Any], 
     assert r.status_code == 422 and r.json()["error"]["field"] == "archive"
 
 
-@sqlite_only
 def test_a_creator_streams_plays_and_downloads_within_its_plan(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     r = c.get("/v1/outputs/OUT-ANA/stream", headers=h(world, "ana"))
@@ -495,7 +480,6 @@ def test_a_creator_streams_plays_and_downloads_within_its_plan(world: dict[str, 
     assert c.get("/v1/usage", headers=h(world, "bob")).json()["items"] == []
 
 
-@sqlite_only
 @pytest.mark.parametrize(
     ("asked", "status", "body", "content_range"),
     [
@@ -532,7 +516,6 @@ def test_a_stream_serves_the_byte_range_a_player_asks_for(
 # ---------------------------------------------------------------- attribution errors
 
 
-@sqlite_only
 def test_no_attribution_error_shows_a_path_on_the_server(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     home = str(c.app.state.settings.home)  # type: ignore[attr-defined]
@@ -577,7 +560,6 @@ def _session(c: TestClient, secret: str, *, nonce: str | None = None) -> None:
         c.cookies.set("accord_csrf", nonce)
 
 
-@sqlite_only
 def test_a_session_cookie_without_the_csrf_token_changes_nothing(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     store: Store = world["store"]
@@ -608,7 +590,6 @@ def test_a_session_cookie_without_the_csrf_token_changes_nothing(world: dict[str
     assert [e["kind"] for e in outputs.events(store)] == ["play"]
 
 
-@sqlite_only
 def test_a_bearer_key_needs_no_csrf_token(world: dict[str, Any]) -> None:
     c: TestClient = world["client"]
     c.cookies.clear()
@@ -622,7 +603,6 @@ from tests.test_studio import trained  # noqa: E402,F401  (the fixture that trai
 
 
 @pytest.mark.slow
-@sqlite_only
 def test_generation_runs_as_a_job_submit_poll_fetch(
     store: Store,
     settings: Settings,
@@ -674,7 +654,6 @@ def test_generation_runs_as_a_job_submit_poll_fetch(
 # ---------------------------------------------------------------- royalties
 
 
-@sqlite_only
 def test_a_month_of_royalties_through_the_api_each_party_seeing_its_own_statement(
     store: Store, settings: Settings
 ) -> None:

@@ -18,7 +18,6 @@ from accord.registry.store import Store
 from accord.settings import Settings
 from tests.test_guard import N_TUNES, import_catalog, midi_bytes, tune
 
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 ROLES = (("ops", "operator", "ops"), ("label", "rights_holder", "P-LABEL"), ("ana", "creator", "ana"))
 
 
@@ -36,7 +35,6 @@ def _keys(store: Store, *extra: tuple[str, str, str]) -> dict[str, dict[str, str
 # ---------------------------------------------------------------- the guard
 
 
-@SQLITE
 def test_a_copied_catalog_midi_is_blocked_with_public_evidence_and_an_original_is_clear(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -86,7 +84,6 @@ def _credential_attribution() -> dict[str, Any]:
     return data
 
 
-@SQLITE
 def test_a_rights_holder_credited_by_an_outputs_attribution_sees_it_and_another_does_not(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -128,17 +125,16 @@ def test_a_rights_holder_credited_by_an_outputs_attribution_sees_it_and_another_
 
 
 @pytest.mark.slow
-@SQLITE
 def test_attribution_of_a_midi_and_indexing_a_model_over_the_api(
-    store: Store, settings: Settings, tmp_path: Path
+    store: Store, settings: Settings, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     import torch
 
     from accord.datasets import repository, service
-    from accord.outputs.studio import train_on_manifest
     from accord.registry.importer import import_delivery
     from accord.signing import ensure_operator_key
     from tests.deliveries import catalog_agreement, small_catalog, write_delivery
+    from tests.test_studio import tiny_model
     from tests.test_studio import tune as fiddle
 
     torch.set_num_threads(1)
@@ -150,7 +146,7 @@ def test_attribution_of_a_midi_and_indexing_a_model_over_the_api(
     import_delivery(store, write_delivery(tmp_path / "d", doc, {"media/a.mid": fiddle(1), "media/b.mid": fiddle(2)}))
     key = ensure_operator_key(settings.home)[0]
     manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
-    record, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+    record, _ = tiny_model(store, settings, manifest.root, tmp_path_factory)  # trained once per session
     repository.register_model(store, "m-empty", manifest.root, card={}, actor="t")  # registered, never trained
     keys = _keys(store, ("stranger", "rights_holder", "P-NOBODY"))
     piece = fiddle(1)

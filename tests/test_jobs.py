@@ -264,7 +264,7 @@ def test_the_worker_command_runs_the_queue_until_idle(
 
 # ---------------------------------------------------------------- generation, on a tiny model
 
-from tests.test_studio import trained  # noqa: E402,F401  (the fixture that trains a tiny model)
+from tests.test_studio import trained  # noqa: E402,F401  (a tiny model, trained once per session)
 
 
 def generation_job(store: Store, trained: dict[str, Any], seed: int = 5) -> Job:  # noqa: F811
@@ -300,7 +300,6 @@ def test_a_generation_run_again_makes_no_second_output_or_usage_event(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_worker_keeps_a_model_loaded_between_jobs_and_loads_a_retrained_one_again(
     settings: Settings,
     trained: dict[str, Any],  # noqa: F811
@@ -367,7 +366,6 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_which_completes_it_exactly
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_worker_process_stops_on_sigterm_between_jobs(store: Store, settings: Settings, tmp_path: Path) -> None:
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
@@ -406,7 +404,6 @@ def test_the_api_only_queues_a_job_and_a_worker_runs_it(store: Store, settings: 
     assert failed["error"]["code"] == "not_found" and "m-none" in failed["error"]["message"]
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_serve_runs_n_api_processes_and_starts_and_stops_its_job_workers(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,11 @@ import mido
 import pytest
 
 from accord.datasets import repository, service
+from accord.datasets.repository import ModelRecord
 from accord.errors import NotLicensed
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
-from accord.outputs.studio import Prompt, generate_output, train_on_manifest
+from accord.outputs.studio import Prompt, generate_output, model_dir, train_on_manifest
 from accord.provenance.verify import verify_file
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
@@ -40,8 +42,36 @@ def tune(seed: int, bars: int = 8) -> bytes:
     return buf.getvalue()
 
 
+_TINY_MODELS: dict[str, tuple[str, Path, dict[str, Any], Any]] = {}
+"""Tiny models trained in this test session, by manifest root: (model id, its files, card, training result)."""
+
+
+def tiny_model(
+    store: Store, settings: Settings, manifest_root: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ModelRecord, Any]:
+    """A tiny model trained on the manifest (12 steps, seed 3) and registered in ``store``.
+
+    Trained once per test session and manifest: training is deterministic and reads only the manifest's
+    files, so a later test (on either backend) gets a copy of the same files, registered the way
+    :func:`train_on_manifest` registers them, instead of training again.
+    """
+    cached = _TINY_MODELS.get(manifest_root)
+    if cached is None:
+        record, result = train_on_manifest(store, settings, manifest_root, preset="tiny", steps=12, seed=3)
+        kept = tmp_path_factory.mktemp("tiny-model") / record.model_id
+        shutil.copytree(model_dir(settings, record.model_id), kept)
+        _TINY_MODELS[manifest_root] = (record.model_id, kept, record.card, result)
+        return record, result
+    model_id, kept, card, result = cached
+    shutil.copytree(kept, model_dir(settings, model_id))
+    record, _ = repository.register_model(store, model_id, manifest_root, card=card, actor="operator")
+    return record, result
+
+
 @pytest.fixture
-def trained(store: Store, settings: Settings, tmp_path: Path) -> dict[str, Any]:
+def trained(
+    store: Store, settings: Settings, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     doc = small_catalog()
     doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
     doc["agreements"][0]["uses"] = ["train", "generate"]  # no remix licence anywhere
@@ -54,13 +84,12 @@ def trained(store: Store, settings: Settings, tmp_path: Path) -> dict[str, Any]:
     key, _ = ensure_operator_key(settings.home)
     manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
     assert len(manifest.items) == 2
-    record, result = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+    record, result = tiny_model(store, settings, manifest.root, tmp_path_factory)
     creator = outputs.add_creator(store, "ana", "free", "GB", parse_plans(settings.plans))
     return {"manifest": manifest, "model": record, "result": result, "creator": creator}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_tiny_model_trains_generates_and_credentials_its_output(
     store: Store, settings: Settings, trained: dict[str, Any]
 ) -> None:
@@ -90,7 +119,6 @@ def test_a_tiny_model_trains_generates_and_credentials_its_output(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_remix_without_its_licence_and_a_tainted_model_are_refused(
     store: Store, settings: Settings, trained: dict[str, Any]
 ) -> None:

@@ -15,8 +15,6 @@ from typing import Any
 import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from accord.errors import ValidationError
 
@@ -165,6 +163,10 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         if url:
+            # SQLAlchemy only when a URL is set: reading the settings alone (the default, SQLite) does not import it
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
             try:
                 make_url(url)
             except (ArgumentError, ValueError) as exc:  # a port that is not a number, a garbled URL
