@@ -71,7 +71,7 @@ STYLES = {
 
 
 @pytest.fixture(scope="session")
-def contract_model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+def contract_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifest, ManifestLoader, Path]:
     """A tiny model trained for a few seconds on twelve synthetic tunes in three styles and metres."""
     root = tmp_path_factory.mktemp("contracts")
     media = MediaStore(root / "media")
@@ -110,7 +110,12 @@ def contract_model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
         eval_every=20,
         batch_size=8,
     )
-    return load_model(out)
+    return manifest, ManifestLoader(manifest, media), out
+
+
+@pytest.fixture(scope="session")
+def contract_model(contract_set: tuple[Manifest, ManifestLoader, Path]) -> LoadedModel:
+    return load_model(contract_set[2])
 
 
 # the measurements the contracts rest on ----------------------------------------------------
@@ -283,6 +288,24 @@ def test_church_modes_and_enharmonic_spellings_are_keys_the_model_knows(contract
     tok = contract_model.tokenizer
     assert check_request(tok, style="reel", key="D dorian").key == "D minor"
     assert check_request(tok, style="Reel", key="Gb major").key == "F# major"
+
+
+def test_the_evaluation_reports_key_metre_length_and_style_figures(
+    contract_model: LoadedModel, contract_set: tuple[Manifest, ManifestLoader, Path]
+):
+    from accord.model.evaluate import evaluate_model
+
+    manifest, loader, _ = contract_set
+    result = evaluate_model(contract_model, manifest, loader, model_id="tiny", pieces=3, seed=1).to_dict()
+    contracts = result["contracts"]
+    assert contracts["pieces"] == 3 and contracts["key"]["pieces_with_a_key"] == 3
+    assert contracts["key"]["pieces_at_least_95_percent"] == 3
+    assert contracts["key"]["in_scale_or_style_accidental"]["min"] == 1.0
+    assert contracts["key"]["held_out_catalog_in_scale_or_style_accidental"]["min"] == 1.0  # the tunes keep their keys
+    assert contracts["meter"] == {"one_meter": 3, "one_of_the_style_s_meters": 3}
+    assert contracts["length"]["exact_bars"] == 3 and contracts["length"]["largest_error_seconds"] < 1e-3
+    assert result["style"]["classes"] == []  # four tunes a style: too few to train a classifier on, and it says so
+    assert "two styles with at least 10 pieces" in result["style"]["skipped"]
 
 
 # the faces: the CLI (one line, exit 2) and the API (422), nothing written ------------------------

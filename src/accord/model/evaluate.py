@@ -36,7 +36,9 @@ from accord.datasets.manifest import Manifest
 from accord.media.compare import COMPARE_METRICS, compare
 from accord.media.features import describe
 from accord.model.baselines import MarkovBaseline, random_piece, transpose_to_key
+from accord.model.contracts import MAX_BARS, tempo_range
 from accord.model.data import TokenizedPiece, Windows, held_out_fraction
+from accord.model.fidelity import Asked, contracts_report, style_report
 from accord.model.gpt import GPT
 from accord.model.sample import TOP_P, LoadedModel, generate
 from accord.model.train import autocast_dtype, evaluate
@@ -55,6 +57,8 @@ class Evaluation:
         music: system → distances and means (see :data:`accord.media.compare.COMPARE_METRICS`).
         wins: metric → whether the model beat both baselines on it.
         seconds: wall time.
+        contracts: key, metre and length figures of the model's pieces (:mod:`accord.model.fidelity`).
+        style: the style classifier's accuracy on held-out catalog pieces and on the model's pieces.
     """
 
     model_id: str
@@ -63,6 +67,8 @@ class Evaluation:
     music: dict[str, dict[str, float]]
     wins: dict[str, bool] = field(default_factory=dict)
     seconds: float = 0.0
+    contracts: dict[str, Any] = field(default_factory=dict)
+    style: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,8 @@ class Evaluation:
             "music": self.music,
             "model_beats_both_baselines": self.wins,
             "metrics": COMPARE_METRICS,
+            "contracts": self.contracts,
+            "style": self.style,
             "seconds": round(self.seconds, 1),
         }
 
@@ -138,23 +146,29 @@ def evaluate_model(
         "untrained": {"val_loss": untrained_loss, "perplexity": math.exp(untrained_loss)},
     }
 
-    markov = MarkovBaseline().fit([loader.read(i.isrc).data for i in train_items])  # every training piece
+    train_midi = [(i.genre, loader.read(i.isrc).data) for i in train_items]
+    markov = MarkovBaseline().fit([midi for _, midi in train_midi])  # every training piece
     generated: dict[str, list[dict[str, Any]]] = {"model": [], "markov": [], "random": []}
+    asked: list[Asked] = []
+    low, high = tempo_range(tok)
     for n, r in enumerate(matched_references(len(held), pieces)):
         # every system makes a piece like the r-th held-out one: its style, key, tempo and length
         ref, piece_ref, item = references[r], tokenized[r], held[r]
-        seconds, tempo = max(float(ref["seconds"]), 1.0), piece_ref.tempo_bpm
+        seconds = max(float(ref["seconds"]), 1.0)
+        tempo = min(max(piece_ref.tempo_bpm, low), high)  # a held-out tempo past the training range: its edge
+        bars = min(max(1, int((piece_ref.ids == tok.bar_id).sum())), MAX_BARS)
         span = tok.pitch_range(item.genre) or (48, 84)  # the style's range in training, as the model keeps to
         piece = generate(
             loaded,
             style=item.genre,
             key=piece_ref.key,
             tempo_bpm=tempo,
-            bars=max(1, int((piece_ref.ids == tok.bar_id).sum())),
+            bars=bars,
             seed=seed + n,
             temperature=temperature,
             top_p=top_p,
         )
+        asked.append(Asked(item.genre, piece_ref.key, tempo, bars, piece))
         generated["model"].append(describe(piece.midi))
         melody = markov.sample(seed + n, seconds=seconds, tempo_bpm=tempo)
         generated["markov"].append(describe(transpose_to_key(melody, piece_ref.key)))
@@ -169,7 +183,19 @@ def evaluate_model(
         for metric in COMPARE_METRICS
     }
     wins["val_loss"] = model_loss < untrained_loss
-    return Evaluation(model_id, len(held), likelihood, music, wins, time.perf_counter() - started)
+    if progress:
+        progress("style classifier", 0, 1)
+    contracts = contracts_report(tok, asked, [(p.genre, p.key, p.ids.tolist()) for p in tokenized])
+    style = style_report(
+        train_midi,
+        [(i.genre, loader.read(i.isrc).data) for i in held],
+        [(a.style, a.piece.midi) for a in asked],
+    )
+    if progress:
+        progress("style classifier", 1, 1)
+    return Evaluation(
+        model_id, len(held), likelihood, music, wins, time.perf_counter() - started, contracts=contracts, style=style
+    )
 
 
 def write_report(evaluation: Evaluation, folder: Path) -> Path:
