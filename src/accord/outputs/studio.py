@@ -291,7 +291,9 @@ def generate_output(
             progress(name, n, 5)
 
     t0 = time.perf_counter()
-    loaded = _load(model_dir(settings, model_id))
+    loaded = _load(model_dir(settings, model_id))  # the first time in a process: torch and the checkpoint
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     check_request(loaded.tokenizer, style=prompt.style, key=prompt.key, tempo_bpm=prompt.tempo_bpm, bars=prompt.bars)
     # the replication guard: candidates that copy a catalog work are never written out; another seed is tried
     piece, rendered, wav, guard_record = _generate_past_the_guard(
