@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -30,7 +31,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pycountry
 from sqlalchemy import insert, select
 
 from accord.errors import Problem, Rejected
@@ -39,14 +39,16 @@ from accord.registry.store import Store
 from accord.royalties.periods import closed_periods, open_period_for, parse_period
 from accord.royalties.usage_checks import (
     STAGE_SQL,
+    countries,
+    currencies,
     event_row,
-    micro_units,
     period_total_problems,
     problems,
     read_usage_file,
     table_of,
     text_problems,
 )
+from accord.royalties.usage_fast import VALID_SCHEMA, fast_events, id_order, micro_units_of
 from accord.settings import Settings
 
 T = Base.metadata.tables
@@ -71,6 +73,11 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 """The Parquet log's columns. ``amount`` is integer micro-units (0 except on revenue events)."""
+
+WRITERS = 2
+"""Threads that take columns and write day files at once (Arrow and Parquet release the GIL)."""
+DICTIONARY = [c for c in EVENT_SCHEMA.names if c not in ("event_id", "at", "amount")]
+"""The columns worth dictionary-encoding: the ids of events are unique, times and amounts numbers."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,10 @@ def ingest_table(
 ) -> IngestResult:
     """Validate a table of string columns (:data:`FIELDS`), then append its new events atomically.
 
-    ``progress(stage, done, total)`` follows the stages (validate, find new, write)."""
+    The checks run on the fast path (:func:`~accord.royalties.usage_fast.fast_events`, Arrow over
+    whole columns) and, when it does not vouch for every row, on the precise path (DuckDB, every
+    problem by row and field). ``progress(stage, done, total)`` follows the stages (validate, find
+    new, write)."""
 
     def step(done: int) -> None:
         if progress:
@@ -200,56 +210,36 @@ def ingest_table(
     if found:
         raise Rejected(f"usage batch {source or '(events)'}", found)
     known = known or KnownIds.from_store(store)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.register("raw_in", raw.append_column("row", pa.array(np.arange(1, raw.num_rows + 1), pa.int64())))
-    con.register("known_outputs", known.outputs)
-    con.register("known_models", known.models)
-    con.register("countries", pa.table({"code": sorted(c.alpha_2 for c in pycountry.countries)}))
-    con.register("currencies", pa.table({"code": sorted(c.alpha_3 for c in pycountry.currencies)}))
-    con.execute(STAGE_SQL)
-    found = problems(con, period, source)
-    if found:
-        raise Rejected(f"usage batch {source or '(events)'}", found)
+    fast = fast_events(raw, known.outputs, known.models, period)
+    if fast is None:
+        valid = _precise_events(raw, known, period, source)
+        order, ranked, _ = id_order(valid.column("event_id"))
+    else:
+        valid, order, ranked = fast
     received = raw.num_rows
     step(2)  # validated
-    closed = closed_periods(store)
-    natural = [r[0] for r in con.execute("SELECT DISTINCT natural_period FROM ev ORDER BY 1").fetchall()]
-    mapping = {p: open_period_for(p, closed) for p in natural}
-    con.register("period_map", pa.table({"natural_period": list(mapping), "period": list(mapping.values())}))
-    files = committed_files(store, settings)
-    seen = "SELECT NULL::VARCHAR AS event_id WHERE false"
-    if files:
-        seen = f"SELECT event_id FROM read_parquet({_sql_list(files)}, hive_partitioning = false)"
-    new = con.sql(
-        f"""
-        SELECT e.event_id, e.kind, e.ts AS "at", e.creator AS creator_id,
-               coalesce(e.output_id, '') AS output_id, coalesce(e.model_id, '') AS model_id,
-               coalesce(e.territory, '') AS territory,
-               CASE WHEN e.kind = 'revenue' THEN e.amount END AS amount_text,
-               CASE WHEN e.kind = 'revenue' THEN e.currency ELSE '' END AS currency,
-               CASE WHEN e.kind = 'revenue' THEN e.source ELSE '' END AS source,
-               m.period, e.natural_period <> m.period AS late
-        FROM ev e JOIN period_map m USING (natural_period)
-        WHERE e.first AND e.event_id NOT IN ({seen})
-        ORDER BY e.ts, e.event_id
-        """
-    ).to_arrow_table()
+    new = _new_events(valid, order, ranked, committed_files(store, settings))
     step(3)  # the new events found
-    if new.num_rows == 0:
+    if new is None:
         step(INGEST_STEPS)
         return IngestResult("", received, 0, received, 0, (), ())
-    new = _with_micro_units(new)
-    periods = sorted(set(new.column("period").to_pylist()))
-    found = period_total_problems(_revenue_by_period(new), period_revenue(store, settings, periods), source)
+    table, batch_id = new
+    days = _days(table)
+    closed = closed_periods(store)
+    runs = _month_runs(days)  # the rows of each natural period (the month of the event's time)
+    natural = [_month(int(days[a])) for a in runs]
+    assigned = [open_period_for(p, closed) for p in natural]
+    sizes = np.diff([*runs, len(days)])
+    late = int(sum(k for k, p, q in zip(sizes, natural, assigned, strict=True) if p != q))
+    table = table.append_column(
+        "period", pc.take(pa.array(assigned, pa.string()), pa.array(np.repeat(np.arange(len(runs)), sizes)))
+    )
+    periods = sorted(set(assigned))
+    found = period_total_problems(_revenue_by_period(table), period_revenue(store, settings, periods), source)
     if found:
         raise Rejected(f"usage batch {source or '(events)'}", found)
-    ids = new.column("event_id")
-    ids = ids.take(pc.sort_indices(ids)).to_pylist()  # UTF-8 byte order, as DuckDB's VARCHAR sorts
-    batch_id = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
-    late = int(pc.sum(new.column("late")).as_py() or 0)
-    table = new.drop_columns(["late"]).append_column("batch_id", pa.array([batch_id] * new.num_rows, pa.string()))
-    written = _write_batch(settings, table, batch_id)
+    table = table.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows))
+    written = _write_batch(settings, table, batch_id, days)
     with store.engine.begin() as conn:
         conn.execute(
             insert(T["usage_batches"]).values(
@@ -257,30 +247,137 @@ def ingest_table(
                 ingested_at=store.clock(),
                 ingested_by=actor,
                 source=source,
-                events=new.num_rows,
-                duplicates=received - new.num_rows,
+                events=table.num_rows,
+                duplicates=received - table.num_rows,
                 files=written,
                 periods=periods,
             )
         )
     step(INGEST_STEPS)  # written
-    return IngestResult(batch_id, received, new.num_rows, received - new.num_rows, late, tuple(written), tuple(periods))
+    n = table.num_rows
+    return IngestResult(batch_id, received, n, received - n, late, tuple(written), tuple(periods))
 
 
-def _with_micro_units(new: pa.Table) -> pa.Table:
-    """The checked amount text as integer micro-units, converted exactly in Python integers."""
-    texts = new.column("amount_text").to_pylist()
-    micros = pa.array([0 if t is None else micro_units(t) for t in texts], pa.int64())
-    at = new.column_names.index("amount_text")
-    return new.set_column(at, "amount", micros)
+def _precise_events(raw: pa.Table, known: KnownIds, period: str | None, source: str) -> pa.Table:
+    """The batch's events (:data:`~accord.royalties.usage_fast.VALID_SCHEMA`) by the precise path:
+    staged in DuckDB, every rule checked row by row; raises :class:`Rejected` naming every problem."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("raw_in", raw.append_column("row", pa.array(np.arange(1, raw.num_rows + 1), pa.int64())))
+    con.register("known_outputs", known.outputs)
+    con.register("known_models", known.models)
+    con.register("countries", pa.table({"code": countries()}))
+    con.register("currencies", pa.table({"code": currencies()}))
+    con.execute(STAGE_SQL)
+    found = problems(con, period, source)
+    if found:
+        raise Rejected(f"usage batch {source or '(events)'}", found)
+    valid = con.sql(
+        """
+        SELECT event_id, kind, ts AS "at", creator AS creator_id, coalesce(output_id, '') AS output_id,
+               coalesce(model_id, '') AS model_id, coalesce(territory, '') AS territory,
+               CASE WHEN kind = 'revenue' THEN amount END AS amount_text,
+               CASE WHEN kind = 'revenue' THEN currency ELSE '' END AS currency,
+               CASE WHEN kind = 'revenue' THEN source ELSE '' END AS source
+        FROM ev WHERE first ORDER BY "row"
+        """
+    ).to_arrow_table()
+    texts = valid.column("amount_text")
+    rows = pc.indices_nonzero(pc.is_valid(texts))
+    amount = np.zeros(valid.num_rows, np.int64)
+    if len(rows):
+        amount[rows.to_numpy()] = micro_units_of(texts.take(rows))
+    valid = valid.set_column(valid.column_names.index("amount_text"), "amount", pa.array(amount))
+    return valid.cast(VALID_SCHEMA)
+
+
+def _new_events(valid: pa.Table, order: np.ndarray, ranked: pa.Array, files: list[Path]) -> tuple[pa.Table, str] | None:
+    """The events whose id the log does not hold yet, sorted by time then id, and the batch id (the hash
+    of their ids in id order); ``None`` when none is new. ``order`` and ``ranked``: the positions and the
+    ids of ``valid`` sorted by id (:func:`~accord.royalties.usage_fast.id_order`)."""
+    if len(order) == 0:
+        return None
+    if files:
+        fresh = ~seen_ids(ranked, files)
+        order, ranked = order[fresh], ranked.filter(pa.array(fresh))
+    if len(order) == 0:
+        return None
+    return _take(valid, _by_time(valid.column("at"), order)), _batch_id(ranked)
+
+
+def _by_time(at: pa.ChunkedArray, order: np.ndarray) -> np.ndarray:
+    """``order`` (positions in id order) rearranged by time, ties kept in id order."""
+    times = at.cast(pa.int64()).to_numpy()[order]
+    low, high, n = int(times.min()), int(times.max()), len(order)
+    if (high - low + 1) * n < 2**62:  # one int64 key, time then id rank: unique, so any sort is stable
+        return order[np.argsort((times - low) * n + np.arange(n))]
+    return order[np.argsort(times, kind="stable")]
+
+
+def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table``'s rows at ``rows``, a column per thread (Arrow's take releases the GIL)."""
+    index = pa.array(rows)
+    with ThreadPoolExecutor(WRITERS) as pool:
+        columns = list(pool.map(lambda col: col.take(index), table.columns))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _batch_id(ids: pa.Array) -> str:
+    """sha256 of the ids joined by line breaks (first 32 hex digits), hashed from Arrow's buffers."""
+    lines = pc.binary_join_element_wise(ids, pa.scalar("\n"), "")
+    _, offsets, data = lines.buffers()
+    first, last = np.frombuffer(offsets, np.int32)[[lines.offset, lines.offset + len(lines)]]
+    digest = hashlib.sha256(memoryview(data)[first : last - 1])  # without the last line break
+    return digest.hexdigest()[:32]
+
+
+def seen_ids(ids: pa.Array, files: list[Path]) -> np.ndarray:
+    """Which of ``ids`` the committed files hold already (as a boolean array). Only the files' row
+    groups whose ids can be in the batch's range are read (DuckDB prunes them by their statistics)."""
+    low, high = (v.as_py() for v in pc.min_max(ids).values())
+    con = duckdb.connect()
+    sql = (
+        f"SELECT DISTINCT event_id FROM read_parquet({_sql_list(files)}, hive_partitioning = false) "
+        f"WHERE event_id BETWEEN {_sql_text(low)} AND {_sql_text(high)}"
+    )
+    held = con.sql(sql).to_arrow_table().column(0).cast(pa.string())
+    if len(held) == 0:
+        return np.zeros(len(ids), bool)
+    return np.asarray(pc.is_in(ids, value_set=held.combine_chunks()).to_numpy(zero_copy_only=False), bool)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _days(table: pa.Table) -> np.ndarray:
+    """Each (time-sorted) event's UTC day, as days since 1970-01-01."""
+    return np.asarray(table.column("at").cast(pa.int64()).to_numpy() // 86_400_000_000)
+
+
+def _month_runs(days: np.ndarray) -> list[int]:
+    """Where each month's rows start (``days`` sorted): from the days' runs, so only one date per day is
+    converted to its month."""
+    starts = _runs(days)
+    months = days[starts].astype("datetime64[D]").astype("datetime64[M]")
+    return [a for a, keep in zip(starts, np.r_[True, months[1:] != months[:-1]], strict=True) if keep]
+
+
+def _month(day: int) -> str:
+    return str(np.datetime64(day, "D").astype("datetime64[M]"))
+
+
+def _runs(values: np.ndarray) -> list[int]:
+    """Where each run of equal values starts (the values are sorted)."""
+    return np.flatnonzero(np.r_[True, values[1:] != values[:-1]]).tolist() if len(values) else []
 
 
 def _revenue_by_period(new: pa.Table) -> dict[tuple[str, str], int]:
+    revenue = new.filter(pc.equal(new.column("kind"), "revenue"))
     totals: dict[tuple[str, str], int] = {}
-    cols = new.select(["kind", "period", "currency", "amount"]).to_pydict()
-    for kind, period, currency, amount in zip(*cols.values(), strict=True):
-        if kind == "revenue":
-            totals[period, currency] = totals.get((period, currency), 0) + amount
+    cols = revenue.select(["period", "currency", "amount"]).to_pydict()
+    for period, currency, amount in zip(*cols.values(), strict=True):
+        totals[period, currency] = totals.get((period, currency), 0) + amount
     return totals
 
 
@@ -310,22 +407,27 @@ def _publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def _write_batch(settings: Settings, table: pa.Table, batch_id: str) -> list[str]:
-    """Write one file per day under temporary names, then rename each into place."""
+def _write_batch(settings: Settings, table: pa.Table, batch_id: str, days: np.ndarray) -> list[str]:
+    """Write one file per day (``days``: each row's, sorted) under temporary names, two at a time, then
+    rename each into place."""
     root = usage_dir(settings)
-    body = table.cast(EVENT_SCHEMA)  # sorted by time, so each day's rows are contiguous
-    days = body.column("at").cast(pa.int64()).to_numpy() // 86_400_000_000  # UTC days since 1970-01-01
-    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-    bounds = [*starts.tolist(), len(days)]
-    staged: list[tuple[Path, Path]] = []
+    body = table.cast(EVENT_SCHEMA)
+    starts = _runs(days)
+    bounds = list(pairwise([*starts, len(days)]))
+    staged = [
+        (folder / f".tmp-batch-{batch_id}.parquet", folder / f"batch-{batch_id}.parquet")
+        for a, _ in bounds
+        for folder in [root / f"day={np.datetime64(int(days[a]), 'D')}"]
+    ]
+
+    def write(k: int) -> None:
+        (a, b), (tmp, _) = bounds[k], staged[k]
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(body.slice(a, b - a), tmp, compression="zstd", use_dictionary=DICTIONARY)
+
     try:
-        for a, b in pairwise(bounds):
-            folder = root / f"day={np.datetime64(int(days[a]), 'D')}"
-            folder.mkdir(parents=True, exist_ok=True)
-            final = folder / f"batch-{batch_id}.parquet"
-            tmp = folder / f".tmp-batch-{batch_id}.parquet"
-            pq.write_table(body.slice(a, b - a), tmp, compression="zstd")
-            staged.append((tmp, final))
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(write, range(len(staged))))
         for tmp, final in staged:
             _publish(tmp, final)
     except BaseException:

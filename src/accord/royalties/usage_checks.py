@@ -20,6 +20,7 @@ import io
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pycountry
 
 from accord.errors import Problem, Rejected, ValidationError
 from accord.jsonload import load_json_lines
@@ -61,6 +63,18 @@ USAGE_KINDS = ("generation", "play", "stream", "download")
 KINDS = (*USAGE_KINDS, "revenue")
 REVENUE_SOURCES = ("subscription", "sale")
 MAX_PROBLEMS = 1000
+
+
+@cache
+def countries() -> pa.Array:
+    """The ISO 3166-1 alpha-2 codes (pycountry's table), sorted."""
+    return pa.array(sorted(c.alpha_2 for c in pycountry.countries), pa.string())
+
+
+@cache
+def currencies() -> pa.Array:
+    """The ISO 4217 alphabetic codes (pycountry's table), sorted."""
+    return pa.array(sorted(c.alpha_3 for c in pycountry.currencies), pa.string())
 
 
 STAGE_SQL = """
@@ -293,7 +307,8 @@ def _byte_problems(data: bytes, name: str) -> list[Problem]:
     """Bytes a text reader must not guess about: not UTF-8, NUL, a last line cut short."""
     found = []
     try:
-        data.decode("utf-8")
+        if not data.isascii():  # ASCII is UTF-8 already (the common case, checked at memory speed)
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, bad = _line_of(data, exc.start), data[exc.start : exc.start + 4]
         why = f"UTF-8 text (byte offset {exc.start} is not: {exc.reason})"
@@ -327,9 +342,17 @@ def _columns(names: list[str], name: str, where: str) -> list[Problem]:
 
 
 def _csv_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
-    """The CSV's columns (Arrow's parser); the row-by-row checks, with line numbers, run when it fails."""
-    text = data.decode("utf-8").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    """The CSV's columns (Arrow's parser, on the bytes); the row-by-row checks, with line numbers, run
+    when it fails."""
+    body = pa.py_buffer(data)
+    if data.startswith(BOM):
+        body = body.slice(len(BOM))
+    line_end = data.find(b"\n")
+    first = data[: line_end + 1 if line_end >= 0 else len(data)]
+    if b'"' in first:  # a quoted header (perhaps over several lines): Python's reader finds where it ends
+        reader = csv.reader(io.StringIO(_text(data), newline=""), strict=True)
+    else:
+        reader = csv.reader(io.StringIO(first.decode("utf-8").removeprefix("\ufeff"), newline=""), strict=True)
     try:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
@@ -341,25 +364,33 @@ def _csv_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
     slots = [f"c{i}" for i in range(len(header))]
     try:
         parsed = pa_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            pa.BufferReader(body),
             read_options=pa_csv.ReadOptions(column_names=slots, skip_rows=reader.line_num),
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(slots, pa.string()),
+                check_utf8=False,  # the bytes were checked (_byte_problems) before
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
         )
     except pa.ArrowInvalid as exc:
-        found = _row_problems(text, header, name)
+        found = _row_problems(_text(data), header, name)
         why = f"well-formed CSV: {' '.join(str(exc).split())[:200]}"
         return pa.table({}), found or [Problem(name, "", "file", "", why, "bad_csv")]
-    quoted = '"' in text and any(pc.any(pc.match_substring(c, '"')).as_py() for c in parsed.columns)
+    quoted = b'"' in data and any(pc.any(pc.match_substring(c, '"')).as_py() for c in parsed.columns)
     if quoted:  # a quote mark inside a value: an unbalanced quote somewhere
-        return pa.table({}), _row_problems(text, header, name)
+        return pa.table({}), _row_problems(_text(data), header, name)
     cols = {ALIASES.get(h, h): parsed.column(slot) for h, slot in zip(header, slots, strict=True)}
     return pa.table({f: cols.get(f, pa.nulls(parsed.num_rows, pa.string())) for f in FIELDS}), []
+
+
+BOM = "\ufeff".encode()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8").removeprefix("\ufeff")
 
 
 def _row_problems(text: str, header: list[str], name: str) -> list[Problem]:
@@ -437,11 +468,19 @@ def text_problems(table: pa.Table, source: str) -> list[Problem]:
     found = []
     for f in FIELDS:
         col = table.column(f)
+        if not any(b"\x00" in _data(chunk) for chunk in col.chunks):
+            continue  # no NUL byte in the column's text at all (the common case, checked at memory speed)
         hits = pc.fill_null(pc.match_substring(col, "\x00"), False)
         for i in pc.indices_nonzero(hits).to_pylist()[:MAX_PROBLEMS]:
             value = col[i].as_py().replace("\x00", "\\x00")[:80]
             found.append(Problem(source, f"row {i + 1}", f, value, "text without NUL characters", "nul_character"))
     return sorted(found, key=lambda p: (int(p.location.split()[1]), FIELDS.index(p.field)))[:MAX_PROBLEMS]
+
+
+def _data(chunk: pa.Array) -> bytes:
+    """The bytes behind a string array's values (all of its data buffer: a slice's neighbours too)."""
+    buffers = chunk.buffers()
+    return b"" if len(buffers) < 3 or buffers[2] is None else buffers[2].to_pybytes()
 
 
 def event_row(n: int, event: Mapping[str, object], source: str) -> tuple[dict[str, str | None], list[Problem]]:
