@@ -489,6 +489,15 @@ class TrainingIn(Strict):
     model_id: str | None = Field(default=None, min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 
 
+class RetrainingIn(Strict):
+    new_model_id: str | None = Field(
+        default=None, min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )
+    force: bool = Field(default=False, description="Retrain even if the training set has not changed.")
+    works: int = Field(default=64, ge=1, le=100_000, description="Memorisation audit: training works prompted.")
+    control: int = Field(default=32, ge=0, le=100_000, description="Memorisation audit: unseen works prompted.")
+
+
 class EvaluationIn(Strict):
     pieces: int = Field(default=24, ge=1, le=256)
     temperature: float = Field(default=0.85, gt=0.0, le=5.0)

@@ -68,8 +68,8 @@ SUBCOMMANDS = (
     ),
     Subcommand(
         "model",
-        "accord.cli.datasets:model_app",
-        "Model versions: register, approve or refuse, status.",
+        "accord.cli.model:model_app",
+        "Model versions: register, approve or refuse, status, reproduce, memorisation audit, retrain.",
         extra=(("evaluate", "accord.cli.studio:evaluate_cmd"),),
     ),
     Subcommand("creator", "accord.cli.studio:creator_app", "Creators and their plans."),

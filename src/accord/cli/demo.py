@@ -31,6 +31,8 @@ from accord.signing import ensure_operator_key
 from accord.timeutil import iso
 
 DEMO_LABEL = "P-KESTREL"  # has items in and out of the training set (a co-owner has not signed)
+DEMO_STEPS = 3000
+"""The demo model's budget: ~3 min of the mini preset on a quiet 2-core Xeon (~17 steps/s, docs/benchmarks.md)."""
 
 
 def demo(
@@ -38,7 +40,17 @@ def demo(
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
     territory: Annotated[str, typer.Option(help="Territory of the demo's uses.")] = "US",
     table: Annotated[bool, typer.Option("--table/--no-table", help="Print every recording's eligibility.")] = True,
-    train_minutes: Annotated[float, typer.Option(help="Minutes to train the demo model (0: skip the model).")] = 3.0,
+    train_steps: Annotated[
+        int,
+        typer.Option(
+            help="Steps to train the demo model (0: skip the model): a step count, not a time, so the model (and its "
+            "weights hash) is the same on any machine of this kind; ~3 min on a quiet 2-core machine."
+        ),
+    ] = DEMO_STEPS,
+    train_minutes: Annotated[
+        float | None,
+        typer.Option(help="Instead of --train-steps: minutes, turned into steps from a measured step rate (0: skip)."),
+    ] = None,
     preset: Annotated[
         str,
         typer.Option(
@@ -95,9 +107,11 @@ def demo(
     console.print(f"Proof files: {folder}; the label checks them with")
     console.print(f"  accord dataset verify {folder}/*.proof.json --root {manifest.root} --public-key {key.public_hex}")
 
-    if train_minutes > 0:
-        _model_stage(store, settings, manifest.root, train_minutes=train_minutes, preset=preset, pieces=pieces)
-    if train_minutes > 0 and pieces > 0:
+    budget = {"minutes": train_minutes} if train_minutes is not None else {"steps": train_steps}
+    served = False
+    if next(iter(budget.values())):
+        served = _model_stage(store, settings, manifest.root, budget=budget, preset=preset, pieces=pieces)
+    if served and pieces > 0:
         from accord.cli.royalties import royalties_demo_stage
 
         royalties_demo_stage(store, settings)
@@ -109,26 +123,37 @@ def demo(
 
 
 DEMO_STYLES = ("chorale", "reel", "jig", "hornpipe", "air", "march", "strathspey")
+DEMO_THREADS = 1  # fixed: the thread count changes float reductions, so it is part of what makes the weights
+DEMO_AUDIT = {"works": 16, "control": 16, "temperatures": (1.0,)}  # bounded: ~1 min on 2 cores
 DEMO_APPROVER = "P-KESTREL"  # its agreement requires per-version approval
 
 
 def _model_stage(
-    store: Store, settings: Settings, root: str, *, train_minutes: float, preset: str, pieces: int
-) -> None:
-    """Train on the manifest, get the licensor's approval, generate and render a few pieces."""
+    store: Store, settings: Settings, root: str, *, budget: dict[str, float], preset: str, pieces: int
+) -> bool:
+    """Train on the manifest, audit it for memorisation, get the licensor's approval, generate a few pieces.
+
+    Returns whether the model may serve (a failed audit stops the stage, with the works it reproduced)."""
+    import torch
+
+    from accord.cli.model import print_audit
+    from accord.model.audit import audit_model, record_audit
+    from accord.model.card import add_to_card
     from accord.provenance.verify import verify_file
 
-    console.rule(f"[bold]5. The model: trained for {train_minutes:g} min on the manifest only")
+    said = f"{budget['steps']:,} steps" if "steps" in budget else f"{budget['minutes']:g} min (turned into steps)"
+    console.rule(f"[bold]5. The model: trained for {said} on the manifest only")
     use_torch_threads(settings)
+    torch.set_num_threads(DEMO_THREADS)
     with progress_bar() as update:
         record, _ = train_on_manifest(
             store,
             settings,
             root,
             preset=preset,
-            minutes=train_minutes,
             seed=0,
             progress=lambda e: update("training", int(100 * float(e.get("fraction", 0))), 100),
+            **budget,  # type: ignore[arg-type]
         )
     card = record.card
     console.print(
@@ -136,7 +161,19 @@ def _model_stage(
         f"{card['training']['steps']} steps, {card['training']['tokens_per_second']:.0f} tokens/s, "
         f"validation loss {card.get('final_val_loss', float('nan')):.3f}"
     )
+    weights = card.get("weights", {}).get("sha256", "?")
+    console.print(
+        f"Weights sha256 [bold]{weights}[/] ({card['hardware']['dtype']} on {card['hardware']['device']}, "
+        f"{card['hyperparameters'].get('threads')} thread(s)); check it with: accord model reproduce {record.model_id}"
+    )
     console.print(f"Model card and loss curve: {settings.models_dir / record.model_id}")
+    with progress_bar() as update:
+        audit = audit_model(store, settings, record.model_id, progress=update, **DEMO_AUDIT)  # type: ignore[arg-type]
+    add_to_card(settings.models_dir / record.model_id, "memorisation", audit)
+    record_audit(store, record.model_id, audit, actor="demo")
+    print_audit(record.model_id, audit)
+    if not audit["passed"]:
+        return False
     status = service.status_of_model(store, record.model_id, store.clock())
     if status.pending_approvals:
         console.print(f"Waiting for per-version approval by {', '.join(status.pending_approvals)}; the demo approves:")
@@ -213,6 +250,7 @@ def _model_stage(
             )
         except NotLicensed as exc:
             console.print(f"Remix of {refused} refused, as it must be: {exc}", highlight=False)
+    return True
 
 
 def _guard_stage(settings: Settings) -> None:

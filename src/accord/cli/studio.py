@@ -37,8 +37,13 @@ credential_app = typer.Typer(help="Content credentials of outputs.", no_args_is_
 @handle_errors
 def train_cmd(
     manifest: Annotated[str, typer.Option("--manifest", help="Manifest root (or 8+ hex digits) to train on.")],
-    minutes: Annotated[float | None, typer.Option(help="Train for this long.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Train for this many steps.")] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(help="Convenience: turned into steps from a measured step rate (recorded); --steps is exact."),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Train for this many steps (the same weights on any like machine).")
+    ] = None,
     preset: Annotated[str, typer.Option(help="tiny, mini, demo, small or base (see docs/model.md).")] = "demo",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same model.")] = 0,
     model_id: Annotated[
@@ -85,6 +90,9 @@ def train_cmd(
         "train loss": card.get("final_train_loss"),
         "validation loss": card.get("final_val_loss"),
         "device": f"{card.get('hardware', {}).get('device')} {card.get('hardware', {}).get('dtype')}",
+        "threads": card.get("hyperparameters", {}).get("threads"),
+        "budget": card.get("training", {}).get("budget"),
+        "weights sha256": card.get("weights", {}).get("sha256"),
     }
     for k, v in rows.items():
         t.add_row(k, str(v))

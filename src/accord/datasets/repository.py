@@ -239,8 +239,14 @@ def list_models(store: Store) -> list[ModelRecord]:
 def record_approval(
     store: Store, model_id: str, licensor: str, *, approve: bool, by: str, note: str = ""
 ) -> tuple[Approval, bool]:
-    """Record a licensor's approval or refusal; the same decision twice in a row is recorded once."""
+    """Record a licensor's approval or refusal; the same decision twice in a row is recorded once.
+
+    An approval of a model whose latest memorisation audit failed is refused (:mod:`accord.model.audit`)."""
     get_model(store, model_id)
+    if approve:
+        from accord.model.audit import check_may_approve
+
+        check_may_approve(store, model_id)
     if licensor not in store.snapshot().parties:
         msg = f"licensor: {licensor!r} is not a party in the registry"
         raise NotFound(msg)

@@ -21,6 +21,8 @@ from accord.datasets.manifest import Manifest, build_manifest
 from accord.datasets.repository import ManifestRecord
 from accord.datasets.taint import Changes, ManifestAudit, ModelStatus, audit_manifest, model_status
 from accord.errors import ValidationError
+from accord.model.audit import gate as memorisation_gate
+from accord.model.audit import latest_audits
 from accord.registry.entities import Use
 from accord.registry.store import Store
 from accord.signing import OperatorKey
@@ -130,6 +132,7 @@ def audit(store: Store, at: datetime, *, roots: list[str] | None = None) -> Audi
     records = [r for r in repository.list_manifests(store) if roots is None or r.root in roots]
     audits: list[ManifestAudit] = []
     statuses: list[ModelStatus] = []
+    memorisation = latest_audits(store)  # a failed memorisation audit blocks a model too
     # The registry read at build time held what was recorded up to min(as_of, built_at);
     # the changes since the earliest such instant are read once, for every manifest.
     read_until = {r.root: min(r.as_of, r.built_at) for r in records}
@@ -149,7 +152,8 @@ def audit(store: Store, at: datetime, *, roots: list[str] | None = None) -> Audi
         audits.append(result)
         for model_id in result.models:
             decisions = {p: a.decision for p, a in repository.latest_approvals(store, model_id).items()}
-            statuses.append(model_status(model_id, manifest, result, rights, decisions))
+            status = model_status(model_id, manifest, result, rights, decisions)
+            statuses.append(memorisation_gate(status, memorisation.get(model_id)))
     return AuditReport(at, tuple(audits), tuple(statuses), time.perf_counter() - started)
 
 

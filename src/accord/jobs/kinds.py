@@ -8,7 +8,7 @@ Every kind is safe to run again after a crash (a worker killed mid-job, its job 
 * ``training`` registers the model under a deterministic id (``model_id`` or preset, manifest
   and seed); registering it again changes nothing.
 * ``evaluation`` rewrites its report in the model's folder; ``attribution_index`` finds an index
-  already built.
+  already built; ``retraining`` finds the new version already registered on the new manifest.
 
 Heavy imports (the model, the guard, attribution) happen inside the functions: the API imports
 this module to check a kind without loading PyTorch. A long-lived worker keeps what they load
@@ -152,11 +152,35 @@ def run_attribution_index(store: Store, settings: Settings, job: Job) -> dict[st
     return {"model_id": model_id, "methods": info}
 
 
+def run_retraining(store: Store, settings: Settings, job: Job) -> dict[str, Any]:
+    """A retraining job: ``accord model retrain`` (manifest as of now, diff, train, audit, register, ask).
+
+    Safe to run again: the new version's id is derived from the model and the new manifest, and
+    a retry that finds it registered on that manifest answers with it (nothing registered twice)."""
+    from accord.model.retrain import retrain_model
+    from accord.signing import load_operator_key
+
+    params = job.params
+    result = retrain_model(
+        store,
+        settings,
+        load_operator_key(settings.home),
+        params["model_id"],
+        new_model_id=params.get("new_model_id"),
+        actor=params["actor"],
+        force=bool(params.get("force", False)),
+        audit_options={"works": params.get("works", 64), "control": params.get("control", 32)},
+    )
+    out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
+    return out
+
+
 Work = Callable[[Store, Settings, Job], dict[str, Any]]
 KINDS: dict[str, Work] = {
     "generation": run_generation,
     "training": run_training,
     "evaluation": run_evaluation,
     "attribution_index": run_attribution_index,
+    "retraining": run_retraining,
 }
 """Job kinds and the function a worker runs for each."""

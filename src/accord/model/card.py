@@ -20,6 +20,7 @@ import torch
 
 import accord
 from accord.datasets.manifest import Manifest
+from accord.errors import NotFound
 
 FORMAT = "accord-model-card/1"
 WEIGHTS_FORMAT = "accord-weights-sha256/1"
@@ -122,6 +123,18 @@ def write_card(out_dir: Path, card: Mapping[str, Any]) -> None:
     plot_loss(card.get("loss_curve", []), out_dir / "loss.png")
 
 
+def add_to_card(out_dir: Path, name: str, section: Mapping[str, Any]) -> dict[str, Any]:
+    """Set one section of the card in ``out_dir`` (e.g. ``memorisation``), rewrite its files; the card."""
+    path = out_dir / "model_card.json"
+    if not path.is_file():
+        msg = f"model card: {out_dir.name} has no model_card.json"
+        raise NotFound(msg)
+    card = json.loads(path.read_text())
+    card[name] = dict(section)
+    write_card(out_dir, card)
+    return card
+
+
 def plot_loss(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -199,11 +212,56 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Reproducibility",
         "",
+        *_reproducibility(card),
         "| | |",
         "|---|---|",
         *(f"| {k} | {_fmt(v)} |" for k, v in card["hardware"].items()),
         *(f"| {k} | {_fmt(v)} |" for k, v in card["code"].items()),
         *(f"| {k} | {_fmt(v)} |" for k, v in card["versions"].items()),
         "",
+        *_memorisation(card.get("memorisation")),
     ]
     return "\n".join(lines)
+
+
+def _reproducibility(card: Mapping[str, Any]) -> list[str]:
+    weights = card.get("weights")
+    if not weights:
+        return ["This card records no weights hash (trained before cards held one).", ""]
+    hp = card.get("hyperparameters", {})
+    return [
+        f"Weights sha256 `{weights['sha256']}` ({weights['format']}: {weights['values']:,} values in "
+        f"{weights['tensors']} tensors). `accord model reproduce` trains again from this card — manifest "
+        f"`{card['manifest']['root']}`, {card['training']['steps']:,} steps, seed {card.get('seed')}, "
+        f"{hp.get('threads')} PyTorch thread(s), {card['hardware'].get('dtype')} on {card['hardware'].get('device')} "
+        "— and compares.",
+        "",
+    ]
+
+
+def _memorisation(audit: Mapping[str, Any] | None) -> list[str]:
+    if not audit:
+        return ["## Memorisation audit", "", "Not run yet (`accord model audit`).", ""]
+    verdict = "**passed**" if audit["passed"] else "**FAILED**: this model may not be approved or serve"
+    rows = [
+        "## Memorisation audit",
+        "",
+        f"{verdict}. Continuations of training works reach the replication guard's threshold against their "
+        f"source {audit['extraction_rate']:.1%} of the time; of works the model never saw, "
+        f"{audit['control_extraction_rate']:.1%}; memorisation {audit['memorisation']:.1%} "
+        f"(limit {audit['limit']:.0%}). "
+        f"{audit['train_works']} training and {audit['control_works']} unseen works, "
+        f"{audit['settings']['prompt_bars']} bars of prompt, {audit['settings']['continue_bars']} bars sampled at "
+        f"temperatures {', '.join(str(t) for t in audit['settings']['temperatures'])}.",
+        "",
+        "| bars of the source reproduced | training continuations | unseen continuations |",
+        "|---|---|---|",
+    ]
+    hist = audit["bars_reproduced"]
+    for bars in sorted({*hist["train"], *hist["control"]}, key=int):
+        rows.append(f"| {bars} | {hist['train'].get(bars, 0)} | {hist['control'].get(bars, 0)} |")
+    rows += ["", "| closest training works | bars | guard score | extracted |", "|---|---|---|---|"]
+    rows += [
+        f"| {w['isrc']} {w['title']} | {w['bars']} | {w['score']:.2f} | {w['extracted']} |" for w in audit["worst"]
+    ]
+    return [*rows, ""]

@@ -25,6 +25,7 @@ from accord.api.schemas import (
     ModelRegisterIn,
     Page,
     ProofVerifyIn,
+    RetrainingIn,
     TrainingIn,
     VerdictOut,
 )
@@ -214,4 +215,19 @@ def submit_evaluation(
     runner: JobQueue = request.app.state.jobs
     job = runner.submit("evaluation", principal.party_id, body.model_dump() | {"model_id": model.record.model_id})
     record(request, principal, "evaluation.submit", "job", job.job_id, model_id=model_id)
+    return JobOut.model_validate(job.__dict__)
+
+
+@router.post("/models/{model_id}/retrainings", status_code=202, response_model=JobOut)
+def submit_retraining(
+    request: Request, model_id: str, body: RetrainingIn, principal: Caller, store: StoreDep
+) -> JobOut:
+    """Retrain a model on the licences as they stand now, as a job (operator): manifest, diff, training with the
+    same config and seed, memorisation audit, registration, approval requests (``accord model retrain``)."""
+    services.require(principal, Role.OPERATOR)
+    model = services.model_for(store, principal, model_id, store.clock())
+    params = body.model_dump() | {"model_id": model.record.model_id, "actor": services.actor(principal)}
+    runner: JobQueue = request.app.state.jobs
+    job = runner.submit("retraining", principal.party_id, params)
+    record(request, principal, "retraining.submit", "job", job.job_id, model_id=model_id)
     return JobOut.model_validate(job.__dict__)
