@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accord import __version__
 from accord.api import errors
 from accord.api.jobs import JobQueue
+from accord.api.readcache import ReadCache
 from accord.api.routes import admin, attribution, catalog, datasets, rights, royalties, studio
 from accord.api.schemas import ErrorBody
 from accord.registry.store import Store
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.state.settings = settings
     app.state.store = store
     app.state.jobs = JobQueue(store)
+    app.state.reads = ReadCache()  # rendered reads, kept while the registry counter stands
     errors.install(app)
 
     app.add_middleware(errors.BodyLimit, max_bytes=settings.api_max_body_mb * 2**20)

@@ -24,6 +24,8 @@ import hmac
 import os
 import re
 import secrets
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +37,7 @@ from fastapi import Request
 from sqlalchemy import insert, select, update
 
 from accord.errors import Forbidden, NotFound, Unauthenticated, ValidationError
+from accord.registry import counters
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.settings import Settings, get_settings
@@ -186,26 +189,93 @@ def revoke_key(store: Store, key_id: str) -> ApiKey:
     t = T["api_keys"]
     with store.engine.begin() as conn:
         conn.execute(update(t).where(t.c.key_id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=store.clock()))
+        counters.bump(conn, "keys")  # every process's cached copy of this key is stale from this commit on
     return get_key(store, key_id)
 
 
-def _key_row(store: Store, key_id: str) -> Any:
+# ---------------------------------------------------------------- the key cache
+
+KEY_CACHE_SIZE = 10_000
+"""Keys held per store and process; past that the cache starts again (only known keys are held)."""
+
+
+class _KeyCache:
+    """API key rows by key id, each with the ``keys`` counter read before the row was.
+
+    A row is used only while the counter still reads what it read then: revoking a key bumps the
+    counter in the revoking transaction (:func:`revoke_key`), so every process reads the row again
+    on its next request, and a revoked key is refused from the commit on. Only rows that exist
+    are held (an unknown id is looked up each time: guessing ids cannot fill memory).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key_id: str, version: int) -> dict[str, Any] | None:
+        held = self.rows.get(key_id)
+        return held[1] if held is not None and held[0] == version else None
+
+    def put(self, key_id: str, version: int, row: dict[str, Any]) -> None:
+        with self.lock:
+            if len(self.rows) >= KEY_CACHE_SIZE:
+                self.rows.clear()
+            self.rows[key_id] = (version, row)
+
+
+_KEYS: weakref.WeakKeyDictionary[Store, _KeyCache] = weakref.WeakKeyDictionary()
+_KEYS_LOCK = threading.Lock()
+
+
+def _cache_of(store: Store) -> _KeyCache:
+    cache = _KEYS.get(store)
+    if cache is None:
+        with _KEYS_LOCK:
+            cache = _KEYS.setdefault(store, _KeyCache())
+    return cache
+
+
+def read_counters(store: Store) -> dict[str, int]:
+    """Every version counter now (:mod:`accord.registry.counters`): one query."""
+    with store.engine.connect() as conn:
+        return counters.read(conn)
+
+
+def _key_row(store: Store, key_id: str, stamps: dict[str, int] | None = None) -> Any:
+    """The key's row, from this process's cache while the ``keys`` counter is unchanged.
+
+    ``stamps``: the counters as the caller read them at the start of its request (read here otherwise),
+    always before the row, so a revocation committed in between shows as a newer counter.
+    """
+    version = (stamps if stamps is not None else read_counters(store))["keys"]
+    cache = _cache_of(store)
+    row = cache.get(key_id, version)
+    if row is not None:
+        return row
     t = T["api_keys"]
     with store.engine.connect() as conn:
-        return conn.execute(select(t).where(t.c.key_id == key_id)).mappings().first()
+        found = conn.execute(select(t).where(t.c.key_id == key_id)).mappings().first()
+    if found is None:
+        return None
+    row = dict(found)
+    cache.put(key_id, version, row)
+    return row
 
 
 def _principal(r: Any) -> Principal:
     return Principal(r["key_id"], Role(r["role"]), r["party_id"])
 
 
-def authenticate(store: Store, secret: str) -> Principal:
-    """The principal a secret proves; :class:`Unauthenticated` when malformed, unknown or revoked."""
+def authenticate(store: Store, secret: str, *, stamps: dict[str, int] | None = None) -> Principal:
+    """The principal a secret proves; :class:`Unauthenticated` when malformed, unknown or revoked.
+
+    ``stamps``: the version counters read at the start of the request (read here otherwise).
+    """
     m = _SECRET_RE.match(secret or "")
     if m is None:
         msg = "authorization: not an Accord API key; expected 'Bearer acc_<key id>_<secret>'"
         raise Unauthenticated(msg)
-    r = _key_row(store, m.group(1))
+    r = _key_row(store, m.group(1), stamps)
     # compare_digest: the time taken does not tell how much of the hash matched
     if r is None or not hmac.compare_digest(r["secret_sha256"], _hash(secret)):
         msg = f"authorization: API key {m.group(1)} is not known"
@@ -250,14 +320,16 @@ def session_cookie_for(secret: str, settings: Settings | None = None, *, now: da
     return f"{m.group(1)}.{expires}.{_mac(settings, m.group(1), expires, _hash(secret))}"
 
 
-def principal_from_cookie(store: Store, cookie: str, settings: Settings | None = None) -> Principal:
+def principal_from_cookie(
+    store: Store, cookie: str, settings: Settings | None = None, *, stamps: dict[str, int] | None = None
+) -> Principal:
     """The principal an ``accord_session`` cookie proves; :class:`Unauthenticated` otherwise."""
     settings = settings or get_settings()
     parts = (cookie or "").split(".")
     if len(parts) != 3 or not parts[1].isdigit():
         raise Unauthenticated("accord_session: malformed session cookie; sign in again")
     key_id, expires, mac = parts[0], int(parts[1]), parts[2]
-    r = _key_row(store, key_id)
+    r = _key_row(store, key_id, stamps)
     if r is None or not hmac.compare_digest(mac, _mac(settings, key_id, expires, r["secret_sha256"])):
         raise Unauthenticated("accord_session: session cookie not valid; sign in again")
     if expires < store.clock().timestamp():
@@ -268,6 +340,16 @@ def principal_from_cookie(store: Store, cookie: str, settings: Settings | None =
     return _principal(r)
 
 
+def request_counters(request: Request, store: Store) -> dict[str, int]:
+    """The version counters as this request first read them (one query per request, then held on
+    ``request.state``): the key cache and the read cache both check their entries against them."""
+    stamps: dict[str, int] | None = getattr(request.state, "counters", None)
+    if stamps is None:
+        stamps = read_counters(store)
+        request.state.counters = stamps
+    return stamps
+
+
 def principal_from_request(request: Request, store: Store) -> Principal:
     """Who made this request: the ``Authorization: Bearer`` key, else the ``accord_session`` cookie."""
     header = request.headers.get("authorization")
@@ -276,10 +358,10 @@ def principal_from_request(request: Request, store: Store) -> Principal:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("authorization: expected 'Bearer <API key>'")
-        return authenticate(store, secret.strip())
+        return authenticate(store, secret.strip(), stamps=request_counters(request, store))
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return principal_from_cookie(store, cookie, settings)
+        return principal_from_cookie(store, cookie, settings, stamps=request_counters(request, store))
     raise Unauthenticated("authorization: no API key; send 'Authorization: Bearer <API key>'")
 
 

@@ -97,6 +97,23 @@ def current_catalog(store: Store) -> Catalog:
     return catalog
 
 
+_PARTIES: weakref.WeakKeyDictionary[Store, tuple[int, Catalog]] = weakref.WeakKeyDictionary()
+"""Per store: the registry's parties, agreements and opt-outs (no recording), with the registry counter."""
+
+
+def registry_parties(store: Store, stamp: int) -> Catalog:
+    """The registry now without its recordings and works: its parties, agreements and opt-outs, what
+    :mod:`accord.visibility` needs to name (or not name) parties in a view. Read again only when the
+    registry counter (``stamp``, read by the caller before) moves."""
+    cached = _PARTIES.get(store)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    catalog = store.snapshot(isrcs=())
+    if cached is None or cached[0] < stamp:
+        _PARTIES[store] = (stamp, catalog)
+    return catalog
+
+
 def visible_recordings(catalog: Catalog, principal: Principal) -> list[Recording]:
     require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
     recs = catalog.recordings.values()
@@ -149,6 +166,13 @@ def eligibility_now(store: Store, isrcs: list[str], at: datetime, territory: str
     """Each recording's decision for every grantable use over the registry now, from the materialised
     decisions (:mod:`accord.registry.decisions`; equal to :func:`eligibility` over a fresh snapshot)."""
     return decisions.decisions_for(store, isrcs, at, territory)
+
+
+def eligibility_with_spans(
+    store: Store, isrcs: list[str], at: datetime, territory: str, stamp: int
+) -> tuple[dict[str, dict[Use, Decision]], dict[str, decisions.Span]]:
+    """:func:`eligibility_now`, with the span of instants around ``at`` over which each stays the same."""
+    return decisions.decisions_with_spans(store, isrcs, at, territory, stamp=stamp)
 
 
 def catalog_summary(catalog: Catalog, principal: Principal) -> dict[str, Any]:

@@ -106,6 +106,10 @@ def _fresh(row: Any, stamp: int, at: datetime) -> bool:
     )
 
 
+Span = tuple[datetime | None, datetime | None]
+"""``[from, until)``: the instants over which a recording's decisions stay what they are (``None``: unbounded)."""
+
+
 def decisions_for(store: Store, isrcs: Sequence[str], at: datetime, territory: str) -> Decisions:
     """Each recording's decision for every grantable use at ``at`` in ``territory``, equal to
     :meth:`LicensingPolicy.decide` over the registry now: stored ones where still valid, the rest
@@ -114,34 +118,58 @@ def decisions_for(store: Store, isrcs: Sequence[str], at: datetime, territory: s
     Raises:
         ValidationError: ``at`` without a UTC offset, or ``territory`` not an ISO 3166-1 alpha-2 code.
     """
+    return decisions_with_spans(store, isrcs, at, territory)[0]
+
+
+def decisions_with_spans(
+    store: Store, isrcs: Sequence[str], at: datetime, territory: str, *, stamp: int | None = None
+) -> tuple[Decisions, dict[str, Span]]:
+    """:func:`decisions_for`, and for each recording the span around ``at`` over which its decisions
+    stay the same while the registry counter does (what a cache of a rendered answer may rely on).
+
+    ``stamp``: the registry counter as the caller read it before anything it derives from the
+    registry (read here otherwise).
+    """
     probe = _CHECK.decide("", USES[0], at, territory)  # the policy's own checks of the query
     at, territory = probe.at, probe.territory
     wanted = sorted(set(isrcs))
     table = T["decisions"]
     found: Decisions = {}
+    spans: dict[str, Span] = {}
     with store.engine.connect() as conn:
-        stamp = counters.read(conn)["registry"]  # before what is derived from it (counters.py)
+        if stamp is None:
+            stamp = counters.read(conn)["registry"]  # before what is derived from it (counters.py)
         for i in range(0, len(wanted), IN_CHUNK):
             q = select(table).where(table.c.territory == territory, table.c.isrc.in_(wanted[i : i + IN_CHUNK]))
             for row in conn.execute(q).mappings():
                 if row["use"] in GRANTABLE_USES and _fresh(row, stamp, at):
                     found.setdefault(row["isrc"], {})[Use(row["use"])] = _of_json(row["decision"], at)
+                    spans[row["isrc"]] = (row["valid_from"], row["valid_until"])  # one span per recording
     stale = [isrc for isrc in wanted if len(found.get(isrc, ())) < len(USES)]
     if stale:
-        found.update(refresh(store, stale, at, territory, stamp))
-    return {isrc: found[isrc] for isrc in isrcs}
+        fresh, fresh_spans = _refresh(store, stale, at, territory, stamp)
+        found.update(fresh)
+        spans.update(fresh_spans)
+    return {isrc: found[isrc] for isrc in isrcs}, {isrc: spans[isrc] for isrc in isrcs}
 
 
 def refresh(store: Store, isrcs: Iterable[str], at: datetime, territory: str, stamp: int) -> Decisions:
     """Decide ``isrcs`` again over one snapshot of the registry now, store the rows (at ``stamp``,
     the registry counter read before the snapshot) and return the decisions."""
+    return _refresh(store, isrcs, at, territory, stamp)[0]
+
+
+def _refresh(
+    store: Store, isrcs: Iterable[str], at: datetime, territory: str, stamp: int
+) -> tuple[Decisions, dict[str, Span]]:
     wanted = sorted(set(isrcs))
     catalog = store.snapshot(isrcs=wanted)
     policy, instants = LicensingPolicy(catalog), _instants_by_party(catalog)
     out: Decisions = {}
+    spans: dict[str, Span] = {}
     values: list[dict[str, Any]] = []
     for isrc in wanted:
-        valid_from, valid_until = window(catalog, isrc, at, instants)
+        valid_from, valid_until = spans[isrc] = window(catalog, isrc, at, instants)
         out[isrc] = {}
         for use in USES:
             decision = policy.decide(isrc, use, at, territory)
@@ -167,7 +195,20 @@ def refresh(store: Store, isrcs: Iterable[str], at: datetime, territory: str, st
                 conn.execute(insert(table), values)
     except (IntegrityError, OperationalError):  # a unique clash or a busy SQLite: storing is only a saving
         pass  # another reader stored the same rows meanwhile; ours are returned all the same
-    return out
+    return out, spans
+
+
+def instant_mentions(data: dict[str, Any], at_text: str, token: str) -> dict[str, Any]:
+    """A decision's JSON (``Decision.to_dict``, as shown) with every mention of the instant asked
+    about (``at_text``: its ``at`` and the end of the reasons that name it) replaced by ``token``:
+    the same decision at another instant of its span is the same JSON with that instant put back."""
+    reasons = []
+    for r in data["reasons"]:
+        message = r.get("message", "")
+        if r.get("code") in _AT_IN_MESSAGE and message.endswith(f"{at_text}."):
+            r = {**r, "message": f"{message[: -len(at_text) - 1]}{token}."}
+        reasons.append(r)
+    return {**data, "at": token if data["at"] == at_text else data["at"], "reasons": reasons}
 
 
 def stored(store: Store, isrc: str, use: Use | str, territory: str) -> dict[str, Any] | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
 from accord import visibility
-from accord.api import services
-from accord.api.auth import Principal
+from accord.api import readcache, services
+from accord.api.auth import Principal, Role
 from accord.api.deps import Caller, StoreDep, instant_or_now, record
 from accord.api.pagination import Cursor, Limit, paginate
 from accord.api.schemas import (
@@ -22,7 +23,10 @@ from accord.api.schemas import (
     ShareOut,
 )
 from accord.licensing import Decision
+from accord.registry import decisions
 from accord.registry.entities import Catalog, Recording, Use
+from accord.registry.store import Store
+from accord.timeutil import iso, parse_instant
 
 router = APIRouter(tags=["catalog"])
 
@@ -91,8 +95,25 @@ def catalog_summary(principal: Caller, store: StoreDep, as_of: AsOf = None) -> C
     return CatalogSummaryOut.model_validate(services.catalog_summary(_snapshot(store, as_of), principal))
 
 
+def _instant(store: Store, at: str | None) -> tuple[datetime, datetime]:
+    """The instant asked about (``at``, default now) and the store's clock now."""
+    now = store.clock()
+    return (now if at is None else parse_instant(at, field="at")), now
+
+
+def _shown(out: RecordingOut | RecordingDetail, at: datetime) -> dict[str, Any]:
+    """``out`` as JSON content, with the instant asked about replaced by :data:`readcache.TOKEN`."""
+    content = out.model_dump(mode="json")
+    at_text = iso(at) or ""
+    content["eligibility"] = {
+        use: decisions.instant_mentions(d, at_text, readcache.TOKEN) for use, d in content["eligibility"].items()
+    }
+    return content
+
+
 @router.get("/recordings", response_model=Page[RecordingOut])
 def list_recordings(
+    request: Request,
     principal: Caller,
     store: StoreDep,
     territory: Territory = "US",
@@ -100,41 +121,35 @@ def list_recordings(
     as_of: AsOf = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Page[RecordingOut]:
+) -> Any:
     """Recordings (a rights holder: those it has standing on), each with its eligibility per use and why.
 
-    The registry now is read one page at a time (keyset on ISRC) with its materialised decisions;
+    The registry now is read one page at a time (keyset on ISRC) with its materialised decisions, and
+    the page as rendered is kept while the registry does not change (:mod:`accord.api.readcache`);
     ``as_of`` (the registry as it stood then) decides over a snapshot of that instant.
     """
-    when = instant_or_now(store, at, "at")
     if as_of is None:
-        page, nxt = services.recordings_page(store, principal, cursor, limit)
-        decisions = services.eligibility_now(store, [r.isrc for r in page], when, territory)
-        catalog = services.current_catalog(store)
-        items = [_recording(r, decisions[r.isrc], catalog, principal) for r in page]
-        return Page[RecordingOut](items=items, next_cursor=nxt)
+        when, now = _instant(store, at)
+        services.require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+
+        def build(stamp: int) -> tuple[dict[str, Any], decisions.Span]:
+            page, nxt = services.recordings_page(store, principal, cursor, limit)
+            found, spans = services.eligibility_with_spans(store, [r.isrc for r in page], when, territory, stamp)
+            catalog = services.registry_parties(store, stamp)
+            items = [_shown(_recording(r, found[r.isrc], catalog, principal), when) for r in page]
+            return {"items": items, "next_cursor": nxt}, readcache.span_of(spans.values())
+
+        key = ("recordings", cursor, limit, territory)
+        return readcache.serve(request, store, principal, key, when, now, build)
+    when = instant_or_now(store, at, "at")
     catalog = _snapshot(store, as_of)
     page, nxt = paginate(services.visible_recordings(catalog, principal), lambda r: r.isrc, limit, cursor)
-    decisions = services.eligibility(catalog, [r.isrc for r in page], when, territory)
-    items = [_recording(r, decisions[r.isrc], catalog, principal) for r in page]
+    decided = services.eligibility(catalog, [r.isrc for r in page], when, territory)
+    items = [_recording(r, decided[r.isrc], catalog, principal) for r in page]
     return Page[RecordingOut](items=items, next_cursor=nxt)
 
 
-@router.get("/recordings/{isrc}", response_model=RecordingDetail)
-def get_recording(
-    isrc: str, principal: Caller, store: StoreDep, territory: Territory = "US", at: At = None, as_of: AsOf = None
-) -> RecordingDetail:
-    """One recording: ownership, media, history, and its eligibility per use with the reasons."""
-    when = instant_or_now(store, at, "at")
-    if as_of is None:  # the recording and its works only, with its materialised decisions
-        rec = services.recording_now(store, principal, isrc)
-        decisions = services.eligibility_now(store, [rec.isrc], when, territory)
-        catalog = services.current_catalog(store)
-    else:
-        catalog = _snapshot(store, as_of, isrc)
-        rec = services.recording_for(catalog, principal, isrc)
-        decisions = services.eligibility(catalog, [rec.isrc], when, territory)
-    base = _recording(rec, decisions[rec.isrc], catalog, principal)
+def _detail(store: Store, rec: Recording, base: RecordingOut) -> RecordingDetail:
     history = [
         {
             "version": v.version,
@@ -146,6 +161,36 @@ def get_recording(
     ]
     media = [{"sha256": m.sha256, "kind": m.kind, "size": m.size} for m in rec.media]
     return RecordingDetail.model_validate(base.model_dump() | {"media": media, "history": history})
+
+
+@router.get("/recordings/{isrc}", response_model=RecordingDetail)
+def get_recording(
+    request: Request,
+    isrc: str,
+    principal: Caller,
+    store: StoreDep,
+    territory: Territory = "US",
+    at: At = None,
+    as_of: AsOf = None,
+) -> Any:
+    """One recording: ownership, media, history, and its eligibility per use with the reasons."""
+    if as_of is None:  # the recording and its works only, with its materialised decisions; kept as rendered
+        when, now = _instant(store, at)
+        services.require(principal, Role.RIGHTS_HOLDER, Role.OPERATOR)
+
+        def build(stamp: int) -> tuple[dict[str, Any], decisions.Span]:
+            rec = services.recording_now(store, principal, isrc)
+            found, spans = services.eligibility_with_spans(store, [rec.isrc], when, territory, stamp)
+            catalog = services.registry_parties(store, stamp)
+            base = _recording(rec, found[rec.isrc], catalog, principal)
+            return _shown(_detail(store, rec, base), when), spans[rec.isrc]
+
+        return readcache.serve(request, store, principal, ("recording", isrc, territory), when, now, build)
+    when = instant_or_now(store, at, "at")
+    catalog = _snapshot(store, as_of, isrc)
+    rec = services.recording_for(catalog, principal, isrc)
+    decided = services.eligibility(catalog, [rec.isrc], when, territory)
+    return _detail(store, rec, _recording(rec, decided[rec.isrc], catalog, principal))
 
 
 @router.get("/recordings/{isrc}/eligibility", response_model=DecisionOut)
