@@ -156,19 +156,19 @@ def evaluate_model(
         ref, piece_ref, item = references[r], tokenized[r], held[r]
         seconds = max(float(ref["seconds"]), 1.0)
         tempo = min(max(piece_ref.tempo_bpm, low), high)  # a held-out tempo past the training range: its edge
-        bars = min(max(1, int((piece_ref.ids == tok.bar_id).sum())), MAX_BARS)
+        n_bars = min(max(1, int(np.count_nonzero(piece_ref.ids == tok.bar_id))), MAX_BARS)
         span = tok.pitch_range(item.genre) or (48, 84)  # the style's range in training, as the model keeps to
         piece = generate(
             loaded,
             style=item.genre,
             key=piece_ref.key,
             tempo_bpm=tempo,
-            bars=bars,
+            bars=n_bars,
             seed=seed + n,
             temperature=temperature,
             top_p=top_p,
         )
-        asked.append(Asked(item.genre, piece_ref.key, tempo, bars, piece))
+        asked.append(Asked(item.genre, piece_ref.key, tempo, n_bars, piece))
         generated["model"].append(describe(piece.midi))
         melody = markov.sample(seed + n, seconds=seconds, tempo_bpm=tempo)
         generated["markov"].append(describe(transpose_to_key(melody, piece_ref.key)))
