@@ -1,10 +1,10 @@
 """The portal as its users see it.
 
 Browser tests (marked ``browser``): the app is served by uvicorn on a loopback port over a
-small registry (two licensed fiddle tunes, a tiny model trained once for the module) and
-Debian's Chromium, headless, is driven through Selenium: a creator generates a piece and
-plays it; a label signs in, opts a recording out and sees the model flagged; a label
-downloads its statement and its totals match the API. They skip, saying why, only where
+small registry on SQLite, then on PostgreSQL (two licensed fiddle tunes, a tiny model trained
+once for the session) and Debian's Chromium, headless, is driven through Selenium: a creator
+generates a piece and plays it; a label signs in, opts a recording out and sees the model
+flagged; a label downloads its statement and its totals match the API. They skip, saying why, only where
 Chromium or its driver is not installed.
 
 Page tests (not marked ``browser``, on SQLite and PostgreSQL): sign-in, CSRF on every form,
@@ -35,7 +35,6 @@ from accord.datasets import repository, service
 from accord.datasets.proofs import verify_proof
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
-from accord.outputs.studio import train_on_manifest
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
 from accord.settings import Settings
@@ -43,6 +42,8 @@ from accord.signing import ensure_operator_key
 from accord.web.earnings import PeriodEarnings, bar_chart, money_text
 from accord.web.live import browser_missing, chromium, live_server
 from tests.deliveries import catalog_agreement, small_catalog, write_delivery
+from tests.test_isolation import registry_settings
+from tests.test_studio import tiny_model
 
 ALL_USES = ["train", "generate", "remix"]
 OPTED = "GBXYZ2600002"
@@ -226,20 +227,22 @@ def test_the_earnings_chart_stacks_each_periods_pools_to_scale() -> None:
 browser = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "chromium present")
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A served portal over a seeded registry with a tiny model trained for a few steps."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[dict[str, Any]]:
+    """A served portal over a seeded registry (SQLite, then PostgreSQL) with a tiny model trained for a few steps."""
     if browser_missing():
         pytest.skip(browser_missing())
-    home = tmp_path_factory.mktemp("portal-home")
-    settings = Settings(home=home, database_url="")
+    home = tmp_path_factory.mktemp(f"portal-home-{request.param}")
+    settings = registry_settings(request.param, home, request, sqlite_template)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ACCORD_HOME", str(home))
-        mp.setenv("ACCORD_DATABASE_URL", "")
+        mp.setenv("ACCORD_DATABASE_URL", settings.database_url)
         store = Store.open(settings)
         keys = seed_registry(store, settings, home / "delivery")
         (manifest,) = repository.list_manifests(store)
-        model, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+        model, _ = tiny_model(store, settings, manifest.root, tmp_path_factory)  # trained once per session
         downloads = home / "downloads"
         with live_server(settings, store) as base:
             driver = chromium(downloads=downloads)
