@@ -8,8 +8,11 @@ final lines are built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +34,15 @@ from accord.royalties.vectorised import (
     starts_of_runs,
 )
 
+T = TypeVar("T")
 W = PPM_WHOLE
+OWNER_COLUMNS = ("r", "side", "work", "rank", "party", "agreement", "share_ppm", "amount")
+"""The owner rows' columns (:attr:`Cascade.owner`): codes, the work's rank in its recording, share, payable."""
+PARALLEL_SORT_MIN = 1_000_000
+"""From this many lines, the lines are sorted in party ranges side by side."""
+CHUNK_ROWS = 1 << 15
+"""Recording rows per chunk of the owner levels: a chunk's arrays stay in the CPU's caches."""
+"""From this many lines, the lines are sorted in party ranges side by side."""
 BASES = ("output", "training")
 SUSPENSE_KEYS = ("currency", "reason", "basis", "model_id", "output_id", "isrc", "side", "work_id", "party_id")
 LINE_ORDER = ("party", "cur", "basis", "isrc", "work", "model", "out", "side")
@@ -83,7 +94,12 @@ class Codes:
         return max(len(getattr(self, name)), 1)
 
     def strings(self, name: str, codes: np.ndarray) -> pa.Array:
-        return getattr(self, name).take(pa.array(codes, pa.int64()))
+        """The strings of some codes (a dictionary array cast to plain strings: faster than a ``take``)."""
+        values = getattr(self, name)
+        if len(values) >= 2**31:
+            return values.take(pa.array(codes, pa.int64()))
+        indices = pa.array(np.asarray(codes, np.int32), pa.int32())
+        return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
 
 
 @dataclass(frozen=True)
@@ -180,11 +196,29 @@ def resplit(
     return new
 
 
-def _positive(g: Grouped, child_size: int) -> tuple[Children, np.ndarray, dict[str, np.ndarray]]:
-    """The rows of positive weight, by parent key (the packed key less its last code), and the last code."""
+Lost = tuple[str, str, dict[str, np.ndarray]]
+"""Money that goes no further: (reason, basis, coded columns with ``amount``)."""
+Positive = tuple[Children, np.ndarray, dict[str, np.ndarray]]
+
+
+def parallel(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
+    """Run the tasks, ``workers`` at a time in threads (NumPy and Arrow release the GIL), results in order."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [t() for t in tasks]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda t: t(), tasks))
+
+
+def _positive(g: Grouped, child_size: int) -> Positive:
+    """The rows of positive weight, by parent key (the packed key less its last code), and the last code.
+
+    The columns include ``key``, the rows' packed keys.
+    """
     keep = np.flatnonzero(g.columns["weight"] > 0)
     k = g.key[keep]
-    return Children.of(k // child_size), k % child_size, {name: v[keep] for name, v in g.columns.items()}
+    cols = {name: v[keep] for name, v in g.columns.items()}
+    cols["key"] = k
+    return Children.of(k // child_size), k % child_size, cols
 
 
 def _split(
@@ -212,9 +246,18 @@ class Cascade:
     and :meth:`suspense`.
     """
 
-    def __init__(self, codes: Codes, reg: Registry, usage: pa.Table, pools: Mapping[str, Sequence[object]]) -> None:
+    def __init__(
+        self,
+        codes: Codes,
+        reg: Registry,
+        usage: pa.Table,
+        pools: Mapping[str, Sequence[object]],
+        *,
+        workers: int = 1,
+    ) -> None:
         self.codes, self.reg, c = codes, reg, codes
-        self.lost: list[tuple[str, str, dict[str, np.ndarray]]] = []
+        self.workers = max(int(workers), 1)
+        self.lost: list[Lost] = []
         e_out, e_model = encode(usage["output_id"], c.out), encode(usage["model_id"], c.model)
         units, n = np.asarray(usage["units"].to_numpy(), I64), np.asarray(usage["n"].to_numpy(), I64)
         units_out, n_out = np.asarray(usage["units_out"].to_numpy(), I64), np.asarray(usage["n_out"].to_numpy(), I64)
@@ -292,54 +335,105 @@ class Cascade:
         cols["amount"] = total[mask]
         self.lost.append((reason, basis, cols))
 
-    def _lose_rec(self, reason: str, mask: np.ndarray, r: np.ndarray, amount: np.ndarray, **keys: np.ndarray) -> None:
-        cols = {name: self.rec[name][r[mask]] for name in ("cur", "basis", "model", "out", "isrc")}
+    def _lose_rec(
+        self, lost: list[Lost], reason: str, mask: np.ndarray, r: np.ndarray, amount: np.ndarray, **keys: np.ndarray
+    ) -> None:
+        rows = r[mask]
+        cols = {name: self.rec[name][rows] for name in ("cur", "basis", "model", "out", "isrc")}
         cols.update({name: v[mask] for name, v in keys.items()})
         cols["amount"] = amount[mask]
-        self.lost.append((reason, "", cols))
+        lost.append((reason, "", cols))
 
     def _down(self, reg: Registry, rec_total: np.ndarray) -> None:
-        """Recording -> side -> work -> owner -> payable | operator."""
-        c, rec = self.codes, self.rec
+        """Recording -> side -> work -> owner -> payable | operator.
+
+        Each recording row's money goes down its own tree, so the rows are cut into
+        :attr:`workers` contiguous chunks computed side by side (NumPy releases the GIL) and
+        joined in row order: the result does not depend on the number of chunks.
+        """
+        c = self.codes
         ns, nw, nb = c.size("side"), c.size("work"), c.size("basis")
+        sides, works = _positive(reg.sides, ns), _positive(reg.works, nw)
+        holders = _positive(reg.holders, c.size("party"))
+        # each (work row, basis) located among the holders once; each work ranked among its recording's works
+        slots = holders[0].locate((works[2]["key"][:, None] * nb + np.arange(nb, dtype=I64)).ravel())
+        g = reg.works.key
+        pairs = np.unique((g // (ns * nw)) * nw + g % nw)
+        local = np.arange(len(pairs), dtype=I64) - starts_of_runs(pairs // nw)
+        k = works[2]["key"]
+        work_rank = local[np.searchsorted(pairs, (k // (ns * nw)) * nw + k % nw)] if len(pairs) else k
+        self.work_ranks = int(local.max()) + 1 if len(local) else nw
+        cuts = [*range(0, len(rec_total), CHUNK_ROWS), len(rec_total)]
+
+        def chunk(lo: int, hi: int) -> tuple[dict[str, np.ndarray], list[Lost], dict[int, int]]:
+            return self._owners(rec_total[lo:hi], lo, sides, works, holders, slots, work_rank)
+
+        parts = parallel([lambda lo=lo, hi=hi: chunk(lo, hi) for lo, hi in pairwise(cuts) if lo < hi], self.workers)
+        for lost in zip(*(p[1] for p in parts), strict=True):  # each reason's rows in row order
+            self.lost.append((lost[0][0], lost[0][1], {k: np.concatenate([x[2][k] for x in lost]) for k in lost[0][2]}))
+        operator: dict[int, int] = {}
+        for part in parts:
+            for cur, kept in part[2].items():
+                operator[cur] = operator.get(cur, 0) + kept
+        self.operator = {str(c.cur[i].as_py()): v for i, v in sorted(operator.items())}
+        o = {k: np.concatenate([p[0][k] for p in parts]) if parts else np.zeros(0, I64) for k in OWNER_COLUMNS}
+        if len(reg.by_duration):
+            o["amount"] = self._by_duration(o["r"], o["work"], o["side"], o["party"], o["agreement"], o["amount"])
+            keep = np.flatnonzero(o["amount"] != 0)
+            o = {k: v[keep] for k, v in o.items()}
+        self.owner = o
+
+    def _owners(
+        self,
+        rec_total: np.ndarray,
+        lo: int,
+        sides: Positive,
+        works: Positive,
+        holders: Positive,
+        slots: np.ndarray,
+        work_rank: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], list[Lost], dict[int, int]]:
+        """The owner rows of recording rows ``lo ..`` (``rec_total``: their money), what they lose, and
+        the operator's share per currency code. Codes are int32 (half the memory of the line columns)."""
+        c, rec = self.codes, self.rec
+        ns, nb = c.size("side"), c.size("basis")
+        lost: list[Lost] = []
         # recording -> master | publishing
-        children, s_side, cols = _positive(reg.sides, ns)
-        counts, rows = children.expand(rec["isrc"], rec_total != 0)
-        r = np.arange(len(rec_total), dtype=I64)
-        self._lose_rec("unknown_recording", (rec_total != 0) & (counts == 0), r, rec_total)
-        r, amount = _split(rec_total, counts, rows, cols["weight"], s_side)
-        side = s_side[rows]
+        children, s_side, cols = sides
+        r = np.arange(lo, lo + len(rec_total), dtype=I64)
+        counts, rows = children.expand(rec["isrc"][r], rec_total != 0)
+        self._lose_rec(lost, "unknown_recording", (rec_total != 0) & (counts == 0), r, rec_total)
+        parent, amount = _split(rec_total, counts, rows, cols["weight"], s_side)
+        r, side = r[parent], s_side[rows]
         # side -> works, equally (master side: the recording)
-        children, w_work, cols = _positive(reg.works, nw)
+        children, w_work, cols = works
         counts, rows = children.expand(rec["isrc"][r] * ns + side, amount != 0)
-        self._lose_rec("no_works", (amount != 0) & (counts == 0), r, amount, side=side)
+        self._lose_rec(lost, "no_works", (amount != 0) & (counts == 0), r, amount, side=side)
         parent, amount = _split(amount, counts, rows, cols["weight"], w_work)
-        r, side, work = r[parent], side[parent], w_work[rows]
+        r, side, work, w_row = r[parent], side[parent], w_work[rows], rows
         # work -> owners, by share (an unowned rest is the owner "")
-        children, h_party, cols = _positive(reg.holders, c.size("party"))
-        counts, rows = children.expand(((rec["isrc"][r] * ns + side) * nw + work) * nb + rec["basis"][r], amount != 0)
-        self._lose_rec("no_owner", (amount != 0) & (counts == 0), r, amount, side=side, work=work)
+        children, h_party, cols = holders
+        counts, rows = children.expand_at(slots[w_row * nb + rec["basis"][r]], amount != 0)
+        self._lose_rec(lost, "no_owner", (amount != 0) & (counts == 0), r, amount, side=side, work=work)
         parent, amount = _split(amount, counts, rows, cols["weight"], h_party)
-        r, side, work, party = r[parent], side[parent], work[parent], h_party[rows]
+        r, side, work, w_row, party = r[parent], side[parent], work[parent], w_row[parent], h_party[rows]
         agreement, share, pool = cols["agreement"][rows], cols["share_ppm"][rows], cols["pool_ppm"][rows]
         # no fitting agreement, or nobody owns it: suspense
         none = agreement == c.code("agreement", "")
-        self._lose_rec("owner", none, r, amount, side=side, work=work, party=party)
+        self._lose_rec(lost, "owner", none, r, amount, side=side, work=work, party=party)
         ok = np.flatnonzero(~none)
-        r, side, work, party, agreement = r[ok], side[ok], work[ok], party[ok], agreement[ok]
-        share, pool, amount = share[ok], pool[ok], amount[ok]
+        amount = amount[ok]
         # owner -> allocate(amount, [pool, W - pool], ["payable", "operator"]): a tie to "operator" (key order)
-        payable = allocate_pairs(amount, pool, W, ties_to_first=False)
-        payable = self._by_duration(r, work, side, party, agreement, payable)
-        op = merge_rows(rec["cur"][r], {"operator": (amount - payable, np.add)})
-        self.operator = {
-            str(c.cur[int(k)].as_py()): int(v) for k, v in zip(op.key, op.columns["operator"], strict=True)
-        }
-        keep = np.flatnonzero(payable != 0)
-        self.owner = {
-            "r": r[keep], "side": side[keep], "work": work[keep], "party": party[keep],
-            "agreement": agreement[keep], "share_ppm": share[keep], "amount": payable[keep],
-        }  # fmt: skip
+        payable = allocate_pairs(amount, pool[ok], W, ties_to_first=False)
+        cur, kept = rec["cur"][r[ok]], amount - payable
+        operator = {int(i): int(kept[cur == i].sum()) for i in np.unique(cur)}
+        # a line of no money is no line (a duration re-split only moves money between lines of money)
+        keep = ok[payable != 0]
+        out = {"r": r, "side": side, "work": work, "party": party, "agreement": agreement}
+        out = {k: v[keep].astype(np.int32) for k, v in out.items()}
+        out["rank"] = work_rank[w_row[keep]].astype(np.int32)
+        out["share_ppm"], out["amount"] = share[keep], payable[payable != 0]
+        return out, lost, operator
 
     def _by_duration(
         self,
@@ -386,46 +480,67 @@ class Cascade:
 
     def lines(self) -> pa.Table:
         """The parties' royalty lines, sorted by party, currency, basis, isrc, work, model, output, side."""
-        c, o, r = self.codes, self.owner, self.owner["r"]
-        cols = {
-            "party": o["party"], "cur": self.rec["cur"][r], "basis": self.rec["basis"][r], "isrc": self.rec["isrc"][r],
-            "work": o["work"], "model": self.rec["model"][r], "out": self.rec["out"][r], "side": o["side"],
-        }  # fmt: skip
-        order = self._line_order(cols)
-        s = {k: v[order] for k, v in cols.items()}
-        return pa.table(
-            {
-                "party_id": c.strings("party", s["party"]),
-                "currency": c.strings("cur", s["cur"]),
-                "basis": c.strings("basis", s["basis"]),
-                "side": c.strings("side", s["side"]),
-                "isrc": c.strings("isrc", s["isrc"]),
-                "work_id": c.strings("work", s["work"]),
-                "model_id": c.strings("model", s["model"]),
-                "output_id": c.strings("out", s["out"]),
-                "units": pa.array(self.rec["units"][r][order], pa.int64()),
-                "share_ppm": pa.array(o["share_ppm"][order], pa.int64()),
-                "amount": pa.array(o["amount"][order], pa.int64()),
-                "agreement_id": c.strings("agreement", o["agreement"][order]),
-            }
-        )
+        c, o = self.codes, self.owner
+        order = self._line_order()
+        at = o["r"][order]  # each sorted line's recording row
+        rec = {k: v.astype(np.int32) if k != "units" else v for k, v in self.rec.items()}
 
-    def _line_order(self, cols: dict[str, np.ndarray]) -> np.ndarray:
-        """Lines are unique by :data:`LINE_ORDER`; a work is ranked among its recording's works (a few bits)."""
-        c = self.codes
-        nw = c.size("work")
-        g = self.reg.works.key
-        pairs = np.unique((g // (c.size("side") * nw)) * nw + g % nw)
-        local = np.arange(len(pairs), dtype=I64) - starts_of_runs(pairs // nw)
-        work = local[np.searchsorted(pairs, cols["isrc"] * nw + cols["work"])] if len(pairs) else cols["work"]
-        sizes = [int(local.max()) + 1 if k == "work" and len(local) else c.size(k) for k in LINE_ORDER]
-        keys = [work if k == "work" else cols[k] for k in LINE_ORDER]
+        def text(name: str, codes: Callable[[], np.ndarray]) -> Callable[[], pa.Array]:
+            return lambda: c.strings(name, codes())
+
+        def ints(values: Callable[[], np.ndarray]) -> Callable[[], pa.Array]:
+            return lambda: pa.array(values(), pa.int64())
+
+        columns = {
+            "party_id": text("party", lambda: o["party"][order]),
+            "currency": text("cur", lambda: rec["cur"][at]),
+            "basis": text("basis", lambda: rec["basis"][at]),
+            "side": text("side", lambda: o["side"][order]),
+            "isrc": text("isrc", lambda: rec["isrc"][at]),
+            "work_id": text("work", lambda: o["work"][order]),
+            "model_id": text("model", lambda: rec["model"][at]),
+            "output_id": text("out", lambda: rec["out"][at]),
+            "units": ints(lambda: rec["units"][at]),
+            "share_ppm": ints(lambda: o["share_ppm"][order]),
+            "amount": ints(lambda: o["amount"][order]),
+            "agreement_id": text("agreement", lambda: o["agreement"][order]),
+        }
+        return pa.table(dict(zip(columns, parallel(list(columns.values()), self.workers), strict=True)))
+
+    def _line_order(self) -> np.ndarray:
+        """Lines are unique by :data:`LINE_ORDER`; a work is ranked among its recording's works (a few bits).
+
+        The packed key is built from two per-recording-row parts (currency, basis, isrc; model,
+        output) and the owner's party, work rank and side; the lines are cut by party into
+        :attr:`workers` ranges sorted side by side (party is the key's first part, so the
+        ranges' orders joined are the whole order).
+        """
+        c, o, rec = self.codes, self.owner, self.rec
+        sizes = [self.work_ranks if k == "work" else c.size(k) for k in LINE_ORDER]
         room = 1
         for size in sizes:
             room *= size
-        if room < 2**63:  # one int64 key; keys are unique, so any sort gives the one order
-            return np.argsort(pack(keys, sizes))
-        return _sort_order([cols[k] for k in LINE_ORDER], [c.size(k) for k in LINE_ORDER])
+        r = o["r"]
+        if room >= 2**63:
+            cols = {"party": o["party"], "work": o["work"], "side": o["side"]}
+            cols |= {k: rec[k][r] for k in ("cur", "basis", "isrc", "model", "out")}
+            return _sort_order([cols[k] for k in LINE_ORDER], [c.size(k) for k in LINE_ORDER])
+        head = pack([rec["cur"], rec["basis"], rec["isrc"]], sizes[1:4])  # per recording row
+        tail = pack([rec["model"], rec["out"]], sizes[5:7])
+        n_head, n_tail = sizes[1] * sizes[2] * sizes[3], sizes[5] * sizes[6]
+        key = pack([o["party"], head[r], o["rank"], tail[r], o["side"]], [sizes[0], n_head, sizes[4], n_tail, sizes[7]])
+        # one int64 key per line, unique, so any sort gives the one order
+        if self.workers <= 1 or len(key) < PARALLEL_SORT_MIN:
+            return np.argsort(key)
+        per_party = np.cumsum(np.bincount(o["party"], minlength=sizes[0]))
+        cuts = np.searchsorted(per_party, [len(key) * i // self.workers for i in range(1, self.workers)])
+        ranges = [(int(a), int(b)) for a, b in pairwise([0, *cuts, sizes[0]]) if a < b]
+
+        def sort(a: int, b: int) -> np.ndarray:
+            rows = np.flatnonzero((o["party"] >= a) & (o["party"] < b))
+            return rows[np.argsort(key[rows])]
+
+        return np.concatenate(parallel([lambda a=a, b=b: sort(a, b) for a, b in ranges], self.workers))
 
     def suspense(self, no_usage: Sequence[tuple[str, int]]) -> pa.Table:
         """Unmatched money with its reason, sorted by :data:`SUSPENSE_KEYS`."""

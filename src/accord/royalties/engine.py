@@ -38,6 +38,7 @@ account with a reason, so that ``payable + suspense + operator == revenue`` to t
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +197,7 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     training_units = int(pc.sum(usage["units"]).as_py() or 0)
     output_units = int(pc.sum(usage["units_out"]).as_py() or 0)
     pools, no_usage = _pools(revenue, training_units, output_units, policy)
-    cascade = Cascade(codes, reg, usage, pools)
+    cascade = Cascade(codes, reg, usage, pools, workers=threads if threads > 0 else min(os.cpu_count() or 1, 8))
     operator = {c: cascade.operator.get(c, 0) for c in revenue}
     result = RunResult(
         inputs.period,

@@ -42,6 +42,8 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
         multi = ~np.repeat(single, counts)
         out[multi] = allocate_groups(total[~single], counts[~single], weight[multi], key[multi])
         return out
+    if int(counts.min()) == 2 and int(counts.max()) == 2 and int(weight.max()) * 2 <= SAFE:
+        return _allocate_twos(total, weight, key)
     if int(weight.max()) * int(counts.max()) >= 2**63:
         msg = f"weights: up to {int(counts.max())} weights of up to {int(weight.max())} overflow a 64-bit sum"
         raise OverflowError(msg)
@@ -64,6 +66,30 @@ def allocate_groups(total: np.ndarray, counts: np.ndarray, weight: np.ndarray, k
         p = parent[need]
         base[need[ranks(p, rem[need], key[need]) < left[p]]] += 1
     return base * np.where(total < 0, -1, 1)[parent] if negative else base
+
+
+def _allocate_twos(total: np.ndarray, weight: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """:func:`allocate_groups` when every group has two children (rows ``2i``, ``2i + 1``), in closed form.
+
+    Two floors leave at most one unit over; it goes to the larger remainder, a tie to the smaller
+    key, then to the first row (the order :func:`ranks` gives). Weights at most ``SAFE // 2``.
+    """
+    w0, w1 = weight[0::2], weight[1::2]
+    wsum = w0 + w1
+    whole = np.abs(total)
+    q, r = np.divmod(whole, wsum)
+    d0, rem0 = np.divmod(r * w0, wsum)
+    d1, rem1 = np.divmod(r * w1, wsum)
+    a0, a1 = q * w0 + d0, q * w1 + d1
+    over = (whole - a0 - a1) > 0
+    k0, k1 = key[0::2], key[1::2]
+    first = (rem0 > rem1) | ((rem0 == rem1) & (k0 <= k1))
+    a0 += over & first
+    a1 += over & ~first
+    sign = np.where(total < 0, -1, 1)
+    out = np.empty(2 * len(total), I64)
+    out[0::2], out[1::2] = a0 * sign, a1 * sign
+    return out
 
 
 def allocate_pairs(total: np.ndarray, weight: np.ndarray, whole: int, *, ties_to_first: bool) -> np.ndarray:
@@ -170,12 +196,21 @@ def merge_rows(key: np.ndarray, columns: dict[str, tuple[np.ndarray, np.ufunc]])
     return Grouped(k[first], merged, order[first])
 
 
+DENSE_MAX = 1 << 24
+"""Children keys below this are found through a dense table (one gather) rather than a binary search."""
+
+
 @dataclass(frozen=True)
 class Children:
-    """Each parent key's children (rows sorted by parent key): ``keys`` distinct, ``offsets`` into the rows."""
+    """Each parent key's children (rows sorted by parent key): ``keys`` distinct, ``offsets`` into the rows.
+
+    ``slot``: when the keys are small non-negative integers (below :data:`DENSE_MAX`), each key's
+    index in ``keys`` at position ``key`` (-1 elsewhere), so finding a parent is one gather.
+    """
 
     keys: np.ndarray
     offsets: np.ndarray
+    slot: np.ndarray | None = None
 
     @classmethod
     def of(cls, parent_key: np.ndarray) -> Children:
@@ -183,14 +218,35 @@ class Children:
         if n == 0:
             return cls(np.zeros(0, I64), np.zeros(1, I64))
         first = np.flatnonzero(np.r_[True, parent_key[1:] != parent_key[:-1]])
-        return cls(parent_key[first], np.r_[first, n].astype(I64))
+        keys = parent_key[first]
+        slot = None
+        if int(keys[0]) >= 0 and int(keys[-1]) < DENSE_MAX:
+            slot = np.full(int(keys[-1]) + 1, -1, I64)
+            slot[keys] = np.arange(len(keys), dtype=I64)
+        return cls(keys, np.r_[first, n].astype(I64), slot)
+
+    def locate(self, parent_key: np.ndarray) -> np.ndarray:
+        """Each parent's index in :attr:`keys` (-1: it has no children)."""
+        if len(self.keys) == 0:
+            return np.full(len(parent_key), -1, I64)
+        if self.slot is not None:
+            inside = (parent_key >= 0) & (parent_key < len(self.slot))
+            if bool(inside.all()):
+                return self.slot[parent_key]
+            return np.where(inside, self.slot[np.where(inside, parent_key, 0)], -1)
+        pos = np.clip(np.searchsorted(self.keys, parent_key), 0, len(self.keys) - 1)
+        return np.where(self.keys[pos] == parent_key, pos, -1)
 
     def expand(self, parent_key: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the ``live`` parents, the child count of each parent, and every child's row, in parent order."""
+        return self.expand_at(self.locate(parent_key), live)
+
+    def expand_at(self, pos: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`expand` for parents already located (``pos``: index in :attr:`keys`, -1 for none)."""
         if len(self.keys) == 0:
-            return np.zeros(len(parent_key), I64), np.zeros(0, I64)
-        pos = np.clip(np.searchsorted(self.keys, parent_key), 0, len(self.keys) - 1)
-        found = (self.keys[pos] == parent_key) & live
+            return np.zeros(len(pos), I64), np.zeros(0, I64)
+        found = (pos >= 0) & live
+        pos = np.where(found, pos, 0)
         counts = np.where(found, self.offsets[pos + 1] - self.offsets[pos], 0)
         n = int(counts.sum())
         ends = np.cumsum(counts)
