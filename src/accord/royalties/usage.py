@@ -212,7 +212,7 @@ def ingest_table(
     known = known or KnownIds.from_store(store)
     fast = fast_events(raw, known.outputs, known.models, period)
     if fast is None:
-        valid = _precise_events(raw, known, period, source)
+        valid = precise_events(raw, known, period, source)
         order, ranked, _ = id_order(valid.column("event_id"))
     else:
         valid, order, ranked = fast
@@ -258,7 +258,7 @@ def ingest_table(
     return IngestResult(batch_id, received, n, received - n, late, tuple(written), tuple(periods))
 
 
-def _precise_events(raw: pa.Table, known: KnownIds, period: str | None, source: str) -> pa.Table:
+def precise_events(raw: pa.Table, known: KnownIds, period: str | None, source: str) -> pa.Table:
     """The batch's events (:data:`~accord.royalties.usage_fast.VALID_SCHEMA`) by the precise path:
     staged in DuckDB, every rule checked row by row; raises :class:`Rejected` naming every problem."""
     con = duckdb.connect()
