@@ -55,8 +55,8 @@ def test_a_copied_phrase_weighs_its_bars_in_a_slow_tune_and_in_a_fast_one(
         piece = midi_bytes(before[0] + [x + 3 for x in p] + after[0], before[1] + b + after[1])
         worst = guard.verdict(midi=piece).worst
         assert worst is not None and worst.isrc == isrc(n), (name, worst)
-        scores[name] = worst.score
-        assert 4.0 <= worst.score <= 7.0, (name, worst)  # about six bars, whatever the notes per bar
+        scores[name] = worst.bars
+        assert 4.0 <= worst.bars <= 7.0, (name, worst)  # about six bars, whatever the notes per bar
     assert max(scores.values()) / min(scores.values()) < 1.35, scores
 
 

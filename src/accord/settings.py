@@ -73,8 +73,8 @@ class Settings(BaseSettings):
         default=0.0,
         ge=0.0,
         description=(
-            "Replication guard: symbolic score (bars of one catalog work's melody or bass shared, less edits) "
-            "at which an output is blocked; 0: the calibrated policy (accord guard calibrate), else the default 3."
+            "Replication guard: significance (-log10 E, E the chance matches this good expected in the whole "
+            "catalog) at which an output is blocked; 0: the calibrated policy (accord guard calibrate), else 3."
         ),
     )
     guard_audio_threshold: float = Field(
@@ -91,7 +91,9 @@ class Settings(BaseSettings):
     guard_margin: float = Field(
         default=0.5,
         ge=0.0,
-        description="Replication guard calibration: added above that percentile (symbolic: bars; audio: landmarks).",
+        description=(
+            "Replication guard calibration: added above that percentile (symbolic: decades of E; audio: landmarks)."
+        ),
     )
     guard_max_attempts: int = Field(
         default=4,

@@ -3,7 +3,9 @@
 Smith-Waterman (1981) on notes. The query is first transposed onto the candidate: each
 n-gram the two share proposes a transposition (query pitch minus candidate pitch at the
 gram's first note) and the :data:`TRANSPOSITIONS` most proposed are tried. Under one
-transposition, a pair of notes scores
+transposition, a pair of notes scores by its class (pitches 0, 1, 2, 3+ semitones apart;
+rhythm ratio classes equal, one apart, further): the log-odds learnt from the catalog's
+same-tune pairs (:mod:`.scoring`), or until calibration the hand-set table
 
 * ``+1.0`` same pitch and rhythm ratio class within ±1 (a ratio within about ×1.4),
 * ``+0.5`` same pitch, different rhythm,
@@ -12,20 +14,14 @@ transposition, a pair of notes scores
 and a match counts in proportion to how rare the catalog's patterns around that note are
 (from a quarter, for a pattern every catalog line has, to fully, for one found in this line
 only: Müllensiefen & Pendzich's observation that rare shared patterns, not common ones,
-are what make two melodies "the same");
-
-a note present in one line only (an inserted or deleted note) costs ``0.75``. So the
-alignment score of a passage is close to its number of shared notes, and an edited note
-(changed pitch) costs 1.5 against 1 for each intact one: a copy with 30% of its notes changed
-still adds up (0.7 − 0.15 ≈ +0.55 per note), while two unrelated tunes in one key drift below
-zero.
+are what make two melodies "the same"); a note present in one line only (an inserted or
+deleted note) costs the gap (``0.75`` by hand; the worst class's score when learnt).
 
 The passage's **score** is that alignment score in *bars of the catalog line*: divided by
-the line's notes per bar (:func:`~accord.attribution.guard.ngrams.notes_per_bar`). Eight
-bars of a chorale hold about 30 notes, eight bars of a reel about 60: counted in notes, a
-threshold high enough for the reels' shared stock phrases let whole chorale phrases through.
-Counted in bars, a copied phrase weighs the same in every style, and the policy reads as the
-issue puts it — no passage of more than so many bars shared.
+the score of one exact match and by the line's notes per bar
+(:func:`~accord.attribution.guard.ngrams.notes_per_bar`), so it reads as the length of the
+shared passage in any style. The guard decides on the alignment's **significance**, not on
+its length (:mod:`.significance`); the length is reported as evidence.
 
 The dynamic programme runs one row at a time in numpy: with a linear gap cost, the
 "from the left" term of a row is a running maximum, ``max_k (A[k] + g·k) − g·j``.
@@ -38,13 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from accord.attribution.guard.ngrams import GRAM, NO_RHYTHM, Encoded, grams, notes_per_bar
+from accord.attribution.guard.ngrams import GRAM, Encoded, grams, notes_per_bar
+from accord.attribution.guard.scoring import DEFAULT_TABLE, Scoring, pair_classes
 
-MATCH = 1.0
-PITCH_ONLY = 0.5
-MISMATCH = -0.5
-GAP = 0.75
-RHYTHM_TOLERANCE = 1
+GAP = DEFAULT_TABLE.gap
 RARITY_FLOOR = 0.25  # a match on a pattern every catalog line has still counts a quarter
 TRANSPOSITIONS = 2
 
@@ -107,19 +100,17 @@ def transpositions(
     return [t for t, _ in sorted(votes.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0]))[:limit]]
 
 
-def score_matrix(query: Encoded, catalog: Encoded, transposition: int) -> np.ndarray:
-    """``float64[m, n]``: the score of pairing query note ``i`` with catalog note ``j``."""
-    same_pitch = (query.pitches[:, None].astype(np.int32) - transposition) == catalog.pitches[None, :]
-    qr, cr = query.rhythm.astype(np.int32), catalog.rhythm.astype(np.int32)
-    rhythm_ok = (
-        (np.abs(qr[:, None] - cr[None, :]) <= RHYTHM_TOLERANCE)
-        | (qr[:, None] == NO_RHYTHM)
-        | (cr[None, :] == NO_RHYTHM)
-    )
-    matched = np.where(rhythm_ok, MATCH, PITCH_ONLY)
+def score_matrix(query: Encoded, catalog: Encoded, transposition: int, scoring: Scoring | None = None) -> np.ndarray:
+    """``float64[m, n]``: the score of pairing query note ``i`` with catalog note ``j``.
+
+    With ``scoring`` (learnt log-odds, :mod:`.scoring`), the pair's class score; without it, the
+    hand-set scores of the module docstring (the same table, :data:`~.scoring.DEFAULT_TABLE`)."""
+    pitch, rhythm = pair_classes(query, catalog, transposition)
+    scores = (DEFAULT_TABLE if scoring is None else scoring).matrix()[pitch, rhythm]
     if catalog.rarity is not None:  # a shared stock phrase counts for less than a shared rare one
-        matched = matched * (RARITY_FLOOR + (1.0 - RARITY_FLOOR) * catalog.rarity[None, :].astype(np.float64))
-    return np.where(same_pitch, matched, MISMATCH)
+        weight = RARITY_FLOOR + (1.0 - RARITY_FLOOR) * catalog.rarity[None, :].astype(np.float64)
+        scores = np.where(scores > 0, scores * weight, scores)
+    return scores
 
 
 def smith_waterman(s: np.ndarray, gap: float = GAP) -> tuple[float, tuple[int, int], tuple[int, int], int]:
@@ -165,13 +156,18 @@ def smith_waterman_many(s: np.ndarray, gap: float = GAP) -> list[tuple[float, tu
 
 
 def _passage(
-    query: Encoded, catalog: Encoded, t: int, found: tuple[float, tuple[int, int], tuple[int, int], int]
+    query: Encoded,
+    catalog: Encoded,
+    t: int,
+    found: tuple[float, tuple[int, int], tuple[int, int], int],
+    scoring: Scoring | None = None,
 ) -> Passage:
     score, (i0, i1), (j0, j1), shared = found
     # bars of the catalog line; a transcription has none of its own, so the checked piece's bars count
     per_bar = notes_per_bar(catalog if catalog.metered or not query.metered else query)
+    per_note = (DEFAULT_TABLE if scoring is None else scoring).table[0][0]  # an exact match counts one note
     return Passage(
-        score=round(score / per_bar, 3),
+        score=round(score / per_note / per_bar, 3),
         alignment=round(score, 2),
         shared_notes=shared,
         transposition=t,
@@ -188,8 +184,9 @@ BATCH = 16  # alignments computed together (memory: BATCH × m × n floats)
 _PAD = -1e6
 
 
-def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
+def align_many(query: Encoded, catalogs: list[Encoded], scoring: Scoring | None = None) -> list[Passage | None]:
     """The best passage ``query`` shares with each of ``catalogs`` (``None``: nothing shared), batched."""
+    gap = (DEFAULT_TABLE if scoring is None else scoring).gap
     jobs: list[tuple[int, int]] = []  # (catalog index, transposition)
     qg = grams(query.pitches, query.rhythm)
     for k, cat in enumerate(catalogs):
@@ -200,11 +197,11 @@ def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
         width = max(len(catalogs[k]) for k, _ in chunk)
         s = np.full((len(chunk), len(query), width), _PAD)
         for row, (k, t) in enumerate(chunk):
-            s[row, :, : len(catalogs[k])] = score_matrix(query, catalogs[k], t)
+            s[row, :, : len(catalogs[k])] = score_matrix(query, catalogs[k], t, scoring)
         flip = width < len(query)  # the row loop runs over the shorter sequence
         if flip:
             s = np.ascontiguousarray(s.transpose(0, 2, 1))
-        h = _fill(s, GAP)
+        h = _fill(s, gap)
         tops = h.reshape(len(chunk), -1).max(axis=1)
         winner: dict[int, int] = {}  # candidate → its best row in this chunk
         for row, (k, _) in enumerate(chunk):
@@ -213,21 +210,55 @@ def align_many(query: Encoded, catalogs: list[Encoded]) -> list[Passage | None]:
         for k, row in winner.items():
             current = best[k]
             if current is None or tops[row] > current.alignment:  # only the best transposition is traced back
-                score, first, second, shared = _traceback(h[row], s[row], GAP)
+                score, first, second, shared = _traceback(h[row], s[row], gap)
                 spans = (second, first) if flip else (first, second)
-                best[k] = _passage(query, catalogs[k], chunk[row][1], (score, *spans, shared))
+                best[k] = _passage(query, catalogs[k], chunk[row][1], (score, *spans, shared), scoring)
     return best
 
 
-def align(query: Encoded, catalog: Encoded, proposals: list[int] | None = None) -> Passage | None:
+def align(
+    query: Encoded, catalog: Encoded, proposals: list[int] | None = None, scoring: Scoring | None = None
+) -> Passage | None:
     """The best passage ``query`` shares with ``catalog`` over the proposed transpositions (``None``: none)."""
     options = transpositions(query, catalog) if proposals is None else proposals
+    gap = (DEFAULT_TABLE if scoring is None else scoring).gap
     best: Passage | None = None
     for t in options:
-        found = smith_waterman(score_matrix(query, catalog, t))
+        found = smith_waterman(score_matrix(query, catalog, t, scoring), gap)
         if found[0] > 0 and (best is None or found[0] > best.alignment):
-            best = _passage(query, catalog, t, found)
+            best = _passage(query, catalog, t, found, scoring)
     return best
 
 
-__all__ = ["GRAM", "Passage", "align", "align_many", "score_matrix", "smith_waterman", "transpositions"]
+def aligned_pairs(
+    query: Encoded, catalog: Encoded, transposition: int, scoring: Scoring | None = None
+) -> list[tuple[int, int]]:
+    """The note pairs ``(i, j)`` of the best local alignment under ``transposition`` (what the
+    substitution scores are learnt from)."""
+    gap = (DEFAULT_TABLE if scoring is None else scoring).gap
+    s = score_matrix(query, catalog, transposition, scoring)
+    h = _fill(s[None], gap)[0]
+    i, j = divmod(int(np.argmax(h)), h.shape[1])
+    pairs: list[tuple[int, int]] = []
+    hl, sl = h.tolist(), s.tolist()
+    while i > 0 and j > 0 and hl[i][j] > 0:
+        if abs(hl[i][j] - (hl[i - 1][j - 1] + sl[i - 1][j - 1])) < 1e-9:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif abs(hl[i][j] - (hl[i - 1][j] - gap)) < 1e-9:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+__all__ = [
+    "GRAM",
+    "Passage",
+    "align",
+    "align_many",
+    "aligned_pairs",
+    "score_matrix",
+    "smith_waterman",
+    "transpositions",
+]

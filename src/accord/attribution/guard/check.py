@@ -19,17 +19,18 @@ import numpy as np
 
 from accord.attribution.guard.align import Passage, align_many
 from accord.attribution.guard.audio import AudioSource, fingerprint_all
+from accord.attribution.guard.findings import Finding, composition, evalues, find, information_of
 from accord.attribution.guard.index import (
     CatalogPiece,
     SymbolicIndex,
     catalog_key,
     encode_midi,
     load_or_build,
-    query_grams,
 )
 from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import Encoded
 from accord.attribution.guard.policy import GuardPolicy, load_policy
+from accord.attribution.guard.significance import significance
 from accord.attribution.guard.verdict import BLOCKED, CLEAR, Evidence, GuardVerdict
 from accord.media.fingerprint import Fingerprint, FingerprintIndex, fingerprint_file
 from accord.registry.store import Store
@@ -70,6 +71,10 @@ class Borrowing:
         coverage: ``shared_notes`` over the notes of the window checked.
         same_tune: ``(piece, score)`` of closer pieces passed over as the same tune under
             another title (a duplicate the registry does not link; :meth:`Guard.same_tune`).
+        evidence: per line of evidence, ``(kind, best score, query notes, composition)`` over every
+            other work that is not the same tune: one draw from its chance distribution.
+        significance: ``−log10 E`` of the closest other work under the policy's nulls.
+        window_bars: the window's length in bars.
     """
 
     piece: int
@@ -78,6 +83,9 @@ class Borrowing:
     shared_notes: int
     coverage: float
     same_tune: tuple[tuple[int, float], ...] = ()
+    evidence: tuple[tuple[str, float, int, float], ...] = ()
+    significance: float = -99.0
+    window_bars: int = 0
 
 
 def window(line: Encoded, bars: int, rng: np.random.Generator) -> Encoded:
@@ -214,37 +222,34 @@ class Guard:
             self._same_tune[key] = same
         return self._same_tune[key]
 
+    def findings(
+        self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
+    ) -> dict[int, Finding]:
+        """Every retrieved catalog piece's :class:`~.findings.Finding`, with its E-values under the policy."""
+        found = find(self.index, lines, self.candidates, exclude, self.policy.scoring)
+        notes = len(self.index.pitches)
+        return {piece: evalues(f, self.policy.nulls, notes) for piece, f in found.items()}
+
     def passages(
         self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
     ) -> dict[int, tuple[Passage, str, str]]:
         """Best passage per catalog piece among the retrieved candidates: piece → (passage, line, catalog line)."""
-        best: dict[int, tuple[Passage, str, str]] = {}
-        k = self.candidates + 2 * len(exclude)
-        for (kind, enc), q in zip(lines, query_grams(lines), strict=True):
-            found = self.index.candidates(q, k)
-            entries = [e for e, _ in found if int(self.index.entry_piece[e]) not in exclude][: self.candidates]
-            passages = align_many(enc, [self.index.entry(e) for e in entries])
-            for entry, passage in zip(entries, passages, strict=True):
-                if passage is None:
-                    continue
-                piece = int(self.index.entry_piece[entry])
-                if piece not in best or passage.score > best[piece][0].score:
-                    best[piece] = (passage, kind, LINE_KINDS[int(self.index.entry_kind[entry])])
-        return best
+        found = find(self.index, lines, self.candidates, exclude, self.policy.scoring)
+        return {piece: (f.passage, f.query_line, f.catalog_line) for piece, f in found.items()}
 
     def symbolic_evidence(
         self, lines: Sequence[tuple[str, Encoded]], exclude: frozenset[int] = frozenset()
     ) -> list[Evidence]:
-        found = self.passages(lines, exclude)
         out = []
-        for piece, (p, qline, cline) in found.items():
-            meta = self.index.pieces[piece]
+        for piece, f in self.findings(lines, exclude).items():
+            meta, p = self.index.pieces[piece], f.passage
+            strongest = min(f.evalues.items(), key=lambda kv: (kv[1], kv[0]))[0] if f.evalues else ""
             out.append(
                 Evidence(
                     isrc=meta.isrc,
                     title=meta.title,
                     check="symbolic",
-                    score=p.score,
+                    score=significance(f.evalue),
                     threshold=self.policy.symbolic_threshold,
                     shared_notes=p.shared_notes,
                     shared_bars=p.shared_bars,
@@ -252,12 +257,16 @@ class Guard:
                     catalog_bars=p.catalog_bars,
                     piece_seconds=p.query_seconds,
                     catalog_seconds=p.catalog_seconds,
-                    piece_line=qline,
-                    catalog_line=cline,
+                    piece_line=f.query_line,
+                    catalog_line=f.catalog_line,
                     transposition=p.transposition,
+                    evalue=f.evalue,
+                    bars=p.score,
+                    evidence=strongest,
+                    exact_run_notes=0 if f.run is None else f.run.notes,
                 )
             )
-        # highest score first; ISRC breaks ties so the report is stable
+        # most significant first; ISRC breaks ties so the report is stable
         return sorted(out, key=lambda e: (-e.score, e.isrc))[:CLOSEST]
 
     # -- audio ------------------------------------------------------------------------------
@@ -334,20 +343,24 @@ class Guard:
         sample: int | None = None,
         seed: int = 0,
         progress: Progress | None = None,
-        window_bars: int = CALIBRATION_BARS,
+        window_bars: int | Sequence[int] = CALIBRATION_BARS,
+        pieces: Sequence[int] | None = None,
     ) -> list[Borrowing]:
         """For each catalog piece, a window of ``window_bars`` bars checked against the *other* works.
 
-        Other recordings of the same work are left out, and so is each closest piece that is the
+        Other recordings of the same work are left out, and so is each close piece that is the
         same tune under another title (the window covered :data:`DUPLICATE_COVERAGE` of its notes
-        in it, or :meth:`same_tune`): it is recorded in ``same_tune`` and the next closest
-        measured, so every piece's borrowing is from works that are not its own tune. The window
-        (random, seeded) is about the length of an output, so the distribution is the chance
-        borrowing of a piece of that length, the statistic the threshold is applied to.
+        in it, or :meth:`same_tune`): it is recorded in ``same_tune`` and passed over, so every
+        piece's borrowing is from works that are not its own tune. The closest other work is the
+        most significant one; each line of evidence's best score over the other works is kept
+        (``evidence``): one draw from its chance distribution, what its null is fitted on.
+        ``window_bars``: one length, or lengths to draw from per piece (seeded) so the nulls see
+        queries of every length. ``pieces``: measure these only (default: all, or ``sample`` of them).
         """
-        order = np.arange(len(self.index.pieces))
+        order = np.arange(len(self.index.pieces)) if pieces is None else np.asarray(sorted(pieces), dtype=np.int64)
         if sample is not None and sample < len(order):
             order = np.sort(np.random.default_rng(seed).choice(order, size=sample, replace=False))
+        lengths = [window_bars] if isinstance(window_bars, int) else list(window_bars)
         by_piece: dict[int, list[int]] = {}
         for e, piece in enumerate(self.index.entry_piece.tolist()):
             by_piece.setdefault(piece, []).append(e)
@@ -356,30 +369,91 @@ class Guard:
             works = set(self.works[piece])
             left_out = {i for i, w in enumerate(self.works) if i == piece or (works and works.intersection(w))}
             rng = np.random.default_rng([seed, piece])
+            bars = int(rng.choice(lengths))
             lines = [
-                (LINE_KINDS[int(self.index.entry_kind[e])], window(self.index.entry(e), window_bars, rng))
+                (LINE_KINDS[int(self.index.entry_kind[e])], window(self.index.entry(e), bars, rng))
                 for e in by_piece.get(piece, [])
             ]
             passed: list[tuple[int, float]] = []
-            measured = Borrowing(piece, -1, 0.0, 0, 0.0)
+            measured = Borrowing(piece, -1, 0.0, 0, 0.0, window_bars=bars)
             for _ in range(MAX_SAME_TUNE + 1):
-                found = self.passages(lines, frozenset(left_out))
-                if not found:
+                found = self.findings(lines, frozenset(left_out))
+                fresh = False
+                # closest first: the most significant, then the longest passage, then the lower piece id
+                for other, f in sorted(found.items(), key=lambda kv: (kv[1].evalue, -kv[1].passage.score, kv[0])):
+                    if len(passed) < MAX_SAME_TUNE and self._same_tune_in(piece, other, f, lines):
+                        passed.append((other, f.passage.score))  # the same tune under another title
+                        left_out.add(other)
+                        fresh = True
+                        continue
                     break
-                other, (p, qline, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
-                # the share of the window's notes found in the other work (1: the window is all in there)
-                q_len = next(len(enc) for kind, enc in lines if kind == qline)
-                coverage = p.shared_notes / max(q_len, 1)
-                if len(passed) < MAX_SAME_TUNE and (coverage >= DUPLICATE_COVERAGE or self.same_tune(piece, other)):
-                    passed.append((other, p.score))  # the same tune under another title: not borrowing
-                    left_out.add(other)
-                    continue
-                measured = Borrowing(piece, other, p.score, p.shared_notes, round(coverage, 3))
+                found = {k: v for k, v in found.items() if k not in left_out}
+                if fresh and len(passed) < MAX_SAME_TUNE and not found:
+                    continue  # every piece retrieved was the tune itself: look again without them
+                if found:
+                    other, f = min(found.items(), key=lambda kv: (kv[1].evalue, -kv[1].passage.score, kv[0]))
+                    q_len = next(len(enc) for kind, enc in lines if kind == f.query_line)
+                    p = f.passage
+                    measured = Borrowing(
+                        piece,
+                        other,
+                        p.score,
+                        p.shared_notes,
+                        round(p.shared_notes / max(q_len, 1), 3),
+                        evidence=self._best_per_line(piece, found, lines, left_out, passed),
+                        significance=significance(f.evalue),
+                        window_bars=bars,
+                    )
                 break
+            if measured.other < 0:
+                measured = replace(measured, evidence=self._best_per_line(piece, {}, lines, left_out, passed))
             out.append(replace(measured, same_tune=tuple(passed)))
             if progress:
                 progress("measure catalog borrowing", n, len(order))
         return out
+
+    def _same_tune_in(self, piece: int, other: int, f: Finding, lines: Sequence[tuple[str, Encoded]]) -> bool:
+        """The calibration's same-tune rule for one found piece: the window's shared passage covers
+        :data:`DUPLICATE_COVERAGE` of the window's line, or the two whole melodies are one tune."""
+        q_len = next(len(enc) for kind, enc in lines if kind == f.query_line)
+        return f.passage.shared_notes / max(q_len, 1) >= DUPLICATE_COVERAGE or self.same_tune(piece, other)
+
+    def _best_per_line(
+        self,
+        piece: int,
+        found: dict[int, Finding],
+        lines: Sequence[tuple[str, Encoded]],
+        left_out: set[int],
+        passed: list[tuple[int, float]],
+    ) -> tuple[tuple[str, float, int, float], ...]:
+        """Each line of evidence's best ``(score, query notes)`` over ``found``, passing over (and
+        recording in ``passed``) a piece that is the same tune where it is the one that scores best."""
+        # a line of evidence nothing reached is a draw of 0 (melody and bass: only where the window has both)
+        info = information_of(self.index)
+        longest = max(lines, key=lambda kv: len(kv[1]), default=None)
+        single = (0, 0.0) if longest is None else (len(longest[1]), composition(longest[1], info))
+        kinds = {"alignment": single, "exact run": single}
+        if {"melody", "bass"} <= {kind for kind, _ in lines}:
+            both = sum(len(enc) for _, enc in lines)
+            mixed = sum(len(enc) * composition(enc, info) for _, enc in lines) / max(both, 1)
+            kinds["melody and bass"] = (both, round(mixed, 4))
+        out = []
+        for kind, notes_if_none in kinds.items():
+            while True:
+                having = [
+                    (f.scores[kind], other) for other, f in found.items() if kind in f.scores and other not in left_out
+                ]
+                if not having:
+                    out.append((kind, 0.0, *notes_if_none))
+                    break
+                (score, notes, bits), other = max(having, key=lambda x: (x[0][0], -x[1]))
+                if len(passed) < MAX_SAME_TUNE and self._same_tune_in(piece, other, found[other], lines):
+                    passed.append((other, found[other].passage.score))
+                    left_out.add(other)
+                    continue
+                out.append((kind, score, notes, bits))
+                break
+        return tuple(out)
 
     def audio_self_similarity(
         self,

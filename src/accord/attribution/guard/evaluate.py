@@ -1,29 +1,38 @@
-"""Measuring the symbolic guard on planted copies: true positives at fixed false-positive rates.
+"""Measuring the symbolic guard on planted copies: recall at fixed false-alarm rates.
 
-**Positives.** For each of ``works`` catalog pieces (melody of 8 bars or more), an excerpt
-of 4 or 8 bars of its melody is copied, then disguised: transposed (±1-6 semitones),
-played at another tempo (×0.75-1.33), and 10%, 20% or 30% of its notes edited (seven in ten
-edits move the pitch by 1-3 semitones, three in ten nudge the onset by a quarter of the
-gap to the next note). It is planted in the middle of other material: 16 bars of the
-melody of *another* catalog work of the same style (genre), which is then left out of the
-check, with any catalog piece that is the same tune under another title (the calibration's
-duplicate rule) — so the material around the copy is music in the style, not noise.
+**Held out.** The catalog is split in two by a hash of each ISRC (:func:`held_out`). The guard
+is calibrated afresh on one half (:func:`~.calibrate.calibrate` with ``pieces``: scores learnt
+and nulls fitted there); copies are planted only of works of the other half, in material from
+that half. So no copy is scored by a null or a substitution table fitted on its own source,
+and the figures say how the guard does on copies it has not seen. "At the policy" means at the
+threshold that held-out calibration sets by the same rule as ``accord guard calibrate``.
 
-**Hard negatives.** The same material with nothing planted: 16 bars of a same-style work,
-checked with that work and its duplicates left out. The guard must not confuse a work with
-the stock phrases of its style. **Easy negatives**: a random diatonic walk.
+**Positives.** For each of ``works`` held-out catalog pieces (melody of 8 bars or more), an
+excerpt of 2, 4, 8 or 16 bars of its melody is copied and disguised: transposed (±1-6
+semitones) or not, played at another tempo (×0.75-1.33) or not, and 0%, 10%, 20% or 30% of its
+notes edited (seven in ten edits move the pitch by 1-3 semitones, three in ten nudge the onset
+by a quarter of the gap to the next note). Every length and edit level is planted transposed
+*and* re-timed; unedited copies also plain, transposed only and re-timed only. The copy is
+put in the middle of 16 bars of the melody of *another* held-out work of the same style
+(genre), which is then left out of the check with every catalog piece that is its tune under
+another title (the calibration's duplicate rule).
 
-**Sweep.** Excerpts of 1, 2, 3, 4, 6 and 8 bars with 20% edits: which length, and which
-fraction of the source work, the guard catches at the policy threshold.
+**Hard negatives.** The same material with nothing planted: 16 bars of a same-style held-out
+work, checked with that work and its duplicates left out. **Easy negatives**: a random
+diatonic walk.
 
-From the scores, the threshold giving at most 1% (0.1%) false positives on the negatives
-and the share of positives at or above it (TPR).
+From the significance of the closest catalog piece: the threshold giving at most 1% (0.1%)
+false alarms on the negatives and the share of positives at or above it, and the share at
+the policy. **Ablations**: the same at 0.1% false alarms with one line of evidence alone, and
+with the passage's length in bars (what the guard blocked on before E-values).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,27 +40,60 @@ from rich.table import Table
 
 from accord.attribution.guard.check import CALIBRATION_BARS, MAX_SAME_TUNE, Guard, window
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
+from accord.attribution.guard.significance import EVIDENCE, significance
 
 Progress = Callable[[str, int, int], None]
-EDIT_LEVELS = (0.1, 0.2, 0.3)
-EXCERPT_BARS = (4, 8)
-SWEEP_BARS = (1, 2, 3, 4, 6, 8)
+COPY_BARS = (2, 4, 8, 16)
+EDIT_LEVELS = (0.0, 0.1, 0.2, 0.3)
+DISGUISES = ((True, True), (False, False), (True, False), (False, True))
+"""(transposed, re-timed): every edit level gets the first; unedited copies get all four."""
 FILLER_BARS = 8
 HOST_BARS = CALIBRATION_BARS  # other material: 16 bars, the length calibration measures
-NEGATIVES_PER_WORK = 17  # 60 works give ~1,000 negatives: enough to resolve a 0.1% false-positive rate
+NEGATIVES_PER_WORK = 17  # 60 works give ~1,000 negatives: enough to resolve a 0.1% false-alarm rate
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+ABLATIONS = ("combined", *EVIDENCE, "bars")
+
+
+def held_out(isrc: str) -> bool:
+    """Whether a catalog recording is in the evaluation's half (the other half is fitted on)."""
+    return hashlib.sha256(isrc.encode()).digest()[0] % 2 == 1
 
 
 @dataclass(frozen=True)
 class Query:
-    """One planted query: its score and what it is."""
+    """One planted query: its scores and what it is.
 
-    kind: str  # "positive", "hard negative", "easy negative", "sweep"
+    Attributes:
+        kind: ``"positive"``, ``"hard negative"`` or ``"easy negative"``.
+        score: significance (``−log10 E``) of the closest catalog piece.
+        bars: copy length in bars (negatives: the host's).
+        edits: share of the copy's notes edited.
+        transposed: the copy was transposed.
+        retimed: the copy was played at another tempo.
+        hit: positives: the source work was the closest found.
+        passage_bars: the longest passage found, in bars (the measure before E-values).
+        evalues: ``(line of evidence, E)``, the smallest E of each over the pieces found.
+        genre: the style of the source work (negatives: of the host).
+    """
+
+    kind: str
     score: float
     bars: int
     edits: float
-    fraction: float  # copied notes / the source work's melody notes (0 for negatives)
-    hit: bool  # positives: the source work was the one found
+    transposed: bool = False
+    retimed: bool = False
+    hit: bool = False
+    passage_bars: float = 0.0
+    evalues: tuple[tuple[str, float], ...] = ()
+    genre: str = ""
+
+    def measure(self, ablation: str) -> float:
+        """The query's score under an ablation (:data:`ABLATIONS`)."""
+        if ablation == "combined":
+            return self.score
+        if ablation == "bars":
+            return self.passage_bars
+        return significance(dict(self.evalues).get(ablation, float("inf")))
 
 
 def scores_of(queries: Sequence[Any], kind: str, **match: Any) -> np.ndarray:
@@ -69,124 +111,131 @@ def threshold_at_fpr(negatives: np.ndarray, fpr: float, *, step: float) -> float
     return float(neg[len(neg) - allowed - 1]) + step if allowed < len(neg) else 0.0
 
 
+def _rate(scores: np.ndarray, threshold: float) -> float | None:
+    return round(float(np.mean(scores >= threshold)), 3) if len(scores) else None
+
+
 @dataclass(frozen=True)
 class GuardEvaluation:
     """The outcome of :func:`evaluate`.
 
     Attributes:
         queries: every query scored.
-        threshold: the policy threshold in force.
-        policy_version: the policy it came from.
-        works: catalog works planted.
+        threshold: the held-out policy's threshold (significance).
+        policy_version: that policy.
+        works: held-out works planted.
+        fitted_on: catalog pieces the held-out policy was calibrated on.
+        notes: anything a reader should know.
     """
 
     queries: tuple[Query, ...]
     threshold: float
     policy_version: str
     works: int
+    fitted_on: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def _scores(self, kind: str, **match: Any) -> np.ndarray:
-        return scores_of(self.queries, kind, **match)
+    def negatives(self, ablation: str = "combined") -> np.ndarray:
+        return np.array([q.measure(ablation) for q in self.queries if q.kind != "positive"])
 
-    def negatives(self) -> np.ndarray:
-        return np.concatenate([self._scores("hard negative"), self._scores("easy negative")])
-
-    def threshold_at(self, fpr: float) -> float:
+    def threshold_at(self, fpr: float, ablation: str = "combined") -> float:
         """The lowest threshold with at most ``fpr`` of the negatives at or above it."""
-        return threshold_at_fpr(self.negatives(), fpr, step=0.001)
+        return threshold_at_fpr(self.negatives(ablation), fpr, step=0.001)
+
+    def _positives(self, ablation: str = "combined", **match: Any) -> np.ndarray:
+        return np.array(
+            [
+                q.measure(ablation)
+                for q in self.queries
+                if q.kind == "positive" and all(getattr(q, k) == v for k, v in match.items())
+            ]
+        )
 
     def rows(self) -> list[dict[str, Any]]:
-        """TPR per planted condition at the 1% / 0.1% FPR thresholds and at the policy threshold."""
+        """Recall per planted condition at the 1% / 0.1% false-alarm thresholds and at the policy."""
         t1, t01 = self.threshold_at(0.01), self.threshold_at(0.001)
         out = []
-        for bars in EXCERPT_BARS:
+        for bars in COPY_BARS:
             for edits in EDIT_LEVELS:
-                pos = self._scores("positive", bars=bars, edits=edits)
-                out.append(
-                    {
-                        "excerpt_bars": bars,
-                        "edited": edits,
-                        "n": len(pos),
-                        "tpr_at_1pct_fpr": round(float(np.mean(pos >= t1)), 3) if len(pos) else None,
-                        "tpr_at_0.1pct_fpr": round(float(np.mean(pos >= t01)), 3) if len(pos) else None,
-                        "tpr_at_policy": round(float(np.mean(pos >= self.threshold)), 3) if len(pos) else None,
-                    }
-                )
+                for transposed, retimed in DISGUISES if edits == 0 else DISGUISES[:1]:
+                    pos = self._positives(bars=bars, edits=edits, transposed=transposed, retimed=retimed)
+                    out.append(
+                        {
+                            "copy_bars": bars,
+                            "edited": edits,
+                            "transposed": transposed,
+                            "retimed": retimed,
+                            "n": len(pos),
+                            "recall_at_1pct_fpr": _rate(pos, t1),
+                            "recall_at_0.1pct_fpr": _rate(pos, t01),
+                            "recall_at_policy": _rate(pos, self.threshold),
+                        }
+                    )
         return out
 
-    def sweep(self) -> list[dict[str, Any]]:
+    def ablations(self) -> list[dict[str, Any]]:
+        """Recall at 0.1% false alarms of transposed, re-timed copies with each line of evidence alone."""
         out = []
-        for bars in SWEEP_BARS:
-            qs = [q for q in self.queries if q.kind == "sweep" and q.bars == bars]
-            if not qs:
-                continue
-            scores = np.array([q.score for q in qs])
-            out.append(
-                {
-                    "excerpt_bars": bars,
-                    "n": len(qs),
-                    "median_fraction_of_work": round(float(np.median([q.fraction for q in qs])), 3),
-                    "caught_at_policy": round(float(np.mean(scores >= self.threshold)), 3),
-                    "caught_at_1pct_fpr": round(float(np.mean(scores >= self.threshold_at(0.01))), 3),
-                }
-            )
+        for ablation in ABLATIONS:
+            t01 = self.threshold_at(0.001, ablation)
+            row: dict[str, Any] = {"measure": ablation, "threshold_at_0.1pct_fpr": round(t01, 3)}
+            for bars, edits in ((2, 0.0), (4, 0.0), (4, 0.2), (8, 0.0), (8, 0.2), (8, 0.3), (16, 0.3)):
+                pos = self._positives(ablation, bars=bars, edits=edits, transposed=True, retimed=True)
+                row[f"{bars} bars {edits:.0%}"] = _rate(pos, t01)
+            out.append(row)
         return out
-
-    def smallest_caught(self, rate: float = 0.9) -> dict[str, Any] | None:
-        """The shortest swept excerpt caught in at least ``rate`` of cases at the policy threshold."""
-        for row in self.sweep():
-            if row["caught_at_policy"] >= rate:
-                return {"rate": rate, **row}
-        return None
 
     def to_dict(self) -> dict[str, Any]:
         neg = self.negatives()
+        hard = np.array([q.score for q in self.queries if q.kind == "hard negative"])
         return {
             "works": self.works,
+            "fitted_on": self.fitted_on,
             "policy_version": self.policy_version,
             "policy_threshold": self.threshold,
             "negatives": len(neg),
             "false_positive_rate_at_policy": round(float(np.mean(neg >= self.threshold)), 4) if len(neg) else None,
-            "threshold_at_1pct_fpr": round(self.threshold_at(0.01), 2),
-            "threshold_at_0.1pct_fpr": round(self.threshold_at(0.001), 2),
+            "hard_negatives_over_policy": int(np.sum(hard >= self.threshold)),
+            "threshold_at_1pct_fpr": round(self.threshold_at(0.01), 3),
+            "threshold_at_0.1pct_fpr": round(self.threshold_at(0.001), 3),
             "rows": self.rows(),
-            "sweep": self.sweep(),
-            "smallest_caught": self.smallest_caught(),
+            "ablations": self.ablations(),
             "notes": list(self.notes),
         }
 
     def tables(self) -> list[Table]:
         data = self.to_dict()
-        head = Table(title="Replication guard on planted copies", title_justify="left")
-        for col in ("excerpt", "edited", "copies", "TPR @1% FPR", "TPR @0.1% FPR", "TPR @policy"):
+        head = Table(title="Replication guard on planted copies (held-out works)", title_justify="left")
+        for col in ("copy", "edited", "transposed", "re-timed", "copies", "@1% FPR", "@0.1% FPR", "@policy"):
             head.add_column(col, justify="right")
+
+        def cell(v: float | None) -> str:
+            return "—" if v is None else f"{v:.3f}"
+
         for r in data["rows"]:
             head.add_row(
-                f"{r['excerpt_bars']} bars",
+                f"{r['copy_bars']} bars",
                 f"{r['edited']:.0%}",
+                "yes" if r["transposed"] else "no",
+                "yes" if r["retimed"] else "no",
                 str(r["n"]),
-                f"{r['tpr_at_1pct_fpr']:.3f}",
-                f"{r['tpr_at_0.1pct_fpr']:.3f}",
-                f"{r['tpr_at_policy']:.3f}",
+                cell(r["recall_at_1pct_fpr"]),
+                cell(r["recall_at_0.1pct_fpr"]),
+                cell(r["recall_at_policy"]),
             )
         head.caption = (
-            f"{data['negatives']} negatives; thresholds: 1% FPR {data['threshold_at_1pct_fpr']}, "
+            f"{data['negatives']} negatives; significance thresholds: 1% FPR {data['threshold_at_1pct_fpr']}, "
             f"0.1% FPR {data['threshold_at_0.1pct_fpr']}, policy {self.threshold:g} "
-            f"(FPR {data['false_positive_rate_at_policy']}) — {self.policy_version}"
+            f"(FPR {data['false_positive_rate_at_policy']}, hard negatives over it "
+            f"{data['hard_negatives_over_policy']}) — {self.policy_version}, fitted on {self.fitted_on} other pieces"
         )
-        sweep = Table(title="Smallest copy caught (20% of notes edited)", title_justify="left")
-        for col in ("excerpt", "copies", "share of the work", "caught @policy", "caught @1% FPR"):
-            sweep.add_column(col, justify="right")
-        for r in data["sweep"]:
-            sweep.add_row(
-                f"{r['excerpt_bars']} bars",
-                str(r["n"]),
-                f"{r['median_fraction_of_work']:.1%}",
-                f"{r['caught_at_policy']:.2f}",
-                f"{r['caught_at_1pct_fpr']:.2f}",
-            )
-        return [head, sweep]
+        ablation = Table(title="Ablations: recall at 0.1% FPR, transposed and re-timed copies", title_justify="left")
+        columns = list(data["ablations"][0]) if data["ablations"] else []
+        for col in columns:
+            ablation.add_column(col, justify="right")
+        for r in data["ablations"]:
+            ablation.add_row(*[v if isinstance(v, str) else cell(v) for v in r.values()])
+        return [head, ablation]
 
 
 def _excerpt(line: Encoded, bars: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
@@ -202,10 +251,19 @@ def _excerpt(line: Encoded, bars: int, rng: np.random.Generator) -> tuple[np.nda
 
 
 def _disguise(
-    pitches: np.ndarray, onsets: np.ndarray, edits: float, rng: np.random.Generator
+    pitches: np.ndarray,
+    onsets: np.ndarray,
+    edits: float,
+    rng: np.random.Generator,
+    *,
+    transpose: bool = True,
+    tempo: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    p = pitches + int(rng.choice([-1, 1]) * rng.integers(1, 7))
-    o = (onsets - onsets[0]) * float(rng.uniform(0.75, 1.33))
+    """The copy transposed (±1-6 semitones), re-timed (×0.75-1.33) and ``edits`` of its notes edited."""
+    shift = int(rng.choice([-1, 1]) * rng.integers(1, 7))
+    stretch = float(rng.uniform(0.75, 1.33))
+    p = pitches + (shift if transpose else 0)
+    o = (onsets - onsets[0]) * (stretch if tempo else 1.0)
     p, o = p.copy(), o.copy()
     n_edit = round(edits * len(p))
     for i in rng.choice(len(p), size=n_edit, replace=False).tolist():
@@ -248,12 +306,16 @@ def _embed(pitches: np.ndarray, onsets: np.ndarray, rng: np.random.Generator) ->
     return Encoded(p.astype(np.int16), rhythm_classes(o), bars, o.astype(np.float32))
 
 
-def _score(guard: Guard, line: Encoded, exclude: frozenset[int]) -> tuple[float, int]:
-    found = guard.passages([("melody", line)], exclude)
+def _score(guard: Guard, line: Encoded, exclude: frozenset[int]) -> tuple[float, float, dict[str, float], int]:
+    """``(significance, bars, E per line of evidence, piece)`` of the closest catalog piece."""
+    found = guard.findings([("melody", line)], exclude)
     if not found:
-        return 0.0, -1
-    piece, (passage, _, _) = max(found.items(), key=lambda kv: (kv[1][0].score, -kv[0]))
-    return passage.score, piece
+        return significance(float("inf")), 0.0, {}, -1
+    piece, f = min(found.items(), key=lambda kv: (kv[1].evalue, -kv[1].passage.score, kv[0]))
+    bars = max(x.passage.score for x in found.values())  # the old measure: the longest passage anywhere
+    # per line of evidence, the smallest E over the pieces found (an ablation uses one line alone)
+    each = {k: min(x.evalues.get(k, float("inf")) for x in found.values()) for k in EVIDENCE}
+    return significance(f.evalue), bars, each, piece
 
 
 def same_tune_pieces(guard: Guard, piece: int, melody: Encoded) -> frozenset[int]:
@@ -300,10 +362,37 @@ def _plant(host: Encoded, pitches: np.ndarray, onsets: np.ndarray) -> Encoded:
     return Encoded(p.astype(np.int16), rhythm_classes(o), bars, o.astype(np.float32))
 
 
-def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress | None = None) -> GuardEvaluation:
-    """Plant disguised copies and hard negatives; score them all (see the module docstring)."""
+def evaluate(
+    guard: Guard,
+    *,
+    works: int = 60,
+    seed: int = 0,
+    progress: Progress | None = None,
+    percentile: float = 99.5,
+    margin: float = 0.5,
+    fit_sample: int | None = None,
+) -> GuardEvaluation:
+    """Calibrate on one half of the catalog, plant disguised copies of the other half's works and
+    hard negatives from it, and score them all (see the module docstring)."""
+    from accord.attribution.guard.calibrate import calibrate
+
+    pieces = guard.index.pieces
+    fit = [i for i, p in enumerate(pieces) if not held_out(p.isrc)]
+    policy = calibrate(
+        guard,
+        percentile=percentile,
+        margin=margin,
+        created="",
+        sample=fit_sample,
+        seed=seed,
+        progress=progress,
+        pieces=fit,
+        audio=False,
+    ).policy
+    guard = copy.copy(guard)  # the same index and caches under the held-out policy
+    guard.policy = replace(guard.policy, scoring=policy.scoring, nulls=policy.nulls)
     rng = np.random.default_rng(seed)
-    melodies = {i: m for i in range(len(guard.index.pieces)) if (m := guard.melody(i)) is not None}
+    melodies = {i: m for i in range(len(pieces)) if held_out(pieces[i].isrc) and (m := guard.melody(i)) is not None}
     eligible = sorted(i for i, m in melodies.items() if int(m.bars.max()) - int(m.bars.min()) + 1 >= 8)
     chosen = sorted(rng.choice(eligible, size=min(works, len(eligible)), replace=False).tolist()) if eligible else []
     by_genre: dict[str, list[int]] = {}
@@ -322,33 +411,49 @@ def evaluate(guard: Guard, *, works: int = 60, seed: int = 0, progress: Progress
                 return _host(guard, melodies[other], rng), left_out[other]
         return None
 
+    def query(kind: str, line: Encoded, exclude: frozenset[int], **what: Any) -> Query:
+        score, bars_found, each, _ = _score(guard, line, exclude)
+        return Query(kind, score, passage_bars=bars_found, evalues=tuple(sorted(each.items())), **what)
+
     queries: list[Query] = []
     for n, piece in enumerate(chosen, start=1):
         melody = melodies[piece]
-        plan = [("positive", bars, edits) for bars in EXCERPT_BARS for edits in EDIT_LEVELS]
-        plan += [("sweep", bars, 0.2) for bars in SWEEP_BARS]
-        for kind, bars, edits in plan:
+        plan = [(b, e, *d) for b in COPY_BARS for e in EDIT_LEVELS for d in (DISGUISES if e == 0 else DISGUISES[:1])]
+        for bars, edits, transposed, retimed in plan:
             ex = _excerpt(melody, bars, rng)
             host = host_for(piece)
             if ex is None or host is None:
                 continue
-            line = _plant(host[0], *_disguise(*ex, edits, rng))
-            score, found = _score(guard, line, host[1])
-            queries.append(Query(kind, score, bars, edits, len(ex[0]) / len(melody), found == piece))
-        # hard negatives: the same kind of material with no copy planted in it
-        for _ in range(NEGATIVES_PER_WORK):
+            line = _plant(host[0], *_disguise(*ex, edits, rng, transpose=transposed, tempo=retimed))
+            score, bars_found, each, found = _score(guard, line, host[1])
+            queries.append(
+                Query(
+                    "positive",
+                    score,
+                    bars,
+                    edits,
+                    transposed,
+                    retimed,
+                    found == piece,
+                    bars_found,
+                    tuple(sorted(each.items())),
+                    guard.genres[piece],
+                )
+            )
+        for _ in range(NEGATIVES_PER_WORK):  # hard negatives: the same kind of material with no copy in it
             host = host_for(piece)
             if host is not None:
-                score, _ = _score(guard, host[0], host[1])
-                queries.append(Query("hard negative", score, HOST_BARS, 0.0, 0.0, False))
+                queries.append(
+                    query("hard negative", host[0], host[1], bars=HOST_BARS, edits=0.0, genre=guard.genres[piece])
+                )
         filler_p, filler_o = _filler(HOST_BARS, 2.0, np.array([0.25, 0.25, 0.5]), 62, rng)
-        score, _ = _score(guard, _embed(filler_p, filler_o, rng), frozenset())
-        queries.append(Query("easy negative", score, 0, 0.0, 0.0, False))
+        queries.append(query("easy negative", _embed(filler_p, filler_o, rng), frozenset(), bars=0, edits=0.0))
         if progress:
             progress("planted copies", n, len(chosen))
+    positives = [q for q in queries if q.kind == "positive"]
     notes = (
-        "positives count as caught by score alone; 'hit' records whether the source work was the closest found",
-        f"{sum(q.hit for q in queries if q.kind == 'positive')} of {sum(q.kind == 'positive' for q in queries)} "
-        "positives found their source work as the closest",
+        "positives count as caught by significance alone; 'hit' records whether the source work was the closest",
+        f"{sum(q.hit for q in positives)} of {len(positives)} positives found their source work as the closest",
+        f"nulls and scores fitted on {len(fit)} catalog pieces; copies planted of {len(chosen)} others",
     )
-    return GuardEvaluation(tuple(queries), guard.policy.symbolic_threshold, guard.policy.version, len(chosen), notes)
+    return GuardEvaluation(tuple(queries), policy.symbolic_threshold, policy.version, len(chosen), len(fit), notes)

@@ -1,16 +1,22 @@
 """The guard's thresholds, set from how much catalog works already share with each other.
 
 Common cadences, scales and stock figures recur across unrelated works; that is the
-catalog's own *borrowing level*, and it is not copying. :func:`calibrate` measures it:
-every catalog work (or a sample) is checked against the rest of the catalog, leaving out
-itself and every recording of the same work, and the best score found is recorded. The
-threshold is then set **above** that distribution: its ``percentile`` (99.5 by default)
-plus a ``margin``, and never below a floor. The same is done for the audio check.
+catalog's own *borrowing level*, and it is not copying. Calibration (:mod:`.calibrate`)
+measures it and fits, per line of evidence, the chance distribution of the best score a
+query of ``m`` notes reaches in the whole catalog (:class:`~.significance.GumbelNull`), so
+any shared passage can be given an **E-value**: the number of chance matches at least this
+good expected in the whole catalog. The symbolic check blocks on **significance**
+``−log10 E`` at or above ``symbolic_threshold``: the ``percentile`` (99.5 by default) of the
+catalog's own pieces' significance plus a ``margin`` in decades (0.5: E about three times
+smaller), never below :data:`SYMBOLIC_FLOOR` (E = 0.01). The substitution scores the alignment
+uses are learnt at the same time (:class:`~.scoring.Scoring`). The audio threshold is set
+the same way on agreeing landmarks.
 
-A policy is saved as JSON (``home/guard/policy.json``) with the distribution it came from,
-so anyone can see why the line is where it is. Settings can override either threshold
-(``ACCORD_GUARD_SYMBOLIC_THRESHOLD``, ``ACCORD_GUARD_AUDIO_THRESHOLD``); with no calibration
-the defaults below hold (:data:`DEFAULT_SYMBOLIC_THRESHOLD`, :data:`DEFAULT_AUDIO_THRESHOLD`).
+A policy is saved as JSON (``home/guard/policy.json``) with the nulls, the scores and the
+distributions they came from, so anyone can see why the line is where it is. Settings can
+override either threshold (``ACCORD_GUARD_SYMBOLIC_THRESHOLD``, in significance;
+``ACCORD_GUARD_AUDIO_THRESHOLD``); with no calibration the defaults below hold (nulls fitted
+on the demo catalog, scaled to the catalog's size).
 """
 
 from __future__ import annotations
@@ -24,23 +30,45 @@ from typing import Any
 
 import numpy as np
 
+from accord.attribution.guard.scoring import Scoring
+from accord.attribution.guard.significance import GumbelNull
 from accord.errors import ValidationError
 from accord.settings import Settings
 
-POLICY_FORMAT = "accord-guard-policy/3"
-"""Format 3: symbolic scores in bars of the catalog line (format 1 counted notes) and audio votes
-with a frame of tolerance in landmark spacing (formats 1-2 had none); an older file must be recalibrated."""
+POLICY_FORMAT = "accord-guard-policy/4"
+"""Format 4: the symbolic threshold is a significance (``−log10 E``) with the fitted nulls and the
+learnt substitution scores (format 3: bars of the catalog line; 1: notes); an older file must be
+recalibrated."""
 DEFAULT_SYMBOLIC_THRESHOLD = 3.0
-"""Three bars of one catalog line shared outright, used until a catalog is calibrated (the demo
-catalog calibrates to 6: see docs/guard.md)."""
+"""E = 0.001 (one chance match this good per thousand checked pieces), used until a catalog is
+calibrated."""
 DEFAULT_AUDIO_THRESHOLD = 80.0
 """Landmark matches agreeing on one offset, used until a catalog is calibrated: two different tunes on
 one simple synthesizer reach ~70 by chance (tests/test_fingerprint.py); the demo catalog
 calibrates to several hundred (docs/guard.md)."""
-SYMBOLIC_FLOOR = 2.0  # never below: a shared two-bar figure is not evidence of copying on its own
+SYMBOLIC_FLOOR = 2.0  # never below significance 2 (E = 0.01): one chance match per hundred pieces is not evidence
 AUDIO_FLOOR = 35.0
 AUDIO_MARGIN_FACTOR = 0.1  # audio threshold = percentile + max(margin, 10% of it): see docs/guard.md
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
+DEFAULT_SCORING = Scoring(
+    table=(
+        (3.948, 1.523, 1.31),
+        (-3.685, -3.171, -4.209),
+        (-4.583, -1.463, -4.401),
+        (-4.378, -5.597, -4.809),
+    ),
+    gap=5.597,
+    learnt_from=17427,
+)
+"""The substitution scores until a catalog is calibrated: those learnt on the demo catalog
+(1,556 pieces, 605 same-tune pairs; ``accord guard calibrate``, 2026-12-03)."""
+DEFAULT_NULLS = {
+    "alignment": GumbelNull(lam=0.140497, a=0.882585, c=1.504967, notes=173552, samples=1556, d=-0.498149),
+    "exact run": GumbelNull(lam=0.107006, a=-0.004624, c=1.161175, notes=173552, samples=1556, d=-0.173357),
+    "melody and bass": GumbelNull(lam=0.016147, a=-7.540137, c=1.352134, notes=173552, samples=439, d=-0.246329),
+}
+"""The nulls until a catalog is calibrated: fitted on the demo catalog (173,552 notes) the same
+day; a check scales them to its own catalog's size (E grows with the catalog's notes)."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +76,16 @@ class GuardPolicy:
     """The thresholds in force and where they come from.
 
     Attributes:
-        symbolic_threshold: symbolic score (bars of a catalog line shared) at which an output is blocked.
+        symbolic_threshold: significance (``−log10 E``) of a shared passage at which an output is blocked.
         audio_threshold: agreeing landmarks at which an output is blocked.
         source: ``"calibrated"``, ``"default"`` or ``"settings"`` (overridden).
         percentile: the percentile of the catalog's self-similarity used.
-        margin: added to it (symbolic: bars; audio: at least this many landmarks, and 10% of the level).
+        margin: added to it (symbolic: decades of E; audio: at least this many landmarks, and 10% of the level).
         measured: the distributions measured (``{"symbolic": {...}, "audio": {...}}``).
         catalog_key: the catalog hash the measurement was made on (``""`` for defaults).
         created: when it was calibrated (ISO 8601), or ``""``.
+        scoring: the alignment's substitution scores.
+        nulls: the fitted chance distribution of each line of evidence.
     """
 
     symbolic_threshold: float
@@ -66,15 +96,25 @@ class GuardPolicy:
     measured: dict[str, Any] = field(default_factory=dict)
     catalog_key: str = ""
     created: str = ""
+    scoring: Scoring = field(default_factory=lambda: DEFAULT_SCORING)
+    nulls: dict[str, GumbelNull] = field(default_factory=lambda: dict(DEFAULT_NULLS))
 
     @property
     def version(self) -> str:
-        """``guard-policy/3:<source>:<12 hex>``: names the exact thresholds and their data."""
+        """``guard-policy/4:<source>:<12 hex>``: names the exact thresholds, nulls, scores and their data."""
         body = json.dumps(
-            [self.symbolic_threshold, self.audio_threshold, self.source, self.catalog_key, self.created],
+            [
+                self.symbolic_threshold,
+                self.audio_threshold,
+                self.source,
+                self.catalog_key,
+                self.created,
+                self.scoring.to_dict(),
+                {k: v.to_dict() for k, v in sorted(self.nulls.items())},
+            ],
             sort_keys=True,
         )
-        return f"guard-policy/3:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+        return f"guard-policy/4:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +128,8 @@ class GuardPolicy:
             "measured": self.measured,
             "catalog_key": self.catalog_key,
             "created": self.created,
+            "scoring": self.scoring.to_dict(),
+            "nulls": {k: v.to_dict() for k, v in sorted(self.nulls.items())},
         }
 
 
@@ -131,8 +173,11 @@ def make_policy(
     margin: float,
     catalog_key: str,
     created: str,
+    scoring: Scoring | None = None,
+    nulls: dict[str, GumbelNull] | None = None,
 ) -> GuardPolicy:
-    """The calibrated policy from the measured self-similarity of the catalog."""
+    """The calibrated policy from the measured self-similarity of the catalog (symbolic: the
+    significance of each piece's closest other work, under ``scoring`` and ``nulls``)."""
     audio = np.zeros(0) if audio_scores is None else audio_scores
     return GuardPolicy(
         symbolic_threshold=threshold_from(symbolic_scores, percentile, margin, SYMBOLIC_FLOOR),
@@ -145,6 +190,8 @@ def make_policy(
         measured={"symbolic": summarise(symbolic_scores), "audio": summarise(audio)},
         catalog_key=catalog_key,
         created=created,
+        scoring=DEFAULT_SCORING if scoring is None else scoring,
+        nulls=dict(DEFAULT_NULLS) if nulls is None else dict(nulls),
     )
 
 
@@ -185,8 +232,10 @@ def read_policy_file(path: Path) -> GuardPolicy:
             measured=dict(data.get("measured", {})),
             catalog_key=str(data.get("catalog_key", "")),
             created=str(data.get("created", "")),
+            scoring=Scoring.from_dict(data["scoring"]),
+            nulls={str(k): GumbelNull.from_dict(v) for k, v in dict(data["nulls"]).items()},
         )
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         msg = f"guard policy: {path} is not a policy file ({error}); run accord guard calibrate again"
         raise ValidationError(msg, field="guard_policy", value=str(path)) from error
 

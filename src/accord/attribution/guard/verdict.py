@@ -16,9 +16,9 @@ class Evidence:
         isrc: the catalog recording.
         title: its title.
         check: ``"symbolic"`` (shared melody/bass passage) or ``"audio"`` (landmark fingerprint).
-        score: symbolic: the shared passage in bars of the catalog line (its alignment score —
-            about the shared notes, less edits and gaps — over the line's notes per bar);
-            audio: the landmarks agreeing on one time offset.
+        score: symbolic: the **significance** ``−log10 E`` of what the piece shares with the work
+            (E: the chance matches at least this good expected in the whole catalog, over the
+            lines of evidence; :mod:`.significance`); audio: the landmarks agreeing on one time offset.
         threshold: the score at which this check blocks.
         shared_notes: notes of the passage with the same (transposed) pitch (symbolic; 0 for audio).
         shared_bars: bars the passage spans in the checked piece (symbolic; 0 for audio).
@@ -30,6 +30,12 @@ class Evidence:
         catalog_line: the same in the catalog piece, or ``"audio"``/``"midi render"`` (audio check).
         transposition: semitones between the two (symbolic).
         matched_fraction: audio: share of the checked piece's landmarks that agree.
+        evalue: symbolic: the E-value behind ``score``.
+        bars: symbolic: the best aligned passage's score in bars of the catalog line (its
+            alignment over the line's notes per bar): how long the shared passage is.
+        evidence: symbolic: the line of evidence with the smallest E (``alignment``, ``exact run``,
+            ``melody and bass``).
+        exact_run_notes: symbolic: notes of the longest exact run (intervals and rhythm) found.
     """
 
     isrc: str
@@ -47,6 +53,10 @@ class Evidence:
     catalog_line: str = ""
     transposition: int = 0
     matched_fraction: float = 0.0
+    evalue: float = float("inf")
+    bars: float = 0.0
+    evidence: str = ""
+    exact_run_notes: int = 0
 
     @property
     def over(self) -> bool:
@@ -61,8 +71,10 @@ class Evidence:
                 f"≈ the recording at {self.catalog_seconds[0]:.1f} s"
             )
         return (
-            f"{self.isrc} ({self.title}): {self.shared_notes} shared notes, worth {self.score:.1f} bars "
-            f"(threshold {self.threshold:.2f}), {self.piece_line} bars {self.piece_bars[0]}-{self.piece_bars[1]} "
+            f"{self.isrc} ({self.title}): E = {self.evalue:.2g} chance matches this good in the catalog "
+            f"(significance {self.score:.1f}, threshold {self.threshold:g}; by {self.evidence or 'alignment'}), "
+            f"{self.shared_notes} shared notes worth {self.bars:.1f} bars, "
+            f"{self.piece_line} bars {self.piece_bars[0]}-{self.piece_bars[1]} "
             f"≈ {self.catalog_line} bars {self.catalog_bars[0]}-{self.catalog_bars[1]} of the catalog piece"
             + (f", transposed {self.transposition:+d}" if self.transposition else "")
         )
@@ -87,6 +99,10 @@ class Evidence:
                 "piece_line": self.piece_line,
                 "catalog_line": self.catalog_line,
                 "transposition": self.transposition,
+                "evalue": self.evalue if self.evalue != float("inf") else None,
+                "bars": self.bars,
+                "evidence": self.evidence,
+                "exact_run_notes": self.exact_run_notes,
             }
         else:
             data |= {
@@ -104,7 +120,7 @@ class GuardVerdict:
 
     Attributes:
         status: ``"clear"`` (no check over its threshold) or ``"blocked"``.
-        threshold: the symbolic threshold (bars of a catalog line) in force.
+        threshold: the symbolic threshold (significance, ``−log10 E``) in force.
         audio_threshold: the audio threshold (agreeing landmarks) in force.
         closest: the closest catalog recordings, most similar first, one per (work, check).
         checks: the checks that ran (``"symbolic"``, ``"audio"``).
