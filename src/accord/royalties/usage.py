@@ -318,7 +318,7 @@ def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
     """``table``'s rows at ``rows``, a column per thread (Arrow's take releases the GIL)."""
     index = pa.array(rows)
     with ThreadPoolExecutor(WRITERS) as pool:
-        columns = list(pool.map(lambda col: col.take(index), table.columns))
+        columns = list(pool.map(lambda col: col.combine_chunks().take(index), table.columns))  # one chunk: faster
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 

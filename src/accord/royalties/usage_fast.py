@@ -13,9 +13,10 @@ over random good and bad rows).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,8 @@ from accord.royalties.usage_checks import (
     countries,
     currencies,
 )
+
+Column: TypeAlias = pa.ChunkedArray | pa.Array
 
 VALID_SCHEMA = pa.schema(
     [
@@ -128,9 +131,6 @@ def _columns(
             pa.array(amount), currency, source]  # fmt: skip
 
 
-Column = pa.ChunkedArray | pa.Array
-
-
 def _chunks(col: Column) -> Iterable[pa.Array]:
     return col.chunks if isinstance(col, pa.ChunkedArray) else [col]
 
@@ -151,12 +151,12 @@ def _trim(col: Column) -> Column:
     return col if _plain(col) else pc.utf8_trim(col, SPACES)
 
 
-def _case(col: Column, fold: object) -> Column | None:
+def _case(col: Column, fold: Callable[[Column], Column]) -> Column | None:
     """``lower()``/``upper()`` of trimmed ASCII text (``None`` when a value is not ASCII: DuckDB folds those
     by Unicode rules, where a non-ASCII letter can become an ASCII one)."""
     if not _plain(col) and not _all(pc.string_is_ascii(col), nulls=True):
         return None
-    return fold(col)  # type: ignore[operator,no-any-return]
+    return fold(col)
 
 
 def _all(mask: Column, *, nulls: bool = False) -> bool:
@@ -167,7 +167,7 @@ def _all(mask: Column, *, nulls: bool = False) -> bool:
 
 
 def _blank(n: int) -> pa.Array:
-    return pa.repeat(pa.scalar("", pa.string()), n)  # type: ignore[attr-defined,no-any-return]
+    return pa.repeat(pa.scalar("", pa.string()), n)
 
 
 def _blank_to_null(col: Column) -> Column:
@@ -221,15 +221,15 @@ def _refs_known(
     Revenue rows: an output, if any, released; a territory, if any, known."""
     if creator.null_count and not _all(pc.or_(pc.invert(usage), pc.is_valid(creator))):
         return False
+    others = pc.invert(usage)
     at = pc.index_in(output, value_set=outputs.column("output_id"))
-    if at.null_count > output.null_count or (output.null_count and not _all(pc.or_(usage, pc.is_null(output)))):
+    if at.null_count > output.null_count or (output.null_count and not _all(pc.or_(others, pc.is_valid(output)))):
         return False  # an unknown output, or a usage row without one
-    if not _all(
-        pc.or_(pc.invert(usage), pc.fill_null(pc.equal(model, pc.take(outputs.column("model_id"), at)), False))
-    ):
-        return False
-    if not _all(pc.or_(pc.invert(usage), pc.is_in(model, value_set=models.column("model_id")))):
-        return False
+    made_by = outputs.column("model_id")
+    registered = pc.is_in(made_by, value_set=models.column("model_id"))  # once per output, not per event
+    same = pc.and_(pc.equal(model, pc.take(made_by, at)), pc.take(registered, at))
+    if not _all(pc.or_(others, pc.fill_null(same, False))):
+        return False  # a usage row whose model did not make its output, or is not registered
     known = pc.is_in(territory, value_set=countries())
     return _all(known) or _all(pc.or_(known, pc.and_(pc.invert(usage), pc.equal(pc.fill_null(territory, ""), ""))))
 
