@@ -102,3 +102,44 @@ def test_the_cli_shows_the_diff_and_the_job_kind_runs_the_same(
     assert len(repository.list_models(store)) == 2  # the job found the version the CLI registered
     bad = CliRunner().invoke(app, ["model", "retrain", "no-such-model"])
     assert bad.exit_code == 2 and "not registered" in bad.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_operator_queues_a_retraining_through_the_api_and_the_portal(
+    store: Store, settings: Settings, model: dict[str, Any]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.auth import CSRF_COOKIE, SESSION_COOKIE, create_key, csrf_token_for, session_cookie_for
+    from accord.jobs.queue import get_job
+
+    model_id = model["record"].model_id
+    _, ops = create_key(store, role="operator", party_id="ops")
+    _, label = create_key(store, role="rights_holder", party_id="P-LABEL")
+    with TestClient(create_app(settings, store=store)) as client:
+        r = client.post(
+            f"/v1/models/{model_id}/retrainings", json={"works": 8}, headers={"Authorization": f"Bearer {ops}"}
+        )
+        assert r.status_code == 202, r.text
+        job = get_job(store, r.json()["job_id"])
+        assert job.kind == "retraining" and job.params["model_id"] == model_id and job.params["works"] == 8
+        refused = client.post(
+            f"/v1/models/{model_id}/retrainings", json={}, headers={"Authorization": f"Bearer {label}"}
+        )
+        assert refused.status_code == 403
+        bad = client.post(
+            f"/v1/models/{model_id}/retrainings", json={"works": 0}, headers={"Authorization": f"Bearer {ops}"}
+        )
+        assert bad.status_code == 422
+        client.cookies.set(SESSION_COOKIE, session_cookie_for(ops, settings))
+        client.cookies.set(CSRF_COOKIE, "n-1")
+        page = client.post(
+            f"/portal/operator/models/{model_id}/retrain",
+            data={"csrf": csrf_token_for(settings, "n-1")},
+            follow_redirects=False,
+        )
+        assert page.status_code == 303 and "retraining=" in page.headers["location"]
+        queued = get_job(store, page.headers["location"].split("retraining=")[1])
+        assert queued.kind == "retraining" and queued.params == {"model_id": model_id, "actor": "ops"}
+        assert "Retrain" in client.get("/portal/operator/models").text

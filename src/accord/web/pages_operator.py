@@ -59,7 +59,22 @@ def manifests_page(request: Request, me: Operator) -> Response:
 @router.get("/models")
 def models_page(request: Request, me: Operator) -> Response:
     store = store_of(request)
-    return render(request, "operator/models.html", {"models": views.models_for(store, me, store.clock())})
+    models = views.models_for(store, me, store.clock())
+    return render(
+        request, "operator/models.html", {"models": models, "retraining": request.query_params.get("retraining")}
+    )
+
+
+@router.post("/models/{model_id}/retrain", dependencies=[CSRF])
+def models_retrain(request: Request, me: Operator, model_id: str) -> Response:
+    """Queue ``accord model retrain`` for a worker (the API's ``POST /v1/models/{id}/retrainings``)."""
+    from accord.jobs.queue import submit
+
+    store = store_of(request)
+    repository.get_model(store, model_id)
+    job = submit(store, "retraining", me.party_id, {"model_id": model_id, "actor": me.party_id})
+    audit(store, me, "retraining.submit", "job", job.job_id, {"model_id": model_id, "via": "portal"})
+    return RedirectResponse(f"/portal/operator/models?retraining={job.job_id}", status_code=303)
 
 
 @router.get("/royalties")
