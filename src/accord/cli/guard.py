@@ -83,7 +83,7 @@ def check_cmd(
                 e.check,
                 e.isrc,
                 e.title,
-                f"{e.score:g} bars" if symbolic else f"{e.score:g} landmarks",
+                f"E {e.evalue:.2g} (significance {e.score:g})" if symbolic else f"{e.score:g} landmarks",
                 f"{e.threshold:g}",
                 str(e.shared_notes) if symbolic else f"{e.matched_fraction:.1%} landmarks",
                 f"{e.piece_bars[0]}-{e.piece_bars[1]}" if symbolic else f"{e.piece_seconds[0]:.1f} s",
@@ -106,7 +106,7 @@ def calibrate_cmd(
     ] = None,
     margin: Annotated[
         float | None,
-        typer.Option(help="Added above it: bars (symbolic), landmarks (audio) (default ACCORD_GUARD_MARGIN)."),
+        typer.Option(help="Added above it: decades of E (symbolic), landmarks (audio) (default ACCORD_GUARD_MARGIN)."),
     ] = None,
     sample: Annotated[int | None, typer.Option(help="Measure this many catalog pieces (default: all).")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Also calibrate the audio check.")] = True,
@@ -169,7 +169,8 @@ def calibrate_cmd(
             dup.add_row(a, pieces[a], b, pieces[b], f"{s:g}")
         console.print(dup)
     console.print(
-        f"Policy {policy.version}: block at symbolic score ≥ {policy.symbolic_threshold:g} bars "
+        f"Policy {policy.version}: block at symbolic significance ≥ {policy.symbolic_threshold:g} (E ≤ "
+        f"{10**-policy.symbolic_threshold:.2g} chance matches in the catalog) "
         f"(p{policy.percentile:g} + {policy.margin:g}), audio ≥ {policy.audio_threshold:g} landmarks"
         + (" (kept from this catalog's last audio calibration)" if kept else "")
         + f". Saved to {path}",
