@@ -9,8 +9,6 @@ final lines are built.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import TypeVar
 
@@ -20,14 +18,13 @@ import pyarrow.compute as pc
 
 from accord.money import allocate
 from accord.registry.entities import PPM_WHOLE
-from accord.royalties.inputs import RunInputs
+from accord.royalties.coding import Codes, Registry, parallel
 from accord.royalties.vectorised import (
     I64,
     Children,
     Grouped,
     allocate_groups,
     allocate_pairs,
-    dictionary,
     encode,
     merge_rows,
     pack,
@@ -43,125 +40,9 @@ PARALLEL_SORT_MIN = 1_000_000
 CHUNK_ROWS = 1 << 15
 """Recording rows per chunk of the owner levels: a chunk's arrays stay in the CPU's caches."""
 """From this many lines, the lines are sorted in party ranges side by side."""
-BASES = ("output", "training")
 SUSPENSE_KEYS = ("currency", "reason", "basis", "model_id", "output_id", "isrc", "side", "work_id", "party_id")
 LINE_ORDER = ("party", "cur", "basis", "isrc", "work", "model", "out", "side")
 """The lines' sort order (unique per line), by coded column."""
-
-
-@dataclass(frozen=True)
-class Codes:
-    """The run's dictionaries: each key's code is its index in the sorted distinct strings."""
-
-    cur: pa.Array
-    basis: pa.Array
-    model: pa.Array
-    out: pa.Array
-    isrc: pa.Array
-    side: pa.Array
-    work: pa.Array
-    party: pa.Array
-    agreement: pa.Array
-
-    @classmethod
-    def build(cls, currencies: Sequence[str], usage: pa.Table, attribution: pa.Table, inputs: RunInputs) -> Codes:
-        h = inputs.holders
-        return cls(
-            cur=pa.array(sorted(currencies), pa.string()),
-            basis=dictionary(h["basis"], extra=BASES),
-            model=dictionary(usage["model_id"], inputs.items["model_id"]),
-            out=dictionary(usage["output_id"], extra=[""]),
-            isrc=dictionary(
-                attribution["isrc"],
-                inputs.items["isrc"],
-                inputs.sides["isrc"],
-                inputs.works["isrc"],
-                h["isrc"],
-                extra=[""],
-            ),
-            side=dictionary(inputs.sides["side"], inputs.works["side"], h["side"]),
-            work=dictionary(inputs.works["work_id"], h["work_id"], extra=[""]),
-            party=dictionary(h["party_id"], extra=[""]),
-            agreement=dictionary(h["agreement_id"], extra=[""]),
-        )
-
-    def code(self, name: str, value: str) -> int:
-        """The code of ``value`` (-1 when absent: no row carries it)."""
-        found = pc.index(getattr(self, name), value).as_py()
-        return -1 if found is None else int(found)
-
-    def size(self, name: str) -> int:
-        return max(len(getattr(self, name)), 1)
-
-    def strings(self, name: str, codes: np.ndarray) -> pa.Array:
-        """The strings of some codes (a dictionary array cast to plain strings: faster than a ``take``)."""
-        values = getattr(self, name)
-        if len(values) >= 2**31:
-            return values.take(pa.array(codes, pa.int64()))
-        indices = pa.array(np.asarray(codes, np.int32), pa.int32())
-        return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
-
-
-@dataclass(frozen=True)
-class Registry:
-    """The registry tables coded and merged as the engine's views define them (each key once)."""
-
-    items: Grouped
-    sides: Grouped
-    works: Grouped
-    holders: Grouped
-    attr_out: np.ndarray
-    attr_isrc: np.ndarray
-    attr_weight: np.ndarray
-    durations: Grouped
-    by_duration: np.ndarray
-
-    @classmethod
-    def build(cls, inputs: RunInputs, attribution: pa.Table, codes: Codes) -> Registry:
-        n = {k: codes.size(k) for k in ("model", "isrc", "side", "work", "basis", "party")}
-        add, most, least = np.add, np.maximum, np.minimum
-
-        def col(t: pa.Table, name: str) -> np.ndarray:
-            return np.asarray(t[name].to_numpy(), I64)
-
-        def key(t: pa.Table, names: Sequence[tuple[str, str]]) -> np.ndarray:
-            return pack([encode(t[c], getattr(codes, d)) for c, d in names], [n[d] for _, d in names])
-
-        t = inputs.items
-        items = merge_rows(key(t, [("model_id", "model"), ("isrc", "isrc")]), {"weight": (col(t, "weight"), add)})
-        t = inputs.sides
-        sides = merge_rows(key(t, [("isrc", "isrc"), ("side", "side")]), {"weight": (col(t, "weight"), add)})
-        t = inputs.works
-        works = merge_rows(
-            key(t, [("isrc", "isrc"), ("side", "side"), ("work_id", "work")]), {"weight": (col(t, "weight"), most)}
-        )
-        t = inputs.holders
-        names = [("isrc", "isrc"), ("side", "side"), ("work_id", "work"), ("basis", "basis"), ("party_id", "party")]
-        holders = merge_rows(
-            key(t, names),
-            {
-                "weight": (col(t, "weight"), add),
-                "share_ppm": (col(t, "share_ppm"), add),
-                "agreement": (encode(t["agreement_id"], codes.agreement), least),
-                "pool_ppm": (col(t, "pool_ppm"), least),
-            },
-        )
-        out, isrc = encode(attribution["output_id"], codes.out), encode(attribution["isrc"], codes.isrc)
-        weight = col(attribution, "weight")
-        pair = pack([out, isrc], [codes.size("out"), n["isrc"]])
-        shift = int(weight.max()).bit_length() if len(weight) else 0
-        if len(pair) and int(pair.max()).bit_length() + shift <= 62 and int(weight.min()) >= 0:
-            order = np.argsort((pair << shift) | weight, kind="stable")
-        else:
-            order = np.lexsort((weight, pair))  # canonical: nothing depends on the table's row order
-        t = inputs.durations
-        durations = merge_rows(key(t, [("model_id", "model"), ("isrc", "isrc")]), {"ms": (col(t, "duration_ms"), most)})
-        method = {a.agreement_id: str(a.terms.training_pool_method) for a in inputs.agreements.values()}
-        agreements = codes.agreement.to_pylist()
-        by_duration = np.array(
-            [i for i, aid in enumerate(agreements) if method.get(aid) == "pro_rata_duration"], dtype=I64
-        )
-        return cls(items, sides, works, holders, out[order], isrc[order], weight[order], durations, by_duration)
 
 
 def resplit(
@@ -199,14 +80,6 @@ def resplit(
 Lost = tuple[str, str, dict[str, np.ndarray]]
 """Money that goes no further: (reason, basis, coded columns with ``amount``)."""
 Positive = tuple[Children, np.ndarray, dict[str, np.ndarray]]
-
-
-def parallel(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
-    """Run the tasks, ``workers`` at a time in threads (NumPy and Arrow release the GIL), results in order."""
-    if workers <= 1 or len(tasks) <= 1:
-        return [t() for t in tasks]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda t: t(), tasks))
 
 
 def _positive(g: Grouped, child_size: int) -> Positive:
@@ -287,8 +160,8 @@ class Cascade:
         rows = a_keep[rows]
         lost = (om_amount != 0) & (counts == 0)
         self._lose("no_attribution", "output", lost, om_amount, cur=om_cur, out=e_out[om_usage])
-        parent, am_amount = _split(om_amount, counts, rows, reg.attr_weight, reg.attr_isrc)
-        am_cur, am_usage, am_isrc = om_cur[parent], om_usage[parent], reg.attr_isrc[rows]
+        am_parent, am_amount = _split(om_amount, counts, rows, reg.attr_weight, reg.attr_isrc)
+        am_cur, am_usage, am_isrc = om_cur[am_parent], om_usage[am_parent], reg.attr_isrc[rows]
         rest = am_isrc == c.code("isrc", "")
 
         # model pot (training money + output remainders) -> the model's manifest items
@@ -307,17 +180,14 @@ class Cascade:
         self._lose("no_manifest", "training", lost, pot_total, cur=pot_cur, model=pot_model)
         parent, im_amount = _split(pot_total, counts, rows, i_cols["weight"], i_isrc)
 
-        # recording money: training per (model, isrc); output per (model, isrc, output)
+        # recording money: training per (model, isrc); output per (model, isrc, output): one usage
+        # row's (output, model) attribution rows, sorted by isrc, hold any isrc twice side by side
         o_rows = np.flatnonzero(~rest)
-        o_usage = am_usage[o_rows]
-        rec_o = merge_rows(
-            pack(
-                [am_cur[o_rows], e_model[o_usage], am_isrc[o_rows], e_out[o_usage]],
-                [c.size(k) for k in ("cur", "model", "isrc", "out")],
-            ),
-            {"total": (am_amount[o_rows], np.add), "units": (n_out[o_usage], np.maximum)},
-        )
-        first = o_rows[rec_o.rows]
+        o_parent, o_isrc = am_parent[o_rows], am_isrc[o_rows]
+        runs = np.flatnonzero(np.r_[True, (o_parent[1:] != o_parent[:-1]) | (o_isrc[1:] != o_isrc[:-1])])
+        runs = runs if len(o_rows) else runs[:0]
+        o_total = np.add.reduceat(am_amount[o_rows], runs) if len(runs) else am_amount[o_rows]
+        first = o_rows[runs]
         k = len(parent)
         self.rec = {
             "cur": np.r_[pot_cur[parent], am_cur[first]],
@@ -325,9 +195,9 @@ class Cascade:
             "model": np.r_[pot_model[parent], e_model[am_usage[first]]],
             "out": np.r_[np.full(k, c.code("out", "")), e_out[am_usage[first]]],
             "isrc": np.r_[i_isrc[rows], am_isrc[first]],
-            "units": np.r_[pot_units[parent], rec_o.columns["units"]],
+            "units": np.r_[pot_units[parent], n_out[am_usage[first]]],
         }
-        self._down(reg, np.r_[im_amount, rec_o.columns["total"]])
+        self._down(reg, np.r_[im_amount, o_total])
 
     def _lose(self, reason: str, basis: str, mask: np.ndarray, total: np.ndarray, **keys: np.ndarray) -> None:
         """Money that cannot go further at a top level: suspense (``keys``: coded columns)."""

@@ -52,7 +52,8 @@ from accord import __version__
 from accord.errors import LedgerError
 from accord.money import allocate
 from accord.registry.entities import PPM_WHOLE
-from accord.royalties.cascade import Cascade, Codes, Registry
+from accord.royalties.cascade import Cascade
+from accord.royalties.coding import Codes, Registry, used_attribution
 from accord.royalties.inputs import RunInputs
 from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import EVENT_SCHEMA
@@ -189,15 +190,16 @@ def _usage(files: Sequence[Path], policy: RoyaltyPolicy, period: str, threads: i
 
 def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, threads: int = 0) -> RunResult:
     """Run the period: allocate its revenue down to each owner, deterministically."""
+    workers = threads if threads > 0 else min(os.cpu_count() or 1, 8)
     usage, revenue = _usage(files, policy, inputs.period, threads)
-    attribution = inputs.attribution.filter(pc.is_in(inputs.attribution["output_id"], value_set=usage["output_id"]))
-    codes = Codes.build(list(revenue), usage, attribution, inputs)
-    reg = Registry.build(inputs, attribution, codes)
+    attribution = used_attribution(inputs.attribution, usage["output_id"], workers)
+    codes = Codes.build(list(revenue), usage, attribution, inputs, workers)
+    reg = Registry.build(inputs, attribution, codes, workers)
     digest = inputs_hash(codes, reg, files, policy, inputs.period)
     training_units = int(pc.sum(usage["units"]).as_py() or 0)
     output_units = int(pc.sum(usage["units_out"]).as_py() or 0)
     pools, no_usage = _pools(revenue, training_units, output_units, policy)
-    cascade = Cascade(codes, reg, usage, pools, workers=threads if threads > 0 else min(os.cpu_count() or 1, 8))
+    cascade = Cascade(codes, reg, usage, pools, workers=workers)
     operator = {c: cascade.operator.get(c, 0) for c in revenue}
     result = RunResult(
         inputs.period,
