@@ -107,7 +107,7 @@ def demo(
     console.print(f"Proof files: {folder}; the label checks them with")
     console.print(f"  accord dataset verify {folder}/*.proof.json --root {manifest.root} --public-key {key.public_hex}")
 
-    budget = {"minutes": train_minutes} if train_minutes is not None else {"steps": train_steps}
+    budget: dict[str, float] = {"minutes": train_minutes} if train_minutes is not None else {"steps": train_steps}
     served = False
     if next(iter(budget.values())):
         served = _model_stage(store, settings, manifest.root, budget=budget, preset=preset, pieces=pieces)

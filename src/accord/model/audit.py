@@ -163,7 +163,7 @@ def continuation(midi: bytes, after_bars: int) -> bytes:
     """The piece from bar ``after_bars + 1`` on, moved to start at 0 (``b""`` when it has no bars past that)."""
     from symusic import Score
 
-    score = Score.from_midi(midi)
+    score: Any = Score.from_midi(midi)  # symusic's stubs type a Score without its methods
     downbeats = [int(t) for t in score.get_downbeats()]
     if len(downbeats) <= after_bars:
         return b""
@@ -312,7 +312,8 @@ def sources_for(
     skipped = {s["isrc"] for s in card.get("data", {}).get("skipped", ())}
     catalog = store.snapshot()
     loader = ManifestLoader(manifest, store.media)
-    train, control = [], []
+    train: list[Source] = []
+    control: list[Source] = []
     for item in manifest.items:  # manifest order: sorted by ISRC
         if item.isrc in skipped or item.media_kind != "midi" or style_slug(item.genre or "") not in known:
             continue

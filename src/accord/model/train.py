@@ -298,12 +298,13 @@ def _train(
     }
     ckpt = load_checkpoint(ckpt_path, map_location=device) if resume and ckpt_path.is_file() else None
     step_rate: float | None = None
-    if hp.minutes is not None:
+    minutes = hp.minutes
+    if minutes is not None:
         saved = (ckpt or {}).get("hyperparameters", {})
-        if saved.get("minutes") == hp.minutes and saved.get("steps") and hp.steps is None:
+        if saved.get("minutes") == minutes and saved.get("steps") and hp.steps is None:
             hp = replace(hp, steps=int(saved["steps"]))  # a resumed time budget keeps the steps it was given
         else:
-            by_time, step_rate = steps_for_minutes(hp.minutes, model, train_windows, hp, device, dtype)
+            by_time, step_rate = steps_for_minutes(minutes, model, train_windows, hp, device, dtype)
             hp = replace(hp, steps=by_time if hp.steps is None else min(hp.steps, by_time))
             emit({"stage": "budget", "minutes": hp.minutes, "steps": hp.steps, "steps_per_second": step_rate})
     steps = int(hp.steps or DEFAULT_STEPS)
