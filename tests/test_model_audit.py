@@ -157,6 +157,8 @@ def test_the_verdict_compares_training_works_with_the_control() -> None:
     assert not memorised["passed"] and memorised["memorisation"] == 0.4
     assert [w["isrc"] for w in memorised["extracted_works"]] == [f"train{i}" for i in range(5)]
     assert memorised["bars_reproduced"]["train"] == {"0": 5, "4": 5}
+    chance = summarise([*probes("train", 1, 16), *probes("control", 0, 16)], limit=0.05, **common)
+    assert chance["memorisation"] > 0.05 and chance["memorisation_lower_bound"] < 0 and chance["passed"]
 
 
 def test_bad_audit_options_are_refused_before_anything_runs() -> None:

@@ -167,6 +167,8 @@ def _model_stage(
         f"{card['hyperparameters'].get('threads')} thread(s)); check it with: accord model reproduce {record.model_id}"
     )
     console.print(f"Model card and loss curve: {settings.models_dir / record.model_id}")
+    _guard_stage(settings)  # first: the memorisation audit uses the guard at its calibrated threshold
+    console.rule("[bold]6b. The memorisation audit: does the model regurgitate its training works?")
     with progress_bar() as update:
         audit = audit_model(store, settings, record.model_id, progress=update, **DEMO_AUDIT)  # type: ignore[arg-type]
     add_to_card(settings.models_dir / record.model_id, "memorisation", audit)
@@ -182,8 +184,6 @@ def _model_stage(
                 store, record.model_id, licensor, approve=True, by=licensor, note="demo approval"
             )
             console.print(f"  {licensor} approved {record.model_id}")
-
-    _guard_stage(settings)
 
     console.rule("[bold]7. Generation, replication guard, attribution, content credentials")
     creator = outputs.add_creator(store, "demo-creator", "free", "US", parse_plans(settings.plans))

@@ -20,6 +20,7 @@ means memorisation rather than style. A model whose memorisation exceeds the pol
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from accord.errors import ValidationError
 Progress = Callable[[str, int, int], None]
 FORMAT = "accord-memorisation-audit/1"
 EXTRACTION_LIMIT = 0.05
-"""Policy: training works may be extracted at most 5 percentage points more often than unseen works."""
+"""Policy: training works may be extracted at most 5 percentage points more often than unseen works
+(a larger excess fails the audit when it is not chance: see :func:`summarise`)."""
+Z_95 = 1.645  # one-sided 95%
 PROMPT_BARS = 2
 CONTINUE_BARS = 6
 TEMPERATURES = (0.8, 1.0)
@@ -111,7 +114,11 @@ def summarise(
     policy_version: str,
     seconds: float,
 ) -> dict[str, Any]:
-    """The audit's record (as the card and the audit log keep it): rates, distribution, worst works, verdict."""
+    """The audit's record (as the card and the audit log keep it): rates, distribution, worst works, verdict.
+
+    The model fails when its memorisation (training rate − control rate) exceeds ``limit`` *and*
+    the excess is not chance: the lower end of a one-sided 95% interval for it is above zero
+    (with a handful of works, one extraction more than the control is not evidence)."""
     train = [p for p in probes if p.group == "train"]
     control = [p for p in probes if p.group == "control"]
     train_rate, control_rate = rate(train), rate(control)
@@ -134,12 +141,20 @@ def summarise(
             counts[str(p.bars)] = counts.get(str(p.bars), 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
 
-    passed = memorisation <= limit
+    # Not chance: the excess must also hold at the lower end of a one-sided 95% interval (normal
+    # approximation, counting works, not continuations: one work's continuations are not independent).
+    n_train, n_control = len({p.isrc for p in train}), len({p.isrc for p in control})
+    spread = math.sqrt(
+        train_rate * (1 - train_rate) / max(n_train, 1) + control_rate * (1 - control_rate) / max(n_control, 1)
+    )
+    lower = (train_rate - control_rate) - Z_95 * spread
+    passed = not (memorisation > limit and lower > 0)
     return {
         "format": FORMAT,
         "passed": passed,
         "limit": limit,
         "memorisation": round(memorisation, 4),
+        "memorisation_lower_bound": round(lower, 4),
         "extraction_rate": round(train_rate, 4),
         "control_extraction_rate": round(control_rate, 4),
         "train_works": len({p.isrc for p in train}),
