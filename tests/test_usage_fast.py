@@ -18,9 +18,10 @@ from accord.errors import Problem, Rejected
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.royalties import usage
-from accord.royalties.usage import IngestResult, KnownIds, committed_files, ingest_file, precise_events
+from accord.royalties.usage import IngestResult, KnownIds, committed_files, ingest_file
 from accord.royalties.usage_checks import AMOUNT_DIGITS, micro_units, table_of
 from accord.royalties.usage_fast import fast_events, id_order, micro_units_of
+from accord.royalties.usage_precise import precise_events
 from accord.settings import Settings
 from tests.test_royalty_run import world
 
@@ -93,7 +94,7 @@ def event(draw: st.DrawFn, *, clean: bool = False) -> dict[str, Any]:
 
 def precise(raw: pa.Table, period: str | None) -> pa.Table | list[Problem]:
     try:
-        return precise_events(raw, KNOWN, period, "batch")
+        return precise_events(raw, KNOWN.outputs, KNOWN.models, period, "batch")
     except Rejected as exc:
         return exc.problems
 

@@ -38,17 +38,14 @@ from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.royalties.periods import closed_periods, open_period_for, parse_period
 from accord.royalties.usage_checks import (
-    STAGE_SQL,
-    countries,
-    currencies,
     event_row,
     period_total_problems,
-    problems,
     read_usage_file,
     table_of,
     text_problems,
 )
-from accord.royalties.usage_fast import VALID_SCHEMA, fast_events, id_order, micro_units_of
+from accord.royalties.usage_fast import fast_events, id_order
+from accord.royalties.usage_precise import precise_events
 from accord.settings import Settings
 
 T = Base.metadata.tables
@@ -212,7 +209,7 @@ def ingest_table(
     known = known or KnownIds.from_store(store)
     fast = fast_events(raw, known.outputs, known.models, period)
     if fast is None:
-        valid = precise_events(raw, known, period, source)
+        valid = precise_events(raw, known.outputs, known.models, period, source)
         order, ranked, _ = id_order(valid.column("event_id"))
     else:
         valid, order, ranked = fast
@@ -256,39 +253,6 @@ def ingest_table(
     step(INGEST_STEPS)  # written
     n = table.num_rows
     return IngestResult(batch_id, received, n, received - n, late, tuple(written), tuple(periods))
-
-
-def precise_events(raw: pa.Table, known: KnownIds, period: str | None, source: str) -> pa.Table:
-    """The batch's events (:data:`~accord.royalties.usage_fast.VALID_SCHEMA`) by the precise path:
-    staged in DuckDB, every rule checked row by row; raises :class:`Rejected` naming every problem."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.register("raw_in", raw.append_column("row", pa.array(np.arange(1, raw.num_rows + 1), pa.int64())))
-    con.register("known_outputs", known.outputs)
-    con.register("known_models", known.models)
-    con.register("countries", pa.table({"code": countries()}))
-    con.register("currencies", pa.table({"code": currencies()}))
-    con.execute(STAGE_SQL)
-    found = problems(con, period, source)
-    if found:
-        raise Rejected(f"usage batch {source or '(events)'}", found)
-    valid = con.sql(
-        """
-        SELECT event_id, kind, ts AS "at", creator AS creator_id, coalesce(output_id, '') AS output_id,
-               coalesce(model_id, '') AS model_id, coalesce(territory, '') AS territory,
-               CASE WHEN kind = 'revenue' THEN amount END AS amount_text,
-               CASE WHEN kind = 'revenue' THEN currency ELSE '' END AS currency,
-               CASE WHEN kind = 'revenue' THEN source ELSE '' END AS source
-        FROM ev WHERE first ORDER BY "row"
-        """
-    ).to_arrow_table()
-    texts = valid.column("amount_text")
-    rows = pc.indices_nonzero(pc.is_valid(texts))
-    amount = np.zeros(valid.num_rows, np.int64)
-    if len(rows):
-        amount[rows.to_numpy()] = micro_units_of(texts.take(rows))
-    valid = valid.set_column(valid.column_names.index("amount_text"), "amount", pa.array(amount))
-    return valid.cast(VALID_SCHEMA)
 
 
 def _new_events(valid: pa.Table, order: np.ndarray, ranked: pa.Array, files: list[Path]) -> tuple[pa.Table, str] | None:
