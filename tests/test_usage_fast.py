@@ -217,3 +217,18 @@ def test_a_bad_file_gives_the_same_problems_both_ways(
     precise_way, fast_way = both_ways(store, settings, path, monkeypatch)
     assert precise_way == fast_way == [("row 5", "output_id", "unknown_output"), ("row 6", "currency", "bad_currency")]
     assert committed_files(store, settings) == []
+
+
+def test_ids_seen_before_are_found_whatever_their_bytes(store: Store, settings: Settings) -> None:
+    """The log is searched only in the batch's range of ids (byte order): ids around it still count once."""
+    world(store, settings)
+
+    def plays(ids: list[str]) -> list[dict[str, Any]]:
+        return [{"event_id": i, "kind": "play", "timestamp": "2026-11-10T12:00:00Z", "creator": "C-1",
+                 "output_id": "O-1", "model_id": "M-1", "territory": "GB"} for i in ids]  # fmt: skip
+
+    first = ["a", "é", "Z", "ab", "e\u0301", "日本"]
+    assert usage.ingest_events(store, settings, plays(first)).new == 6
+    again = usage.ingest_events(store, settings, plays([*first, "zz", "É", "A", "日"]))
+    assert (again.new, again.duplicates) == (4, 6)
+    assert usage.period_events(store, settings, "2026-11").num_rows == 10

@@ -282,7 +282,7 @@ def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
     """``table``'s rows at ``rows``, a column per thread (Arrow's take releases the GIL)."""
     index = pa.array(rows)
     with ThreadPoolExecutor(WRITERS) as pool:
-        columns = list(pool.map(lambda col: col.combine_chunks().take(index), table.columns))  # one chunk: faster
+        columns = list(pool.map(lambda col: col.take(index), table.columns))
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
@@ -301,7 +301,7 @@ def seen_ids(ids: pa.Array, files: list[Path]) -> np.ndarray:
     low, high = (v.as_py() for v in pc.min_max(ids).values())
     con = duckdb.connect()
     sql = (
-        f"SELECT DISTINCT event_id FROM read_parquet({_sql_list(files)}, hive_partitioning = false) "
+        f"SELECT event_id FROM read_parquet({_sql_list(files)}, hive_partitioning = false) "
         f"WHERE event_id BETWEEN {_sql_text(low)} AND {_sql_text(high)}"
     )
     held = con.sql(sql).to_arrow_table().column(0).cast(pa.string())
