@@ -1,16 +1,21 @@
 """Serving benchmark: recording detail, recording list and job submission under load, beside a bare app.
 
     python -m benchmarks.bench_serving [--recordings 100000] [--backends sqlite,postgresql]
-        [--seconds 10] [--concurrency 32] [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--seconds 10] [--concurrency 32] [--processes 1] [--queued 100]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 For each backend a registry of ``--recordings`` recordings is seeded directly through the store
 (the registry benchmark's small delivery for parties, works and licences, then recordings and works
 in batches of one :meth:`Store.apply` each), with a model trained on a one-item manifest and keys.
-``uvicorn`` serves ``create_app`` from a subprocess on 127.0.0.1 (one process), and, in the same
-run and the same way, a bare FastAPI app with the same route shapes (static answers, no auth, no
-store): the ratio of the two is the cost of Accord's own work. An asyncio + httpx load generator
-keeps ``--concurrency`` requests in flight per endpoint for ``--seconds``. Targets (issue 16):
->= 1,000 req/s and p99 <= 50 ms at concurrency 32 for every row.
+``uvicorn`` serves ``create_app`` from a subprocess on 127.0.0.1 (``--processes`` worker
+processes, as ``accord serve --processes`` runs it), and, in the same run and the same way, a bare
+FastAPI app with the same route shapes (static answers, no auth, no store): the ratio of the two is
+the cost of Accord's own work. The load generator keeps ``--concurrency`` keep-alive HTTP/1.1
+connections busy per endpoint for ``--seconds``, one request in flight on each (plain asyncio
+streams: on a small machine an HTTP client library would cost more CPU than the server it
+measures). The detail read is measured again with ``--queued`` generation jobs waiting in the
+queue (no worker runs them): reads must not notice. Targets (issue 16): >= 1,000 req/s and
+p99 <= 50 ms at concurrency 32 for every row.
 
 On PostgreSQL a database ``accord_bench_serving`` is made on the server of ``--database-url`` and
 dropped afterwards.
@@ -23,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +45,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from accord.api.auth import create_key
 from accord.datasets import repository, service
+from accord.jobs.queue import create_job, list_jobs
 from accord.outputs import store as outputs
 from accord.outputs.plans import parse_plans
 from accord.registry.importer import import_delivery
@@ -46,7 +53,7 @@ from accord.registry.store import Store
 from accord.registry.versioning import ChangeSet
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
-from benchmarks.bench_api import Result, free_port, load
+from benchmarks.bench_api import Result, free_port
 from benchmarks.bench_registry import synthetic_delivery
 
 TEMPLATES = 200  # recordings imported as a delivery; the rest are copies of them, seeded in batches
@@ -115,8 +122,9 @@ def bare_app() -> FastAPI:
     return app
 
 
-def start(env: dict[str, str], factory: str, port: int) -> subprocess.Popen[bytes]:
+def start(env: dict[str, str], factory: str, port: int, processes: int = 1) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", str(processes)] if processes > 1 else []
     proc = subprocess.Popen([*cmd, "--log-level", "warning", "--no-access-log"], env={**os.environ, **env})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -133,24 +141,90 @@ def start(env: dict[str, str], factory: str, port: int) -> subprocess.Popen[byte
 CASES = (
     ("GET /v1/recordings/{isrc}", "GET", "/v1/recordings/{isrc}", "rights_holder", None, 200),
     ("GET /v1/recordings?limit=50", "GET", "/v1/recordings?limit=50", "operator", None, 200),
+    ("GET /v1/recordings/{isrc}, jobs queued", "GET", "/v1/recordings/{isrc}", "rights_holder", None, 200),
     ("POST /v1/generations (queued)", "POST", "/v1/generations", "creator", "gen", 202),
 )
+QUEUED_CASE = 2  # the jobs are queued before this case
+GENERATION = {"model_id": "bench-model", "style": "reel", "bars": 4}
 
 
-async def drive(port: int, world: dict[str, Any], seconds: float, concurrency: int) -> list[Result]:
-    gen = {"model_id": "bench-model", "style": "reel", "bars": 4}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    results = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-        for name, method, path, role, body, expect in CASES:
-            headers = {"Authorization": f"Bearer {world['keys'][role]}"} if world["keys"] else {}
-            url = path.replace("{isrc}", world["isrc"])
-            payload = gen if body else None
+def _request(method: str, path: str, port: int, headers: dict[str, str], body: dict[str, Any] | None) -> bytes:
+    payload = b"" if body is None else json.dumps(body).encode()
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request on a keep-alive connection and read its whole answer; its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    at = lower.find(b"content-length:")
+    if at < 0:
+        msg = f"an answer without Content-Length: {head[:200]!r}"
+        raise RuntimeError(msg)
+    length = int(lower[at + 15 : lower.index(b"\r\n", at)])
+    await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, name: str, request: bytes, expect: int, seconds: float, concurrency: int) -> Result:
+    """``concurrency`` connections, each sending ``request`` again as soon as its answer is read."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             for _ in range(3):  # warm: imports, first reads, materialised decisions
-                await client.request(method, url, headers=headers, json=payload)
-            kw = {"headers": headers, "body": payload, "expect": expect, "seconds": seconds}
-            results.append(await load(client, name, method, url, concurrency=concurrency, **kw))  # type: ignore[arg-type]
+                await _exchange(reader, writer, request)
+            await ready.wait()
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                status = await _exchange(reader, writer, request)
+                latencies.append(time.perf_counter() - t0)
+                errors += status != expect
+        finally:
+            writer.close()
+
+    ready = asyncio.Event()
+    tasks = [asyncio.create_task(connection()) for _ in range(concurrency)]
+    await asyncio.sleep(0.5)
+    started = time.perf_counter()
+    stop = started + seconds
+    ready.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    return Result(name, len(latencies), errors, len(latencies) / wall, q[49] * 1000, q[98] * 1000)
+
+
+def drive(port: int, world: dict[str, Any], args: argparse.Namespace, before_queued: Any = None) -> list[Result]:
+    results = []
+    for i, (name, method, path, role, body, expect) in enumerate(CASES):
+        if i == QUEUED_CASE and before_queued is not None:
+            before_queued()
+        headers = {"Authorization": f"Bearer {world['keys'][role]}"} if world["keys"] else {}
+        request = _request(method, path.replace("{isrc}", world["isrc"]), port, headers, GENERATION if body else None)
+        label = name.replace("jobs queued", f"{args.queued} jobs queued")
+        results.append(asyncio.run(load(port, label, request, expect, args.seconds, args.concurrency)))
     return results
+
+
+def queue_jobs(settings: Settings, n: int) -> None:
+    """``n`` generation jobs waiting in the queue (no worker runs in the benchmark)."""
+    store = Store.open(settings, migrate=False)
+    params = {"model_id": "bench-model", "creator_id": "bench-creator", "seed": 0, "prompt": {"style": "reel"}}
+    for _ in range(n):
+        create_job(store, "generation", "bench-creator", params)
+    if len(list_jobs(store, status="queued")) < n:
+        msg = f"fewer than {n} jobs queued"
+        raise RuntimeError(msg)
+    store.close()
 
 
 def _pg_settings(home: Path, url: str) -> tuple[Settings, Any]:
@@ -176,13 +250,11 @@ def run_backend(backend: str, args: argparse.Namespace, console: Console) -> lis
             console.print(f"{backend}: seeded {args.recordings:,} recordings in {time.perf_counter() - started:.1f} s")
             env = {"ACCORD_HOME": str(home), "ACCORD_DATABASE_URL": settings.database_url or ""}
             port, bare_port = free_port(), free_port()
-            server = start(env, "accord.api.app:create_app", port)
-            bare = start(env, "benchmarks.bench_serving:bare_app", bare_port)
+            server = start(env, "accord.api.app:create_app", port, args.processes)
+            bare = start(env, "benchmarks.bench_serving:bare_app", bare_port, args.processes)
             try:
-                ours = asyncio.run(drive(port, world, args.seconds, args.concurrency))
-                theirs = asyncio.run(
-                    drive(bare_port, {"keys": {}, "isrc": world["isrc"]}, args.seconds, args.concurrency)
-                )
+                ours = drive(port, world, args, lambda: queue_jobs(settings, args.queued))
+                theirs = drive(bare_port, {"keys": {}, "isrc": world["isrc"]}, args)
             finally:
                 for proc in (server, bare):
                     proc.terminate()
@@ -201,6 +273,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[tuple[Result, Result]]
     parser.add_argument("--backends", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Load time per endpoint.")
     parser.add_argument("--concurrency", type=int, default=32, help="Requests in flight.")
+    parser.add_argument("--processes", type=int, default=1, help="uvicorn worker processes (accord serve --processes).")
+    parser.add_argument("--queued", type=int, default=100, help="Jobs queued before the reads are measured again.")
     parser.add_argument(
         "--database-url",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -215,7 +289,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[tuple[Result, Result]]
         table = Table(
             title=(
                 f"Serving on {backend}: {args.recordings:,} recordings, {args.concurrency} in flight, "
-                f"{args.seconds:.0f} s each; uvicorn 1 process; {platform.machine()}, {os.cpu_count()} cores"
+                f"{args.seconds:.0f} s each; uvicorn {args.processes} process(es); {platform.machine()}, "
+                f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}"
             ),
             title_justify="left",
         )

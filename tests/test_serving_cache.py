@@ -16,8 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from accord.api.app import create_app
-from accord.api.auth import create_key, revoke_key
+from accord.api.auth import audit_events, create_key, revoke_key
 from accord.api.readcache import ReadCache, Rendered
+from accord.jobs.queue import list_jobs
+from accord.outputs import store as outputs
+from accord.outputs.plans import parse_plans
 from accord.registry import consent
 from accord.registry.importer import import_delivery
 from accord.registry.store import Store
@@ -77,8 +80,10 @@ def served(store: Store, settings: Settings, clock: TickingClock, tmp_path: Path
             ("label", "rights_holder", "P-LABEL"),
             ("other", "rights_holder", "P-OTHER"),
             ("ops", "operator", "ops"),
+            ("ana", "creator", "ana"),
         )
     }
+    outputs.add_creator(store, "ana", "pro", "GB", parse_plans(settings.plans))
     elsewhere = Store.open(settings, clock=clock, migrate=False)
     with (
         TestClient(create_app(settings, store=store)) as c,
@@ -225,3 +230,27 @@ def test_the_cache_keeps_only_the_newest_registry_counter() -> None:
     assert cache.get(6, "x") is None and cache.get(6, "z") is entry  # least recently used goes first
     assert entry.body(now) == b'{"at":"2026-11-01T00:00:00Z"}'
     assert not entry.serves(now, now - timedelta(seconds=1))  # a clock that reads earlier than when rendered
+
+
+def test_a_generation_sent_again_with_its_idempotency_key_is_one_job_and_one_audit_event(
+    served: dict[str, Any],
+) -> None:
+    c: TestClient = served["client"]
+    store: Store = served["store"]
+    body = {"model_id": "m-any", "style": "reel", "bars": 4}
+    headers = {**h(served, "ana"), "Idempotency-Key": "gen-1"}
+    first = c.post("/v1/generations", headers=headers, json=body)
+    again = c.post("/v1/generations", headers=headers, json=body)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and first.json()["status"] == "queued"
+    assert [j.job_id for j in list_jobs(store)] == [first.json()["job_id"]]
+    other = c.post("/v1/generations", headers=headers, json={**body, "bars": 8})  # the key, another request
+    assert other.status_code == 409 and other.json()["error"]["code"] == "conflict"
+    bob = c.post("/v1/generations", headers={**h(served, "ops"), "Idempotency-Key": "gen-1"}, json=body)
+    assert bob.status_code == 422  # an operator names the creator; nothing queued
+    plain = [c.post("/v1/generations", headers=h(served, "ana"), json=body) for _ in range(2)]
+    assert len({r.json()["job_id"] for r in plain}) == 2  # no key: each request is a job
+    jobs = list_jobs(store)
+    events = [e for e in audit_events(store) if e.action == "generation.submit"]
+    assert len(jobs) == 3 and sorted(e.object_id for e in events) == sorted(j.job_id for j in jobs)
+    assert c.get(f"/v1/jobs/{first.json()['job_id']}", headers=h(served, "ana")).json() == first.json()

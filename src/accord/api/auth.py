@@ -35,6 +35,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 
 from accord.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from accord.registry import counters
@@ -474,22 +475,26 @@ def audit(
     detail: dict[str, Any] | None = None,
     *,
     request_id: str = "",
+    conn: Connection | None = None,
 ) -> None:
-    """Append one event to the API audit log (never edited, never deleted)."""
-    with store.engine.begin() as conn:
-        conn.execute(
-            insert(T["api_audit_events"]).values(
-                at=store.clock(),
-                key_id=principal.key_id,
-                role=principal.role.value,
-                party_id=principal.party_id,
-                action=action,
-                object_type=obj_type,
-                object_id=str(obj_id)[:128],
-                request_id=request_id[:64],
-                detail=detail or {},
-            )
-        )
+    """Append one event to the API audit log (never edited, never deleted); in ``conn``'s transaction
+    when given (the change it records and its event commit together), else in its own."""
+    statement = insert(T["api_audit_events"]).values(
+        at=store.clock(),
+        key_id=principal.key_id,
+        role=principal.role.value,
+        party_id=principal.party_id,
+        action=action,
+        object_type=obj_type,
+        object_id=str(obj_id)[:128],
+        request_id=request_id[:64],
+        detail=detail or {},
+    )
+    if conn is not None:
+        conn.execute(statement)
+        return
+    with store.engine.begin() as own:
+        own.execute(statement)
 
 
 def audit_events(store: Store, *, after: int = 0, limit: int = 100, party_id: str | None = None) -> list[ApiAuditEvent]:

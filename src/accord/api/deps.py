@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import Connection
 
 from accord.api.auth import Principal, audit, current_principal, store_of
 from accord.api.errors import body as error_body
@@ -34,9 +35,18 @@ def request_id(request: Request) -> str:
     return rid
 
 
-def record(request: Request, principal: Principal, action: str, obj_type: str, obj_id: str, **detail: Any) -> None:
-    """Write one change to the API audit log, with the request's id."""
-    audit(store_of(request), principal, action, obj_type, obj_id, detail, request_id=request_id(request))
+def record(
+    request: Request,
+    principal: Principal,
+    action: str,
+    obj_type: str,
+    obj_id: str,
+    *,
+    conn: Connection | None = None,
+    **detail: Any,
+) -> None:
+    """Write one change to the API audit log, with the request's id (in ``conn``'s transaction when given)."""
+    audit(store_of(request), principal, action, obj_type, obj_id, detail, request_id=request_id(request), conn=conn)
 
 
 def instant_or_now(store: Store, value: str | None, field: str) -> datetime:

@@ -455,6 +455,17 @@ def approve_model(
 
 # ---------------------------------------------------------------- outputs
 
+_CREATORS: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
+"""Per store: creators known to exist (a creator is never removed; a plan change keeps the id)."""
+
+
+def known_creator(store: Store, creator_id: str) -> None:
+    """:class:`NotFound` unless the creator is registered (looked up once per process, then remembered)."""
+    known = _CREATORS.setdefault(store, set())
+    if creator_id not in known:
+        outputs.get_creator(store, creator_id)
+        known.add(creator_id)
+
 
 def visible_outputs(store: Store, principal: Principal) -> list[outputs.Output]:
     """A creator's own outputs; those attributed to a rights holder (:func:`accord.visibility.may_see_output`);

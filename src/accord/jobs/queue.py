@@ -33,6 +33,7 @@ ordinary skew.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,9 +41,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from accord.errors import NotFound
+from accord.errors import Conflict, NotFound
 from accord.registry.schema import Base
 from accord.registry.store import Store
 from accord.timeutil import utcnow
@@ -103,32 +106,88 @@ def _job(r: Any) -> Job:
     )
 
 
-def create_job(store: Store, kind: str, owner: str, params: dict[str, Any]) -> Job:
-    """Queue a job (any kind; :func:`submit` checks the kind first)."""
-    job_id = "JOB-" + secrets.token_hex(8).upper()
+InTransaction = Callable[[Connection, "Job"], None]
+"""Something to write in the same transaction as a new job (the API's audit event)."""
+
+
+def job_id_for(kind: str, owner: str, idempotency_key: str | None) -> str:
+    """A new job's id: random, or, for a request that names an idempotency key, a hash of
+    (kind, owner, key), so that the same request sent again names the same job."""
+    if idempotency_key is None:
+        return "JOB-" + secrets.token_hex(8).upper()
+    digest = hashlib.sha256(f"accord-job|{kind}|{owner}|{idempotency_key}".encode()).hexdigest()
+    return "JOB-" + digest[:16].upper()
+
+
+def create_job(
+    store: Store,
+    kind: str,
+    owner: str,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    also: InTransaction | None = None,
+) -> Job:
+    """Queue a job (any kind; :func:`submit` checks the kind first): one ``INSERT``, and ``also`` in
+    the same transaction when the job is new.
+
+    With ``idempotency_key`` the job's id is :func:`job_id_for` it, and the insert does nothing when
+    that job exists: the existing job is answered (whatever its status now), and ``also`` is not run.
+
+    Raises:
+        Conflict: the key was used by the same owner for a different request.
+    """
+    job_id = job_id_for(kind, owner, idempotency_key)
+    t = T["jobs"]
+    created_at = store.clock()
+    values = {
+        "job_id": job_id,
+        "kind": kind,
+        "owner": owner,
+        "status": QUEUED,
+        "params": params,
+        "created_at": created_at,
+        "attempts": 0,
+    }
+    if idempotency_key is None:
+        statement: Any = insert(t).values(**values)
+    else:  # the same request again inserts nothing (one statement on both backends)
+        dialect = pg_dialect if store.engine.dialect.name == "postgresql" else sqlite_dialect
+        statement = dialect.insert(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.job_id])
+    job = Job(job_id, kind, owner, QUEUED, params, None, None, created_at, None, None)
     with store.engine.begin() as conn:
-        conn.execute(
-            insert(T["jobs"]).values(
-                job_id=job_id,
-                kind=kind,
-                owner=owner,
-                status=QUEUED,
-                params=params,
-                created_at=store.clock(),
-                attempts=0,
-            )
+        # RETURNING, not rowcount: psycopg reports no row count for an INSERT
+        inserted = conn.execute(statement.returning(t.c.job_id)).first() is not None
+        if inserted and also is not None:
+            also(conn, job)
+    if inserted:
+        return job
+    existing = get_job(store, job_id)
+    if (existing.kind, existing.params) != (kind, params):
+        msg = (
+            f"Idempotency-Key: {idempotency_key!r} was already used for another {existing.kind} request "
+            f"(job {job_id}); use a new key for a new request"
         )
-    return get_job(store, job_id)
+        raise Conflict(msg)
+    return existing
 
 
-def submit(store: Store, kind: str, owner: str, params: dict[str, Any]) -> Job:
+def submit(
+    store: Store,
+    kind: str,
+    owner: str,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    also: InTransaction | None = None,
+) -> Job:
     """Queue a job of a known kind; a worker runs it. An unknown kind is refused here, not in a worker."""
     from accord.jobs.kinds import KINDS
 
     if kind not in KINDS:
         msg = f"kind: {kind!r} is not a job kind ({', '.join(sorted(KINDS))})"
         raise NotFound(msg)
-    return create_job(store, kind, owner, params)
+    return create_job(store, kind, owner, params, idempotency_key=idempotency_key, also=also)
 
 
 @dataclass(frozen=True)
@@ -141,8 +200,16 @@ class JobQueue:
 
     store: Store
 
-    def submit(self, kind: str, owner: str, params: dict[str, Any]) -> Job:
-        return submit(self.store, kind, owner, params)
+    def submit(
+        self,
+        kind: str,
+        owner: str,
+        params: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        also: InTransaction | None = None,
+    ) -> Job:
+        return submit(self.store, kind, owner, params, idempotency_key=idempotency_key, also=also)
 
 
 def get_job(store: Store, job_id: str) -> Job:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, Query, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy.engine import Connection
 
 from accord.api import services
 from accord.api.auth import Principal, Role
@@ -94,11 +95,19 @@ def _creator_for(principal: Principal, requested: str | None) -> str:
 
 @router.post("/generations", status_code=202, response_model=JobOut)
 def submit_generation(
-    request: Request, body: GenerationIn, principal: Caller, store: StoreDep, settings: SettingsDep
+    request: Request,
+    body: GenerationIn,
+    principal: Caller,
+    store: StoreDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=96)] = None,
 ) -> JobOut:
-    """Ask for a piece; answers at once with a job to poll (GET /v1/jobs/{job_id}), the work runs in a worker."""
+    """Ask for a piece; answers at once with a job to poll (GET /v1/jobs/{job_id}), the work runs in a worker.
+
+    The same request sent again with the same ``Idempotency-Key`` answers the same job (a key used for
+    another request: 409)."""
     creator_id = _creator_for(principal, body.creator_id)
-    outputs.get_creator(store, creator_id)  # refuse an unknown creator now rather than in the worker
+    services.known_creator(store, creator_id)  # refuse an unknown creator now rather than in the worker
     from accord.model.contracts import check_request_for_model  # a style, key or tempo the model cannot honour: 422
 
     check_request_for_model(
@@ -109,8 +118,11 @@ def submit_generation(
         prompt["from_isrc"] = validate_isrc(prompt["from_isrc"])
     params = {"model_id": body.model_id, "creator_id": creator_id, "seed": body.seed, "prompt": prompt}
     runner: JobQueue = request.app.state.jobs
-    job = runner.submit("generation", creator_id, params)
-    record(request, principal, "generation.submit", "job", job.job_id, model_id=body.model_id)
+
+    def audited(conn: Connection, job: Job) -> None:  # the job and its audit event: one transaction
+        record(request, principal, "generation.submit", "job", job.job_id, conn=conn, model_id=body.model_id)
+
+    job = runner.submit("generation", creator_id, params, idempotency_key=idempotency_key, also=audited)
     return _job(job)
 
 
