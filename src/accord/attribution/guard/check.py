@@ -432,7 +432,7 @@ class Guard:
         info = information_of(self.index)
         longest = max(lines, key=lambda kv: len(kv[1]), default=None)
         single = (0, 0.0) if longest is None else (len(longest[1]), composition(longest[1], info))
-        kinds = {"alignment": single, "exact run": single}
+        kinds = {"alignment": single, "exact run": single, "length": single}
         if {"melody", "bass"} <= {kind for kind, _ in lines}:
             both = sum(len(enc) for _, enc in lines)
             mixed = sum(len(enc) * composition(enc, info) for _, enc in lines) / max(both, 1)

@@ -102,7 +102,10 @@ def find(
     out: dict[int, Finding] = {}
     for piece, mine in by_line.items():
         qline, (passage, entry) = max(mine.items(), key=lambda kv: (kv[1][0].alignment, kv[0]))
-        scores = {"alignment": (passage.alignment, lengths[qline], bits[qline])}
+        scores = {
+            "alignment": (passage.alignment, lengths[qline], bits[qline]),
+            "length": (passage.score, lengths[qline], bits[qline]),
+        }
         if piece in runs:
             run, rline = runs[piece]
             scores["exact run"] = (run.information, lengths[rline], bits[rline])

@@ -52,20 +52,21 @@ AUDIO_MARGIN_FACTOR = 0.1  # audio threshold = percentile + max(margin, 10% of i
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
 DEFAULT_SCORING = Scoring(
     table=(
-        (3.948, 1.523, 1.31),
-        (-3.685, -3.171, -4.209),
-        (-4.583, -1.463, -4.401),
-        (-4.378, -5.597, -4.809),
+        (4.065, 1.337, 1.334),
+        (-3.727, -3.29, -4.326),
+        (-4.635, -1.569, -4.423),
+        (-4.555, -6.06, -5.116),
     ),
-    gap=5.597,
-    learnt_from=17427,
+    gap=6.06,
+    learnt_from=17794,
 )
 """The substitution scores until a catalog is calibrated: those learnt on the demo catalog
-(1,556 pieces, 605 same-tune pairs; ``accord guard calibrate``, 2026-12-03)."""
+(1,556 pieces, 563 same-tune pairs; ``accord guard calibrate``, 2026-12-03)."""
 DEFAULT_NULLS = {
-    "alignment": GumbelNull(lam=0.140497, a=0.882585, c=1.504967, notes=173552, samples=1556, d=-0.498149),
-    "exact run": GumbelNull(lam=0.107006, a=-0.004624, c=1.161175, notes=173552, samples=1556, d=-0.173357),
-    "melody and bass": GumbelNull(lam=0.016147, a=-7.540137, c=1.352134, notes=173552, samples=439, d=-0.246329),
+    "alignment": GumbelNull(lam=0.137129, a=0.899287, c=1.503941, notes=173552, samples=1556, d=-0.500223),
+    "exact run": GumbelNull(lam=0.107074, a=-0.002842, c=1.162051, notes=173552, samples=1556, d=-0.174003),
+    "melody and bass": GumbelNull(lam=0.015735, a=-7.539904, c=1.352119, notes=173552, samples=439, d=-0.246361),
+    "length": GumbelNull(lam=2.144726, a=1.307545, c=0.887752, notes=173552, samples=1556, d=-0.356033),
 }
 """The nulls until a catalog is calibrated: fitted on the demo catalog (173,552 notes) the same
 day; a check scales them to its own catalog's size (E grows with the catalog's notes)."""

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-EVIDENCE = ("alignment", "exact run", "melody and bass")
+EVIDENCE = ("alignment", "exact run", "melody and bass", "length")
 """The lines of evidence, each with its own fitted null:
 
 * ``alignment``: the local alignment of one line (melody or bass) with a catalog line under the
@@ -46,7 +46,12 @@ EVIDENCE = ("alignment", "exact run", "melody and bass")
   scored by its information content (``−log2`` of each symbol's catalog frequency: a run of
   stock scale steps is worth less than one of leaps and dotted rhythms);
 * ``melody and bass``: the alignment scores of the melody and of the bass with the same catalog
-  piece added, where the two passages overlap in the checked piece and agree on transposition.
+  piece added, where the two passages overlap in the checked piece and agree on transposition;
+* ``length``: the best alignment in **bars of the catalog line** (its score over one exact
+  match's and the line's notes per bar): the same passage as ``alignment``, counted so that a
+  phrase weighs the same in a chorale (4 notes a bar) and a reel (8). The information-weighted
+  lines judge a chorale's stock steps as less surprising than a reel's figures; this one does
+  not, and catches the long copies of plain tunes that they let through.
 """
 MIN_FOUND = 8  # fewer windows with a score than this and a null is not fitted (the default stays)
 
