@@ -143,7 +143,7 @@ def test_votes_count_within_a_window_of_the_query_so_long_sparse_sharing_scores_
 def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
-    from accord.attribution.guard.evaluate_audio import COPY_SECONDS, evaluate_audio
+    from accord.attribution.guard.evaluate_audio import COPY_SECONDS, VARIANTS, evaluate_audio
 
     # six 24-bar tunes at 120 bpm: 48 seconds each, long enough for a 20-second excerpt
     works = [(f"Tune {n}", "midi", midi_bytes(*tune(40 + n, bars=24))) for n in range(6)]
@@ -152,7 +152,7 @@ def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
     report = evaluate_audio(guard, store.media.read_verified, works=4, seed=3).to_dict()
     rows = {(r["copy_seconds"], r["variant"]): r for r in report["rows"]}
     assert report["works"] == 4 and report["negatives"] > 0
-    assert set(rows) == {(s, v) for s in COPY_SECONDS for v in ("clean", "noisy")}
+    assert set(rows) == {(s, v) for s in COPY_SECONDS for v in VARIANTS}
     longest = rows[(max(COPY_SECONDS), "clean")]
     assert longest["n"] == 4 and longest["tpr_at_1pct_fpr"] == 1.0 and longest["source_found_first"] == 1.0
     assert longest["median_score"] > report["negative_scores"]["max"]

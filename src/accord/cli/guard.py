@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +15,9 @@ from accord.cli.common import EXIT_NO, console, handle_errors, open_store, print
 from accord.errors import NotFound, ValidationError
 from accord.settings import get_settings
 from accord.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from accord.attribution.guard import Guard, GuardVerdict
 
 guard_app = typer.Typer(
     help="The replication guard: does a piece copy a catalog work or recording?", no_args_is_help=True
@@ -32,70 +36,92 @@ def _kind_of(data: bytes, path: Path) -> str:
 @guard_app.command("check")
 @handle_errors
 def check_cmd(
-    file: Annotated[Path, typer.Argument(help="A MIDI file, or WAV/FLAC audio.")],
+    files: Annotated[list[Path], typer.Argument(help="MIDI files, or WAV/FLAC audio (any number).")],
     render: Annotated[
         bool, typer.Option("--render/--no-render", help="MIDI: also render it and run the audio check.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each verdict as JSON (one object per line for several files).")
+    ] = False,
 ) -> None:
-    """Compare a file with every catalog recording. Exit 0 clear, 1 over the threshold, 2 error."""
+    """Compare files with every catalog recording. Exit 0 all clear, 1 any over the threshold, 2 error.
+
+    The guard is loaded once for all the files (memory-mapped from its saved index), so checking
+    many files in one call costs one start-up."""
     from accord.attribution.guard import Guard
 
-    if not file.is_file():
-        msg = f"file: no file at {file}"
-        raise NotFound(msg)
-    data = file.read_bytes()
-    kind = _kind_of(data, file)
+    inputs = []
+    for file in files:  # every file is read and recognised before any is checked: a bad one stops the call
+        if not file.is_file():
+            msg = f"file: no file at {file}"
+            raise NotFound(msg)
+        data = file.read_bytes()
+        inputs.append((file, data, _kind_of(data, file)))
     store, settings = open_store(), get_settings()
+    wants_audio = any(kind == "audio" for _, _, kind in inputs) or render
     with progress_bar() as update:
-        guard = Guard.for_store(store, settings, audio=True if kind == "audio" or render else None, progress=update)
-    if kind == "midi":
-        if render:
-            from accord.media.render import render as render_midi
-
-            with tempfile.TemporaryDirectory() as tmp:
-                wav = Path(tmp) / "render.wav"
-                render_midi(data, wav)
-                verdict = guard.verdict(midi=data, audio=wav)
+        guard = Guard.for_store(store, settings, audio=True if wants_audio else None, progress=update)
+    blocked = False
+    for file, data, kind in inputs:
+        verdict = _check_one(guard, data, kind, render=render, transcribe=settings.guard_transcribe)
+        blocked = blocked or verdict.blocked
+        if as_json:
+            body = {"file": str(file), **verdict.to_dict()}
+            if len(inputs) == 1:
+                print_json(body)
+            else:  # JSON Lines: each line the same object as for one file
+                typer.echo(json.dumps(body, ensure_ascii=False, default=str))
         else:
-            verdict = guard.verdict(midi=data)
-    else:
+            _print_verdict(file, verdict)
+    if blocked:
+        raise typer.Exit(EXIT_NO)
+
+
+def _check_one(guard: Guard, data: bytes, kind: str, *, render: bool, transcribe: bool) -> GuardVerdict:
+    """The verdict on one file's bytes (``kind`` from :func:`_kind_of`)."""
+    if kind == "audio":
         from accord.attribution.guard.check import check_audio
 
-        verdict = check_audio(guard, data, transcribe=settings.guard_transcribe)
-    if as_json:
-        print_json({"file": str(file), **verdict.to_dict()})
-    else:
-        colour = "red" if verdict.blocked else "green"
-        console.print(
-            f"{file.name}: [bold {colour}]{verdict.status.upper()}[/] — checks: {', '.join(verdict.checks) or 'none'}; "
-            f"thresholds: symbolic {verdict.threshold:g}, audio {verdict.audio_threshold:g} "
-            f"({verdict.policy_version}); catalog: {verdict.catalog}",
-            highlight=False,
+        return check_audio(guard, data, transcribe=transcribe)
+    if not render:
+        return guard.verdict(midi=data)
+    from accord.media.render import render as render_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "render.wav"
+        render_midi(data, wav)
+        return guard.verdict(midi=data, audio=wav)
+
+
+def _print_verdict(file: Path, verdict: GuardVerdict) -> None:
+    colour = "red" if verdict.blocked else "green"
+    console.print(
+        f"{file.name}: [bold {colour}]{verdict.status.upper()}[/] — checks: {', '.join(verdict.checks) or 'none'}; "
+        f"thresholds: symbolic {verdict.threshold:g}, audio {verdict.audio_threshold:g} "
+        f"({verdict.policy_version}); catalog: {verdict.catalog}",
+        highlight=False,
+    )
+    table = Table(title="Closest catalog works", title_justify="left")
+    for col in ("check", "isrc", "title", "score", "threshold", "shared notes", "bars here", "bars there", "line"):
+        table.add_column(col, overflow="fold")
+    for e in verdict.closest:
+        style = "bold red" if e.over else ""
+        symbolic = e.check == "symbolic"
+        table.add_row(
+            e.check,
+            e.isrc,
+            e.title,
+            f"E {e.evalue:.2g} (significance {e.score:g})" if symbolic else f"{e.score:g} weighted landmarks",
+            f"{e.threshold:g}",
+            str(e.shared_notes) if symbolic else f"{e.matched_fraction:.1%} landmarks",
+            f"{e.piece_bars[0]}-{e.piece_bars[1]}" if symbolic else f"{e.piece_seconds[0]:.1f} s",
+            f"{e.catalog_bars[0]}-{e.catalog_bars[1]}" if symbolic else f"{e.catalog_seconds[0]:.1f} s",
+            f"{e.piece_line}→{e.catalog_line}" if symbolic else e.catalog_line,
+            style=style,
         )
-        table = Table(title="Closest catalog works", title_justify="left")
-        for col in ("check", "isrc", "title", "score", "threshold", "shared notes", "bars here", "bars there", "line"):
-            table.add_column(col, overflow="fold")
-        for e in verdict.closest:
-            style = "bold red" if e.over else ""
-            symbolic = e.check == "symbolic"
-            table.add_row(
-                e.check,
-                e.isrc,
-                e.title,
-                f"E {e.evalue:.2g} (significance {e.score:g})" if symbolic else f"{e.score:g} landmarks",
-                f"{e.threshold:g}",
-                str(e.shared_notes) if symbolic else f"{e.matched_fraction:.1%} landmarks",
-                f"{e.piece_bars[0]}-{e.piece_bars[1]}" if symbolic else f"{e.piece_seconds[0]:.1f} s",
-                f"{e.catalog_bars[0]}-{e.catalog_bars[1]}" if symbolic else f"{e.catalog_seconds[0]:.1f} s",
-                f"{e.piece_line}→{e.catalog_line}" if symbolic else e.catalog_line,
-                style=style,
-            )
-        console.print(table)
-        for note in verdict.notes:
-            console.print(f"[dim]note: {note}[/]", highlight=False)
-    if verdict.blocked:
-        raise typer.Exit(EXIT_NO)
+    console.print(table)
+    for note in verdict.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
 
 
 @guard_app.command("calibrate")
@@ -191,6 +217,14 @@ def evaluate_cmd(
         ),
     ] = False,
     audio_works: Annotated[int, typer.Option(help="Catalog recordings to re-render (with --audio).")] = 30,
+    audio_melody: Annotated[
+        bool,
+        typer.Option(
+            "--audio-melody/--no-audio-melody",
+            help="With --audio: also transcribe each planted query and score the one decision of the audio "
+            "check and the melody check on its notes together (slower: ~1 s per query).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Plant transformed copies of catalog works in other material; report TPR at fixed FPR."""
@@ -203,7 +237,14 @@ def evaluate_cmd(
         guard = Guard.for_store(store, settings, audio=audio, progress=update)
         report = evaluate(guard, works=works, seed=seed, progress=update)
         heard = (
-            evaluate_audio(guard, store.media.read_verified, works=audio_works, seed=seed, progress=update)
+            evaluate_audio(
+                guard,
+                store.media.read_verified,
+                works=audio_works,
+                seed=seed,
+                progress=update,
+                with_melody=audio_melody,
+            )
             if audio
             else None
         )

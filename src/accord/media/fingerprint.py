@@ -14,12 +14,18 @@ Algorithm", ISMIR 2003), with numpy and scipy:
    hashed as ``(f1, f2, dt)`` packed into one integer, and kept with the anchor's time.
 4. **Matching**: a query's hashes are looked up in the catalog's (binary search over the
    sorted hashes); every hit votes for ``(recording, t_catalog − t_query)``. Audio that
-   reproduces a recording puts many votes on one offset; chance hits scatter. The score of
-   a recording is its tallest offset bin *within any* :data:`WINDOW_SECONDS` *of the query*
-   (a sliding window over the query's time): the score of a copy then does not grow with the
-   length of the two clips, so a long catalog piece that shares a few chords with another at
-   one offset all the way through does not outscore a short exact copy. The offset says where
-   the copy sits; the bin's votes over the whole query are kept as ``total_votes``.
+   reproduces a recording puts many votes on one offset; chance hits scatter. Each vote weighs
+   as much as its hash is **rare** in the catalog (:func:`rarity_weights`: a pair of peaks that
+   every chorale on the organ has is weak evidence), and one query frame gives one offset at
+   most one vote (its rarest): a chord two pieces share at one instant pairs up many peaks but
+   is one moment of agreement, while a copy agrees frame after frame. The score of a recording
+   is its best offset bin's weighted frames *within any* :data:`WINDOW_SECONDS` *of the query*
+   (a sliding window over the query's time), or :data:`SHORT_WINDOW_WEIGHT` times those within
+   the best :data:`SHORT_WINDOW_SECONDS`, whichever is larger: the score of a copy then does not
+   grow with the length of the two clips (a long catalog piece sharing a few chords with another
+   at one offset all the way through does not outscore a short copy), and a 5-second copy is
+   not diluted by a window twice its length. The offset says where the copy sits; the bin's
+   landmarks over the whole query are kept as ``total_votes``.
 
 The hashes depend on pitch and timing, so they catch the same audio (re-encoded, gain
 changed, cut, with some noise) but not the same tune re-played, transposed or re-timed:
@@ -35,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, signal
 
 from accord.errors import ValidationError
 
@@ -49,15 +54,27 @@ FAN_OUT = 6
 MAX_DT = 63  # frames (about one second)
 MAX_DF = 64  # bins (about 1 kHz)
 FINGERPRINT_VERSION = "landmark/1"
+"""The per-clip landmarks (peaks and hashes); their cache files are named by it."""
 OFFSET_BIN = 3  # frames of offset counted as one (jitter of ±1 frame from resampling and cutting)
-WINDOW_SECONDS = 10.0
 DT_TOLERANCE = 1
 """A query landmark also matches catalog landmarks whose two peaks lie one frame closer or further
 apart. Rendering the same notes again from another starting point moves onsets by a few
 milliseconds against the 16-ms frame grid, and only ~35-40% of exact landmarks survive; with
 this tolerance a 10-s re-rendered copy is caught at 1% false positives 0.98 of the time instead of
 0.83 (0.75 instead of 0.45 with noise) while chance agreement rises by about a tenth (docs/guard.md)."""
+WINDOW_SECONDS = 10.0
 """Span of query time the votes of one offset are counted over (see the module's step 4)."""
+SHORT_WINDOW_SECONDS = 5.0
+SHORT_WINDOW_WEIGHT = 1.15
+"""A copy of 5 seconds fills only half of a 10-second window, while chance agreement (a shared
+cadence, a chord at one instant) fits in either: a bin's score is the larger of its votes in the
+best 10-second window and ``SHORT_WINDOW_WEIGHT`` times its votes in the best 5-second window.
+The weight is the ratio of chance levels: on the demo catalog the top 1% of best 10-second windows
+of unrelated clips scored about 1.15 times the top 1% of best 5-second ones (docs/guard.md). The
+threshold is calibrated on this same score, so the weight moves power between copy lengths, never
+the false-alarm rate."""
+INDEX_FORMAT = "landmark-index/2"
+"""How a saved :class:`FingerprintIndex` is laid out and weighted (2: with :func:`rarity_weights`)."""
 
 _F_BITS, _DT_BITS = 10, 6  # 513 bins need 10 bits; dt up to 63 frames needs 6
 
@@ -113,16 +130,31 @@ def read_audio(source: bytes | Path) -> tuple[np.ndarray, int]:
     return x.mean(axis=1), int(rate)
 
 
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit mono PCM WAV of ``samples`` (−1..1, clipped), as :func:`read_audio` reads it."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes((np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
 def resample(x: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     """``x`` at ``target`` Hz (polyphase filter; anti-aliased)."""
     if rate == target:
         return x
+    from scipy import signal  # imported here: scipy.signal costs ~0.5 s of start-up a check of MIDI never needs
+
     g = np.gcd(int(rate), int(target))
     return signal.resample_poly(x, target // g, rate // g)
 
 
 def spectrogram(x: np.ndarray) -> np.ndarray:
     """``float32[bins, frames]`` log magnitude (dB) at :data:`SAMPLE_RATE`."""
+    from scipy import signal
+
     if len(x) < N_FFT:
         x = np.pad(x, (0, N_FFT - len(x)))
     _, _, z = signal.stft(x, fs=SAMPLE_RATE, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=None)
@@ -131,6 +163,8 @@ def spectrogram(x: np.ndarray) -> np.ndarray:
 
 def peaks(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The constellation: ``(frames, bins)`` of the spectral peaks, in time order."""
+    from scipy import ndimage
+
     local_max = ndimage.maximum_filter(spec, size=PEAK_NEIGHBOURHOOD, mode="constant", cval=-np.inf) == spec
     floor = np.median(spec, axis=0, keepdims=True) + PEAK_MIN_DB
     loud = spec > np.maximum(floor, spec.max() - 80.0)  # ignore what is 80 dB below the loudest point
@@ -218,20 +252,57 @@ class AudioMatch:
 
     Attributes:
         clip: the clip's index in the :class:`FingerprintIndex`.
-        votes: landmark matches agreeing on the best time offset within :data:`WINDOW_SECONDS` of
-            the query (pair spacing within :data:`DT_TOLERANCE` frames).
+        votes: the score: over the query frames of the best :data:`WINDOW_SECONDS` that have a
+            landmark agreeing with the clip on one time offset (pair spacing within
+            :data:`DT_TOLERANCE` frames), the sum of each frame's rarest agreeing landmark's
+            weight (:meth:`FingerprintIndex.build`).
         offset_seconds: where the query starts in the clip (negative: before it).
         matched_fraction: ``total_votes`` over the query's landmarks (at most 1).
-        total_votes: landmarks agreeing on that offset over the whole query.
+        total_votes: agreeing landmarks at that offset over the whole query (not weighted).
         query_seconds: where the best window starts in the query.
     """
 
     clip: int
-    votes: int
+    votes: float
     offset_seconds: float
     matched_fraction: float
     total_votes: int = 0
     query_seconds: float = 0.0
+
+
+def _windowed(
+    group: np.ndarray, frame: np.ndarray, weight: np.ndarray, groups: int, seconds: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, the most weight inside any window of ``seconds`` of query time, and the frame that
+    window starts at. ``group``, ``frame`` and ``weight`` are sorted by (group, frame)."""
+    span = max(1, round(seconds * SAMPLE_RATE / HOP))
+    # for each frame, the frames of its group up to a window later (cumulative sums over the order)
+    stride = int(frame.max()) + span + 1
+    position = group.astype(np.int64) * stride + frame
+    end = np.searchsorted(position, position + span, side="left")
+    cumulative = np.r_[0.0, np.cumsum(weight)]
+    in_window = cumulative[end] - cumulative[: len(weight)]
+    best = np.zeros(groups, dtype=np.float64)
+    np.maximum.at(best, group, in_window)
+    start = np.full(groups, np.iinfo(np.int64).max)
+    at_best = np.isclose(in_window, best[group], rtol=0.0, atol=1e-6)
+    np.minimum.at(start, group[at_best], frame[at_best])
+    return best, start
+
+
+def rarity_weights(hashes: np.ndarray, clips: np.ndarray, count: int) -> np.ndarray:
+    """Per landmark, how rare its hash is in the catalog: ``log(1 + N/df) / log(1 + N)`` for a hash
+    found in ``df`` of ``N`` clips (1 for a hash of one clip; ~0.1 for one every clip has).
+
+    Renders of formulaic music on one synthesizer share many pairs of peaks (the tonic and fifth of a
+    common key at a common tempo); a match on such a pair is weak evidence, one on a pair only one
+    recording has is strong (the audio twin of the symbolic index's inverse document frequency)."""
+    if len(hashes) == 0 or count < 2:
+        return np.ones(len(hashes), dtype=np.float32)
+    pairs = np.unique(np.stack([hashes, clips.astype(np.int64)], axis=1), axis=0)[:, 0]
+    distinct, df = np.unique(pairs, return_counts=True)
+    found = df[np.searchsorted(distinct, hashes)]
+    return (np.log1p(count / found) / np.log1p(count)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -243,25 +314,31 @@ class FingerprintIndex:
         clips: ``int32[H]`` which clip each landmark belongs to.
         times: ``int32[H]`` its anchor frame.
         count: number of clips.
+        weights: ``float32[H]`` each landmark's :func:`rarity_weights`.
     """
 
     hashes: np.ndarray
     clips: np.ndarray
     times: np.ndarray
     count: int
+    weights: np.ndarray
 
     @classmethod
     def build(cls, prints: Sequence[Fingerprint]) -> FingerprintIndex:
         if not prints:
-            return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), 0)
+            empty = np.zeros(0, np.int32)
+            return cls(np.zeros(0, np.int64), empty, empty, 0, np.zeros(0, np.float32))
         h = np.concatenate([p.hashes for p in prints])
         c = np.concatenate([np.full(len(p), i, dtype=np.int32) for i, p in enumerate(prints)])
         t = np.concatenate([p.times for p in prints])
         order = np.argsort(h, kind="stable")
-        return cls(h[order], c[order], t[order], len(prints))
+        h, c, t = h[order], c[order], t[order]
+        return cls(h, c, t, len(prints), rarity_weights(h, c, len(prints)))
 
-    def match(self, query: Fingerprint, k: int = 5) -> list[AudioMatch]:
-        """The ``k`` clips with the most landmarks agreeing on one offset, best first."""
+    def match(
+        self, query: Fingerprint, k: int = 5, window_seconds: float = WINDOW_SECONDS, exclude: Sequence[int] = ()
+    ) -> list[AudioMatch]:
+        """The ``k`` clips (less ``exclude``) with the highest :attr:`AudioMatch.votes`, best first."""
         if len(query) == 0 or len(self.hashes) == 0:
             return []
         q_hashes, q_times = with_spacing_tolerance(query.hashes, query.times)
@@ -274,38 +351,47 @@ class FingerprintIndex:
         idx = np.repeat(lo - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(total)
         clip = self.clips[idx].astype(np.int64)
         qtime = np.repeat(q_times.astype(np.int64), lengths)
+        if len(exclude):  # left out before ranking, so the k returned are all usable
+            keep = ~np.isin(clip, np.asarray(exclude, dtype=np.int64))
+            idx, clip, qtime = idx[keep], clip[keep], qtime[keep]
+        if len(idx) == 0:
+            return []
+        weight = np.asarray(self.weights[idx], dtype=np.float64)
         offset = self.times[idx].astype(np.int64) - qtime
         # offsets within ±OFFSET_BIN // 2 frames are one bin (frame jitter from resampling and cutting)
         binned = np.floor_divide(offset + OFFSET_BIN // 2, OFFSET_BIN)
         uniq, group, totals = np.unique(
             clip * (1 << 32) + (binned + (1 << 31)), return_inverse=True, return_counts=True
         )
-        # votes of each (clip, offset) bin inside any window of WINDOW_SECONDS of query time:
-        # hits sorted by (bin, query time); for each hit, the hits of its bin up to a window later
-        span = max(1, round(WINDOW_SECONDS * SAMPLE_RATE / HOP))
-        order = np.lexsort((qtime, group))
-        stride = int(qtime.max()) + span + 1
-        position = group[order] * stride + qtime[order]
-        in_window = np.searchsorted(position, position + span, side="left") - np.arange(total)
-        windowed = np.zeros(len(uniq), dtype=np.int64)
-        np.maximum.at(windowed, group[order], in_window)
-        first = np.full(len(uniq), np.iinfo(np.int64).max)
-        np.minimum.at(first, group[order], np.where(in_window == windowed[group[order]], qtime[order], first.max()))
+        group = group.reshape(-1)
+        # one vote per (bin, query frame), the rarest landmark's weight: a chord the two share at one
+        # instant is one moment of agreement however many of its peaks pair up; a copy agrees frame after frame
+        frame_key = group.astype(np.int64) * (1 << 32) + qtime
+        order = np.lexsort((-weight, frame_key))
+        first = np.r_[True, frame_key[order][1:] != frame_key[order][:-1]]
+        chosen = order[first]  # sorted by (bin, query frame)
+        g, t, w = group[chosen], qtime[chosen], weight[chosen]
+        # the score of each bin: its votes in the best long window, or in the best short one weighted up
+        windowed, best_start = _windowed(g, t, w, len(uniq), window_seconds)
+        short, short_start = _windowed(g, t, w, len(uniq), SHORT_WINDOW_SECONDS)
+        short_wins = SHORT_WINDOW_WEIGHT * short > windowed
+        windowed = np.where(short_wins, SHORT_WINDOW_WEIGHT * short, windowed)
+        best_start = np.where(short_wins, short_start, best_start)
         clip_of = (uniq >> 32).astype(np.int64)
         offset_of = (uniq & ((1 << 32) - 1)) - (1 << 31)
-        # per clip, the bin with the most windowed votes (then the most votes overall)
+        # per clip, the bin with the most windowed votes (then the most landmarks overall)
         rank = np.lexsort((-totals, -windowed, clip_of))
-        keep = rank[np.r_[True, clip_of[rank][1:] != clip_of[rank][:-1]]]
-        keep = keep[np.lexsort((clip_of[keep], -totals[keep], -windowed[keep]))][:k]
+        keep_bins = rank[np.r_[True, clip_of[rank][1:] != clip_of[rank][:-1]]]
+        keep_bins = keep_bins[np.lexsort((clip_of[keep_bins], -totals[keep_bins], -windowed[keep_bins]))][:k]
         frame = HOP / SAMPLE_RATE
         return [
             AudioMatch(
-                int(clip_of[g]),
-                int(windowed[g]),
-                round(float(offset_of[g]) * OFFSET_BIN * frame, 3),
-                round(min(1.0, int(totals[g]) / len(query)), 4),
-                int(totals[g]),
-                round(float(first[g]) * frame, 3),
+                int(clip_of[b]),
+                round(float(windowed[b]), 3),
+                round(float(offset_of[b]) * OFFSET_BIN * frame, 3),
+                round(min(1.0, int(totals[b]) / len(query)), 4),
+                int(totals[b]),
+                round(float(best_start[b]) * frame, 3),
             )
-            for g in keep.tolist()
+            for b in keep_bins.tolist()
         ]

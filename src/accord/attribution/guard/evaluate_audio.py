@@ -8,8 +8,9 @@ quieter or noisier. This plants exactly that and scores it with the guard's own 
 renders; delivered audio is not re-rendered), an excerpt of 5, 10 or 20 seconds of its MIDI
 from a random point is rendered with the renderer outputs use, and put between 8 seconds
 before and 8 seconds after of *another* work of the same style (rendered the same way, that
-work and the recordings of its tune left out of the check): ``clean`` as it is, ``noisy``
-at half the level with white noise 15 dB below the signal.
+work and the recordings of its tune left out of the check), at each level and noise of
+:data:`VARIANTS`: ``clean`` as it is, ``quiet`` at 40% of the level, ``noisy`` at 40% of the level
+with white noise 15 dB below the signal.
 
 **Hard negatives.** 36 seconds (the longest positive's length) of a same-style work, checked with
 that work and the recordings of its tune left out: the catalog's own shared sound (the same
@@ -30,6 +31,7 @@ from rich.table import Table
 
 from accord.attribution.guard.check import Guard
 from accord.attribution.guard.evaluate import same_tune_pieces, scores_of, threshold_at_fpr
+from accord.errors import ValidationError
 from accord.media.features import Performance, read_performance
 from accord.media.fingerprint import SAMPLE_RATE, fingerprint
 
@@ -37,8 +39,13 @@ Progress = Callable[[str, int, int], None]
 COPY_SECONDS = (5.0, 10.0, 20.0)
 HOST_SECONDS = 8.0  # other material before and after the copy
 NEGATIVES_PER_WORK = 3
-VARIANTS = ("clean", "noisy")
-NOISE_DB = 15.0
+SCORE_STEP = 0.001  # audio scores are weighted sums rounded to 3 places: a threshold sits one step above a negative
+VARIANTS: dict[str, tuple[float, float | None]] = {
+    "clean": (1.0, None),
+    "quiet": (0.4, None),
+    "noisy": (0.4, 15.0),
+}
+"""Each variant's level (times the original) and white noise (dB below the signal at that level; ``None``: none)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class AudioQuery:
     seconds: float
     variant: str
     hit: bool  # positives: the source recording was the closest found
+    joint: float = 0.0  # with the melody: max(audio / its threshold, melody / its threshold) (see evaluate_audio)
 
 
 @dataclass(frozen=True)
@@ -61,17 +69,25 @@ class AudioEvaluation:
     policy_version: str
     works: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    with_melody: bool = False
 
     def _scores(self, kind: str, **match: Any) -> np.ndarray:
         return scores_of(self.queries, kind, **match)
 
     def threshold_at(self, fpr: float) -> float:
-        """The lowest threshold with at most ``fpr`` of the negatives at or above it (scores are counts)."""
-        return threshold_at_fpr(self._scores("hard negative"), fpr, step=1.0)
+        """The lowest threshold with at most ``fpr`` of the negatives at or above it."""
+        return threshold_at_fpr(self._scores("hard negative"), fpr, step=SCORE_STEP)
+
+    def _joint(self, kind: str, **match: Any) -> np.ndarray:
+        return np.array(
+            [q.joint for q in self.queries if q.kind == kind and all(getattr(q, k) == v for k, v in match.items())]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         neg = self._scores("hard negative")
         t1, t01 = self.threshold_at(0.01), self.threshold_at(0.001)
+        joint_neg = self._joint("hard negative")
+        j1 = threshold_at_fpr(joint_neg, 0.01, step=SCORE_STEP / 100)
         rows = []
         for seconds in COPY_SECONDS:
             for variant in VARIANTS:
@@ -79,10 +95,14 @@ class AudioEvaluation:
                 hits = [
                     q.hit for q in self.queries if q.kind == "positive" and (q.seconds, q.variant) == (seconds, variant)
                 ]
+                level, noise_db = VARIANTS[variant]
+                joint = self._joint("positive", seconds=seconds, variant=variant)
                 rows.append(
                     {
                         "copy_seconds": seconds,
                         "variant": variant,
+                        "level": level,
+                        "noise_db_below": noise_db,
                         "n": len(pos),
                         "median_score": round(float(np.median(pos)), 1) if len(pos) else None,
                         "tpr_at_1pct_fpr": round(float(np.mean(pos >= t1)), 3) if len(pos) else None,
@@ -90,6 +110,14 @@ class AudioEvaluation:
                         "tpr_at_policy": round(float(np.mean(pos >= self.threshold)), 3) if len(pos) else None,
                         "source_found_first": round(float(np.mean(hits)), 3) if hits else None,
                     }
+                    | (
+                        {
+                            "with_melody_tpr_at_1pct_fpr": round(float(np.mean(joint >= j1)), 3),
+                            "with_melody_tpr_at_policy": round(float(np.mean(joint >= 1.0)), 3),
+                        }
+                        if self.with_melody and len(joint)
+                        else {}
+                    )
                 )
         return {
             "works": self.works,
@@ -102,6 +130,9 @@ class AudioEvaluation:
                 "max": round(float(neg.max()), 1) if len(neg) else None,
             },
             "false_positive_rate_at_policy": round(float(np.mean(neg >= self.threshold)), 4) if len(neg) else None,
+            "false_positives_at_policy": int(np.sum(neg >= self.threshold)),
+            "with_melody": self.with_melody,
+            "with_melody_false_positives_at_policy": int(np.sum(joint_neg >= 1.0)) if self.with_melody else None,
             "threshold_at_1pct_fpr": round(t1, 1),
             "threshold_at_0.1pct_fpr": round(t01, 1),
             "rows": rows,
@@ -111,25 +142,37 @@ class AudioEvaluation:
     def table(self) -> Table:
         data = self.to_dict()
         t = Table(title="Audio check on planted re-renders", title_justify="left")
-        for col in ("copy", "variant", "copies", "median score", "TPR @1% FPR", "TPR @0.1% FPR", "TPR @policy"):
+        cols = ["copy", "level", "noise", "copies", "median score", "TPR @1% FPR", "TPR @0.1% FPR", "TPR @policy"]
+        if self.with_melody:
+            cols += ["+ melody @1% FPR", "+ melody @policy"]
+        for col in cols:
             t.add_column(col, justify="right")
         for r in data["rows"]:
             if not r["n"]:
                 continue
-            t.add_row(
+            cells = [
                 f"{r['copy_seconds']:g} s",
-                r["variant"],
+                f"{r['level']:.0%}",
+                "none" if r["noise_db_below"] is None else f"{r['noise_db_below']:g} dB below",
                 str(r["n"]),
                 f"{r['median_score']:g}",
                 f"{r['tpr_at_1pct_fpr']:.3f}",
                 f"{r['tpr_at_0.1pct_fpr']:.3f}",
                 f"{r['tpr_at_policy']:.3f}",
-            )
+            ]
+            if self.with_melody:
+                cells += [f"{r['with_melody_tpr_at_1pct_fpr']:.3f}", f"{r['with_melody_tpr_at_policy']:.3f}"]
+            t.add_row(*cells)
         neg = data["negative_scores"]
         t.caption = (
             f"{data['negatives']} hard negatives (median {neg['median']}, p99 {neg['p99']}, max {neg['max']}); "
             f"thresholds: 1% FPR {data['threshold_at_1pct_fpr']}, 0.1% FPR {data['threshold_at_0.1pct_fpr']}, "
             f"policy {self.threshold:g} (FPR {data['false_positive_rate_at_policy']}) — {self.policy_version}"
+            + (
+                f"; with the melody, {data['with_melody_false_positives_at_policy']} negatives at the policy"
+                if self.with_melody
+                else ""
+            )
         )
         return t
 
@@ -162,10 +205,14 @@ def render(perf: Performance, seconds: float) -> np.ndarray:
     return np.pad(out, (0, frames - len(out)))
 
 
-def _noisy(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    quiet = 0.5 * x
-    power = float(np.mean(quiet**2)) or 1e-8
-    return quiet + rng.normal(0.0, np.sqrt(power / 10 ** (NOISE_DB / 10)), len(x))
+def altered(x: np.ndarray, variant: str, rng: np.random.Generator) -> np.ndarray:
+    """``x`` at the level of ``variant`` (:data:`VARIANTS`), with its white noise."""
+    level, noise_db = VARIANTS[variant]
+    out = level * x
+    if noise_db is None:
+        return out
+    power = float(np.mean(out**2)) or 1e-8
+    return out + rng.normal(0.0, np.sqrt(power / 10 ** (noise_db / 10)), len(x))
 
 
 def evaluate_audio(
@@ -175,10 +222,19 @@ def evaluate_audio(
     works: int = 30,
     seed: int = 0,
     progress: Progress | None = None,
+    with_melody: bool = False,
 ) -> AudioEvaluation:
-    """Plant re-rendered excerpts of catalog recordings in other material and score them (module docstring)."""
+    """Plant re-rendered excerpts of catalog recordings in other material and score them (module docstring).
+
+    ``with_melody``: also transcribe each query and run the symbolic check on its notes, as
+    :func:`~.check.check_audio` does, and score the one decision the two make together: a query is
+    blocked when either check reaches its threshold, so its joint score is the larger of
+    ``audio / audio threshold`` and ``melody significance / symbolic threshold`` (1 at the policy)."""
     if guard.audio is None:
         return AudioEvaluation((), guard.policy.audio_threshold, guard.policy.version, 0, ("the audio check is off",))
+    if with_melody and guard.policy.symbolic_threshold <= 0:
+        msg = f"symbolic_threshold={guard.policy.symbolic_threshold}: expected > 0 to score the melody against it"
+        raise ValidationError(msg, field="symbolic_threshold", value=guard.policy.symbolic_threshold)
     rng = np.random.default_rng(seed)
     sources = guard.audio.sources
     piece_of = {p.isrc: i for i, p in enumerate(guard.index.pieces)}
@@ -216,9 +272,23 @@ def evaluate_audio(
                 return other
         return None
 
-    def score(samples: np.ndarray, exclude: frozenset[str]) -> tuple[float, str]:
+    def score(samples: np.ndarray, exclude: frozenset[str]) -> tuple[float, str, float]:
         found = guard.audio_evidence(fingerprint(samples, SAMPLE_RATE), exclude)
-        return (found[0].score, found[0].isrc) if found else (0.0, "")
+        audio, isrc = (found[0].score, found[0].isrc) if found else (0.0, "")
+        joint = audio / guard.policy.audio_threshold
+        if with_melody:
+            joint = max(joint, melody_score(samples, exclude))
+        return audio, isrc, joint
+
+    def melody_score(samples: np.ndarray, exclude: frozenset[str]) -> float:
+        """The symbolic check on the notes heard in ``samples``, over its threshold (0: nothing found)."""
+        from accord.attribution.guard.check import heard_notes
+        from accord.attribution.guard.index import encode_midi
+        from accord.media.fingerprint import wav_bytes
+
+        pieces = frozenset(i for i, p in enumerate(guard.index.pieces) if p.isrc in exclude)
+        found = guard.symbolic_evidence(encode_midi(heard_notes(wav_bytes(samples, SAMPLE_RATE))), pieces)
+        return max(0.0, found[0].score) / guard.policy.symbolic_threshold if found else 0.0
 
     queries: list[AudioQuery] = []
     for n, clip in enumerate(chosen, start=1):
@@ -233,9 +303,9 @@ def evaluate_audio(
             half = int(HOST_SECONDS * SAMPLE_RATE)
             mixed = np.concatenate([around[:half], copy, around[half:]])
             for variant in VARIANTS:
-                samples = mixed if variant == "clean" else _noisy(mixed, rng)
-                s, isrc = score(samples, left_out(host))
-                queries.append(AudioQuery("positive", s, seconds, variant, isrc == sources[clip].isrc))
+                samples = altered(mixed, variant, rng)
+                s, isrc, joint = score(samples, left_out(host))
+                queries.append(AudioQuery("positive", s, seconds, variant, isrc == sources[clip].isrc, joint))
         for _ in range(NEGATIVES_PER_WORK):
             host = host_for(clip)
             if host is None:
@@ -243,10 +313,12 @@ def evaluate_audio(
             total = max(COPY_SECONDS) + 2 * HOST_SECONDS
             other = perf(host)
             start = float(rng.uniform(0.0, max(0.0, min(other.seconds, 170.0) - total)))
-            s, _ = score(render(excerpt(other, start, total), total), left_out(host))
-            queries.append(AudioQuery("hard negative", s, total, "clean", False))
+            s, _, joint = score(render(excerpt(other, start, total), total), left_out(host))
+            queries.append(AudioQuery("hard negative", s, total, "clean", False, joint))
         if progress:
             progress("planted re-renders", n, len(chosen))
     found = [q.hit for q in queries if q.kind == "positive"]
     notes = (f"{sum(found)} of {len(found)} positives found their source recording as the closest",)
-    return AudioEvaluation(tuple(queries), guard.policy.audio_threshold, guard.policy.version, len(chosen), notes)
+    return AudioEvaluation(
+        tuple(queries), guard.policy.audio_threshold, guard.policy.version, len(chosen), notes, with_melody
+    )

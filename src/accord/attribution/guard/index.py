@@ -16,16 +16,21 @@ their posting lists are the longest).
 
 The index is saved under ``cache_dir/guard/`` named by a hash of the registry's media
 (ISRC, title and MIDI hash of every recording) and of :data:`INDEX_VERSION`, so it is built
-again only when the catalog or the method changes.
+again only when the catalog or the method changes. It is saved as a folder of ``.npy`` arrays
+and loaded memory-mapped (:func:`load_arrays`): opening it reads no array, a check pages in
+only what it touches, and processes on one machine share the pages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -271,21 +276,56 @@ _ARRAYS = (
 )
 
 
-def save_index(index: SymbolicIndex, path: Path) -> None:
-    """Write the index as one ``.npz`` (pieces as JSON inside), atomically."""
+def save_arrays(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    """Write ``arrays`` as one ``.npy`` file each and ``meta`` as ``meta.json`` in the folder ``path``, atomically:
+    the folder is written under another name and renamed, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    pieces = json.dumps([[p.isrc, p.title, p.sha256] for p in index.pieces])
-    np.savez(tmp, pieces=np.array(pieces), key=np.array(index.key), **{n: getattr(index, n) for n in _ARRAYS})
-    tmp.replace(path)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    try:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        (tmp / "meta.json").write_text(json.dumps(dict(meta), ensure_ascii=False), encoding="utf-8")
+        try:
+            tmp.rename(path)
+        except OSError:  # another process saved the same folder first: theirs is as good
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_arrays(path: Path, names: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays ``names`` of a folder written by :func:`save_arrays`, memory-mapped read-only (the OS
+    pages them in as they are read and shares them between processes), and its ``meta.json``.
+
+    Raises:
+        OSError, ValueError, KeyError: the folder is missing or damaged.
+    """
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    arrays = {}
+    for name in names:
+        file = path / f"{name}.npy"
+        # an empty array cannot be memory-mapped: read it instead
+        arrays[name] = np.load(file, mmap_mode="r" if file.stat().st_size > 128 else None, allow_pickle=False)
+    return arrays, meta
+
+
+def save_index(index: SymbolicIndex, path: Path) -> None:
+    """Write the index as a folder of ``.npy`` arrays (pieces as JSON beside them), atomically."""
+    pieces = [[p.isrc, p.title, p.sha256] for p in index.pieces]
+    save_arrays(
+        path, {n: getattr(index, n) for n in _ARRAYS}, {"version": INDEX_VERSION, "key": index.key, "pieces": pieces}
+    )
 
 
 def load_index(path: Path) -> SymbolicIndex:
-    with np.load(path, allow_pickle=False) as data:
-        pieces = tuple(CatalogPiece(*row) for row in json.loads(str(data["pieces"])))
-        arrays = {n: data[n] for n in _ARRAYS}
-        key = str(data["key"])
-    return SymbolicIndex(pieces=pieces, key=key, **arrays)
+    """The index saved at ``path``, its arrays memory-mapped (see :func:`load_arrays`)."""
+    arrays, meta = load_arrays(path, _ARRAYS)
+    if meta.get("version") != INDEX_VERSION:
+        msg = f"{path}: index version {meta.get('version')!r}, expected {INDEX_VERSION!r}"
+        raise ValueError(msg)
+    pieces = tuple(CatalogPiece(*row) for row in meta["pieces"])
+    return SymbolicIndex(pieces=pieces, key=str(meta["key"]), **arrays)
 
 
 def load_or_build(
@@ -296,12 +336,12 @@ def load_or_build(
 ) -> SymbolicIndex:
     """The index of ``pieces`` from the cache, or built (``read`` gives a piece's encoded lines) and saved."""
     key = catalog_key(pieces)
-    path = cache_dir / "guard" / f"symbolic-{key[:24]}.npz"
-    if path.is_file():
+    path = cache_dir / "guard" / f"symbolic-{key[:24]}"
+    if path.is_dir():
         try:
             return load_index(path)
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a damaged cache file is rebuilt, never trusted
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(path, ignore_errors=True)  # a damaged cache folder is rebuilt, never trusted
     encoded = []
     for i, piece in enumerate(pieces, start=1):
         encoded.append(read(piece))
