@@ -5,6 +5,7 @@ with the allowed values (in the library, by the CLI with exit 2, by the API with
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,9 @@ def test_g_minor_gets_b_flat_and_its_leading_tone_never_b_natural(contract_model
 
 @EXAMPLES
 @given(seed=st.integers(0, 2**31 - 1), style=st.sampled_from(sorted(STYLES)))
-def test_a_piece_keeps_one_metre_its_style_had_in_training(contract_model: LoadedModel, seed: int, style: str):
+def test_a_piece_keeps_one_metre_its_style_s_most_common_in_training(
+    contract_model: LoadedModel, seed: int, style: str
+):
     tok = contract_model.tokenizer
     piece = generate(contract_model, style=style, bars=6, seed=seed, max_tokens=300, **HOT)
     body = list(piece.token_ids[4:])
@@ -202,6 +205,15 @@ def test_a_piece_keeps_one_metre_its_style_had_in_training(contract_model: Loade
     assert len(meters) == body.count(tok.bar_id) == 6  # one TimeSig after every Bar, and only there
     assert set(meters) == {piece.meter} == {f"{STYLES[style][0][0]}/{STYLES[style][0][1]}"}
     assert meters_of(piece.midi) == [STYLES[style][0]]
+
+
+def test_a_style_notated_in_several_metres_is_written_in_its_most_common_one(contract_model: LoadedModel):
+    """So that N bars of a style at one tempo always last as long; the others are there by request."""
+    tok = replace(contract_model.tokenizer, style_meters={"reel": (("2/4", 30), ("4/4", 20))})
+    loaded = replace(contract_model, tokenizer=tok)
+    pieces = [generate(loaded, style="reel", bars=4, tempo_bpm=120, seed=s, max_tokens=120, **HOT) for s in range(5)]
+    assert {p.meter for p in pieces} == {"2/4"}
+    assert {round(p.music_seconds, 6) for p in pieces} == {4.0}  # four bars of two quarters at 120
 
 
 @EXAMPLES

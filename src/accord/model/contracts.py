@@ -11,8 +11,8 @@ Sampling (:func:`accord.model.sample.generate`) then keeps the rest with logit m
   mode, :attr:`MusicTokenizer.style_scale_degrees`: e.g. the raised leading tone in minor), and
   each accidental at most about as often as the style uses it.
 - **Metre** (:class:`MeterKeeper`): every ``Bar`` is followed by one ``TimeSig`` token, as in
-  every tokenized piece; the first bar's is the requested metre or one the style had in training,
-  and every later bar repeats it (unless changes are asked for).
+  every tokenized piece; the first bar's is the requested metre or the style's most common one in
+  training, and every later bar repeats it (unless changes are asked for).
 - **Length**: ``EOS`` is masked until the piece has its bars, sampling stops at the next ``Bar``,
   a piece the token budget cuts short is completed with empty bars, and the file ends exactly at
   the last bar line; so a piece of N bars lasts N bars of its metre at its tempo.

@@ -164,8 +164,8 @@ def generate(
     The musical contracts (:mod:`accord.model.contracts`): a request the model cannot honour is
     refused (:func:`~accord.model.contracts.check_request`); with ``keep_key`` the notes keep to
     the key (the requested one, or the prime's) and the accidentals its style uses; every bar is
-    in one metre (``meter``, or one the style had in training; ``meter_changes`` lets the model
-    change it); and the piece has exactly ``bars`` bars and lasts exactly that long.
+    in one metre (``meter``, or the style's most common one in training; ``meter_changes`` lets
+    the model change it); and the piece has exactly ``bars`` bars and lasts exactly that long.
     """
     tok, model, stepper = loaded.tokenizer, loaded.model, loaded.stepper
     device = model.lm_head.weight.device
@@ -206,7 +206,9 @@ def generate(
         tok,
         vocab,
         meter=meter,
-        choices=[m for m, _ in tok.style_meters.get(style_slug(style), ())],
+        # the style's most common metre: N bars of a style at one tempo always last as long (a reel
+        # notated in 2/4 has bars half as long as one in 2/2); another metre is a request (``meter``)
+        choices=[m for m, _ in tok.style_meters.get(style_slug(style), ())][:1],
         changes=meter_changes,
     )
     meters.start(body, tok)
