@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import tempfile
 import time
@@ -328,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"snapshot tables: {inputs.attribution.num_rows:,} attribution rows, {inputs.holders.num_rows:,} holder rows "
           f"built in {time.perf_counter() - t:.1f} s; peak {peak_mb():.0f} MB")  # fmt: skip
     rows = []
+    notes = [f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.ingest_events:
@@ -341,9 +343,10 @@ def main(argv: list[str] | None = None) -> None:
             events = events_table(n, args.outputs, rng)
             pq.write_table(events, path, compression="zstd")
             policy = RoyaltyPolicy()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             result = compute(inputs, [path], policy)
-            run = time.perf_counter() - t
+            run, cpu = time.perf_counter() - t, time.process_time() - cpu
+            notes.append(f"run {n:,} events: {cpu:.2f} s of CPU (all threads) in {run:.2f} s")
             bare = bare_chain([path], inputs)
             sample = min(args.reference_sample, n)
             took, same = reference_sample(events, inputs, catalog, sample)
@@ -362,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{'' if xp is None else f'{xp:.0f}':>24}"
         )
     print(f"peak memory (max RSS): {peak_mb():.0f} MB")
+    notes.append(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":

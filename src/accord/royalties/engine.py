@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,11 +144,11 @@ def inputs_hash(codes: Codes, reg: Registry, files: Sequence[Path], policy: Roya
         digest.update("\x1f".join(values.to_pylist()).encode())
     for g in (reg.items, reg.sides, reg.works, reg.holders):
         for arr in (g.key, *(g.columns[k] for k in sorted(g.columns))):
-            digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
+            digest.update(np.ascontiguousarray(arr, np.int64))
     for arr in (reg.durations.key, reg.durations.columns["ms"], reg.by_duration):
-        digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
+        digest.update(np.ascontiguousarray(arr, np.int64))
     for arr in (reg.attr_out, reg.attr_isrc, reg.attr_weight):
-        digest.update(np.ascontiguousarray(arr, np.int64).tobytes())
+        digest.update(np.ascontiguousarray(arr, np.int64))
     return digest.hexdigest()
 
 
@@ -195,21 +196,16 @@ def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, 
     attribution = used_attribution(inputs.attribution, usage["output_id"], workers)
     codes = Codes.build(list(revenue), usage, attribution, inputs, workers)
     reg = Registry.build(inputs, attribution, codes, workers)
-    digest = inputs_hash(codes, reg, files, policy, inputs.period)
     training_units = int(pc.sum(usage["units"]).as_py() or 0)
     output_units = int(pc.sum(usage["units_out"]).as_py() or 0)
     pools, no_usage = _pools(revenue, training_units, output_units, policy)
-    cascade = Cascade(codes, reg, usage, pools, workers=workers)
+    with ThreadPoolExecutor(max_workers=1) as background:  # the hash beside the cascade (hashlib frees the GIL)
+        digest = background.submit(inputs_hash, codes, reg, files, policy, inputs.period)
+        cascade = Cascade(codes, reg, usage, pools, workers=workers)
+        lines, suspense = cascade.lines(), cascade.suspense(no_usage)
     operator = {c: cascade.operator.get(c, 0) for c in revenue}
     result = RunResult(
-        inputs.period,
-        ENGINE_VERSION,
-        digest,
-        revenue,
-        operator,
-        cascade.lines(),
-        cascade.suspense(no_usage),
-        tuple(inputs.notes),
+        inputs.period, ENGINE_VERSION, digest.result(), revenue, operator, lines, suspense, tuple(inputs.notes)
     )
     _check_conservation(result)
     return result
