@@ -139,10 +139,14 @@ def _plain(col: Column) -> bool:
     """Every byte of the column's text is ASCII and none is a space: trim and case are then byte-wise."""
     for chunk in _chunks(col):
         data = chunk.buffers()[2]
-        if data is not None:
-            text = data.to_pybytes()
-            if not text.isascii() or b" " in text:
-                return False
+        if data is None or data.size == 0:
+            continue
+        values = np.frombuffer(data, np.uint8)
+        if values.max() < 0x80 and values.min() > 0x20:
+            continue  # printable ASCII, no space: read in place, no copy
+        text = data.to_pybytes()
+        if not text.isascii() or b" " in text:
+            return False
     return True
 
 
