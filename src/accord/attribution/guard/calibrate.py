@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from accord.attribution.guard.align import aligned_pairs, transpositions
-from accord.attribution.guard.check import CALIBRATION_BARS, DUPLICATE_COVERAGE, Borrowing, Guard
+from accord.attribution.guard.borrowing import Borrowing, measure_borrowing
+from accord.attribution.guard.check import CALIBRATION_BARS, DUPLICATE_COVERAGE, Guard
 from accord.attribution.guard.policy import DEFAULT_NULLS, GuardPolicy, make_policy
 from accord.attribution.guard.scoring import Scoring, all_classes, count_classes, learn, pair_classes
 from accord.attribution.guard.significance import EVIDENCE, GumbelNull, combined_evalue, fit_gumbel, significance
@@ -88,14 +89,14 @@ def calibrate(
     audio: bool = True,
 ) -> Calibration:
     """Measure the catalog's borrowing, learn the scores, fit the nulls (symbolic) and derive the policy."""
-    borrowing = guard.self_similarity(sample, seed, progress, window_bars=CALIBRATION_BARS, pieces=pieces)
+    borrowing = measure_borrowing(guard, sample, seed, progress, window_bars=CALIBRATION_BARS, pieces=pieces)
     catalog = guard.index.pieces
     related = sorted({tuple(sorted((b.piece, other))) for b in borrowing for other, _ in b.same_tune})
     unrelated = sorted({(b.piece, b.other) for b in borrowing if b.other >= 0})
     scoring = learn_scoring(guard, related, unrelated) or guard.policy.scoring
     measuring = copy.copy(guard)  # the same index and caches, the learnt scores
     measuring.policy = replace(guard.policy, scoring=scoring)
-    windows = measuring.self_similarity(sample, seed + 1, progress, window_bars=NULL_BARS, pieces=pieces)
+    windows = measure_borrowing(measuring, sample, seed + 1, progress, window_bars=NULL_BARS, pieces=pieces)
     nulls = fit_nulls(windows, len(guard.index.pitches)) or dict(guard.policy.nulls)
     windows = [replace(w, significance=window_significance(w, nulls)) for w in windows]
     pairs: dict[tuple[str, str], float] = {}  # one entry per pair: the first score measured

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from accord.attribution.guard.check import CALIBRATION_BARS, MAX_SAME_TUNE, Guard, window
+from accord.attribution.guard.borrowing import window
+from accord.attribution.guard.check import CALIBRATION_BARS, MAX_SAME_TUNE, Guard
 from accord.attribution.guard.ngrams import Encoded, rhythm_classes
 from accord.attribution.guard.significance import EVIDENCE, significance
 

@@ -12,7 +12,7 @@ is
 ``h`` is the query's composition, :class:`GumbelNull`). The guard fits ``λ``, ``a``, ``c`` and
 ``d`` per **line of evidence** (:data:`EVIDENCE`) from the catalog's own
 unrelated pairs: windows of catalog pieces checked against every other work that is not their
-tune (:meth:`~accord.attribution.guard.check.Guard.self_similarity`). ``c`` is fitted rather
+tune (:func:`~accord.attribution.guard.borrowing.measure_borrowing`). ``c`` is fitted rather
 than fixed at 1 because the guard does not scan the catalog: it aligns the few candidates the
 n-gram look-up retrieves, which grows more slowly with the query than a full scan. When the
 catalog grows from ``N`` to ``N'`` notes, E grows by ``N'/N`` (the database-size term).
