@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 EVIDENCE = ("alignment", "exact run", "melody and bass", "length")
 """The lines of evidence, each with its own fitted null:
@@ -148,6 +147,8 @@ def fit_gumbel(
     def loss(v: np.ndarray) -> float:
         lam, coef = unpack(v)
         return -_log_likelihood(lam, coef, s, x, found)
+
+    from scipy.optimize import minimize  # here: ~0.5 s of start-up that a check (no fitting) never needs
 
     start = np.array([math.log(1.0 / spread), 1.0, 0.0])
     best = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
