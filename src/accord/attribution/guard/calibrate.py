@@ -91,7 +91,7 @@ def calibrate(
     """Measure the catalog's borrowing, learn the scores, fit the nulls (symbolic) and derive the policy."""
     borrowing = measure_borrowing(guard, sample, seed, progress, window_bars=CALIBRATION_BARS, pieces=pieces)
     catalog = guard.index.pieces
-    related = sorted({tuple(sorted((b.piece, other))) for b in borrowing for other, _ in b.same_tune})
+    related = sorted({(min(b.piece, o), max(b.piece, o)) for b in borrowing for o, _ in b.same_tune})
     unrelated = sorted({(b.piece, b.other) for b in borrowing if b.other >= 0})
     scoring = learn_scoring(guard, related, unrelated) or guard.policy.scoring
     measuring = copy.copy(guard)  # the same index and caches, the learnt scores
@@ -100,10 +100,10 @@ def calibrate(
     nulls = fit_nulls(windows, len(guard.index.pitches)) or dict(guard.policy.nulls)
     windows = [replace(w, significance=window_significance(w, nulls)) for w in windows]
     pairs: dict[tuple[str, str], float] = {}  # one entry per pair: the first score measured
-    for b in (*borrowing, *windows):
-        for other, score in b.same_tune:
-            pairs.setdefault((catalog[b.piece].isrc, catalog[other].isrc), score)
-    duplicates = tuple(sorted((a, b, score) for (a, b), score in pairs.items()))
+    for drawn in (*borrowing, *windows):
+        for other, score in drawn.same_tune:
+            pairs.setdefault((catalog[drawn.piece].isrc, catalog[other].isrc), score)
+    duplicates = tuple(sorted((one, two, score) for (one, two), score in pairs.items()))
     symbolic = np.array([w.significance for w in windows], dtype=np.float64)
     same_tune: dict[str, frozenset[str]] = {}
     for a, b, _ in duplicates:

@@ -82,7 +82,7 @@ def find(
     info = information_of(index)
     # per piece: per query line kind, (passage, catalog entry); best alignment; best run
     by_line: dict[int, dict[str, tuple[Passage, int]]] = {}
-    runs: dict[int, tuple[ExactRun, int]] = {}
+    runs: dict[int, tuple[ExactRun, str]] = {}  # piece -> its best run and the query line it is in
     k = candidates + 2 * len(exclude)
     for (kind, enc), q in zip(lines, query_grams(lines), strict=True):
         found = index.candidates(q, k)
