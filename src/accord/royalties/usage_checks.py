@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -125,41 +122,17 @@ def read_usage_file(path: Path) -> pa.Table:
         msg = f"file: {path.name!r} has {path.stat().st_size} bytes; expected at most {MAX_FILE_BYTES}"
         raise ValidationError(msg, field="file", value=str(path))
     name = path.name
-    with _file_bytes(path) as data:
-        found = _byte_problems(data, name)
-        if found:
-            raise Rejected(f"usage file {name}", found)
-        if suffix == ".csv":
-            table, found = _csv_table(data, name)
-        else:
-            table, found = _json_table(data[:], name)
+    data = path.read_bytes()  # a snapshot: a file changed while read is read as it was
+    found = _byte_problems(data, name)
+    if found:
+        raise Rejected(f"usage file {name}", found)
+    if suffix == ".csv":
+        table, found = _csv_table(data, name)
+    else:
+        table, found = _json_table(data, name)
     if found:
         raise Rejected(f"usage file {name}", found[:MAX_PROBLEMS])
     return table
-
-
-Bytes: TypeAlias = bytes | mmap.mmap
-"""A file's bytes: in memory, or mapped (both find, slice to ``bytes`` and export a buffer)."""
-
-
-@contextmanager
-def _file_bytes(path: Path) -> Iterator[Bytes]:
-    """The file's bytes, memory-mapped when not empty: read in place from the page cache, not copied
-    into a buffer of the file's size first."""
-    with path.open("rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            yield b""
-            return
-        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            yield mapped
-        finally:
-            with suppress(BufferError):  # an Arrow buffer of an error on its way out still points into it:
-                mapped.close()  # closed when that is freed
-
-
-def _ascii(data: Bytes) -> bool:
-    return data.isascii() if isinstance(data, bytes) else bool(np.frombuffer(data, np.uint8).max(initial=0) < 0x80)
 
 
 def table_of(rows: list[dict[str, str | None]]) -> pa.Table:
@@ -174,16 +147,16 @@ def table_of(rows: list[dict[str, str | None]]) -> pa.Table:
     return pa.table({f: pa.array(cols[f], pa.string()) for f in FIELDS})
 
 
-def _line_of(data: Bytes, offset: int) -> int:
-    return data[:offset].count(b"\n") + 1
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
-def _byte_problems(data: Bytes, name: str) -> list[Problem]:
+def _byte_problems(data: bytes, name: str) -> list[Problem]:
     """Bytes a text reader must not guess about: not UTF-8, NUL, a last line cut short."""
     found = []
     try:
-        if not _ascii(data):  # ASCII is UTF-8 already (the common case, checked at memory speed)
-            data[:].decode("utf-8")
+        if not data.isascii():  # ASCII is UTF-8 already (the common case, checked at memory speed)
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, bad = _line_of(data, exc.start), data[exc.start : exc.start + 4]
         why = f"UTF-8 text (byte offset {exc.start} is not: {exc.reason})"
@@ -192,7 +165,7 @@ def _byte_problems(data: Bytes, name: str) -> list[Problem]:
     if nul >= 0:
         why = f"text without NUL bytes (one at byte offset {nul})"
         found.append(Problem(name, f"line {_line_of(data, nul)}", "file", "\\x00", why, "nul_byte"))
-    if len(data) and data[-1:] != b"\n":
+    if data and not data.endswith(b"\n"):
         line = _line_of(data, len(data))
         tail = data[data.rfind(b"\n") + 1 :][-40:].decode("utf-8", "replace")
         why = "a last line that ends with a line break (the file looks truncated: its last line is partial)"
@@ -216,11 +189,11 @@ def _columns(names: list[str], name: str, where: str) -> list[Problem]:
     return found
 
 
-def _csv_table(data: Bytes, name: str) -> tuple[pa.Table, list[Problem]]:
+def _csv_table(data: bytes, name: str) -> tuple[pa.Table, list[Problem]]:
     """The CSV's columns (Arrow's parser, on the bytes); the row-by-row checks, with line numbers, run
     when it fails."""
     body = pa.py_buffer(data)
-    if data[: len(BOM)] == BOM:
+    if data.startswith(BOM):
         body = body.slice(len(BOM))
     line_end = data.find(b"\n")
     first = data[: line_end + 1 if line_end >= 0 else len(data)]
@@ -254,7 +227,7 @@ def _csv_table(data: Bytes, name: str) -> tuple[pa.Table, list[Problem]]:
         found = _row_problems(_text(data), header, name)
         why = f"well-formed CSV: {' '.join(str(exc).split())[:200]}"
         return pa.table({}), found or [Problem(name, "", "file", "", why, "bad_csv")]
-    quoted = data.find(b'"') >= 0 and any(pc.any(pc.match_substring(c, '"')).as_py() for c in parsed.columns)
+    quoted = b'"' in data and any(pc.any(pc.match_substring(c, '"')).as_py() for c in parsed.columns)
     if quoted:  # a quote mark inside a value: an unbalanced quote somewhere
         return pa.table({}), _row_problems(_text(data), header, name)
     cols = {ALIASES.get(h, h): parsed.column(slot) for h, slot in zip(header, slots, strict=True)}
@@ -264,8 +237,8 @@ def _csv_table(data: Bytes, name: str) -> tuple[pa.Table, list[Problem]]:
 BOM = "\ufeff".encode()
 
 
-def _text(data: Bytes) -> str:
-    return data[:].decode("utf-8").removeprefix("\ufeff")
+def _text(data: bytes) -> str:
+    return data.decode("utf-8").removeprefix("\ufeff")
 
 
 def _row_problems(text: str, header: list[str], name: str) -> list[Problem]:
