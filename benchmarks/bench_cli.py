@@ -20,8 +20,8 @@ a ``mini`` model trained for 18 s and approved, the guard's index built), 15 bar
 builds what a first generation builds once (the attribution index). Then:
 
 - cold: ``accord generate ... --json`` in a fresh process, wall and CPU (with FluidSynth's), and
-  the median of each stage the command reports (``load`` is importing torch and reading the
-  checkpoint; ``generate`` is sampling);
+  the median of each stage the command reports (``imports``: torch, SciPy, matplotlib and the rest
+  of the generation stack; ``load``: reading the checkpoint; ``generate``: sampling);
 - warm: one ``accord worker``-like process (:func:`accord.jobs.worker.warm_up`, then
   :func:`accord.jobs.worker.run_until_idle`) runs queued generation jobs one after another; the
   figure is a job's wall time from claim to done, the model already loaded (every job after the

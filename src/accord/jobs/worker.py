@@ -18,7 +18,6 @@ Outcomes of an attempt:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
@@ -38,28 +37,15 @@ from accord.timeutil import utcnow
 log = logging.getLogger("accord.worker")
 
 
-WARM_MODULES = (
-    "accord.outputs.studio",
-    "accord.model.sample",  # torch and the network
-    "accord.media.render",
-    "accord.media.pianoroll",  # matplotlib
-    "accord.attribution.guard",  # SciPy's signal processing (audio fingerprints)
-    "accord.attribution.service",
-    "accord.provenance.credential",
-)
-"""What a generation imports: a long-lived worker imports it before it looks for work, not in its first job."""
-
-
 def warm_up() -> float:
-    """Import :data:`WARM_MODULES` now (a cold start pays ~2-3 s for them on a shared 2-core machine); seconds taken.
+    """Import what a generation needs now (:func:`accord.outputs.studio.import_generation_stack`); seconds taken.
 
     Loaded models are kept between jobs (:func:`accord.outputs.studio._load`); this makes the first job as
     fast as the next ones but for loading its model.
     """
-    t0 = time.perf_counter()
-    for name in WARM_MODULES:
-        importlib.import_module(name)
-    return time.perf_counter() - t0
+    from accord.outputs.studio import import_generation_stack
+
+    return import_generation_stack()
 
 
 def worker_name() -> str:
