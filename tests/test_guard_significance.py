@@ -28,7 +28,7 @@ from accord.attribution.guard.significance import EVIDENCE, GumbelNull, combined
 from accord.errors import ValidationError
 from accord.registry.store import Store
 from accord.settings import Settings
-from tests.test_guard import SQLITE, import_catalog, isrc, midi_bytes, symbolic_only, tune
+from tests.test_guard import import_catalog, isrc, midi_bytes, symbolic_only, tune
 
 
 def _gumbel_draws(lam: float, a: float, c: float, m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -148,7 +148,6 @@ def _four_bar_copy(seed: int, shift: int, tempo: float) -> bytes:
     )
 
 
-@SQLITE
 def test_a_four_bar_transposed_copy_is_improbable_and_blocked_while_originals_pass(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -165,7 +164,6 @@ def test_a_four_bar_transposed_copy_is_improbable_and_blocked_while_originals_pa
         assert original.status == "clear", original.to_dict()
 
 
-@SQLITE
 def test_calibration_fits_a_null_per_line_of_evidence_and_sets_the_line_above_chance(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
