@@ -106,6 +106,24 @@ def _split(
     return np.repeat(np.arange(len(total), dtype=I64), counts), amount
 
 
+def _split_chunked(
+    total: np.ndarray, counts: np.ndarray, rows: np.ndarray, weight: np.ndarray, key: np.ndarray, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_split` over chunks of :data:`CHUNK_ROWS` parents side by side (each group is split on its own)."""
+    if workers <= 1 or len(total) <= CHUNK_ROWS:
+        return _split(total, counts, rows, weight, key)
+    cuts = [*range(0, len(total), CHUNK_ROWS), len(total)]
+    ends = np.r_[0, np.cumsum(counts)]
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        live = counts[lo:hi] > 0
+        c0, c1 = int(ends[lo]), int(ends[hi])
+        return allocate_groups(total[lo:hi][live], counts[lo:hi][live], weight[rows[c0:c1]], key[rows[c0:c1]])
+
+    parts = parallel([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in pairwise(cuts)], workers)
+    return np.repeat(np.arange(len(total), dtype=I64), counts), np.concatenate(parts)
+
+
 def _cross(live: np.ndarray, children: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every live parent has all ``children``."""
     counts = np.where(live, len(children), 0).astype(I64)
@@ -160,7 +178,7 @@ class Cascade:
         rows = a_keep[rows]
         lost = (om_amount != 0) & (counts == 0)
         self._lose("no_attribution", "output", lost, om_amount, cur=om_cur, out=e_out[om_usage])
-        am_parent, am_amount = _split(om_amount, counts, rows, reg.attr_weight, reg.attr_isrc)
+        am_parent, am_amount = _split_chunked(om_amount, counts, rows, reg.attr_weight, reg.attr_isrc, self.workers)
         am_cur, am_usage, am_isrc = om_cur[am_parent], om_usage[am_parent], reg.attr_isrc[rows]
         rest = am_isrc == c.code("isrc", "")
 
