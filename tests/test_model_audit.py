@@ -99,7 +99,7 @@ def trained_model(store: Store, settings: Settings, manifest: Any, model_id: str
 def test_an_overfitted_model_is_refused_approval_and_serving_naming_the_works(
     store: Store, settings: Settings, registry: dict[str, Any]
 ) -> None:
-    model_id = trained_model(store, settings, registry["manifest"], "overfit", steps=250)
+    model_id = trained_model(store, settings, registry["manifest"], "overfit", steps=600)
     summary = audit_model(store, settings, model_id, **OPTIONS)
     assert summary["train_works"] == TRAINED and summary["control_works"] == UNSEEN
     assert summary["extraction_rate"] >= 0.6, summary["worst"]
@@ -134,7 +134,7 @@ def test_a_barely_trained_model_passes_and_may_be_approved(
 def test_the_cli_audit_writes_the_card_and_exits_1_when_it_fails(
     store: Store, settings: Settings, registry: dict[str, Any]
 ) -> None:
-    model_id = trained_model(store, settings, registry["manifest"], "overfit-cli", steps=250)
+    model_id = trained_model(store, settings, registry["manifest"], "overfit-cli", steps=600)
     args = ["model", "audit", model_id, "--works", "all", "--control", "8", "--prompt-bars", "2", "--bars", "4"]
     result = CliRunner().invoke(app, [*args, "--temperature", "0.3"])
     assert result.exit_code == 1, result.output
