@@ -222,21 +222,17 @@ def ingest_table(
         return IngestResult("", received, 0, received, 0, (), ())
     table, batch_id = new
     days = _days(table)
+    starts = _runs(days)  # where each day's rows start
     closed = closed_periods(store)
-    runs = _month_runs(days)  # the rows of each natural period (the month of the event's time)
-    natural = [_month(int(days[a])) for a in runs]
+    natural = [_month(int(days[a])) for a in starts]  # each day's own period: the month of its events' time
     assigned = [open_period_for(p, closed) for p in natural]
-    sizes = np.diff([*runs, len(days)])
-    late = int(sum(k for k, p, q in zip(sizes, natural, assigned, strict=True) if p != q))
-    table = table.append_column(
-        "period", pc.take(pa.array(assigned, pa.string()), pa.array(np.repeat(np.arange(len(runs)), sizes)))
-    )
+    late = int(sum(k for k, p, q in zip(np.diff([*starts, len(days)]), natural, assigned, strict=True) if p != q))
     periods = sorted(set(assigned))
-    found = period_total_problems(_revenue_by_period(table), period_revenue(store, settings, periods), source)
+    revenue = _revenue_by_period(table, starts, assigned)
+    found = period_total_problems(revenue, period_revenue(store, settings, periods), source)
     if found:
         raise Rejected(f"usage batch {source or '(events)'}", found)
-    table = table.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), table.num_rows))
-    written = _write_batch(settings, table, batch_id, days)
+    written = _write_batch(settings, table, batch_id, days, starts, assigned)
     with store.engine.begin() as conn:
         conn.execute(
             insert(T["usage_batches"]).values(
@@ -319,14 +315,6 @@ def _days(table: pa.Table) -> np.ndarray:
     return np.asarray(table.column("at").cast(pa.int64()).to_numpy() // 86_400_000_000)
 
 
-def _month_runs(days: np.ndarray) -> list[int]:
-    """Where each month's rows start (``days`` sorted): from the days' runs, so only one date per day is
-    converted to its month."""
-    starts = _runs(days)
-    months = days[starts].astype("datetime64[D]").astype("datetime64[M]")
-    return [a for a, keep in zip(starts, np.r_[True, months[1:] != months[:-1]], strict=True) if keep]
-
-
 def _month(day: int) -> str:
     return str(np.datetime64(day, "D").astype("datetime64[M]"))
 
@@ -336,12 +324,16 @@ def _runs(values: np.ndarray) -> list[int]:
     return np.flatnonzero(np.r_[True, values[1:] != values[:-1]]).tolist() if len(values) else []
 
 
-def _revenue_by_period(new: pa.Table) -> dict[tuple[str, str], int]:
-    revenue = new.filter(pc.equal(new.column("kind"), "revenue"))
+def _revenue_by_period(new: pa.Table, starts: list[int], assigned: list[str]) -> dict[tuple[str, str], int]:
+    """The batch's revenue per (period, currency): ``new`` sorted by time, the k-th day's rows from
+    ``starts[k]``, assigned to ``assigned[k]``."""
+    rows = pc.indices_nonzero(pc.equal(new.column("kind"), "revenue")).to_numpy()
+    day = np.searchsorted(starts, rows, side="right") - 1
+    cols = new.select(["currency", "amount"]).take(pa.array(rows)).to_pydict()
     totals: dict[tuple[str, str], int] = {}
-    cols = revenue.select(["period", "currency", "amount"]).to_pydict()
-    for period, currency, amount in zip(*cols.values(), strict=True):
-        totals[period, currency] = totals.get((period, currency), 0) + amount
+    for k, currency, amount in zip(day.tolist(), cols["currency"], cols["amount"], strict=True):
+        key = (assigned[k], currency)
+        totals[key] = totals.get(key, 0) + amount
     return totals
 
 
@@ -371,12 +363,14 @@ def _publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def _write_batch(settings: Settings, table: pa.Table, batch_id: str, days: np.ndarray) -> list[str]:
-    """Write one file per day (``days``: each row's, sorted) under temporary names, two at a time, then
-    rename each into place."""
+def _write_batch(
+    settings: Settings, table: pa.Table, batch_id: str, days: np.ndarray, starts: list[int], periods: list[str]
+) -> list[str]:
+    """Write one file per day under temporary names, two at a time, then rename each into place.
+
+    ``table`` is sorted by time; ``days`` holds each row's day, ``starts`` where each day's rows start and
+    ``periods`` each day's period (the ``period`` and ``batch_id`` columns are added per file)."""
     root = usage_dir(settings)
-    body = table.cast(EVENT_SCHEMA)
-    starts = _runs(days)
     bounds = list(pairwise([*starts, len(days)]))
     staged = [
         (folder / f".tmp-batch-{batch_id}.parquet", folder / f"batch-{batch_id}.parquet")
@@ -387,7 +381,10 @@ def _write_batch(settings: Settings, table: pa.Table, batch_id: str, days: np.nd
     def write(k: int) -> None:
         (a, b), (tmp, _) = bounds[k], staged[k]
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(body.slice(a, b - a), tmp, compression="zstd", use_dictionary=DICTIONARY)
+        body = table.slice(a, b - a)
+        body = body.append_column("period", pa.repeat(pa.scalar(periods[k], pa.string()), b - a))
+        body = body.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), b - a))
+        pq.write_table(body.cast(EVENT_SCHEMA), tmp, compression="zstd", use_dictionary=DICTIONARY)
 
     try:
         with ThreadPoolExecutor(WRITERS) as pool:
