@@ -9,6 +9,7 @@ final lines are built.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from itertools import pairwise
 from typing import TypeVar
 
@@ -120,7 +121,7 @@ def _split_chunked(
         c0, c1 = int(ends[lo]), int(ends[hi])
         return allocate_groups(total[lo:hi][live], counts[lo:hi][live], weight[rows[c0:c1]], key[rows[c0:c1]])
 
-    parts = parallel([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in pairwise(cuts)], workers)
+    parts = parallel([partial(part, lo, hi) for lo, hi in pairwise(cuts)], workers)
     return np.repeat(np.arange(len(total), dtype=I64), counts), np.concatenate(parts)
 
 
@@ -256,7 +257,7 @@ class Cascade:
         def chunk(lo: int, hi: int) -> tuple[dict[str, np.ndarray], list[Lost], dict[int, int]]:
             return self._owners(rec_total[lo:hi], lo, sides, works, holders, slots, work_rank)
 
-        parts = parallel([lambda lo=lo, hi=hi: chunk(lo, hi) for lo, hi in pairwise(cuts) if lo < hi], self.workers)
+        parts = parallel([partial(chunk, lo, hi) for lo, hi in pairwise(cuts) if lo < hi], self.workers)
         for lost in zip(*(p[1] for p in parts), strict=True):  # each reason's rows in row order
             self.lost.append((lost[0][0], lost[0][1], {k: np.concatenate([x[2][k] for x in lost]) for k in lost[0][2]}))
         operator: dict[int, int] = {}
@@ -428,7 +429,7 @@ class Cascade:
             rows = np.flatnonzero((o["party"] >= a) & (o["party"] < b))
             return rows[np.argsort(key[rows])]
 
-        return np.concatenate(parallel([lambda a=a, b=b: sort(a, b) for a, b in ranges], self.workers))
+        return np.concatenate(parallel([partial(sort, a, b) for a, b in ranges], self.workers))
 
     def suspense(self, no_usage: Sequence[tuple[str, int]]) -> pa.Table:
         """Unmatched money with its reason, sorted by :data:`SUSPENSE_KEYS`."""

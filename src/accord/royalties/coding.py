@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from typing import Any, TypeVar
 
@@ -42,7 +43,7 @@ def used_attribution(attribution: pa.Table, used: pa.Array | pa.ChunkedArray, wo
         piece = attribution.slice(lo, hi - lo)
         return piece.filter(pc.is_in(piece["output_id"], value_set=used))
 
-    tasks = [lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in pairwise(cuts) if lo < hi]
+    tasks = [partial(part, lo, hi) for lo, hi in pairwise(cuts) if lo < hi]
     parts = parallel(tasks, workers)
     return pa.concat_tables(parts) if parts else attribution.slice(0, 0)
 

@@ -144,11 +144,11 @@ def inputs_hash(codes: Codes, reg: Registry, files: Sequence[Path], policy: Roya
         digest.update("\x1f".join(values.to_pylist()).encode())
     for g in (reg.items, reg.sides, reg.works, reg.holders):
         for arr in (g.key, *(g.columns[k] for k in sorted(g.columns))):
-            digest.update(np.ascontiguousarray(arr, np.int64))
+            digest.update(np.ascontiguousarray(arr, np.int64).data)
     for arr in (reg.durations.key, reg.durations.columns["ms"], reg.by_duration):
-        digest.update(np.ascontiguousarray(arr, np.int64))
+        digest.update(np.ascontiguousarray(arr, np.int64).data)
     for arr in (reg.attr_out, reg.attr_isrc, reg.attr_weight):
-        digest.update(np.ascontiguousarray(arr, np.int64))
+        digest.update(np.ascontiguousarray(arr, np.int64).data)
     return digest.hexdigest()
 
 
