@@ -452,6 +452,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/taint"): Rule("read"),
     ("POST", "/v1/trainings"): Rule("operator", _json(lambda _r, _t: {"manifest": "0" * 64})),
     ("POST", "/v1/models/{model_id}/evaluations"): Rule("operator", _json(lambda _r, _t: {})),
+    ("POST", "/v1/models/{model_id}/retrainings"): Rule("operator", _json(lambda _r, _t: {})),
     ("POST", "/v1/creators"): Rule("operator", _json(lambda r, _t: {"creator_id": _other_party(r)})),
     ("GET", "/v1/creators/me"): Rule("open"),
     ("POST", "/v1/generations"): Rule(
