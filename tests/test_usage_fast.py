@@ -103,7 +103,7 @@ def by_id(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table.column("event_id")))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(event(), min_size=1, max_size=6), period=st.sampled_from([None, "2026-11"]))
 def test_the_fast_path_accepts_only_what_the_precise_path_accepts_and_reads_it_the_same(
     rows: list[dict[str, Any]], period: str | None
