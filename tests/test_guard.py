@@ -261,7 +261,12 @@ def test_generation_retries_other_seeds_then_refuses_when_every_seed_copies(
         return _Piece(disguised_copy(seed=4, first_bar=0, bars=8, shift=seed % 5, tempo=1.1, edit_share=0.2))
 
     monkeypatch.setattr(sample, "generate", copying_sampler)
-    monkeypatch.setattr(studio, "_load", lambda _path: object())
+    from types import SimpleNamespace
+
+    import accord.model.contracts as contracts
+
+    monkeypatch.setattr(studio, "_load", lambda _path: SimpleNamespace(tokenizer=None))
+    monkeypatch.setattr(contracts, "check_request", lambda *a, **k: None)  # the stub model has no vocabulary
     monkeypatch.setattr(studio, "check_may_generate", lambda *a, **k: None)
     monkeypatch.setattr(studio.repository, "get_model", lambda *a, **k: None)
     monkeypatch.setattr(studio, "get_creator", lambda *a, **k: None)
