@@ -108,3 +108,19 @@ def test_the_saved_reference_is_memory_mapped_and_matches_as_the_built_one(tmp_p
     assert built.match(query) == saved.match(query) and saved.match(query)[0].clip == 1
     fewer = load_or_build_reference(files[:2], tmp_path / "cache")  # another catalog: another folder
     assert fewer.count == 2 and len(list((tmp_path / "cache" / "guard").glob("audio-*"))) == 2
+
+
+def test_counting_windows_only_for_the_bins_that_can_win_returns_what_counting_all_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import accord.media.fingerprint as fp
+
+    clips = [clip(seed) for seed in range(30, 38)]
+    index = FingerprintIndex.build([fingerprint(c, SAMPLE_RATE) for c in clips])
+    rng = np.random.default_rng(2)
+    queries = [fingerprint(clips[i][SAMPLE_RATE : 7 * SAMPLE_RATE] * 0.5, SAMPLE_RATE) for i in (0, 3, 6)]
+    queries.append(fingerprint(rng.normal(0.0, 0.1, 6 * SAMPLE_RATE) + clip(99)[: 6 * SAMPLE_RATE], SAMPLE_RATE))
+    pruned = [index.match(q, k=k) for q in queries for k in (1, 3, 8)]
+    for bins in (1, 10**9):  # the fewest bins first, and every bin
+        monkeypatch.setattr(fp, "_BINS_PER_RESULT", bins)
+        assert [index.match(q, k=k) for q in queries for k in (1, 3, 8)] == pruned

@@ -77,6 +77,9 @@ INDEX_FORMAT = "landmark-index/2"
 """How a saved :class:`FingerprintIndex` is laid out and weighted (2: with :func:`rarity_weights`)."""
 
 _F_BITS, _DT_BITS = 10, 6  # 513 bins need 10 bits; dt up to 63 frames needs 6
+_FRAME_BITS = 22  # a query frame in a match key: up to 2^22 frames (18 hours) of query
+_BINS_PER_RESULT = 64  # bins whose windows are counted first, per match asked for (more when needed)
+_BIN_BITS = 21  # an offset bin in a match key (±2^20 bins of 3 frames); the clip takes the 20 bits left
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,7 @@ def _windowed(
     best = np.zeros(groups, dtype=np.float64)
     np.maximum.at(best, group, in_window)
     start = np.full(groups, np.iinfo(np.int64).max)
-    at_best = np.isclose(in_window, best[group], rtol=0.0, atol=1e-6)
+    at_best = in_window == best[group]  # exact: best holds these very values
     np.minimum.at(start, group[at_best], frame[at_best])
     return best, start
 
@@ -335,6 +338,24 @@ class FingerprintIndex:
         h, c, t = h[order], c[order], t[order]
         return cls(h, c, t, len(prints), rarity_weights(h, c, len(prints)))
 
+    @staticmethod
+    def _window_scores(
+        g: np.ndarray, t: np.ndarray, w: np.ndarray, chosen: np.ndarray, window_seconds: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (and window starts) of the bins ``chosen`` (sorted): the votes in the best long
+        window, or :data:`SHORT_WINDOW_WEIGHT` times those in the best short one, whichever is more."""
+        inside = np.zeros(int(g.max()) + 1 if len(g) else 0, dtype=bool)
+        inside[chosen] = True
+        frames = inside[g]
+        group = np.searchsorted(chosen, g[frames])
+        t, w = t[frames], w[frames]
+        windowed, best_start = _windowed(group, t, w, len(chosen), window_seconds)
+        short, short_start = _windowed(group, t, w, len(chosen), SHORT_WINDOW_SECONDS)
+        short_wins = SHORT_WINDOW_WEIGHT * short > windowed
+        return np.where(short_wins, SHORT_WINDOW_WEIGHT * short, windowed), np.where(
+            short_wins, short_start, best_start
+        )
+
     def match(
         self, query: Fingerprint, k: int = 5, window_seconds: float = WINDOW_SECONDS, exclude: Sequence[int] = ()
     ) -> list[AudioMatch]:
@@ -356,33 +377,48 @@ class FingerprintIndex:
             idx, clip, qtime = idx[keep], clip[keep], qtime[keep]
         if len(idx) == 0:
             return []
-        weight = np.asarray(self.weights[idx], dtype=np.float64)
+        weight = np.asarray(self.weights[idx], dtype=np.float32)
         offset = self.times[idx].astype(np.int64) - qtime
         # offsets within ±OFFSET_BIN // 2 frames are one bin (frame jitter from resampling and cutting)
         binned = np.floor_divide(offset + OFFSET_BIN // 2, OFFSET_BIN)
-        uniq, group, totals = np.unique(
-            clip * (1 << 32) + (binned + (1 << 31)), return_inverse=True, return_counts=True
-        )
-        group = group.reshape(-1)
-        # one vote per (bin, query frame), the rarest landmark's weight: a chord the two share at one
-        # instant is one moment of agreement however many of its peaks pair up; a copy agrees frame after frame
-        frame_key = group.astype(np.int64) * (1 << 32) + qtime
-        order = np.lexsort((-weight, frame_key))
-        first = np.r_[True, frame_key[order][1:] != frame_key[order][:-1]]
-        chosen = order[first]  # sorted by (bin, query frame)
-        g, t, w = group[chosen], qtime[chosen], weight[chosen]
-        # the score of each bin: its votes in the best long window, or in the best short one weighted up
-        windowed, best_start = _windowed(g, t, w, len(uniq), window_seconds)
-        short, short_start = _windowed(g, t, w, len(uniq), SHORT_WINDOW_SECONDS)
-        short_wins = SHORT_WINDOW_WEIGHT * short > windowed
-        windowed = np.where(short_wins, SHORT_WINDOW_WEIGHT * short, windowed)
-        best_start = np.where(short_wins, short_start, best_start)
-        clip_of = (uniq >> 32).astype(np.int64)
-        offset_of = (uniq & ((1 << 32) - 1)) - (1 << 31)
-        # per clip, the bin with the most windowed votes (then the most landmarks overall)
-        rank = np.lexsort((-totals, -windowed, clip_of))
-        keep_bins = rank[np.r_[True, clip_of[rank][1:] != clip_of[rank][:-1]]]
-        keep_bins = keep_bins[np.lexsort((clip_of[keep_bins], -totals[keep_bins], -windowed[keep_bins]))][:k]
+        # one key per hit, (clip, offset bin, query frame) packed in 64 bits, sorted once: one vote per
+        # (bin, query frame), the rarest landmark's weight — a chord the two share at one instant is one
+        # moment of agreement however many of its peaks pair up; a copy agrees frame after frame
+        bin_bits = _BIN_BITS
+        binned = np.clip(binned, 1 - (1 << (bin_bits - 1)), (1 << (bin_bits - 1)) - 1)  # ±16 hours: never reached
+        key = (clip << (bin_bits + _FRAME_BITS)) | ((binned + (1 << (bin_bits - 1))) << _FRAME_BITS) | qtime
+        order = np.argsort(key)  # equal keys are one vote whatever their order
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        w = np.maximum.reduceat(weight[order], first).astype(np.float64)
+        hits = np.diff(np.r_[first, len(key)])
+        key = key[first]
+        t = key & ((1 << _FRAME_BITS) - 1)
+        uniq, g = np.unique(key >> _FRAME_BITS, return_inverse=True)  # (clip, bin), sorted
+        g = g.reshape(-1)
+        totals = np.bincount(g, weights=hits, minlength=len(uniq)).astype(np.int64)
+        clip_of = (uniq >> bin_bits).astype(np.int64)
+        offset_of = (uniq & ((1 << bin_bits) - 1)) - (1 << (bin_bits - 1))
+        # windows are counted only for the bins that can reach the top k: a bin's score is at most its
+        # whole weight (times the short window's weight); bins are taken by that bound, most first,
+        # until the k-th best clip found scores at least the bound of every bin left
+        bound = np.bincount(g, weights=w, minlength=len(uniq)) * max(1.0, SHORT_WINDOW_WEIGHT)
+        by_bound = np.argsort(-bound, kind="stable")
+        take = min(len(uniq), _BINS_PER_RESULT * (k + 1))
+        while True:
+            chosen = np.sort(by_bound[:take])
+            score, start = self._window_scores(g, t, w, chosen, window_seconds)
+            rank = np.lexsort((-totals[chosen], -score, clip_of[chosen]))
+            best = rank[np.r_[True, clip_of[chosen][rank][1:] != clip_of[chosen][rank][:-1]]]
+            best = best[np.lexsort((clip_of[chosen][best], -totals[chosen][best], -score[best]))][:k]
+            if take == len(uniq) or (len(best) == k and score[best[-1]] >= bound[by_bound[take]]):
+                break
+            take = min(len(uniq), 4 * take)
+        keep_bins = chosen[best]
+        windowed = np.zeros(len(uniq))
+        windowed[chosen] = score
+        best_start = np.zeros(len(uniq), dtype=np.int64)
+        best_start[chosen] = start
         frame = HOP / SAMPLE_RATE
         return [
             AudioMatch(
