@@ -174,15 +174,20 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 async def load(port: int, name: str, request: bytes, expect: int, seconds: float, concurrency: int) -> Result:
     """``concurrency`` connections, each sending ``request`` again as soon as its answer is read."""
     latencies: list[float] = []
-    errors = 0
+    errors, warmed = 0, 0
+    all_warm, go = asyncio.Event(), asyncio.Event()
+    stop = 0.0
 
     async def connection() -> None:
-        nonlocal errors
+        nonlocal errors, warmed
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for _ in range(3):  # warm: imports, first reads, materialised decisions
                 await _exchange(reader, writer, request)
-            await ready.wait()
+            warmed += 1
+            if warmed == concurrency:
+                all_warm.set()
+            await go.wait()  # every connection starts together, once all are warm
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
                 status = await _exchange(reader, writer, request)
@@ -191,12 +196,11 @@ async def load(port: int, name: str, request: bytes, expect: int, seconds: float
         finally:
             writer.close()
 
-    ready = asyncio.Event()
     tasks = [asyncio.create_task(connection()) for _ in range(concurrency)]
-    await asyncio.sleep(0.5)
+    await all_warm.wait()
     started = time.perf_counter()
     stop = started + seconds
-    ready.set()
+    go.set()
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99

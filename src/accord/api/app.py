@@ -36,12 +36,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (500, "A bug in Accord: a generic message with the request id (details only in the server's log)."),
     )
 }
-ROUTERS = (
-    admin.router,
+ROUTERS = (  # the busiest first: a request is matched against the routes in this order (no paths overlap)
     catalog.router,
+    studio.router,
+    admin.router,
     rights.router,
     datasets.router,
-    studio.router,
     royalties.router,
     attribution.router,
 )

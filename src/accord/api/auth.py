@@ -238,8 +238,7 @@ def _cache_of(store: Store) -> _KeyCache:
 
 def read_counters(store: Store) -> dict[str, int]:
     """Every version counter now (:mod:`accord.registry.counters`): one query."""
-    with store.engine.connect() as conn:
-        return counters.read(conn)
+    return counters.read_now(store.engine)
 
 
 def _key_row(store: Store, key_id: str, stamps: dict[str, int] | None = None) -> Any:
@@ -466,6 +465,9 @@ class ApiAuditEvent:
     detail: dict[str, Any]
 
 
+_AUDIT_INSERT = insert(T["api_audit_events"])  # one statement object: compiled once, parameters per event
+
+
 def audit(
     store: Store,
     principal: Principal,
@@ -479,22 +481,22 @@ def audit(
 ) -> None:
     """Append one event to the API audit log (never edited, never deleted); in ``conn``'s transaction
     when given (the change it records and its event commit together), else in its own."""
-    statement = insert(T["api_audit_events"]).values(
-        at=store.clock(),
-        key_id=principal.key_id,
-        role=principal.role.value,
-        party_id=principal.party_id,
-        action=action,
-        object_type=obj_type,
-        object_id=str(obj_id)[:128],
-        request_id=request_id[:64],
-        detail=detail or {},
-    )
+    values = {
+        "at": store.clock(),
+        "key_id": principal.key_id,
+        "role": principal.role.value,
+        "party_id": principal.party_id,
+        "action": action,
+        "object_type": obj_type,
+        "object_id": str(obj_id)[:128],
+        "request_id": request_id[:64],
+        "detail": detail or {},
+    }
     if conn is not None:
-        conn.execute(statement)
+        conn.execute(_AUDIT_INSERT, values)
         return
     with store.engine.begin() as own:
-        own.execute(statement)
+        own.execute(_AUDIT_INSERT, values)
 
 
 def audit_events(store: Store, *, after: int = 0, limit: int = 100, party_id: str | None = None) -> list[ApiAuditEvent]:

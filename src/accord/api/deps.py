@@ -17,8 +17,10 @@ from accord.registry.store import Store
 from accord.settings import Settings
 from accord.timeutil import parse_instant
 
-Caller = Annotated[Principal, Depends(current_principal)]
-StoreDep = Annotated[Store, Depends(store_of)]
+
+async def _store(request: Request) -> Store:
+    """The app's store, as a dependency (``async``: FastAPI runs it in the event loop, not a thread)."""
+    return store_of(request)
 
 
 def settings_of(request: Request) -> Settings:
@@ -26,7 +28,13 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(settings_of)]
+async def _settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+StoreDep = Annotated[Store, Depends(_store)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def request_id(request: Request) -> str:

@@ -33,8 +33,10 @@ ordinary skew.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,6 +112,25 @@ InTransaction = Callable[[Connection, "Job"], None]
 """Something to write in the same transaction as a new job (the API's audit event)."""
 
 
+_SQLITE_WRITER = threading.Lock()
+"""SQLite takes one writer at a time: threads of one process queue here for their turn instead of in
+SQLite's busy handler, which sleeps (1, 2, 5 … 100 ms) between tries."""
+_INSERT = insert(T["jobs"])
+"""One statement object for every submission: compiled once, then only its parameters change."""
+_INSERT_IF_NEW: dict[str, Any] = {}
+
+
+def _insert_if_new(dialect_name: str) -> Any:
+    """``INSERT … ON CONFLICT (job_id) DO NOTHING RETURNING job_id`` for the backend (built once each)."""
+    found = _INSERT_IF_NEW.get(dialect_name)
+    if found is None:
+        t = T["jobs"]
+        dialect = pg_dialect if dialect_name == "postgresql" else sqlite_dialect
+        found = dialect.insert(t).on_conflict_do_nothing(index_elements=[t.c.job_id]).returning(t.c.job_id)
+        _INSERT_IF_NEW[dialect_name] = found
+    return found
+
+
 def job_id_for(kind: str, owner: str, idempotency_key: str | None) -> str:
     """A new job's id: random, or, for a request that names an idempotency key, a hash of
     (kind, owner, key), so that the same request sent again names the same job."""
@@ -138,7 +159,6 @@ def create_job(
         Conflict: the key was used by the same owner for a different request.
     """
     job_id = job_id_for(kind, owner, idempotency_key)
-    t = T["jobs"]
     created_at = store.clock()
     values = {
         "job_id": job_id,
@@ -149,15 +169,14 @@ def create_job(
         "created_at": created_at,
         "attempts": 0,
     }
-    if idempotency_key is None:
-        statement: Any = insert(t).values(**values)
-    else:  # the same request again inserts nothing (one statement on both backends)
-        dialect = pg_dialect if store.engine.dialect.name == "postgresql" else sqlite_dialect
-        statement = dialect.insert(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.job_id])
     job = Job(job_id, kind, owner, QUEUED, params, None, None, created_at, None, None)
-    with store.engine.begin() as conn:
-        # RETURNING, not rowcount: psycopg reports no row count for an INSERT
-        inserted = conn.execute(statement.returning(t.c.job_id)).first() is not None
+    sqlite = store.engine.dialect.name == "sqlite"
+    with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), store.engine.begin() as conn:
+        if idempotency_key is None:
+            conn.execute(_INSERT, values)
+            inserted = True
+        else:  # RETURNING, not rowcount: psycopg reports no row count for an INSERT
+            inserted = conn.execute(_insert_if_new(conn.dialect.name), values).first() is not None
         if inserted and also is not None:
             also(conn, job)
     if inserted:

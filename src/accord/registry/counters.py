@@ -13,7 +13,7 @@ largest id of an append-only table, whose ids are handed out before commit).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from accord.registry.schema import Base
@@ -37,4 +37,15 @@ def read(conn: Connection) -> dict[str, int]:
     """Every counter's value now (a missing row reads 0)."""
     t = T["version_counters"]
     found = {name: int(n) for name, n in conn.execute(select(t.c.name, t.c.n))}
+    return {name: found.get(name, 0) for name in NAMES}
+
+
+_READ_SQL = "SELECT name, n FROM version_counters"
+
+
+def read_now(engine: Engine) -> dict[str, int]:
+    """:func:`read` on a pooled connection, as fixed SQL text: what every API request does first, so it
+    skips SQLAlchemy's statement compilation and cache-key work (a quarter of a cached read's time)."""
+    with engine.connect() as conn:
+        found = {str(name): int(n) for name, n in conn.exec_driver_sql(_READ_SQL)}
     return {name: found.get(name, 0) for name in NAMES}
