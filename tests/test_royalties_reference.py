@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -239,11 +238,6 @@ def test_advances_recoupment_and_guarantee_shortfalls_equal_the_reference_over_t
         history += as_transfers(legs, period)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/royalties.md §3 says a recording's master split is its lowest-id fitting master agreement's; "
-    "the engine (inputs._split) takes the first owner's (by party id) agreement",
-)
 def test_a_recordings_master_split_is_its_lowest_id_fitting_master_agreements(tmp_path: Path) -> None:
     cat = f.catalog(
         f.recording("GBXYZ2600001", {"P-A": 50, "P-B": 50}, ["W-1"]),
@@ -266,11 +260,6 @@ def test_a_recordings_master_split_is_its_lowest_id_fitting_master_agreements(tm
     assert_equal(engine_as_reference(result), ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/royalties.md §3 names a no_works suspense reason; the engine puts a recording without works' "
-    "publishing money in suspense as unowned_share (inputs.build_inputs adds a work '' nobody owns)",
-)
 def test_a_recording_without_works_puts_its_publishing_money_in_suspense_as_no_works(tmp_path: Path) -> None:
     cat = f.catalog(f.recording("GBXYZ2600001", {"P-A": 100}, []), f.agreement("A-1", "P-A", pool_share=100))
     models = {"M-1": [_item("GBXYZ2600001", 1000)]}

@@ -60,7 +60,7 @@ from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import EVENT_SCHEMA
 from accord.signing import canonical_json
 
-ENGINE_VERSION = f"accord-royalties/3 ({__version__}; duckdb {duckdb.__version__})"
+ENGINE_VERSION = f"accord-royalties/4 ({__version__}; duckdb {duckdb.__version__})"
 
 LINE_COLUMNS = (
     "party_id",

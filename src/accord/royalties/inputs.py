@@ -188,7 +188,7 @@ def build_inputs(
         works.append((isrc, Side.MASTER.value, MASTER_WORK, 1))
         holders += _holder_rows(isrc, Side.MASTER.value, MASTER_WORK, isrc, _owners(rec.shares), matcher)
         work_ids = sorted(set(rec.works))
-        for work_id in work_ids or [MASTER_WORK]:
+        for work_id in work_ids:  # none: the publishing side goes to suspense as no_works
             works.append((isrc, Side.PUBLISHING.value, work_id, 1))
             work = catalog.works.get(work_id)
             owners = _owners(work.shares) if work is not None else []
@@ -208,18 +208,19 @@ def build_inputs(
 
 
 def _split(isrc: str, owners: list[tuple[str, int]], work_ids: Iterable[str], catalog: Catalog, m: _Matcher) -> int:
-    for party, _ in owners:
-        a = m.match(party, Side.MASTER.value, isrc, "training") or m.match(party, Side.MASTER.value, isrc, "output")
-        if a is not None:
-            return a.terms.master_split_ppm
-    for work_id in sorted(set(work_ids)):
-        work = catalog.works.get(work_id)
-        for party, _ in _owners(work.shares) if work else []:
-            a = m.match(party, Side.PUBLISHING.value, work_id, "training") or m.match(
-                party, Side.PUBLISHING.value, work_id, "output"
-            )
-            if a is not None:
-                return a.terms.master_split_ppm
+    """The recording's master split: the lowest-id fitting master agreement's (any owner, train or generate),
+    else the lowest-id fitting publishing agreement's (any work, any publisher), else 50/50."""
+    master = [m.match(p, Side.MASTER.value, isrc, b) for p, _ in owners for b in BASES]
+    publishing = [
+        m.match(p, Side.PUBLISHING.value, w, b)
+        for w in sorted(set(work_ids))
+        for p, _ in (_owners(catalog.works[w].shares) if w in catalog.works else [])
+        for b in BASES
+    ]
+    for found in (master, publishing):
+        fitting = [a for a in found if a is not None]
+        if fitting:
+            return min(fitting, key=lambda a: a.agreement_id).terms.master_split_ppm
     return 500_000
 
 
