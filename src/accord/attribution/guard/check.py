@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.attribution.guard.align import Passage, align_many
-from accord.attribution.guard.audio import AudioSource, fingerprint_all
+from accord.attribution.guard.audio import AudioSource, guard_catalog, load_or_build_reference, reference_key
 from accord.attribution.guard.findings import Finding, evalues, find
 from accord.attribution.guard.index import (
     CatalogPiece,
@@ -95,55 +95,34 @@ class Guard:
         """The guard over every recording the registry holds now (cached on disk by catalog hash).
 
         ``policy``: the thresholds to use (default: the saved policy, :func:`load_policy`); calibration
-        passes the defaults, since it replaces whatever policy was saved."""
-        catalog = store.snapshot()
-        pieces, works, genres, midi_paths, audio_sources = [], [], [], {}, []
-        transcribed: dict[str, Path] = {}
-        # sorted by ISRC: the index (and its hash) does not depend on storage order
-        for isrc in sorted(catalog.recordings):
-            rec = catalog.recordings[isrc]
-            media = sorted(rec.media, key=lambda m: (m.kind, m.sha256))
-            midi = next((m for m in media if m.kind == "midi"), None)
-            if midi is not None and store.media.has(midi.sha256):
-                pieces.append(CatalogPiece(isrc, rec.title, midi.sha256))
-                works.append(tuple(sorted(rec.works)))
-                genres.append(rec.genre)
-                midi_paths[midi.sha256] = store.media.open_path(midi.sha256)
-                audio_sources.append(
-                    (AudioSource(isrc, rec.title, midi.sha256, "midi render"), midi_paths[midi.sha256])
-                )
-            elif settings.guard_transcribe:
-                # audio only: its notes, transcribed once (cached), so the symbolic check covers it too
-                heard = next((m for m in media if m.kind == "audio" and store.media.has(m.sha256)), None)
-                if heard is not None:
-                    pieces.append(CatalogPiece(isrc, rec.title, heard.sha256))
-                    works.append(tuple(sorted(rec.works)))
-                    genres.append(rec.genre)
-                    transcribed[heard.sha256] = store.media.open_path(heard.sha256)
-            for m in media:
-                if m.kind == "audio" and store.media.has(m.sha256):
-                    audio_sources.append(
-                        (AudioSource(isrc, rec.title, m.sha256, "audio"), store.media.open_path(m.sha256))
-                    )
+        passes the defaults, since it replaces whatever policy was saved.
 
+        Resident: the catalog listing is read again only when the registry has changed
+        (:func:`~.audio.guard_catalog`), the symbolic index and the audio reference are
+        memory-mapped from their saved folders, and all three are kept in this process (the API,
+        a worker, a CLI call checking many files) for the next call."""
+        listing = guard_catalog(store, settings)
+        pieces, works, genres = listing.pieces, listing.works, listing.genres
         use_audio = settings.guard_audio if audio is None else audio
         memo_key = (
             str(settings.cache_dir),
             catalog_key(pieces),
-            catalog_key([CatalogPiece(s.isrc, s.origin, s.sha256) for s, _ in audio_sources]) if use_audio else "",
+            reference_key([s for s, _ in listing.audio_sources]) if use_audio else "",
         )
         if memo_key not in _LOADED:
 
             def read(piece: CatalogPiece) -> list[tuple[str, Encoded]]:
-                if piece.sha256 in midi_paths:
-                    return encode_midi(midi_paths[piece.sha256].read_bytes())
-                return encode_midi(transcribed_midi(transcribed[piece.sha256], piece.sha256, settings.cache_dir))
+                if piece.sha256 in listing.midi:
+                    return encode_midi(listing.midi[piece.sha256].read_bytes())
+                heard = listing.transcribed[piece.sha256]
+                return encode_midi(transcribed_midi(heard, piece.sha256, settings.cache_dir))
 
             index = load_or_build(pieces, read, settings.cache_dir, progress)
             reference = None
             if use_audio:
-                prints = fingerprint_all(audio_sources, settings.cache_dir, settings.workers, progress)
-                reference = AudioReference(tuple(s for s, _ in audio_sources), FingerprintIndex.build(prints))
+                sources = listing.audio_sources
+                landmarks = load_or_build_reference(sources, settings.cache_dir, settings.workers, progress)
+                reference = AudioReference(tuple(s for s, _ in sources), landmarks)
             if len(_LOADED) >= 4:  # a few catalogs at most (tests, a CLI session): drop the oldest
                 _LOADED.pop(next(iter(_LOADED)))
             _LOADED[memo_key] = (index, reference)
@@ -236,9 +215,11 @@ class Guard:
         if self.audio is None:
             return []
         out: dict[str, Evidence] = {}
-        for m in self.audio.index.match(fp, k=CLOSEST + 2 * len(exclude_isrcs) + 4):
-            src = self.audio.sources[m.clip]
-            if src.isrc in exclude_isrcs or (src.isrc in out and out[src.isrc].score >= m.votes):
+        sources = self.audio.sources
+        left_out = [c for c, s in enumerate(sources) if s.isrc in exclude_isrcs] if exclude_isrcs else []
+        for m in self.audio.index.match(fp, k=CLOSEST + 4, exclude=left_out):
+            src = sources[m.clip]
+            if src.isrc in out and out[src.isrc].score >= m.votes:
                 continue
             start = max(m.offset_seconds, 0.0)
             out[src.isrc] = Evidence(

@@ -42,12 +42,12 @@ recalibrated."""
 DEFAULT_SYMBOLIC_THRESHOLD = 3.0
 """E = 0.001 (one chance match this good per thousand checked pieces), used until a catalog is
 calibrated."""
-DEFAULT_AUDIO_THRESHOLD = 80.0
-"""Landmark matches agreeing on one offset, used until a catalog is calibrated: two different tunes on
-one simple synthesizer reach ~70 by chance (tests/test_fingerprint.py); the demo catalog
-calibrates to several hundred (docs/guard.md)."""
+DEFAULT_AUDIO_THRESHOLD = 15.0
+"""The audio score (rarity-weighted frames of agreeing landmarks, :class:`accord.media.fingerprint.AudioMatch`)
+used until a catalog is calibrated: two different tunes on one simple synthesizer reach ~10 by
+chance, a 6-second copy ~20 (tests/test_fingerprint.py); the demo catalog calibrates higher (docs/guard.md)."""
 SYMBOLIC_FLOOR = 2.0  # never below significance 2 (E = 0.01): one chance match per hundred pieces is not evidence
-AUDIO_FLOOR = 35.0
+AUDIO_FLOOR = 10.0  # audio: about what two unrelated tunes on one synthesizer share by chance
 AUDIO_MARGIN_FACTOR = 0.1  # audio threshold = percentile + max(margin, 10% of it): see docs/guard.md
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
 DEFAULT_SCORING = Scoring(
