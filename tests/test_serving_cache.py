@@ -228,6 +228,10 @@ def test_the_cache_keeps_only_the_newest_registry_counter() -> None:
     for key in ("x", "y", "z"):
         cache.put(6, key, entry)
     assert cache.get(6, "x") is None and cache.get(6, "z") is entry  # least recently used goes first
+    small = ReadCache(max_bytes=3 * entry.nbytes)
+    for key in "abcd":
+        small.put(1, key, entry)
+    assert small.get(1, "a") is None and small.get(1, "d") is entry and small.size == 3 * entry.nbytes
     assert entry.body(now) == b'{"at":"2026-11-01T00:00:00Z"}'
     assert not entry.serves(now, now - timedelta(seconds=1))  # a clock that reads earlier than when rendered
 

@@ -40,6 +40,8 @@ from accord.timeutil import iso
 TOKEN = f"@@accord-instant-{secrets.token_hex(16)}@@"
 """Stands for the instant asked about in a rendered answer (random per process: no data holds it)."""
 MAX_ENTRIES = 4096
+MAX_BYTES = 64 * 2**20
+"""At most this many rendered bytes per process (a page of 50 recordings is ~50 kB, a detail ~2 kB)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Rendered:
         start, until = self.span
         return now >= self.built_now and (start is None or start <= at) and (until is None or at < until)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(len(p) for p in self.parts)
+
     def body(self, at: datetime) -> bytes:
         return (iso(at) or "").encode().join(self.parts)
 
@@ -88,21 +94,26 @@ def span_of(spans: Any) -> Span:
 
 
 class ReadCache:
-    """Rendered answers of one registry, for one process (``app.state.reads``): an LRU of
-    :data:`MAX_ENTRIES` entries, all of the newest registry counter seen."""
+    """Rendered answers of one registry, for one process (``app.state.reads``): an LRU of at most
+    :data:`MAX_ENTRIES` entries and :data:`MAX_BYTES` bytes, all of the newest registry counter seen."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
         self.stamp = -1
         self.entries: OrderedDict[Hashable, Rendered] = OrderedDict()
+        self.size = 0
         self.lock = threading.Lock()
+
+    def _clear(self) -> None:
+        self.entries.clear()
+        self.size = 0
 
     def get(self, stamp: int, key: Hashable) -> Rendered | None:
         with self.lock:
             if stamp != self.stamp:
                 if stamp > self.stamp:  # the registry moved on: everything held is stale
                     self.stamp = stamp
-                    self.entries.clear()
+                    self._clear()
                 return None
             found = self.entries.get(key)
             if found is not None:
@@ -113,13 +124,15 @@ class ReadCache:
         with self.lock:
             if stamp > self.stamp:
                 self.stamp = stamp
-                self.entries.clear()
+                self._clear()
             if stamp != self.stamp:  # rendered from an older registry than others have seen: keep nothing
                 return
+            old = self.entries.pop(key, None)
+            self.size += entry.nbytes - (old.nbytes if old is not None else 0)
             self.entries[key] = entry
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            while self.entries and (len(self.entries) > self.max_entries or self.size > self.max_bytes):
+                _, dropped = self.entries.popitem(last=False)
+                self.size -= dropped.nbytes
 
 
 Build = Callable[[int], tuple[Any, Span]]
