@@ -44,7 +44,7 @@ from accord.royalties.usage_checks import (
     table_of,
     text_problems,
 )
-from accord.royalties.usage_fast import fast_events, id_order
+from accord.royalties.usage_fast import VALID_SCHEMA, fast_events, id_order
 from accord.royalties.usage_precise import precise_events
 from accord.settings import Settings
 
@@ -53,23 +53,9 @@ T = Base.metadata.tables
 INGEST_STAGE, INGEST_STEPS = "ingest usage events", 4
 """The progress of an ingest: read, validate, find the new events, write them (one bar, four steps)."""
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("kind", pa.string()),
-        ("at", pa.timestamp("us", tz="UTC")),
-        ("creator_id", pa.string()),
-        ("output_id", pa.string()),
-        ("model_id", pa.string()),
-        ("territory", pa.string()),
-        ("amount", pa.int64()),
-        ("currency", pa.string()),
-        ("source", pa.string()),
-        ("period", pa.string()),
-        ("batch_id", pa.string()),
-    ]
-)
-"""The Parquet log's columns. ``amount`` is integer micro-units (0 except on revenue events)."""
+EVENT_SCHEMA = VALID_SCHEMA.append(pa.field("period", pa.string())).append(pa.field("batch_id", pa.string()))
+"""The Parquet log's columns: a checked batch's (:data:`~accord.royalties.usage_fast.VALID_SCHEMA`), its
+period and batch id. ``amount`` is integer micro-units (0 except on revenue events)."""
 
 WRITERS = 2
 """Threads that take columns and write day files at once (Arrow and Parquet release the GIL)."""
