@@ -366,3 +366,33 @@ def test_the_cli_and_the_api_refuse_a_bad_style_key_or_tempo_and_write_nothing(
         assert c.get("/v1/jobs", headers=auth).json()["items"] == []  # nothing queued
         ok = c.post("/v1/generations", headers=auth, json={"model_id": model_id, "style": "reel", "bars": 4})
         assert ok.status_code == 202, ok.text
+
+
+def test_a_model_s_vocabulary_is_read_once_per_file_version_for_request_checks(
+    contract_model: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import os
+
+    from accord.model import contracts
+    from accord.model.tokenizer import MusicTokenizer
+
+    models = tmp_path / "models"
+    path = contract_model.tokenizer.save(models / "m1")
+    reads: list[int] = []
+    real = MusicTokenizer.from_dict
+
+    def counting(d: dict) -> MusicTokenizer:
+        reads.append(1)
+        return real(d)
+
+    monkeypatch.setattr(MusicTokenizer, "from_dict", staticmethod(counting))
+    for _ in range(3):
+        assert contracts.check_request_for_model(models, "m1", style="reel") is not None
+    assert len(reads) == 1
+    with pytest.raises(ValidationError, match="allowed: air, jig, reel"):  # refused from the cached vocabulary too
+        contracts.check_request_for_model(models, "m1", style="techno")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file rewritten: read again
+    assert contracts.check_request_for_model(models, "m1", style="reel") is not None
+    assert len(reads) == 2
+    assert contracts.check_request_for_model(models, "../m1", style="reel") is None  # never a path

@@ -154,8 +154,21 @@ def check_request_for_model(
     path = models_dir / model_id / FILENAME
     if path.parent.parent != models_dir or not path.is_file():  # a model id is one folder name, never a path
         return None
-    tok = MusicTokenizer.from_dict(json.loads(path.read_text()))
+    stat = path.stat()
+    stamp = (str(path), stat.st_mtime_ns, stat.st_size)  # a rewritten file is read again
+    tok = _TOKENIZERS.get(stamp)
+    if tok is None:
+        tok = MusicTokenizer.from_dict(json.loads(path.read_text()))
+        if len(_TOKENIZERS) >= _TOKENIZER_CACHE:
+            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
+        _TOKENIZERS[stamp] = tok
     return check_request(tok, style=style, key=key, tempo_bpm=tempo_bpm, bars=bars)
+
+
+_TOKENIZER_CACHE = 32
+_TOKENIZERS: dict[tuple[str, int, int], MusicTokenizer] = {}
+"""The vocabularies read by :func:`check_request_for_model`, per file and its modification stamp,
+so that an API process does not read and parse a model's tokenizer on every submission."""
 
 
 def _mask(vocab_size: int, banned: Iterable[int]) -> torch.Tensor:
