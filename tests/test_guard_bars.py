@@ -116,8 +116,8 @@ def test_the_demo_line_of_a_piece_names_its_closest_work_per_check_with_score_an
     with console.capture() as captured:
         print_piece_provenance("OUT-1", credential)
     text = captured.get()
-    assert "guard: clear — closest: symbolic 2.4 of 6 bars (Drowsy Maggie)" in text
-    assert f"audio 120 of 346.75 landmarks ({isrc(5)})" in text and "Second" not in text
+    assert "guard: clear — closest: symbolic 2.4 of 6 significance, -log10 E (Drowsy Maggie)" in text
+    assert f"audio 120 of 346.75 weighted landmarks ({isrc(5)})" in text and "Second" not in text
 
 
 def test_a_symbolic_only_calibration_keeps_the_audio_threshold_of_the_same_catalog(settings: Settings) -> None:

@@ -44,7 +44,7 @@ def print_piece_provenance(output_id: str, credential: dict[str, Any]) -> None:
     guard = credential.get("guard") or {}
     verdict = str(guard.get("status", "?"))
     closest = []
-    for check, unit in (("symbolic", "bars"), ("audio", "landmarks")):
+    for check, unit in (("symbolic", "significance, -log10 E"), ("audio", "weighted landmarks")):
         e = next((e for e in guard.get("closest") or [] if e.get("check") == check), None)
         if e is not None:
             score = f"{e['score']:.1f}" if check == "symbolic" else f"{e['score']:g}"
