@@ -32,7 +32,7 @@ from accord.timeutil import iso
 
 DEMO_LABEL = "P-KESTREL"  # has items in and out of the training set (a co-owner has not signed)
 DEMO_STEPS = 3000
-"""The demo model's budget: ~3 min of the mini preset on a quiet 2-core Xeon (~17 steps/s, docs/benchmarks.md)."""
+"""The demo model's budget: ~10 min of the mini preset in fp32 on a quiet 2-core Xeon without bf16 (5 steps/s)."""
 
 
 def demo(
@@ -44,7 +44,7 @@ def demo(
         int,
         typer.Option(
             help="Steps to train the demo model (0: skip the model): a step count, not a time, so the model (and its "
-            "weights hash) is the same on any machine of this kind; ~3 min on a quiet 2-core machine."
+            "weights hash) is the same on any machine of this kind; ~10 min on a quiet 2-core machine in fp32."
         ),
     ] = DEMO_STEPS,
     train_minutes: Annotated[
