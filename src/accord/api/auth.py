@@ -35,7 +35,6 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
 
 from accord.errors import Forbidden, NotFound, Unauthenticated, ValidationError
 from accord.registry import counters
@@ -439,85 +438,5 @@ def require_role(*roles: Role) -> Callable[[Request], Principal]:
 # ---------------------------------------------------------------- audit log
 
 
-@dataclass(frozen=True)
-class ApiAuditEvent:
-    """One change made through the API or the portal.
-
-    Attributes:
-        seq: its position in the log (1, 2, ...).
-        at: when.
-        key_id, role, party_id: who.
-        action: what (``optout.create``, ``generation.submit`` ...).
-        object_type, object_id: on what.
-        request_id: the request's id (``X-Request-ID``).
-        detail: anything else worth keeping.
-    """
-
-    seq: int
-    at: datetime
-    key_id: str
-    role: str
-    party_id: str
-    action: str
-    object_type: str
-    object_id: str
-    request_id: str
-    detail: dict[str, Any]
-
-
-_AUDIT_INSERT = insert(T["api_audit_events"])  # one statement object: compiled once, parameters per event
-
-
-def audit(
-    store: Store,
-    principal: Principal,
-    action: str,
-    obj_type: str,
-    obj_id: str,
-    detail: dict[str, Any] | None = None,
-    *,
-    request_id: str = "",
-    conn: Connection | None = None,
-) -> None:
-    """Append one event to the API audit log (never edited, never deleted); in ``conn``'s transaction
-    when given (the change it records and its event commit together), else in its own."""
-    values = {
-        "at": store.clock(),
-        "key_id": principal.key_id,
-        "role": principal.role.value,
-        "party_id": principal.party_id,
-        "action": action,
-        "object_type": obj_type,
-        "object_id": str(obj_id)[:128],
-        "request_id": request_id[:64],
-        "detail": detail or {},
-    }
-    if conn is not None:
-        conn.execute(_AUDIT_INSERT, values)
-        return
-    with store.engine.begin() as own:
-        own.execute(_AUDIT_INSERT, values)
-
-
-def audit_events(store: Store, *, after: int = 0, limit: int = 100, party_id: str | None = None) -> list[ApiAuditEvent]:
-    """Audit events with ``seq > after``, oldest first (optionally one party's)."""
-    t = T["api_audit_events"]
-    q = select(t).where(t.c.pk > after).order_by(t.c.pk).limit(limit)
-    if party_id is not None:
-        q = q.where(t.c.party_id == party_id)
-    with store.engine.connect() as conn:
-        return [
-            ApiAuditEvent(
-                r["pk"],
-                r["at"],
-                r["key_id"],
-                r["role"],
-                r["party_id"],
-                r["action"],
-                r["object_type"],
-                r["object_id"],
-                r["request_id"],
-                r["detail"],
-            )
-            for r in conn.execute(q).mappings()
-        ]
+# The API audit log lives in accord.api.audit; kept importable from here for the portal.
+from accord.api.audit import ApiAuditEvent, audit, audit_events  # noqa: E402, F401
