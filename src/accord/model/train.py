@@ -46,6 +46,7 @@ from accord.model.checkpoint import (
 )
 from accord.model.data import IGNORE, Windows, batch_seed, split_pieces, tokenize_files
 from accord.model.gpt import GPT, PRESETS, device_auto, padded_vocab
+from accord.model.precision import autocast_dtype, native_cpu_bf16  # noqa: F401 (imported from here by others)
 from accord.model.reproduce import reproducible
 from accord.model.tokenizer import MusicTokenizer
 from accord.registry.entities import Catalog
@@ -120,35 +121,6 @@ class TrainResult:
     steps: int
     seconds: float
     tokens_per_second: float
-
-
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16, from ``/proc/cpuinfo``).
-
-    oneDNN also "supports" bf16 on plain AVX-512 by emulation, which is slower than fp32 (measured
-    2026-12-03 on a 2-core Xeon without AVX512-BF16: the mini preset 2.7x slower per step in bf16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype:
-    """bf16 where the hardware does it natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else fp32."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu":
-        if not native_cpu_bf16():
-            return torch.float32
-        try:
-            supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                torch.ones(2, 2) @ torch.ones(2, 2)
-        except (RuntimeError, AttributeError):
-            return torch.float32
-        return torch.bfloat16 if supported else torch.float32
-    return torch.float32
 
 
 def learning_rate(step: int, hp: Hyperparameters, progress: float, warmup: int) -> float:
