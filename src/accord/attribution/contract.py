@@ -15,6 +15,11 @@ separately). :meth:`Attribution.to_credential` is the contract the royalty engin
      "top": [{"isrc": str, "title": str, "weight_ppm": int,
               "works": [{"work_id": str, "title": str}, ...]}, ...]}  # at most 10, for display
 
+An output's public credential carries the **public form** (:mod:`accord.attribution.disclosure`):
+an entry that would name a party that asked not to be named is ``{"commitment": <64 hex>,
+"weight_ppm": int}`` instead (sorted by its commitment among equal weights), and is left out of
+``top``, which is then the first of the named items of the full form's top. Sums are unchanged.
+
 This module is pure (no PyTorch, no NumPy), so the credential check can import it cheaply.
 """
 
@@ -28,6 +33,8 @@ PPM_WHOLE = 1_000_000
 TOP_N = 10
 COMPUTED = "computed"
 SIDES = ("master", "publishing")
+COMMITMENT = "commitment"
+"""The field of an entry committed to rather than named (:mod:`accord.attribution.disclosure`)."""
 
 
 @dataclass(frozen=True)
@@ -124,25 +131,39 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_commitment(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _weighted_list(value: Any, key: str, where: str) -> list[str]:
-    """Problems of a ``[{key: str, "weight_ppm": int}, ...]`` list sorted by weight desc then key."""
+    """Problems of a ``[{key: str, "weight_ppm": int}, ...]`` list sorted by weight desc then key.
+
+    An entry may be committed instead (the public form, :mod:`accord.attribution.disclosure`):
+    ``{"commitment": <64 lower-case hex digits>, "weight_ppm": int}``, sorted by its commitment.
+    """
     if not isinstance(value, list):
         return [f"{where}: {value!r} is not a list"]
     problems: list[str] = []
     for n, entry in enumerate(value):
-        if not isinstance(entry, Mapping) or set(entry) != {key, "weight_ppm"}:
-            problems.append(f"{where}[{n}]: {entry!r} is not an object with exactly {key} and weight_ppm")
-        elif not isinstance(entry[key], str) or not entry[key]:
+        if not isinstance(entry, Mapping) or set(entry) not in ({key, "weight_ppm"}, {COMMITMENT, "weight_ppm"}):
+            problems.append(
+                f"{where}[{n}]: {entry!r} is not an object with exactly {key} (or {COMMITMENT}) and weight_ppm"
+            )
+        elif key in entry and (not isinstance(entry[key], str) or not entry[key]):
             problems.append(f"{where}[{n}].{key}: {entry[key]!r} is not a non-empty string")
+        elif COMMITMENT in entry and not _is_commitment(entry[COMMITMENT]):
+            problems.append(f"{where}[{n}].{COMMITMENT}: {entry[COMMITMENT]!r} is not 64 lower-case hex digits")
         elif not _is_int(entry["weight_ppm"]) or not 0 < entry["weight_ppm"] <= PPM_WHOLE:
             problems.append(f"{where}[{n}].weight_ppm: {entry['weight_ppm']!r} is not an integer in 1..1,000,000")
     if problems:
         return problems
-    order = [(-e["weight_ppm"], e[key]) for e in value]
+    order = [(-e["weight_ppm"], e.get(key, e.get(COMMITMENT))) for e in value]
     if order != sorted(order):
-        problems.append(f"{where}: not sorted by weight_ppm descending, then {key}")
-    if len({e[key] for e in value}) != len(value):
+        problems.append(f"{where}: not sorted by weight_ppm descending, then {key} (or {COMMITMENT})")
+    if len({e[key] for e in value if key in e}) != sum(key in e for e in value):
         problems.append(f"{where}: a {key} appears twice")
+    if len({e[COMMITMENT] for e in value if COMMITMENT in e}) != sum(COMMITMENT in e for e in value):
+        problems.append(f"{where}: a {COMMITMENT} appears twice")
     return problems
 
 
@@ -202,9 +223,16 @@ def attribution_problems(value: Any, *, where: str = "credential.attribution") -
         total = sum(e["weight_ppm"] for e in entries)
         if total > items_total:
             problems.append(f"{where}.{name}: sum to {total} ppm, more than the items' {items_total} ppm")
-    named = [e["isrc"] for e in value["items"][:TOP_N]]
-    if [t.get("isrc") if isinstance(t, Mapping) else None for t in value["top"]] != named:
-        problems.append(f"{where}.top: expected the first {len(named)} items, in order")
+    named = [e["isrc"] for e in value["items"] if "isrc" in e]
+    committed = len(value["items"]) - len(named)
+    top = [t.get("isrc") if isinstance(t, Mapping) else None for t in value["top"]]
+    if not committed and top != named[:TOP_N]:
+        problems.append(f"{where}.top: expected the first {min(TOP_N, len(named))} items, in order")
+    elif committed and (top != named[: len(top)] or len(top) < min(TOP_N, len(value["items"])) - committed):
+        problems.append(
+            f"{where}.top: expected the first items named in the full attribution's top {TOP_N}, in order"
+            f" ({committed} committed items left out)"
+        )
     return problems
 
 

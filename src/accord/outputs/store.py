@@ -51,7 +51,11 @@ class Output:
         prompt: the conditions asked for.
         seed: the sampling seed.
         files: kind → ``{"sha256": ..., "name": ...}`` (midi, audio, pianoroll, credential).
-        credential: the content credential's content.
+        credential: the content credential's content (public: what is signed, sidecar and C2PA alike).
+        attribution: the private record of its attribution
+            (:meth:`accord.attribution.disclosure.Published.private_record`: the full attribution and
+            guard record, and the openings of the credential's commitments); ``None`` for an output
+            stored before the credential carried a public form (its credential holds the full one).
     """
 
     output_id: str
@@ -62,6 +66,7 @@ class Output:
     seed: int
     files: dict[str, Any]
     credential: dict[str, Any]
+    attribution: dict[str, Any] | None = None
 
 
 def add_creator(store: Store, creator_id: str, plan: str, territory: str, plans: dict[str, Plan]) -> Creator:
@@ -114,6 +119,7 @@ def save_output(store: Store, output: Output) -> None:
                 seed=output.seed,
                 files=output.files,
                 credential=output.credential,
+                attribution=output.attribution,
             )
         )
 
@@ -128,6 +134,7 @@ def _output(r: Any) -> Output:
         r["seed"],
         r["files"],
         r["credential"],
+        r["attribution"],
     )
 
 

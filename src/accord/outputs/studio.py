@@ -355,6 +355,13 @@ def generate_output(
         attribution = credential_attribution(
             store, settings, model_id, piece.token_ids, piece.midi, output_id, progress=progress
         )
+        # the public credential never names a party that asked not to be (disclose: false): their
+        # entries become commitments; the full record is kept private, in the stored output
+        from accord.attribution.disclosure import Hidden, commitment_secret, named_isrcs, publish
+
+        key, _ = ensure_operator_key(settings.home)
+        hidden = Hidden.of(store.snapshot(created, isrcs=named_isrcs(attribution, guard_record)))
+        published = publish(attribution, guard_record, hidden, secret=commitment_secret(key), output_id=output_id)
         timings["attribution"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -366,14 +373,13 @@ def generate_output(
             seed=seed,
             created=iso(created) or "",
             generator=f"Accord {__version__}",
-            guard=guard_record,
-            attribution=attribution,
+            guard=published.guard,
+            attribution=published.attribution,
             media_sha256={
                 "midi": hashlib.sha256(piece.midi).hexdigest(),
                 "audio": hashlib.sha256(plain.read_bytes()).hexdigest(),
             },
         )
-        key, _ = ensure_operator_key(settings.home)
         paths["credential"] = write_sidecar(credential, folder / f"{output_id}.credential.json", key)
         try:
             embed_c2pa(credential, plain, paths["audio"], ensure_dev_chain(settings.home))
@@ -386,7 +392,17 @@ def generate_output(
     files = {
         kind: {"sha256": store.media.put_bytes(path.read_bytes()), "name": path.name} for kind, path in paths.items()
     }
-    output = Output(output_id, model_id, creator_id, created, prompt.to_dict(), seed, files, credential.to_dict())
+    output = Output(
+        output_id,
+        model_id,
+        creator_id,
+        created,
+        prompt.to_dict(),
+        seed,
+        files,
+        credential.to_dict(),
+        published.private_record(),
+    )
     save_output(store, output)
     record_event(store, "generation", output, creator, at=created, event_id=f"gen-{output_id}")
     step("stored", 5)

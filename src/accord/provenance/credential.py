@@ -3,7 +3,10 @@
 A :class:`Credential` says what made an output: the model, the root of the consented
 training manifest it was trained on, the prompt and seed, when, by which Accord, what the
 replication guard and attribution found (``{"status": "pending"}`` until they exist — never
-invented values), and the SHA-256 of the MIDI and of the audio as rendered.
+invented values), and the SHA-256 of the MIDI and of the audio as rendered. Being public, it
+carries their public form (:mod:`accord.attribution.disclosure`): a party that asked not to be
+named, and the recordings and works it is on, appear only as commitments; the full attribution
+stays in the output's private record.
 
 It travels in two forms:
 
@@ -150,11 +153,16 @@ def guard_problems(guard: Mapping[str, Any]) -> list[str]:
         problems.append(f"credential.guard.closest: {closest!r} is not a list of evidence")
     else:
         for i, item in enumerate(closest):
-            ok = isinstance(item, Mapping) and all(k in item for k in ("isrc", "check", "score", "threshold"))
+            # a hidden recording's evidence names it by commitment only (accord.attribution.disclosure)
+            ok = isinstance(item, Mapping) and all(k in item for k in ("check", "score", "threshold"))
+            ok = ok and (isinstance(item.get("isrc"), str) or _HEX64.fullmatch(str(item.get("commitment", ""))))
             if not ok:
-                problems.append(f"credential.guard.closest[{i}]: {item!r} lacks isrc, check, score or threshold")
+                problems.append(
+                    f"credential.guard.closest[{i}]: {item!r} lacks isrc (or commitment), check, score or threshold"
+                )
             elif item.get("over_threshold"):
-                problems.append(f"credential.guard.closest[{i}]: {item['isrc']} is over its threshold, yet 'clear'")
+                named = item.get("isrc", item.get("commitment"))
+                problems.append(f"credential.guard.closest[{i}]: {named} is over its threshold, yet 'clear'")
     return problems
 
 

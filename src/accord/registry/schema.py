@@ -315,6 +315,8 @@ outputs_table = Table(
     Column("seed", Integer, nullable=False),
     Column("files", JSON, nullable=False),
     Column("credential", JSON, nullable=False),
+    # the private attribution record (full attribution and guard, openings); NULL before migration 0010
+    Column("attribution", JSON, nullable=True),
 )
 
 

@@ -256,5 +256,15 @@ def load_inputs(store: Store, period: str, policy: RoyaltyPolicy) -> RunInputs:
         models[model.model_id] = manifest.items
     o = T["outputs"]
     with store.engine.connect() as conn:
-        outputs = [(r[0], r[1]) for r in conn.execute(select(o.c.output_id, o.c.credential).order_by(o.c.output_id))]
+        rows = conn.execute(select(o.c.output_id, o.c.credential, o.c.attribution).order_by(o.c.output_id))
+        outputs = [(r[0], paid_by(r[1], r[2])) for r in rows]
     return build_inputs(catalog, models, outputs, period, policy)
+
+
+def paid_by(credential: Mapping[str, Any], private: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """What an output is paid by: its private record's full attribution (the public credential names
+    hidden parties' items only by commitment), or, for an output stored before there was one
+    (``outputs.attribution`` NULL), its credential, which then holds the full attribution."""
+    if isinstance(private, Mapping) and isinstance(private.get("attribution"), Mapping):
+        return {"attribution": private["attribution"]}
+    return credential
