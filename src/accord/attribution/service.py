@@ -155,6 +155,25 @@ def attribute_output(
     return attribute(ctx, query, method or settings.attribution_method, progress)
 
 
+def attribute_remix(
+    store: Store, settings: Settings, influence: Attribution, midi: bytes, remix_of: str, influence_catalog: Catalog
+) -> Attribution:
+    """``influence`` with the bars of ``midi`` that derive from recording ``remix_of`` credited to it
+    directly (:mod:`accord.attribution.remix`): found by the guard's aligner under its policy's scores,
+    and credited to the source's owners as the registry stands now (``influence_catalog``: the registry
+    the influence items were credited by)."""
+    from accord.attribution.guard.policy import load_policy
+    from accord.attribution.remix import Derived, credit_remix, derived_bars, source_midi_sha256
+
+    source_catalog = store.snapshot(store.clock(), isrcs=[remix_of])
+    sha = source_midi_sha256(source_catalog, remix_of)
+    if sha is None:  # nothing to align with: no bar can be shown to derive from it
+        derived = Derived(remix_of, (), 0)
+    else:
+        derived = derived_bars(midi, store.media.read_verified(sha), remix_of, load_policy(settings).scoring)
+    return credit_remix(influence, derived, influence_catalog=influence_catalog, source_catalog=source_catalog)
+
+
 def credential_attribution(
     store: Store,
     settings: Settings,
@@ -163,16 +182,23 @@ def credential_attribution(
     midi: bytes,
     label: str = "",
     progress: Progress | None = None,
+    remix_of: str | None = None,
 ) -> dict[str, Any]:
     """The credential's ``attribution`` field for a released output (the contract in
     :mod:`accord.attribution.contract`); where it cannot be computed (e.g. the model's files are
-    incomplete), ``{"status": "not_computed", "note": why}``, and royalties fall back to the training pool."""
+    incomplete), ``{"status": "not_computed", "note": why}``, and royalties fall back to the training pool.
+
+    ``remix_of``: the recording the output continues or remixes (``Prompt.from_isrc``): the bars taken
+    from it are credited to it directly, and only the rest by influence (:func:`attribute_remix`)."""
     from accord.errors import AccordError
 
     try:
         result = attribute_output(
             store, settings, model_id=model_id, token_ids=token_ids, midi=midi, label=label, progress=progress
         )
+        if remix_of:
+            catalog = context_for_model(store, settings, model_id).catalog  # cached by attribute_output
+            result = attribute_remix(store, settings, result, midi, remix_of, catalog)
     except AccordError as exc:
         return not_computed(f"attribution failed: {exc}")
     return result.to_credential()

@@ -145,28 +145,28 @@ def _split(total: int, owners: Sequence[tuple[str, int]]) -> list[tuple[str, int
     return list(zip((p for p, _ in owners), parts, strict=True))
 
 
-def aggregate(
-    weighting: Weighting, manifest: Manifest, catalog: Catalog
-) -> tuple[
+Credits = tuple[
     tuple[ItemWeight, ...], tuple[tuple[str, int], ...], tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]
-]:
-    """Items with titles, then works, master holders and publishing holders, each as sorted pairs.
+]
+"""Items with titles, then works, master holders and publishing holders, each as sorted pairs."""
 
-    An item's weight goes to its works in equal parts, and to its master owners by their shares
-    (the catalog as given, normally the registry at the manifest's ``as_of``); each work's part
-    goes to its publishers by their shares. Where the catalog knows no owner for a side the
-    weight reaches no holder on that side (the sums then fall short of the items' total).
+
+def credit_items(credited: Sequence[tuple[str, int, Sequence[str]]], catalog: Catalog) -> Credits:
+    """:data:`Credits` for ``(isrc, ppm, works if the catalog has none)`` triples, by ``catalog``'s ownership.
+
+    An item's weight goes to its works in equal parts, and to its master owners by their shares;
+    each work's part goes to its publishers by their shares. Where the catalog knows no owner for
+    a side the weight reaches no holder on that side (the sums then fall short of the items' total).
     """
     works: dict[str, int] = defaultdict(int)
     master: dict[str, int] = defaultdict(int)
     publishing: dict[str, int] = defaultdict(int)
     items = []
-    for index, ppm in zip(weighting.indices, weighting.ppm, strict=True):
-        item = manifest.items[index]
-        rec = catalog.recordings.get(item.isrc)
-        work_ids = sorted(set(rec.works if rec is not None and rec.works else item.works))
+    for isrc, ppm, fallback_works in credited:
+        rec = catalog.recordings.get(isrc)
+        work_ids = sorted(set(rec.works if rec is not None and rec.works else fallback_works))
         refs = tuple(WorkRef(w, catalog.works[w].title if w in catalog.works else "") for w in work_ids)
-        items.append(ItemWeight(item.isrc, ppm, rec.title if rec is not None else "", refs))
+        items.append(ItemWeight(isrc, ppm, rec.title if rec is not None else "", refs))
         if rec is not None:
             for party, part in _split(ppm, [(s.party_id, s.ppm) for s in rec.shares]):
                 master[party] += part
@@ -183,6 +183,19 @@ def aggregate(
         sorted_weights(list(master.items())),
         sorted_weights(list(publishing.items())),
     )
+
+
+def aggregate(weighting: Weighting, manifest: Manifest, catalog: Catalog) -> Credits:
+    """Items with titles, then works, master holders and publishing holders, each as sorted pairs.
+
+    The named items of ``weighting`` credited by :func:`credit_items` with ``catalog`` (normally the
+    registry at the manifest's ``as_of``: the owners who licensed the training).
+    """
+    credited = []
+    for index, ppm in zip(weighting.indices, weighting.ppm, strict=True):
+        item = manifest.items[index]
+        credited.append((item.isrc, ppm, item.works))
+    return credit_items(credited, catalog)
 
 
 def build_attribution(
