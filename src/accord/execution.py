@@ -4,8 +4,8 @@ Every batch job maps a function over items through an :class:`Executor`. The bui
 are a local process pool (the default) and a serial executor; both are registered in
 :data:`EXECUTORS`, the same registry a cluster backend joins::
 
-    register_executor("ray", RayExecutor)   # a later module, when a cluster address is set
-    get_executor("ray", workers=0)
+    register_executor("ray", _ray)   # accord.execution_ray, imported when asked for
+    get_executor(workers=0)          # the backend ACCORD_EXECUTOR names (local by default)
 
 A backend only has to honour the :class:`Executor` contract: results come back in
 input order, ``on_done(done, total)`` is called once per finished item (for progress
@@ -154,12 +154,25 @@ def _serial(workers: int = 0) -> Executor:
     return SerialExecutor()
 
 
+def _ray(workers: int = 0) -> Executor:
+    # imported here: Ray takes a second to import, and only a run that asks for it should pay that
+    from accord.execution_ray import RayExecutor
+
+    return RayExecutor(workers)
+
+
 register_executor("local", LocalPoolExecutor)
 register_executor("serial", _serial)
+register_executor("ray", _ray)
 
 
-def get_executor(name: str = "local", workers: int = 0) -> Executor:
-    """The executor registered as ``name``, sized to ``workers`` (0 = one per core)."""
+def get_executor(name: str | None = None, workers: int = 0) -> Executor:
+    """The executor registered as ``name`` (``None``: the one ``ACCORD_EXECUTOR`` names, ``local`` by
+    default), sized to ``workers`` (0 = one per core)."""
+    if name is None:
+        from accord.settings import get_settings  # not at import: the settings read the environment now
+
+        name = get_settings().executor
     factory = EXECUTORS.get(name)
     if factory is None:
         known = ", ".join(sorted(EXECUTORS))

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
         home: where Accord keeps its files (database, media store, keys, caches).
         database_url: SQLAlchemy URL of the registry; empty means SQLite under ``home``.
         workers: processes for heavy batch work (0 = one per core).
+        executor: the backend batch work runs on (``local``, ``serial``, ``ray``).
+        ray_address: the Ray cluster for ``executor=ray`` (empty: a Ray started on this machine).
     """
 
     model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
@@ -45,6 +47,20 @@ class Settings(BaseSettings):
         ),
     )
     workers: int = Field(default=0, ge=0, description="Worker processes for batch work; 0 means one per CPU core.")
+    executor: str = Field(
+        default="local",
+        description=(
+            "Where batch work runs: local (a process pool on this machine), serial (in the calling process) "
+            "or ray (a Ray cluster, docs/scale.md)."
+        ),
+    )
+    ray_address: str = Field(
+        default="",
+        description=(
+            "With ACCORD_EXECUTOR=ray: the cluster, auto (the one this node joined) or ray://HOST:PORT; "
+            "empty starts a Ray on this machine with ACCORD_WORKERS CPUs (0: one per core)."
+        ),
+    )
     api_max_body_mb: int = Field(
         default=64,
         ge=1,

@@ -219,7 +219,7 @@ def build_demo_delivery(
         if progress is not None:
             progress(stage, done, total)
 
-    executor = get_executor("local", workers)
+    executor = get_executor(workers=workers)  # the backend ACCORD_EXECUTOR names (local by default)
     root = corpus_root()
 
     # scan: which pieces, in which collections (cheap: no music is parsed)

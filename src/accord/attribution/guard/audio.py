@@ -157,7 +157,7 @@ def fingerprint_all(
 
         from accord.execution import get_executor
 
-        get_executor("local", workers).map(fingerprint_source, missing, on_done=done)
+        get_executor(workers=workers).map(fingerprint_source, missing, on_done=done)  # ACCORD_EXECUTOR's
     out = []
     for i, job in enumerate(jobs, start=1):
         out.append(fingerprint_source(job))
