@@ -255,14 +255,13 @@ def test_a_planted_attribution_names_only_manifest_items_and_its_holders_add_up(
 
 
 @pytest.mark.slow
-def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, settings, tmp_path):
+def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, settings, tmp_path, tmp_path_factory):
     from accord.cli import app
     from accord.datasets import service
-    from accord.outputs.studio import train_on_manifest
     from accord.registry.importer import import_delivery
     from accord.signing import ensure_operator_key
     from tests.deliveries import catalog_agreement, small_catalog, write_delivery
-    from tests.test_studio import tune
+    from tests.test_studio import tiny_model, tune
 
     doc = small_catalog()
     doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
@@ -273,7 +272,7 @@ def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, 
     manifest, _, _ = service.build(
         store, ensure_operator_key(settings.home)[0], use="train", as_of=store.clock(), territory="GB"
     )
-    record, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
+    record, _ = tiny_model(store, settings, manifest.root, tmp_path_factory)  # trained once per session
     piece = tmp_path / "piece.mid"
     piece.write_bytes(tune(1))
     runner = CliRunner()
@@ -309,11 +308,6 @@ def test_accord_attribute_reads_any_midi_file_against_a_registered_model(store, 
     assert attribution_problems(attribution) == []
     key = ensure_operator_key(settings.home)[0].public_hex
     assert verify_file(made.paths["credential"], public_key_hex=key, media=made.paths["midi"]).valid
-
-
-test_accord_attribute_reads_any_midi_file_against_a_registered_model = pytest.mark.parametrize(
-    "backend", ["sqlite"], indirect=True
-)(test_accord_attribute_reads_any_midi_file_against_a_registered_model)
 
 
 # batched per-example gradients ----------------------------------------------------------
