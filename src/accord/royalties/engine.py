@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,10 +189,21 @@ def _usage(files: Sequence[Path], policy: RoyaltyPolicy, period: str, threads: i
     return usage, revenue
 
 
-def compute(inputs: RunInputs, files: Sequence[Path], policy: RoyaltyPolicy, *, threads: int = 0) -> RunResult:
-    """Run the period: allocate its revenue down to each owner, deterministically."""
+def compute(
+    inputs: RunInputs,
+    files: Sequence[Path],
+    policy: RoyaltyPolicy,
+    *,
+    threads: int = 0,
+    scan: Callable[[Sequence[Path], RoyaltyPolicy, str, int], tuple[pa.Table, dict[str, int]]] | None = None,
+) -> RunResult:
+    """Run the period: allocate its revenue down to each owner, deterministically.
+
+    ``scan`` replaces the usage step (:func:`_usage`, same arguments, same result): the scale-out
+    hook, where :mod:`accord.royalties.partitioned` sums the log's day partitions on a cluster.
+    """
     workers = threads if threads > 0 else min(os.cpu_count() or 1, 8)
-    usage, revenue = _usage(files, policy, inputs.period, threads)
+    usage, revenue = (scan or _usage)(files, policy, inputs.period, threads)
     attribution = used_attribution(inputs.attribution, usage["output_id"], workers)
     codes = Codes.build(list(revenue), usage, attribution, inputs, workers)
     reg = Registry.build(inputs, attribution, codes, workers)

@@ -84,7 +84,10 @@ def compute_period(
     period = parse_period(period)
     policy = policy or load_policy(settings, period)
     inputs = load_inputs(store, period, policy)
-    return compute(inputs, committed_files(store, settings, period), policy), inputs, policy
+    from accord.royalties.partitioned import usage_scan  # scale-out: the day partitions on ACCORD_EXECUTOR's cluster
+
+    scan = usage_scan(settings)
+    return compute(inputs, committed_files(store, settings, period), policy, scan=scan), inputs, policy
 
 
 def _summary(result: RunResult, run_id: str, policy: RoyaltyPolicy) -> dict[str, Any]:
