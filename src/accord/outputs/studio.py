@@ -38,7 +38,7 @@ GENERATION_MODULES = (
     "accord.model.sample",  # torch and the network
     "accord.model.contracts",
     "accord.media.render",
-    "accord.media.pianoroll",  # matplotlib
+    "accord.media.pianoroll",  # Pillow
     "accord.attribution.guard",  # SciPy's signal processing (audio fingerprints)
     "accord.attribution.service",
     "accord.provenance.certificates",
