@@ -25,6 +25,7 @@ bends, controllers or sustain pedal), which is what the guard's fingerprints nee
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import os
 import threading
@@ -66,13 +67,27 @@ _SYNTHS: dict[tuple[str, int], _Loaded] = {}
 _SYNTHS_LOCK = threading.Lock()
 
 
-def _module() -> Any:
-    """The ``fluidsynth`` (pyfluidsynth) module, or :class:`FluidUnavailable`."""
+@functools.cache
+def _import() -> tuple[Any, str]:
+    """``(pyfluidsynth, "")``, or ``(None, why)`` when it cannot be imported; tried once per process.
+
+    A failed import is not cached by Python, and pyfluidsynth looks for its library with
+    ``ctypes.util.find_library`` (``ldconfig`` and compiler subprocesses): 0.1-0.5 s per try, which a
+    generation paid twice on a machine without libfluidsynth.
+    """
     try:
         import fluidsynth  # pyfluidsynth: ctypes bindings to libfluidsynth
     except (ImportError, OSError) as error:
-        msg = f"pyfluidsynth cannot be used ({error}); pip install pyfluidsynth and apt install libfluidsynth3"
-        raise FluidUnavailable(msg) from error
+        return None, str(error)
+    return fluidsynth, ""
+
+
+def _module() -> Any:
+    """The ``fluidsynth`` (pyfluidsynth) module, or :class:`FluidUnavailable`."""
+    fluidsynth, why = _import()
+    if fluidsynth is None:
+        msg = f"pyfluidsynth cannot be used ({why}); pip install pyfluidsynth and apt install libfluidsynth3"
+        raise FluidUnavailable(msg)
     if not hasattr(fluidsynth, "Synth"):
         msg = "module fluidsynth is not pyfluidsynth (no Synth class)"
         raise FluidUnavailable(msg)
