@@ -12,9 +12,12 @@ A viewer is anything with a ``role`` (``operator``, ``rights_holder`` or ``creat
 * **model**: creators see every model (they choose one to generate with); a rights holder sees a
   model whose manifest it may see;
 * **output**: its creator; a rights holder the output is attributed to: credited as a holder by
-  the output's computed attribution (standing as of the model's manifest), or holding standing
-  now on a recording or work the attribution names, or on the recording it remixes (and that
-  recording's works);
+  the output's computed attribution (its full, private record; standing as of the model's
+  manifest), or holding standing now on a recording or work the attribution names, or on the
+  recording it remixes (and that recording's works);
+* **an output's attribution** (:func:`attribution_for`): the operator sees the full record; a party
+  that asked not to be named sees the public form with its own entries named (and opened); everyone
+  else the public form its credential carries;
 * **statement**: the party it pays; **usage event**: the creator that made it;
   **audit event**: the operator only;
 * the operator sees everything.
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from accord.licensing import opt_out_standing, parties_on
 
 if TYPE_CHECKING:
+    from accord.attribution.disclosure import Opening
     from accord.datasets.manifest import Manifest
     from accord.licensing import Decision
     from accord.outputs.store import Output
@@ -134,9 +138,24 @@ def may_see_model(viewer: Viewer, manifest: Manifest) -> bool:
 # ---------------------------------------------------------------- outputs
 
 
-def _computed_attribution(output: Output) -> Mapping[str, Any]:
+def _private(output: Output) -> Mapping[str, Any]:
+    record = output.attribution
+    return record if isinstance(record, Mapping) and isinstance(record.get("attribution"), Mapping) else {}
+
+
+def full_attribution(output: Output) -> Mapping[str, Any]:
+    """The output's attribution as computed: its private record's (the credential carries the public
+    form), or for an output stored before there was a private record, its credential's."""
+    private = _private(output)
+    if private:
+        return private["attribution"]
     attr = output.credential.get("attribution") if isinstance(output.credential, Mapping) else None
-    return attr if isinstance(attr, Mapping) and attr.get("status") == "computed" else {}
+    return attr if isinstance(attr, Mapping) else {}
+
+
+def _computed_attribution(output: Output) -> Mapping[str, Any]:
+    attr = full_attribution(output)
+    return attr if attr.get("status") == "computed" else {}
 
 
 def _ids(entries: Any, key: str) -> frozenset[str]:
@@ -197,6 +216,79 @@ def visible_outputs(viewer: Viewer, outputs: Iterable[Output], catalog: Catalog)
     """The outputs of ``outputs`` the viewer may see, in the order given."""
     standing = standing_of(catalog, viewer.party_id) if str(viewer.role) == RIGHTS_HOLDER else None
     return [o for o in outputs if may_see_output(viewer, o, catalog, standing)]
+
+
+# ---------------------------------------------------------------- what an output's attribution shows
+
+
+def own_openings(viewer: Viewer, openings: Iterable[Opening], catalog: Catalog) -> list[Opening]:
+    """The openings a viewer is given: a rights holder that asked not to be named gets those of its own
+    entries (its holder lines, the recordings and works it has standing on); anyone else none."""
+    party = catalog.parties.get(viewer.party_id)
+    if str(viewer.role) != RIGHTS_HOLDER or party is None or party.disclose:
+        return []
+    mine = standing_of(catalog, viewer.party_id)
+    own = {"items": mine.recordings, "works": mine.works, "master": {party.party_id}, "publishing": {party.party_id}}
+    return [o for o in openings if o.value in own.get(o.kind, ())]
+
+
+def shown_attribution(
+    viewer: Viewer,
+    full: Mapping[str, Any],
+    public: Mapping[str, Any],
+    openings: Iterable[Opening],
+    catalog: Catalog,
+) -> dict[str, Any]:
+    """An attribution as ``viewer`` may see it (one rule for outputs and uploads alike): the operator the
+    full record; a party that asked not to be named the public form with its own entries named again,
+    each with the opening of its commitment (:func:`accord.attribution.disclosure.opens`), other hidden
+    entries as commitments; everyone else the public form."""
+    from accord.attribution.disclosure import opened_view
+
+    if is_operator(viewer):
+        return dict(full)
+    own = own_openings(viewer, openings, catalog)
+    return opened_view(public, full, own) if own else dict(public)
+
+
+def upload_attribution(
+    viewer: Viewer, contract: Mapping[str, Any], catalog: Catalog, *, secret: bytes, sha256: str
+) -> dict[str, Any]:
+    """The attribution of an uploaded file (``accord attribute``, ``POST /v1/attributions``) as ``viewer``
+    may see it (:func:`shown_attribution`); its commitments are keyed to the file's SHA-256 (``secret``:
+    :func:`accord.attribution.disclosure.commitment_secret` of the operator's key)."""
+    from accord.attribution.disclosure import Hidden, publish
+
+    if is_operator(viewer):
+        return dict(contract)
+    published = publish(contract, {}, Hidden.of(catalog), secret=secret, output_id=f"upload:{sha256}")
+    return shown_attribution(viewer, contract, published.attribution, published.openings, catalog)
+
+
+def attribution_for(viewer: Viewer, output: Output, catalog: Catalog) -> dict[str, Any]:
+    """An output's attribution as ``viewer`` may see it (:func:`shown_attribution`). The public form is
+    the credential's, exactly as signed; an output stored before there was a private record shows its
+    credential's attribution to everyone, as it always has."""
+    from accord.attribution.disclosure import Opening
+
+    public = output.credential.get("attribution") if isinstance(output.credential, Mapping) else None
+    public = public if isinstance(public, Mapping) else {}
+    private = _private(output)
+    if not private:
+        return dict(public)
+    openings = [Opening.from_dict(o) for o in private.get("openings") or () if isinstance(o, Mapping)]
+    return shown_attribution(viewer, private["attribution"], public, openings, catalog)
+
+
+def credential_for(viewer: Viewer, output: Output, catalog: Catalog) -> dict[str, Any]:
+    """An output's credential as ``viewer`` may see it: the signed public credential, with its attribution
+    as :func:`attribution_for` shows it and, for the operator, the guard record in full."""
+    shown = dict(output.credential) if isinstance(output.credential, Mapping) else {}
+    shown["attribution"] = attribution_for(viewer, output, catalog)
+    private = _private(output)
+    if is_operator(viewer) and isinstance(private.get("guard"), Mapping):
+        shown["guard"] = dict(private["guard"])
+    return shown
 
 
 # ---------------------------------------------------------------- money, usage, logs

@@ -35,19 +35,25 @@ class GuardCheckOut(BaseModel):
     notes: list[str]
 
 
-class ItemWeightOut(BaseModel):
-    isrc: str
+class Committed(BaseModel):
+    """An entry's weight, and where it names no hidden party by id, its commitment (public form, see
+    docs/credentials.md); a hidden party's own entry shows its id, commitment and blind (its opening)."""
+
     weight_ppm: int
+    commitment: str | None = Field(default=None, description="In place of the id: a party asked not to be named.")
+    blind: str | None = Field(default=None, description="The caller's own entry: opens its commitment.")
 
 
-class WorkWeightOut(BaseModel):
-    work_id: str
-    weight_ppm: int
+class ItemWeightOut(Committed):
+    isrc: str | None = None
 
 
-class HolderWeightOut(BaseModel):
-    party_id: str
-    weight_ppm: int
+class WorkWeightOut(Committed):
+    work_id: str | None = None
+
+
+class HolderWeightOut(Committed):
+    party_id: str | None = None
 
 
 class HoldersOut(BaseModel):

@@ -35,7 +35,9 @@ def print_attribution(data: dict[str, Any], *, title: str) -> None:
     for side in ("master", "publishing"):
         holders = data["holders"][side]
         if holders:
-            shown = ", ".join(f"{h['party_id']} {ppm_to_percent(h['weight_ppm'])}%" for h in holders[:8])
+            shown = ", ".join(  # a committed holder: a party that asked not to be named
+                f"{h.get('party_id') or 'undisclosed party'} {ppm_to_percent(h['weight_ppm'])}%" for h in holders[:8]
+            )
             console.print(f"  {side}: {shown}", highlight=False)
 
 
@@ -73,6 +75,13 @@ def attribute_cmd(
     model: Annotated[str, typer.Option("--model", help="The model id whose manifest is searched.")],
     method: Annotated[str | None, typer.Option(help="trak, tracin, gradsim or embedding (default: settings).")] = None,
     style: Annotated[str | None, typer.Option(help="Style to read the piece under (default: unknown).")] = None,
+    party: Annotated[
+        str | None,
+        typer.Option(
+            help="Show it as this rights holder may see it (the public form, as the API answers it); default: "
+            "in full, as the operator."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the credential's attribution JSON.")] = False,
 ) -> None:
     """Attribute any MIDI file to the items of a model's training manifest."""
@@ -90,15 +99,33 @@ def attribute_cmd(
         )
         update("attributing", 1, 1)
     data = result.to_credential()
+    if party is not None:
+        data = _as_party(store, settings, party, data, file.read_bytes())
     if as_json:
         print_json(data)
         return
     print_attribution(data, title=file.name)
+    if party is not None:
+        return  # the method's details (scores of every item) are the operator's
     d = result.details
     console.print(
         f"  {d.get('items')} manifest items; best robust z {d.get('top_z')}; "
         f"{d.get('significant')} significant; query {d.get('query_seconds')} s",
         highlight=False,
+    )
+
+
+def _as_party(store: Any, settings: Any, party: str, contract: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """An upload's attribution as a rights holder may see it (:func:`accord.visibility.upload_attribution`)."""
+    import hashlib
+
+    from accord import visibility
+    from accord.attribution.disclosure import commitment_secret
+    from accord.signing import ensure_operator_key
+
+    secret = commitment_secret(ensure_operator_key(settings.home)[0])
+    return visibility.upload_attribution(
+        visibility.Party(party), contract, store.snapshot(), secret=secret, sha256=hashlib.sha256(data).hexdigest()
     )
 
 

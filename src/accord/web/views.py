@@ -219,8 +219,8 @@ def attribution_card(credential: Mapping[str, Any], *, party_id: str | None = No
     if not isinstance(att, Mapping) or att.get("status") != "computed":
         status = str(att.get("status", "absent")) if isinstance(att, Mapping) else "absent"
         return AttributionCard(status, str(att.get("note", "")) if isinstance(att, Mapping) else "")
-    holders = tuple(
-        (side, str(h.get("party_id", "")), _pct(h.get("weight_ppm")))
+    holders = tuple(  # a committed holder (a party that asked not to be named) is shown unnamed
+        (side, str(h.get("party_id") or visibility.UNDISCLOSED), _pct(h.get("weight_ppm")))
         for side in ("master", "publishing")
         for h in (att.get("holders") or {}).get(side, [])
         if isinstance(h, Mapping) and (party_id is None or h.get("party_id") == party_id)
@@ -246,9 +246,11 @@ def attribution_card(credential: Mapping[str, Any], *, party_id: str | None = No
 
 
 def narrowed_card(output: Output, catalog: Catalog, principal: Principal) -> AttributionCard:
-    """The output's card as a rights holder sees it: its own holder lines, and of the most
+    """The output's card as a rights holder sees it: its attribution as it may see it
+    (:func:`accord.visibility.attribution_for`), its own holder lines, and of the most
     influential items only the recordings it has standing on (no other party's figures)."""
-    card = attribution_card(output.credential, party_id=principal.party_id)
+    shown = {"attribution": visibility.attribution_for(principal, output, catalog)}
+    card = attribution_card(shown, party_id=principal.party_id)
     mine = visibility.standing_of(catalog, principal.party_id).recordings
     return replace(card, top=tuple(t for t in card.top if t["isrc"] in mine))
 

@@ -18,13 +18,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from accord import visibility
 from accord.api import services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.jobs import JobQueue
 from accord.api.schemas import JobOut
 from accord.api.schemas_attribution import AttributionIndexIn, AttributionOut, GuardCheckOut
+from accord.attribution.disclosure import commitment_secret
 from accord.errors import NotFound, ValidationError
+from accord.signing import ensure_operator_key
 
 router = APIRouter(tags=["attribution"])
 
@@ -118,9 +121,11 @@ def attribute(
     """Attribute a MIDI file to the items of a model's training manifest (``accord attribute``).
 
     The operator, or a creator or rights holder who may see the model (a rights holder: a model
-    trained on its catalog). Everyone gets the attribution contract, the same JSON an output's
-    public content credential carries; the operator also gets the method's details (scores,
-    thresholds, timings). The model's index is built on first use (index it ahead with
+    trained on its catalog). The operator gets the attribution contract in full, with the method's
+    details (scores, thresholds, timings); everyone else its public form, as an output's public
+    content credential carries it (:func:`accord.visibility.shown_attribution`): entries that would
+    name a party that asked not to be named are commitments (keyed to this upload), and such a party
+    sees its own entries named. The model's index is built on first use (index it ahead with
     ``POST /v1/models/{model_id}/attribution-index``). Audited as ``attribution.compute``.
     """
     from accord.attribution.service import attribute_midi
@@ -135,8 +140,14 @@ def attribute(
         result = attribute_midi(
             store, settings, model.record.model_id, data, method=method or None, style=style or None, label=name
         )
-    contract = result.to_credential()
     digest = hashlib.sha256(data).hexdigest()
+    contract = visibility.upload_attribution(
+        principal,
+        result.to_credential(),
+        services.current_catalog(store),
+        secret=commitment_secret(ensure_operator_key(settings.home)[0]),
+        sha256=digest,
+    )
     record(
         request,
         principal,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
 
+from accord import visibility
 from accord.api import services
 from accord.api.auth import Principal, Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, ranged, record
@@ -49,7 +50,7 @@ def _job(j: Job) -> JobOut:
     return JobOut.model_validate(j.__dict__)
 
 
-def _output(o: outputs.Output, detail: bool = False) -> OutputOut:
+def _output(o: outputs.Output, detail: dict[str, Any] | None = None) -> OutputOut:
     base: dict[str, Any] = {
         "output_id": o.output_id,
         "model_id": o.model_id,
@@ -59,7 +60,7 @@ def _output(o: outputs.Output, detail: bool = False) -> OutputOut:
         "seed": o.seed,
         "files": sorted(o.files),
     }
-    return OutputDetail(**base, credential=o.credential) if detail else OutputOut(**base)
+    return OutputDetail(**base, credential=detail) if detail is not None else OutputOut(**base)
 
 
 @router.post("/creators", status_code=201, response_model=CreatorOut)
@@ -159,8 +160,13 @@ def list_outputs(principal: Caller, store: StoreDep, limit: Limit = 50, cursor: 
 
 @router.get("/outputs/{output_id}", response_model=OutputDetail)
 def get_output(output_id: str, principal: Caller, store: StoreDep) -> OutputOut:
-    """One output with its content credential (model, manifest root, prompt, seed, guard, attribution)."""
-    return _output(services.output_for(store, principal, output_id), detail=True)
+    """One output with its content credential (model, manifest root, prompt, seed, guard, attribution), as
+    the caller may see it (:func:`accord.visibility.credential_for`): the public credential, whose
+    attribution names no party that asked not to be named; such a party sees its own entries named, with
+    the openings of their commitments; the operator sees the full attribution and guard record. The
+    signed credential itself is ``/files/credential``."""
+    output = services.output_for(store, principal, output_id)
+    return _output(output, visibility.credential_for(principal, output, services.current_catalog(store)))
 
 
 @router.get(
