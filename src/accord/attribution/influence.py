@@ -27,13 +27,13 @@ from accord.attribution.gradients import (
     GradientFeatures,
     Member,
     QueryModels,
-    compute_features,
     cosine_rows,
     file_sha256,
     members,
     trak_kernel,
 )
 from accord.attribution.methods import AttributionContext, Progress, Query, register_method
+from accord.attribution.sharded import feature_computer
 from accord.model.checkpoint import FILENAME
 
 FEATURES_VERSION = "grad-sketch/1"
@@ -79,7 +79,7 @@ def gradient_features(ctx: AttributionContext, progress: Progress | None = None)
                 features = GradientFeatures(data["phi"], data["valid"], chosen, meta)
     if features is None:
         started = time.perf_counter()
-        features = compute_features(
+        features = feature_computer()(  # compute_features, or sharded on ACCORD_EXECUTOR's cluster
             ctx.sequences(),
             ctx.model_dir,
             ctx.tokenizer(),
