@@ -21,7 +21,6 @@ from accord.registry.store import Store
 from accord.settings import Settings
 from tests.test_guard import import_catalog, isrc, midi_bytes, tune, wav_bytes
 
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 RATE = 8_000
 
 
@@ -59,7 +58,6 @@ def test_wav_and_flac_read_alike_and_junk_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # fingerprints and renders a small catalog (FluidSynth where installed)
-@SQLITE
 def test_a_render_reproducing_a_catalog_recording_is_blocked_by_the_audio_check_alone(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -97,7 +95,6 @@ def test_a_render_reproducing_a_catalog_recording_is_blocked_by_the_audio_check_
 
 
 @pytest.mark.slow  # renders the catalog's MIDI as the audio reference
-@SQLITE
 def test_an_output_rendered_from_a_catalog_midi_is_caught_by_its_render(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -139,7 +136,6 @@ def test_votes_count_within_a_window_of_the_query_so_long_sparse_sharing_scores_
 
 
 @pytest.mark.slow  # renders a small catalog and the planted re-renders
-@SQLITE
 def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -159,7 +155,6 @@ def test_audio_evaluation_catches_planted_re_renders_above_the_hard_negatives(
 
 
 @pytest.mark.slow  # renders a small catalog as the audio reference
-@SQLITE
 def test_audio_calibration_passes_over_the_same_tune_under_another_title(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:

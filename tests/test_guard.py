@@ -106,7 +106,6 @@ def import_catalog(store: Store, folder: Path, media: list[tuple[str, str, bytes
     import_delivery(store, write_delivery(folder, doc, files))
 
 
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 N_TUNES = 6
 
 
@@ -137,7 +136,6 @@ def catalog(store: Store, tmp_path: Path) -> list[bytes]:
     return tunes
 
 
-@SQLITE
 def test_a_transposed_retimed_partly_edited_copy_of_a_catalog_melody_is_blocked(
     store: Store, settings: Settings, catalog: list[bytes]
 ) -> None:
@@ -156,7 +154,6 @@ def test_a_transposed_retimed_partly_edited_copy_of_a_catalog_melody_is_blocked(
     assert verdict.policy_version.startswith("guard-policy/4:default")
 
 
-@SQLITE
 def test_an_original_piece_passes(store: Store, settings: Settings, catalog: list[bytes]) -> None:
     guard = Guard.for_store(store, symbolic_only(settings))
     for seed in (501, 502, 503):
@@ -166,7 +163,6 @@ def test_an_original_piece_passes(store: Store, settings: Settings, catalog: lis
     assert verdict.catalog["recordings"] == N_TUNES
 
 
-@SQLITE
 def test_two_catalog_works_sharing_only_a_cadence_and_a_scale_are_not_flagged(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -185,7 +181,6 @@ def test_two_catalog_works_sharing_only_a_cadence_and_a_scale_are_not_flagged(
     assert guard.verdict(midi=first).status == "blocked"  # while the work itself is found
 
 
-@SQLITE
 def test_guard_check_exit_codes(store: Store, settings: Settings, catalog: list[bytes], tmp_path: Path) -> None:
     runner = CliRunner()
     copy = tmp_path / "copy.mid"
@@ -207,7 +202,6 @@ def test_guard_check_exit_codes(store: Store, settings: Settings, catalog: list[
     assert runner.invoke(app, ["guard", "check", str(tmp_path / "missing.mid")], env=env).exit_code == 2
 
 
-@SQLITE
 def test_calibration_sets_the_threshold_above_the_catalogs_own_borrowing(
     store: Store, settings: Settings, catalog: list[bytes]
 ) -> None:
@@ -248,7 +242,6 @@ def quick_render(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow  # imports the model stack (torch) for the sampler it replaces
-@SQLITE
 def test_generation_retries_other_seeds_then_refuses_when_every_seed_copies(
     store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch, quick_render: None
 ) -> None:
@@ -279,7 +272,6 @@ def test_generation_retries_other_seeds_then_refuses_when_every_seed_copies(
     assert not list(quick.outputs_dir.glob("*")) if quick.outputs_dir.exists() else True
 
 
-@SQLITE
 def test_a_blocked_seed_is_replaced_by_the_next_one_that_passes(
     store: Store, settings: Settings, catalog: list[bytes], monkeypatch: pytest.MonkeyPatch, quick_render: None
 ) -> None:
@@ -326,7 +318,6 @@ def test_a_computed_verdict_is_a_valid_credential_guard_and_a_blocked_one_is_not
     assert any("over its threshold" in p for p in guard_problems(over))
 
 
-@SQLITE
 def test_evaluate_plants_copies_and_reports_tpr_at_fixed_fpr(
     store: Store, settings: Settings, catalog: list[bytes]
 ) -> None:

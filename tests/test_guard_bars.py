@@ -15,7 +15,7 @@ from accord.attribution.guard.policy import POLICY_FORMAT, load_policy, policy_p
 from accord.errors import ValidationError
 from accord.registry.store import Store
 from accord.settings import Settings
-from tests.test_guard import SQLITE, import_catalog, isrc, midi_bytes, symbolic_only, tune
+from tests.test_guard import import_catalog, isrc, midi_bytes, symbolic_only, tune
 
 
 def _excerpt(pitches: list[int], beats: list[float], first_beat: float, last_beat: float) -> tuple[list, list]:
@@ -33,7 +33,6 @@ def test_notes_per_bar_counts_bars_from_the_time_signature_or_two_second_bars_wi
     assert notes_per_bar(encode(line_from_notes("melody", np.full(3, 60), np.zeros(3)))) == 3.0
 
 
-@SQLITE
 def test_a_copied_phrase_weighs_its_bars_in_a_slow_tune_and_in_a_fast_one(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -60,7 +59,6 @@ def test_a_copied_phrase_weighs_its_bars_in_a_slow_tune_and_in_a_fast_one(
     assert max(scores.values()) / min(scores.values()) < 1.35, scores
 
 
-@SQLITE
 def test_calibration_passes_over_the_same_tune_under_another_title(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:

@@ -109,7 +109,6 @@ def test_a_damaged_index_folder_is_built_again_never_trusted(
     assert len(Guard.for_store(store, settings).index.pieces) == 3
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_many_files_in_one_call_one_verdict_each_exit_1_if_any_is_blocked(
     store: Store, settings: Settings, tmp_path: Path, fresh_process: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,7 +131,6 @@ def test_many_files_in_one_call_one_verdict_each_exit_1_if_any_is_blocked(
     assert single.exit_code == 1 and json.loads(single.output)["status"] == "blocked"
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_bad_file_among_many_stops_the_call_before_any_check(
     store: Store, settings: Settings, tmp_path: Path, fresh_process: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,8 +17,6 @@ from accord.registry.store import Store
 from accord.settings import Settings
 from tests.test_guard import disguised_copy, import_catalog, isrc, midi_bytes, tune
 
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
 
 def rendered(midi: bytes, path: Path) -> bytes:
     """``midi`` played on a piano, as WAV. (A legato flute merges repeated notes into one when
@@ -35,7 +33,6 @@ def rendered(midi: bytes, path: Path) -> bytes:
 
 
 @pytest.mark.slow  # renders and transcribes a small catalog
-@SQLITE
 def test_an_audio_only_recording_is_covered_by_the_symbolic_check_through_its_transcription(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
@@ -65,7 +62,6 @@ def test_an_audio_only_recording_is_covered_by_the_symbolic_check_through_its_tr
 
 
 @pytest.mark.slow  # renders and transcribes
-@SQLITE
 def test_guard_check_on_audio_catches_a_re_played_transposed_copy_by_its_notes(
     store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

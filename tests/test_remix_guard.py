@@ -19,7 +19,6 @@ from tests.test_studio import tune
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_continuation_licensed_for_remix_is_not_blocked_as_a_copy_of_its_own_source(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
