@@ -20,7 +20,6 @@ attribution at fixed steps.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +35,12 @@ from accord.datasets.loader import ManifestLoader
 from accord.datasets.manifest import Manifest
 from accord.errors import Conflict, ValidationError
 from accord.model import card as model_card
+from accord.model.budget import (  # noqa: F401 (PROBE_STEPS re-exported: it lived here)
+    DEFAULT_STEPS,
+    PROBE_STEPS,
+    check_resumable,
+    steps_for_minutes,
+)
 from accord.model.checkpoint import (
     FILENAME,
     SNAPSHOTS_KEPT,
@@ -52,11 +57,6 @@ from accord.model.tokenizer import MusicTokenizer
 from accord.registry.entities import Catalog
 
 Progress = Callable[[dict[str, Any]], None]
-
-DEFAULT_STEPS = 1000
-"""Steps when neither ``steps`` nor ``minutes`` is given."""
-PROBE_STEPS = 8
-"""Timed steps (after two untimed ones) on a throw-away copy of the model when ``minutes`` is turned into steps."""
 
 
 @dataclass(frozen=True)
@@ -290,12 +290,19 @@ def _train(
         if saved.get("minutes") == minutes and saved.get("steps") and hp.steps is None:
             hp = replace(hp, steps=int(saved["steps"]))  # a resumed time budget keeps the steps it was given
         else:
-            by_time, step_rate = steps_for_minutes(minutes, model, train_windows, hp, device, dtype)
+            by_time, step_rate = steps_for_minutes(
+                minutes,
+                model,
+                lambda m, o, n: _step(m, o, train_windows, hp, n, device, dtype),
+                lr=hp.lr,
+                weight_decay=hp.weight_decay,
+                device=device,
+            )
             hp = replace(hp, steps=by_time if hp.steps is None else min(hp.steps, by_time))
             emit({"stage": "budget", "minutes": hp.minutes, "steps": hp.steps, "steps_per_second": step_rate})
     steps = int(hp.steps or DEFAULT_STEPS)
     if ckpt is not None:
-        _check_resumable(ckpt, manifest, tokenizer, config.to_dict(), hp)
+        check_resumable(ckpt, manifest, tokenizer, config.to_dict(), hp)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
@@ -441,37 +448,6 @@ def _step(
     return float(loss.item())
 
 
-def steps_for_minutes(
-    minutes: float,
-    model: GPT,
-    windows: Windows,
-    hp: Hyperparameters,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> tuple[int, float]:
-    """``minutes`` of training as a step count, and the measured steps per second.
-
-    Times :data:`PROBE_STEPS` steps (after two untimed warm-up steps) on a copy of the model and
-    a fresh optimizer, then throws both away; PyTorch's RNG is restored, so the real run starts
-    from exactly where it would have without the probe.
-    """
-    rng = torch.get_rng_state()
-    probe = copy.deepcopy(model)
-    optimizer = probe.configure_optimizer(lr=hp.lr, weight_decay=hp.weight_decay)
-    probe.train()
-    for n in range(2):
-        _step(probe, optimizer, windows, hp, n, device, dtype)
-    t0 = time.perf_counter()
-    for n in range(PROBE_STEPS):
-        _step(probe, optimizer, windows, hp, 2 + n, device, dtype)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    rate = PROBE_STEPS / max(time.perf_counter() - t0, 1e-9)
-    torch.set_rng_state(rng)
-    del probe, optimizer
-    return max(1, int(minutes * 60.0 * rate)), rate
-
-
 def _record(
     state: dict[str, Any],
     recent: list[float],
@@ -494,23 +470,3 @@ def _record(
     }
     state["curve"].append(point)
     emit({"stage": "eval", **point})
-
-
-def _check_resumable(
-    ckpt: dict[str, Any], manifest: Manifest, tokenizer: MusicTokenizer, config: dict[str, Any], hp: Hyperparameters
-) -> None:
-    """A checkpoint continues only the same run: same manifest, tokenizer, network and seed."""
-    problems = []
-    if ckpt.get("manifest_root") != manifest.root:
-        problems.append(f"it was trained on manifest {str(ckpt.get('manifest_root'))[:12]}, not {manifest.root[:12]}")
-    if ckpt.get("config") != config:
-        problems.append(f"its network is {ckpt.get('config')}, not {config}")
-    if ckpt.get("tokenizer", {}).get("vocab") != tokenizer.to_dict()["vocab"]:
-        problems.append("its tokenizer's vocabulary differs")
-    saved = ckpt.get("hyperparameters", {})
-    for name in ("seed", "batch_size", "lr"):
-        if saved.get(name) != getattr(hp, name):
-            problems.append(f"its {name} is {saved.get(name)!r}, not {getattr(hp, name)!r}")
-    if problems:
-        msg = "checkpoint: cannot resume: " + "; ".join(problems) + " (use another out_dir, or resume=False)"
-        raise Conflict(msg)
