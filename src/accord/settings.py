@@ -31,6 +31,7 @@ class Settings(BaseSettings):
         workers: processes for heavy batch work (0 = one per core).
         executor: the backend batch work runs on (``local``, ``serial``, ``ray``).
         ray_address: the Ray cluster for ``executor=ray`` (empty: a Ray started on this machine).
+        usage_url: the usage log's folder (a path or ``file://`` URL); empty: ``home/usage``.
     """
 
     model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
         description=(
             "With ACCORD_EXECUTOR=ray: the cluster, auto (the one this node joined) or ray://HOST:PORT; "
             "empty starts a Ray on this machine with ACCORD_WORKERS CPUs (0: one per core)."
+        ),
+    )
+    usage_url: str = Field(
+        default="",
+        description=(
+            "Where the usage log (day-partitioned Parquet) lives: a folder or file:// URL every node of a cluster "
+            "reads (a shared or mounted file system); empty: ACCORD_HOME/usage."
         ),
     )
     api_max_body_mb: int = Field(
@@ -193,6 +201,19 @@ class Settings(BaseSettings):
                 raise ValueError(msg) from None
         return value
 
+    @field_validator("usage_url")
+    @classmethod
+    def _usage_on_a_file_system(cls, value: str) -> str:
+        url = value.strip()
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        if scheme and scheme != "file":
+            msg = (
+                f"scheme {scheme!r} is not supported; expected a folder or file:///PATH that every node reads "
+                "(an object store mounted as a file system, e.g. with s3fs or gcsfuse)"
+            )
+            raise ValueError(msg)
+        return value
+
     @field_validator("job_heartbeat_s")
     @classmethod
     def _beats_within_the_lease(cls, value: float, info: pydantic.ValidationInfo) -> float:
@@ -229,6 +250,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def usage_path(self) -> Path:
+        """The usage log's folder: ``usage_url`` (a ``file://`` URL read through pyarrow's file systems), else
+        ``home/usage``."""
+        url = self.usage_url.strip()
+        if not url:
+            return self.home / "usage"
+        if url.lower().startswith("file://"):
+            from pyarrow.fs import FileSystem  # only here: reading the settings alone does not import pyarrow
+
+            _, path = FileSystem.from_uri(url)
+            return Path(path)
+        return Path(url).expanduser()
 
     @property
     def media_dir(self) -> Path:

@@ -54,7 +54,7 @@ def usage_ingest(
         f"{result.late} late (into the next open period); periods {', '.join(result.periods) or '-'}"
     )
     if result.batch_id:
-        console.print(f"batch {result.batch_id}: {len(result.files)} file(s) under {settings.home / 'usage'}")
+        console.print(f"batch {result.batch_id}: {len(result.files)} file(s) under {settings.usage_path}")
 
 
 @usage_app.command("sync")

@@ -114,7 +114,7 @@ class IngestResult:
 
 
 def usage_dir(settings: Settings) -> Path:
-    return settings.home / "usage"
+    return settings.usage_path  # ACCORD_USAGE_URL, else ACCORD_HOME/usage
 
 
 def ingest_file(
