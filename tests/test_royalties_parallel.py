@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.money import allocate
-from accord.royalties import cascade
+from accord.royalties import cascade, lines
 from accord.royalties.engine import compute
 from accord.royalties.inputs import build_inputs
 from accord.royalties.vectorised import allocate_groups
@@ -36,7 +36,7 @@ def test_a_run_cut_into_chunks_and_party_ranges_is_the_run_in_one_piece(
     whole = compute(inputs, [path], policy, threads=1)
     with monkeypatch.context() as m:
         m.setattr(cascade, "CHUNK_ROWS", chunk)
-        m.setattr(cascade, "PARALLEL_SORT_MIN", 0)
+        m.setattr(lines, "PARALLEL_SORT_MIN", 0)
         cut = compute(inputs, [path], policy, threads=threads)
     assert cut.lines.equals(whole.lines)
     assert cut.suspense.equals(whole.suspense)

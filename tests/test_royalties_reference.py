@@ -58,8 +58,13 @@ def _item(isrc: str, duration: int) -> ManifestItem:
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> World:
-    """Co-owned recordings, works with several publishers, agreements on both sides, outputs and a month."""
+def worlds(draw: st.DrawFn, *, mixed: bool = False) -> World:
+    """Co-owned recordings, works with several publishers, agreements on both sides, outputs and a month.
+
+    ``mixed``: the labels are the publishers too, so one party may hold a recording's master and
+    its works (and sign agreements on both sides).
+    """
+    publishers = LABELS if mixed else PUBLISHERS
     isrcs = [f"GBXYZ26{i:05d}" for i in range(draw(st.integers(1, 5)))]
     records: list[Any] = []
     work_ids = [f"W-{i}" for i in range(draw(st.integers(1, 4)))]
@@ -67,12 +72,11 @@ def worlds(draw: st.DrawFn) -> World:
         works = sorted(draw(st.sets(st.sampled_from([*work_ids, "W-NONE"]), min_size=1, max_size=2)))
         duration = draw(st.integers(0, 400_000))
         records.append(f.recording(isrc, owners(draw, LABELS), works, duration_ms=duration))
-    records += [f.work(w, owners(draw, PUBLISHERS)) for w in work_ids]
+    records += [f.work(w, owners(draw, publishers)) for w in work_ids]
     master_split = draw(st.integers(0, 100))  # one split per world: see the master-split test below
     n = 0
-    for party in LABELS + PUBLISHERS:
+    for party, side in [(p, "master") for p in LABELS] + [(p, "publishing") for p in publishers]:
         for _ in range(draw(st.integers(0, 2))):
-            side = "master" if party in LABELS else "publishing"
             listed = draw(st.booleans())
             cover: dict[str, Any] = {}
             if listed:

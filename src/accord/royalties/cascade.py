@@ -8,10 +8,9 @@ final lines are built.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from itertools import pairwise
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 from accord.money import allocate
 from accord.registry.entities import PPM_WHOLE
 from accord.royalties.coding import Codes, Registry, parallel
+from accord.royalties.lines import line_order, line_table, mixed_parties, recording_order
 from accord.royalties.vectorised import (
     I64,
     Children,
@@ -32,18 +32,12 @@ from accord.royalties.vectorised import (
     starts_of_runs,
 )
 
-T = TypeVar("T")
 W = PPM_WHOLE
 OWNER_COLUMNS = ("r", "side", "work", "rank", "party", "agreement", "share_ppm", "amount")
 """The owner rows' columns (:attr:`Cascade.owner`): codes, the work's rank in its recording, share, payable."""
-PARALLEL_SORT_MIN = 1_000_000
-"""From this many lines, the lines are sorted in party ranges side by side."""
 CHUNK_ROWS = 1 << 15
 """Recording rows per chunk of the owner levels: a chunk's arrays stay in the CPU's caches."""
-"""From this many lines, the lines are sorted in party ranges side by side."""
 SUSPENSE_KEYS = ("currency", "reason", "basis", "model_id", "output_id", "isrc", "side", "work_id", "party_id")
-LINE_ORDER = ("party", "cur", "basis", "isrc", "work", "model", "out", "side")
-"""The lines' sort order (unique per line), by coded column."""
 
 
 def resplit(
@@ -216,7 +210,10 @@ class Cascade:
             "isrc": np.r_[i_isrc[rows], am_isrc[first]],
             "units": np.r_[pot_units[parent], n_out[am_usage[first]]],
         }
-        self._down(reg, np.r_[im_amount, o_total])
+        # in line order (less party, work, side), so the owner rows come out nearly in line order
+        order = recording_order(self.rec, c, self.workers)
+        self.rec = {k: v[order] for k, v in self.rec.items()}
+        self._down(reg, np.r_[im_amount, o_total][order])
 
     def _lose(self, reason: str, basis: str, mask: np.ndarray, total: np.ndarray, **keys: np.ndarray) -> None:
         """Money that cannot go further at a top level: suspense (``keys``: coded columns)."""
@@ -368,68 +365,13 @@ class Cascade:
         return payable
 
     def lines(self) -> pa.Table:
-        """The parties' royalty lines, sorted by party, currency, basis, isrc, work, model, output, side."""
-        c, o = self.codes, self.owner
-        order = self._line_order()
-        at = o["r"][order]  # each sorted line's recording row
-        rec = {k: v.astype(np.int32) if k != "units" else v for k, v in self.rec.items()}
+        """The parties' royalty lines, sorted by party, currency, basis, isrc, work, model, output, side.
 
-        def text(name: str, codes: Callable[[], np.ndarray]) -> Callable[[], pa.Array]:
-            return lambda: c.strings(name, codes())
-
-        def ints(values: Callable[[], np.ndarray]) -> Callable[[], pa.Array]:
-            return lambda: pa.array(values(), pa.int64())
-
-        columns = {
-            "party_id": text("party", lambda: o["party"][order]),
-            "currency": text("cur", lambda: rec["cur"][at]),
-            "basis": text("basis", lambda: rec["basis"][at]),
-            "side": text("side", lambda: o["side"][order]),
-            "isrc": text("isrc", lambda: rec["isrc"][at]),
-            "work_id": text("work", lambda: o["work"][order]),
-            "model_id": text("model", lambda: rec["model"][at]),
-            "output_id": text("out", lambda: rec["out"][at]),
-            "units": ints(lambda: rec["units"][at]),
-            "share_ppm": ints(lambda: o["share_ppm"][order]),
-            "amount": ints(lambda: o["amount"][order]),
-            "agreement_id": text("agreement", lambda: o["agreement"][order]),
-        }
-        return pa.table(dict(zip(columns, parallel(list(columns.values()), self.workers), strict=True)))
-
-    def _line_order(self) -> np.ndarray:
-        """Lines are unique by :data:`LINE_ORDER`; a work is ranked among its recording's works (a few bits).
-
-        The packed key is built from two per-recording-row parts (currency, basis, isrc; model,
-        output) and the owner's party, work rank and side; the lines are cut by party into
-        :attr:`workers` ranges sorted side by side (party is the key's first part, so the
-        ranges' orders joined are the whole order).
+        Text columns are dictionary arrays over the run's dictionaries (:mod:`accord.royalties.lines`).
         """
-        c, o, rec = self.codes, self.owner, self.rec
-        sizes = [self.work_ranks if k == "work" else c.size(k) for k in LINE_ORDER]
-        room = 1
-        for size in sizes:
-            room *= size
-        r = o["r"]
-        if room >= 2**63:
-            cols = {"party": o["party"], "work": o["work"], "side": o["side"]}
-            cols |= {k: rec[k][r] for k in ("cur", "basis", "isrc", "model", "out")}
-            return _sort_order([cols[k] for k in LINE_ORDER], [c.size(k) for k in LINE_ORDER])
-        head = pack([rec["cur"], rec["basis"], rec["isrc"]], sizes[1:4])  # per recording row
-        tail = pack([rec["model"], rec["out"]], sizes[5:7])
-        n_head, n_tail = sizes[1] * sizes[2] * sizes[3], sizes[5] * sizes[6]
-        key = pack([o["party"], head[r], o["rank"], tail[r], o["side"]], [sizes[0], n_head, sizes[4], n_tail, sizes[7]])
-        # one int64 key per line, unique, so any sort gives the one order
-        if self.workers <= 1 or len(key) < PARALLEL_SORT_MIN:
-            return np.argsort(key)
-        per_party = np.cumsum(np.bincount(o["party"], minlength=sizes[0]))
-        cuts = np.searchsorted(per_party, [len(key) * i // self.workers for i in range(1, self.workers)])
-        ranges = [(int(a), int(b)) for a, b in pairwise([0, *cuts, sizes[0]]) if a < b]
-
-        def sort(a: int, b: int) -> np.ndarray:
-            rows = np.flatnonzero((o["party"] >= a) & (o["party"] < b))
-            return rows[np.argsort(key[rows])]
-
-        return np.concatenate(parallel([partial(sort, a, b) for a, b in ranges], self.workers))
+        mixed = mixed_parties(self.reg.holders, self.codes)
+        order = line_order(self.owner, self.rec, self.codes, self.work_ranks, mixed, self.workers)
+        return line_table(self.owner, self.rec, self.codes, order, self.workers)
 
     def suspense(self, no_usage: Sequence[tuple[str, int]]) -> pa.Table:
         """Unmatched money with its reason, sorted by :data:`SUSPENSE_KEYS`."""
@@ -467,20 +409,3 @@ class Cascade:
             parts.append(pa.table({k: out[k] for k in (*SUSPENSE_KEYS, "amount")}))
         table = pa.concat_tables(parts).combine_chunks()
         return table.take(pc.sort_indices(table, [(k, "ascending") for k in SUSPENSE_KEYS]))
-
-
-def _sort_order(keys: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
-    """The row order by ``keys`` (first most significant), packing as many keys per int64 as fit."""
-    packed: list[np.ndarray] = []
-    group: list[int] = []
-    room = 1
-    for i, s in enumerate(sizes):
-        if group and room * s >= 2**62:
-            packed.append(pack([keys[j] for j in group], [sizes[j] for j in group]))
-            group, room = [], 1
-        group.append(i)
-        room *= s
-    packed.append(pack([keys[j] for j in group], [sizes[j] for j in group]))
-    if len(packed) == 1:
-        return np.argsort(packed[0], kind="stable")
-    return np.lexsort(packed[::-1])

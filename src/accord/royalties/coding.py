@@ -94,8 +94,14 @@ class Codes:
         values = getattr(self, name)
         if len(values) >= 2**31:
             return values.take(pa.array(codes, pa.int64()))
-        indices = pa.array(np.asarray(codes, np.int32), pa.int32())
-        return pa.DictionaryArray.from_arrays(indices, values).cast(pa.string())
+        return self.dictionary_array(name, codes).cast(pa.string())
+
+    def dictionary_array(self, name: str, codes: np.ndarray) -> pa.DictionaryArray:
+        """Some codes as a dictionary array over the dictionary of their kind (no string copied)."""
+        values = getattr(self, name)
+        wide = len(values) >= 2**31
+        indices = pa.array(np.asarray(codes, np.int64 if wide else np.int32), pa.int64() if wide else pa.int32())
+        return pa.DictionaryArray.from_arrays(indices, values, safe=False)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import EVENT_SCHEMA
 from accord.signing import canonical_json
 
-ENGINE_VERSION = f"accord-royalties/4 ({__version__}; duckdb {duckdb.__version__})"
+ENGINE_VERSION = f"accord-royalties/5 ({__version__}; duckdb {duckdb.__version__})"
+"""5: the lines' text columns are dictionary arrays (so are ``lines.parquet``'s): the same lines, other bytes."""
 
 LINE_COLUMNS = (
     "party_id",
@@ -100,7 +101,8 @@ class RunResult:
         inputs_hash: hash of the inputs (events, registry tables, policy, engine version).
         revenue: currency → net revenue (micro-units).
         operator: currency → the operator's share.
-        lines: the parties' royalty lines (:data:`LINE_COLUMNS`), sorted.
+        lines: the parties' royalty lines (:data:`LINE_COLUMNS`), sorted; the text columns are
+            dictionary arrays over the run's sorted dictionaries (:mod:`accord.royalties.lines`).
         suspense: unmatched money with its reason (:data:`SUSPENSE_COLUMNS`), sorted.
         notes: decisions a reader should know about.
     """

@@ -252,3 +252,22 @@ class Children:
         ends = np.cumsum(counts)
         rows = np.arange(n, dtype=I64) + np.repeat(self.offsets[pos] - (ends - counts), counts)
         return counts, rows
+
+
+def stable_order(codes: np.ndarray, size: int) -> np.ndarray:
+    """The stable order of non-negative integer ``codes`` below ``size``: a radix sort on 16-bit digits.
+
+    Rows with equal codes keep their order, so rows already in order within each code come out
+    in order by (code, previous order).
+    """
+    low = np.asarray(codes, I64)
+    if size <= 1 << 16:
+        return np.argsort(low.astype(np.uint16), kind="stable")  # NumPy sorts 16-bit integers by radix
+    order = np.argsort((low & 0xFFFF).astype(np.uint16), kind="stable")
+    high = low >> 16
+    shift = 16
+    while size > 1 << shift:
+        order = order[np.argsort((high[order] & 0xFFFF).astype(np.uint16), kind="stable")]
+        high >>= 16
+        shift += 16
+    return order
