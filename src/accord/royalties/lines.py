@@ -8,7 +8,7 @@ gets most of the order for free:
    recording, model, output) (:func:`recording_order`: one sort of the recording rows, a third
    as many as the lines), so the owner levels, which keep their parents' order, give the owner
    rows in that order, each recording row's owners by (side, work, party);
-2. a stable radix sort by party (:func:`~accord.royalties.vectorised.stable_order`) then gives
+2. a stable sort by party (:func:`~accord.royalties.vectorised.argsort_int`) then gives
    each party's rows in line order, *provided* the party holds a single (side, work) of each
    recording on each basis (a label the master, a publisher one work): its work and side are then
    the same on all its lines of a recording, so (recording, model, output) order is line order;
@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from accord.royalties.coding import Codes, parallel
-from accord.royalties.vectorised import I64, Grouped, pack, stable_order
+from accord.royalties.vectorised import I64, Grouped, argsort_int, pack
 
 LINE_ORDER = ("party", "cur", "basis", "isrc", "work", "model", "out", "side")
 """The lines' sort order (unique per line), by coded column."""
@@ -41,18 +41,19 @@ PARALLEL_SORT_MIN = 1_000_000
 
 
 def argsort_parallel(key: np.ndarray, workers: int) -> np.ndarray:
-    """The ascending order of distinct int64 keys: cut at a sampled median, the two parts sorted side by side.
+    """The stable ascending order of int64 keys: cut at a sampled median, the two parts sorted side by side.
 
-    The keys are distinct, so any sort gives the one order; below :data:`PARALLEL_SORT_MIN` keys,
-    or with one worker, it is one ``argsort``.
+    Each part is sorted by :func:`~accord.royalties.vectorised.argsort_int` (stable), and equal keys
+    fall in one part, so the parts joined are the stable order. Below :data:`PARALLEL_SORT_MIN`
+    keys, or with one worker, it is one sort.
     """
     if workers <= 1 or len(key) < max(PARALLEL_SORT_MIN, 2):
-        return np.argsort(key)
+        return argsort_int(key)
     sample = np.sort(key[:: max(len(key) // 4096, 1)])
     low = key < sample[len(sample) // 2]
 
     def sort(rows: np.ndarray) -> np.ndarray:
-        return rows[np.argsort(key[rows])]
+        return rows[argsort_int(key[rows])]
 
     return np.concatenate(parallel([partial(sort, np.flatnonzero(low)), partial(sort, np.flatnonzero(~low))], 2))
 
@@ -115,7 +116,7 @@ def line_order(
     by (side, work, party); ``mixed``: :func:`mixed_parties`.
     """
     party = owner["party"]
-    order = stable_order(party, codes.size("party"))
+    order = argsort_int(party)
     odd = np.flatnonzero(mixed[party[order]]) if bool(mixed.any()) else np.zeros(0, I64)
     if len(odd):
         # these parties' rows, by the whole key (a work's rank orders its recording's works as
