@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord import identifiers
-from accord.api import services
-from accord.api.services import unpack_archive
+from accord.api import uploads
+from accord.api.uploads import unpack_archive
 from accord.errors import InvalidIdentifier, Problem, Rejected, ValidationError
 from accord.identifiers import IdentifierKind
 from accord.jsonload import check_depth, load_json, load_json_lines
@@ -307,7 +307,7 @@ def test_a_corrupt_zip_member_is_a_validation_error(tmp_path: Path) -> None:
 
 
 def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "MAX_MEMBER_BYTES", 1_000_000)
+    monkeypatch.setattr(uploads, "MAX_MEMBER_BYTES", 1_000_000)
     bomb = zipped({**CATALOG, "d/media/zeros.mid": bytes(50_000_000)})
     assert len(bomb) < 100_000
     with pytest.raises(ValidationError, match=r"member 'd/media/zeros.mid' unpacks to 50,000,000 bytes"):
@@ -316,11 +316,11 @@ def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path, monkey
 
 
 def test_the_total_unpacked_size_and_member_count_are_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "MAX_ARCHIVE_BYTES", 10_000)
+    monkeypatch.setattr(uploads, "MAX_ARCHIVE_BYTES", 10_000)
     many = {f"d/media/{i}.mid": bytes(3_000) for i in range(5)}
     with pytest.raises(ValidationError, match=r"unpacks to more than 10,000 bytes"):
         unpack_archive(tar_gz({**CATALOG, **many}), "d.tar.gz", tmp_path / "a")
-    monkeypatch.setattr(services, "MAX_ARCHIVE_MEMBERS", 3)
+    monkeypatch.setattr(uploads, "MAX_ARCHIVE_MEMBERS", 3)
     with pytest.raises(ValidationError, match=r"more than 3 members"):
         unpack_archive(zipped({f"d/{i}": b"" for i in range(4)}), "d.zip", tmp_path / "b")
 

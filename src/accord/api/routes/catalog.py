@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
 from accord import visibility
-from accord.api import readcache, services
+from accord.api import readcache, services, uploads
 from accord.api.auth import Principal, Role
 from accord.api.deps import Caller, StoreDep, instant_or_now, record
 from accord.api.pagination import Cursor, Limit, paginate
@@ -67,7 +67,7 @@ def upload_delivery(
     archive: Annotated[UploadFile, File(description="A zip or tar.gz of one delivery folder.")],
 ) -> ImportOut:
     """Import a catalog delivery (zip or tar.gz of a delivery folder), all or nothing."""
-    report = services.import_archive(store, principal, archive.filename or "upload", archive.file.read())
+    report = uploads.import_archive(store, principal, archive.filename or "upload", archive.file.read())
     out = ImportOut.model_validate(report.to_dict())
     record(request, principal, "delivery.import", "delivery", report.delivery_id, status=out.status)
     return out

@@ -11,14 +11,14 @@ from accord.api import royalties, services
 from accord.api.auth import Role
 from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.pagination import Cursor, Limit, paginate
-from accord.api.schemas import (
+from accord.api.schemas import Page
+from accord.api.schemas_royalties import (
     BalanceOut,
     BankDetailsIn,
     BankDetailsOut,
     ClosingOut,
     IngestOut,
     LedgerOut,
-    Page,
     PayoutOut,
     PeriodOut,
     ReverseIn,
