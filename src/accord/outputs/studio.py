@@ -353,7 +353,14 @@ def generate_output(
         from accord.attribution.service import credential_attribution
 
         attribution = credential_attribution(
-            store, settings, model_id, piece.token_ids, piece.midi, output_id, progress=progress
+            store,
+            settings,
+            model_id,
+            piece.token_ids,
+            piece.midi,
+            output_id,
+            progress=progress,
+            remix_of=prompt.from_isrc,
         )
         # the public credential never names a party that asked not to be (disclose: false): their
         # entries become commitments; the full record is kept private, in the stored output
