@@ -160,3 +160,25 @@ def test_a_credential_credits_the_remixed_recording_its_bars_through_the_store(
     assert {h["party_id"] for h in data["holders"]["publishing"]} >= {"P-PUB", "P-PUB2"}
     plain = credential_attribution(store, settings, model_id, ids, primed, "piece")
     assert REMIX_VERSION not in plain["method_version"]
+
+
+@pytest.mark.slow
+def test_a_studio_continuation_of_four_bars_credits_its_source_at_least_those_bars(
+    store: Store, settings: Settings, remix_model: dict[str, Any]
+) -> None:
+    from accord.outputs.studio import Prompt, generate_output
+
+    made = generate_output(
+        store,
+        settings,
+        model_id=remix_model["model"].model_id,
+        creator_id="ana",
+        prompt=Prompt(style="reel", bars=12, from_isrc=SOURCE, prime_bars=4),
+        seed=2,
+    )
+    data = made.output.credential["attribution"]
+    assert attribution_problems(data) == [] and data["reliable"] is True
+    assert data["method_version"].endswith(f"+{REMIX_VERSION}")
+    weights = {i["isrc"]: i["weight_ppm"] for i in data["items"]}
+    assert weights[SOURCE] >= math.ceil(PPM_WHOLE * 4 / 12)
+    assert made.output.credential["guard"]["source_passed_over"] == [SOURCE]
