@@ -24,7 +24,14 @@ from accord.execution_ray import RayExecutor, start_ray
 from accord.registry.store import Store
 from accord.royalties.engine import RunResult, compute
 from accord.royalties.inputs import build_inputs
-from accord.royalties.partitioned import PartitionedScan, day_partitions, ingest_files, merge_partials, usage_scan
+from accord.royalties.partitioned import (
+    PartitionedScan,
+    day_partitions,
+    ingest_files,
+    merge_partials,
+    task_groups,
+    usage_scan,
+)
 from accord.royalties.run import compute_period, run_period
 from accord.royalties.usage import committed_files, period_events
 from accord.settings import Settings
@@ -67,7 +74,7 @@ def test_a_run_summed_per_day_partition_is_the_run_over_the_whole_log(
     inputs = build_inputs(cat, models, sorted(credentials.items()), PERIOD, policy)
     files = _days(world, days, tmp_path_factory.mktemp("log"))
     whole = compute(inputs, files, policy, threads=1)
-    _same(compute(inputs, files, policy, threads=1, scan=PartitionedScan(SerialExecutor())), whole)
+    _same(compute(inputs, files, policy, threads=1, scan=PartitionedScan(SerialExecutor(), task_bytes=0)), whole)
 
 
 def test_partials_merge_to_the_sums_whatever_order_they_come_in(tmp_path: Path) -> None:
@@ -115,7 +122,9 @@ def test_usage_files_read_on_ray_and_the_run_partitioned_by_day_equal_one_machin
     assert len(period_events(store, settings, PERIOD)) == 15
     assert len(day_partitions(committed_files(store, settings, PERIOD))) == 3
 
-    local_result, _, _ = compute_period(store, settings, PERIOD)
+    local_result, inputs, policy = compute_period(store, settings, PERIOD)
+    day_by_day = PartitionedScan(RayExecutor(2, ""), task_bytes=0)  # a task per day, not one for this small log
+    _same(compute(inputs, committed_files(store, settings, PERIOD), policy, scan=day_by_day), local_result)
     local_run = run_period(store, settings, PERIOD)
     local_files = {p.name: p.read_bytes() for p in local_run.folder.iterdir()}
     on_ray = settings.model_copy(update={"executor": "ray"})
@@ -137,3 +146,16 @@ def test_a_refused_file_stops_the_ingest_with_its_problems_and_the_files_before_
     with pytest.raises(Rejected, match=r"usage batch usage-1\.jsonl: 1 problem found, nothing was written"):
         ingest_files(store, settings, [good, bad], executor=SerialExecutor())
     assert len(period_events(store, settings, PERIOD)) == 6
+
+
+def test_small_days_are_grouped_into_tasks_of_at_least_the_target_size(tmp_path: Path) -> None:
+    partitions = []
+    for d, size in enumerate([5, 3, 9, 1, 1]):
+        (tmp_path / f"day=2026-11-0{d + 1}").mkdir()
+        path = tmp_path / f"day=2026-11-0{d + 1}" / "batch-x.parquet"
+        path.write_bytes(b"x" * size)
+        partitions.append((path,))
+    sizes = [[p.stat().st_size for p in g] for g in task_groups(partitions, task_bytes=8)]
+    assert sizes == [[5, 3], [9], [1, 1]]
+    assert task_groups(partitions, task_bytes=0) == partitions
+    assert task_groups([], task_bytes=8) == []

@@ -6,7 +6,8 @@ Two kinds of work leave one machine here, both through :mod:`accord.execution` (
 * **The period's usage scan.** The engine's first step reads every event of the period and sums
   usage units per (output, model) and revenue per currency (:func:`accord.royalties.engine._usage`).
   Those are integer sums, so the scan splits by the log's day partitions (``day=YYYY-MM-DD``
-  folders): each partition is summed on a worker, and the partial sums are added up here, exactly.
+  folders; small days grouped with their neighbours up to :data:`TASK_BYTES`): each group is summed
+  on a worker, and the partial sums are added up here, exactly.
   Nothing is rounded in a partial: the cascade of largest-remainder splits runs once, on the merged
   sums, as in a run on one machine, so the result is the same to the micro-unit (and the same
   inputs hash: it names the same files).
@@ -46,6 +47,11 @@ SUMMED = ("units", "n", "units_out", "n_out")
 ONE_MACHINE = ("local", "serial")
 """Executors that stay on this machine: the engine's own scan of all files at once is used with them."""
 
+TASK_BYTES = 64 * 2**20
+"""Parquet bytes a scan task takes at least (consecutive days grouped up to it): a task pays ~0.2 s to open
+DuckDB and plan, so a day of a small log (30k events, ~1 MB) is far too little work for one; a platform's
+day (tens of millions of events, ~GBs) is many tasks' worth and stays one task per day."""
+
 
 def day_partitions(files: Sequence[Path]) -> list[tuple[Path, ...]]:
     """``files`` grouped by their partition folder (``day=YYYY-MM-DD``), partitions and files sorted."""
@@ -53,8 +59,24 @@ def day_partitions(files: Sequence[Path]) -> list[tuple[Path, ...]]:
     return [tuple(group) for _, group in groupby(ordered, key=lambda p: p.parent.name)]
 
 
+def task_groups(partitions: Sequence[tuple[Path, ...]], task_bytes: int = TASK_BYTES) -> list[tuple[Path, ...]]:
+    """Consecutive day partitions joined until each group's files hold ``task_bytes`` (0: a task per day)."""
+    groups: list[tuple[Path, ...]] = []
+    current: list[Path] = []
+    size = 0
+    for files in partitions:
+        current += files
+        size += sum(p.stat().st_size for p in files) if task_bytes else 0
+        if size >= task_bytes:
+            groups.append(tuple(current))
+            current, size = [], 0
+    if current:
+        groups.append(tuple(current))
+    return groups
+
+
 def scan_partition(job: tuple[tuple[Path, ...], RoyaltyPolicy, str]) -> tuple[pa.Table, dict[str, int]]:
-    """One partition's usage per (output, model) and revenue per currency (on a worker: one thread)."""
+    """One group of partitions: usage per (output, model) and revenue per currency (on a worker: one thread)."""
     files, policy, period = job
     return _usage(list(files), policy, period, 1)
 
@@ -79,25 +101,28 @@ def merge_partials(partials: Sequence[tuple[pa.Table, dict[str, int]]]) -> tuple
 
 
 class PartitionedScan:
-    """The engine's usage step run one day partition per task on an executor, merged exactly.
+    """The engine's usage step run as tasks of day partitions on an executor, merged exactly.
 
     Attributes:
         executor: where the partitions are scanned.
-        on_done: called as ``on_done(done, total)`` after each partition (a progress bar).
+        on_done: called as ``on_done(done, total)`` after each task (a progress bar).
+        task_bytes: consecutive days are grouped into one task up to this many Parquet bytes
+            (:data:`TASK_BYTES`; 0: one task per day).
     """
 
-    def __init__(self, executor: Executor, on_done: DoneCallback | None = None) -> None:
+    def __init__(self, executor: Executor, on_done: DoneCallback | None = None, task_bytes: int = TASK_BYTES) -> None:
         self.executor = executor
         self.on_done = on_done
+        self.task_bytes = task_bytes
 
     def __call__(
         self, files: Sequence[Path], policy: RoyaltyPolicy, period: str, threads: int
     ) -> tuple[pa.Table, dict[str, int]]:
         """``(usage, revenue)`` as the engine's own scan returns them, from the partitions' sums."""
-        partitions = day_partitions(files)
-        if not partitions:
+        groups = task_groups(day_partitions(files), self.task_bytes)
+        if not groups:
             return _usage([], policy, period, threads)
-        jobs = [(files_of_day, policy, period) for files_of_day in partitions]
+        jobs = [(group, policy, period) for group in groups]
         return merge_partials(self.executor.map(scan_partition, jobs, on_done=self.on_done))
 
 
