@@ -82,10 +82,32 @@ def _precision_recall(order: Sequence[int], expected: frozenset[int]) -> tuple[f
     return float(order[0] in expected), len(set(order[:10]) & expected) / len(expected)
 
 
+def without_prime(loaded: LoadedModel, token_ids: Sequence[int], prime_bars: int) -> tuple[tuple[int, ...], bytes]:
+    """A primed output's continuation alone: its conditions and the bars after the first ``prime_bars``,
+    as token ids and MIDI (what the model wrote, without the notes it was given)."""
+    from accord.model.conditions import N_CONDITIONS
+
+    tok = loaded.tokenizer
+    conditions, body = list(token_ids[:N_CONDITIONS]), list(token_ids[N_CONDITIONS:])
+    bar_at = [i for i, t in enumerate(body) if t == tok.bar_id]
+    kept = body[bar_at[prime_bars] :] if len(bar_at) > prime_bars else []
+    ids = (*conditions, *kept)
+    return ids, tok.decode(ids)
+
+
 def steer(
-    loaded: LoadedModel, planted: PlantedSet, *, seeds: Sequence[int] = (1, 2), bars: int = 6, prime_bars: int = 4
+    loaded: LoadedModel,
+    planted: PlantedSet,
+    *,
+    seeds: Sequence[int] = (1, 2),
+    bars: int = 6,
+    prime_bars: int = 4,
+    continuation_only: bool = False,
 ) -> list[SteeredQuery]:
-    """Outputs primed with each canary's first ``prime_bars`` bars, continued to ``bars`` bars, one per seed."""
+    """Outputs primed with each canary's first ``prime_bars`` bars, continued to ``bars`` bars, one per seed.
+
+    ``continuation_only``: the query is what the model wrote after the prime (:func:`without_prime`),
+    so no method can find the canary by the notes it was primed with (the harder planted test)."""
     index = {item.isrc: i for i, item in enumerate(planted.manifest.items)}
     out = []
     for name in sorted(planted.groups):
@@ -98,9 +120,14 @@ def steer(
                 bars=bars,
                 seed=seed,
             )
+            ids, midi = (
+                without_prime(loaded, piece.token_ids, prime_bars)
+                if continuation_only
+                else (piece.token_ids, piece.midi)
+            )
             out.append(
                 SteeredQuery(
-                    Query(piece.token_ids, piece.midi, f"{name}/seed{seed}"),
+                    Query(ids, midi, f"{name}/seed{seed}"),
                     frozenset(index[i] for i in planted.groups[name]),
                     name,
                 )

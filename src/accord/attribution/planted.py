@@ -6,7 +6,11 @@ held bass, in several keys, two styles). Canaries are planted in two ways:
 - **duplicated works**: one distinctive melody recorded ``copies`` times under different ISRCs
   (a model sees it ``copies`` times as often as a background piece, the classic memorisation case);
 - **distinctive motifs**: a piece built from a motif no other piece has (wide leaps, chromatic
-  steps, dotted and triplet-like rhythms), repeated through the piece.
+  steps, dotted and triplet-like rhythms), repeated through the piece;
+- **typical items** (the harder test): a piece made by the same generator, scale and style as the
+  background, so nothing in its notes sets it apart, recorded ``strength`` times under different
+  ISRCs (1: an ordinary piece the model saw once; 4: one it saw four times as often). A content
+  embedding finds an outlier; here only what the model learnt from the piece can single it out.
 
 An output is *steered* toward a canary by priming generation with the canary's first bars;
 the canary's group (all its copies) is then the expected answer.
@@ -14,6 +18,7 @@ the canary's group (all its copies) is then the expected answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,8 +120,12 @@ def build_planted_set(
     motifs: int = 2,
     bars: int = 8,
     seed: int = 0,
+    typical: Sequence[int] = (),
 ) -> PlantedSet:
-    """Write the planted pieces to a media store under ``root`` and describe them as a manifest."""
+    """Write the planted pieces to a media store under ``root`` and describe them as a manifest.
+
+    ``typical``: one typical canary per entry, recorded that many times (its strength); named
+    ``typical-<n>-x<strength>``."""
     rng = np.random.default_rng(seed)
     media = MediaStore(root / "media")
     pieces: list[tuple[str, str, bytes, str]] = []  # (isrc, genre, midi, group)
@@ -150,6 +159,15 @@ def build_planted_set(
         name = f"motif-{m + 1}"
         pieces.append((isrc(), genre, data, name))
         groups[name] = [pieces[-1][0]]
+        primes[name], canary_styles[name] = data, genre
+    for t, strength in enumerate(typical):
+        genre, program, tempo, scale = styles[t % 2]
+        notes = background(rng, bars=bars, tonic=int(rng.integers(0, 12)), scale=scale)  # as any background piece
+        data = midi(notes, program=program, tempo=tempo)
+        name = f"typical-{t + 1}-x{strength}"
+        for _ in range(strength):
+            pieces.append((isrc(), genre, data, name))
+            groups.setdefault(name, []).append(pieces[-1][0])
         primes[name], canary_styles[name] = data, genre
 
     items, recordings, works = [], [], []
