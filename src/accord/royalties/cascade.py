@@ -101,22 +101,42 @@ def _split(
     return np.repeat(np.arange(len(total), dtype=I64), counts), amount
 
 
-def _split_chunked(
-    total: np.ndarray, counts: np.ndarray, rows: np.ndarray, weight: np.ndarray, key: np.ndarray, workers: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_split` over chunks of :data:`CHUNK_ROWS` parents side by side (each group is split on its own)."""
-    if workers <= 1 or len(total) <= CHUNK_ROWS:
-        return _split(total, counts, rows, weight, key)
-    cuts = [*range(0, len(total), CHUNK_ROWS), len(total)]
-    ends = np.r_[0, np.cumsum(counts)]
+class _Attributed:
+    """Outputs' money down to their attributed recordings (and the remainder, isrc ``""``), a chunk at a time.
 
-    def part(lo: int, hi: int) -> np.ndarray:
-        live = counts[lo:hi] > 0
-        c0, c1 = int(ends[lo]), int(ends[hi])
-        return allocate_groups(total[lo:hi][live], counts[lo:hi][live], weight[rows[c0:c1]], key[rows[c0:c1]])
+    :meth:`split` takes a chunk of (output, model) money rows and returns, by index into the chunk's
+    rows plus its offset, the rows that have no attribution (``lost``), the remainders for the model's
+    pot (``rest_om``, ``rest_amount``) and one output recording row per (row, isrc) (``out_om``,
+    ``out_isrc``, ``out_amount``: one row's attribution rows, sorted by isrc, hold an isrc twice
+    side by side, summed here).
+    """
 
-    parts = parallel([partial(part, lo, hi) for lo, hi in pairwise(cuts)], workers)
-    return np.repeat(np.arange(len(total), dtype=I64), counts), np.concatenate(parts)
+    COLUMNS = ("lost", "rest_om", "rest_amount", "out_om", "out_isrc", "out_amount")
+
+    def __init__(self, children: Children, keep: np.ndarray, reg: Registry, rest_code: int) -> None:
+        self.children, self.keep, self.reg, self.rest_code = children, keep, reg, rest_code
+
+    def split(self, amount: np.ndarray, usage: np.ndarray, e_out: np.ndarray, offset: int = 0) -> dict[str, np.ndarray]:
+        reg = self.reg
+        counts, rows = self.children.expand(e_out[usage], amount != 0)
+        rows = self.keep[rows]
+        live = counts > 0
+        got = allocate_groups(amount[live], counts[live], reg.attr_weight[rows], reg.attr_isrc[rows])
+        parent = np.repeat(np.arange(len(amount), dtype=I64), counts)
+        isrc = reg.attr_isrc[rows]
+        rest = isrc == self.rest_code
+        o = np.flatnonzero(~rest)
+        o_parent, o_isrc = parent[o], isrc[o]
+        runs = np.flatnonzero(np.r_[True, (o_parent[1:] != o_parent[:-1]) | (o_isrc[1:] != o_isrc[:-1])])
+        runs = runs if len(o) else runs[:0]
+        return {
+            "lost": np.flatnonzero((amount != 0) & ~live) + offset,
+            "rest_om": parent[rest] + offset,
+            "rest_amount": got[rest],
+            "out_om": o_parent[runs] + offset,
+            "out_isrc": o_isrc[runs],
+            "out_amount": np.add.reduceat(got[o], runs) if len(runs) else got[o],
+        }
 
 
 def _cross(live: np.ndarray, children: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,23 +187,26 @@ class Cascade:
         parent, om_amount = _split(o_total, counts, rows, units_out, u_key)
         om_cur, om_usage = o_cur[parent], rows
 
-        # output -> its attributed recordings | remainder (isrc ""), by the attribution weights
+        # output -> its attributed recordings | remainder (isrc ""), by the attribution weights;
+        # each output's money goes down on its own, so chunks of outputs are split side by side
         a_keep = np.flatnonzero(reg.attr_weight > 0)
-        counts, rows = Children.of(reg.attr_out[a_keep]).expand(e_out[om_usage], om_amount != 0)
-        rows = a_keep[rows]
-        lost = (om_amount != 0) & (counts == 0)
+        attributed = _Attributed(Children.of(reg.attr_out[a_keep]), a_keep, reg, c.code("isrc", ""))
+        cuts = [*range(0, len(om_amount), CHUNK_ROWS), len(om_amount)]
+        tasks = [partial(attributed.split, om_amount[lo:hi], om_usage[lo:hi], e_out, lo) for lo, hi in pairwise(cuts)]
+        parts = parallel(tasks, self.workers) if len(om_amount) else []
+        am = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, I64) for k in _Attributed.COLUMNS}
+        lost = np.zeros(len(om_amount), bool)
+        lost[am["lost"]] = True
         self._lose("no_attribution", "output", lost, om_amount, cur=om_cur, out=e_out[om_usage])
-        am_parent, am_amount = _split_chunked(om_amount, counts, rows, reg.attr_weight, reg.attr_isrc, self.workers)
-        am_cur, am_usage, am_isrc = om_cur[am_parent], om_usage[am_parent], reg.attr_isrc[rows]
-        rest = am_isrc == c.code("isrc", "")
+        rest_usage, out_usage = om_usage[am["rest_om"]], om_usage[am["out_om"]]
 
         # model pot (training money + output remainders) -> the model's manifest items
         pot = merge_rows(
             pack(
-                [np.r_[mm_cur, am_cur[rest]], np.r_[mm_model, e_model[am_usage[rest]]]],
+                [np.r_[mm_cur, om_cur[am["rest_om"]]], np.r_[mm_model, e_model[rest_usage]]],
                 [c.size("cur"), c.size("model")],
             ),
-            {"total": (np.r_[mm_amount, am_amount[rest]], np.add)},
+            {"total": (np.r_[mm_amount, am["rest_amount"]], np.add)},
         )
         pot_cur, pot_model, pot_total = pot.key // c.size("model"), pot.key % c.size("model"), pot.columns["total"]
         pot_units = mu.columns["n"][np.searchsorted(mu.key, pot_model)] if len(pot_model) else pot_model
@@ -193,23 +216,17 @@ class Cascade:
         self._lose("no_manifest", "training", lost, pot_total, cur=pot_cur, model=pot_model)
         parent, im_amount = _split(pot_total, counts, rows, i_cols["weight"], i_isrc)
 
-        # recording money: training per (model, isrc); output per (model, isrc, output): one usage
-        # row's (output, model) attribution rows, sorted by isrc, hold any isrc twice side by side
-        o_rows = np.flatnonzero(~rest)
-        o_parent, o_isrc = am_parent[o_rows], am_isrc[o_rows]
-        runs = np.flatnonzero(np.r_[True, (o_parent[1:] != o_parent[:-1]) | (o_isrc[1:] != o_isrc[:-1])])
-        runs = runs if len(o_rows) else runs[:0]
-        o_total = np.add.reduceat(am_amount[o_rows], runs) if len(runs) else am_amount[o_rows]
-        first = o_rows[runs]
-        k = len(parent)
+        # recording money: training per (model, isrc); output per (model, isrc, output)
+        k, m = len(parent), len(out_usage)
         self.rec = {
-            "cur": np.r_[pot_cur[parent], am_cur[first]],
-            "basis": np.r_[np.full(k, c.code("basis", "training")), np.full(len(first), c.code("basis", "output"))],
-            "model": np.r_[pot_model[parent], e_model[am_usage[first]]],
-            "out": np.r_[np.full(k, c.code("out", "")), e_out[am_usage[first]]],
-            "isrc": np.r_[i_isrc[rows], am_isrc[first]],
-            "units": np.r_[pot_units[parent], n_out[am_usage[first]]],
+            "cur": np.r_[pot_cur[parent], om_cur[am["out_om"]]],
+            "basis": np.r_[np.full(k, c.code("basis", "training")), np.full(m, c.code("basis", "output"))],
+            "model": np.r_[pot_model[parent], e_model[out_usage]],
+            "out": np.r_[np.full(k, c.code("out", "")), e_out[out_usage]],
+            "isrc": np.r_[i_isrc[rows], am["out_isrc"]],
+            "units": np.r_[pot_units[parent], n_out[out_usage]],
         }
+        o_total = am["out_amount"]
         # in line order (less party, work, side), so the owner rows come out nearly in line order
         order = recording_order(self.rec, c, self.workers)
         self.rec = {k: v[order] for k, v in self.rec.items()}
@@ -312,7 +329,8 @@ class Cascade:
         # owner -> allocate(amount, [pool, W - pool], ["payable", "operator"]): a tie to "operator" (key order)
         payable = allocate_pairs(amount, pool[ok], W, ties_to_first=False)
         cur, kept = rec["cur"][r[ok]], amount - payable
-        operator = {int(i): int(kept[cur == i].sum()) for i in np.unique(cur)}
+        present = np.flatnonzero(np.bincount(cur, minlength=1))  # the currencies here (usually one)
+        operator = {int(i): int(kept.sum() if len(present) == 1 else kept[cur == i].sum()) for i in present}
         # a line of no money is no line (a duration re-split only moves money between lines of money)
         keep = ok[payable != 0]
         out = {"r": r, "side": side, "work": work, "party": party, "agreement": agreement}
