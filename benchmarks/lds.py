@@ -1,6 +1,7 @@
 """The linear datamodeling score (LDS) of every attribution method: a benchmark, resumable.
 
-    python -m benchmarks.lds [--state DIR] [--models 8] [--steps 150] [--outputs 6] [--background 32] [--json OUT]
+    python -m benchmarks.lds [--state DIR] [--models 8] [--steps 150] [--outputs 6] [--background 32]
+                             [--libraries kron-ekfac,kron-kfac,dattri-trak,dattri-datainf] [--json OUT]
 
 LDS (Park et al. 2023) asks whether attribution scores predict what retraining does. Train a
 reference model on the whole (small, planted) manifest and sample held-out generations from it.
@@ -16,6 +17,11 @@ halves to the same state. The default (8 halves of a 40-item manifest, 150 steps
 model) takes minutes on a laptop CPU and gives a rough, noisy score; a score comparable to the
 published ones (TRAK with 50 models ≈ 0.32 on MusicTransformer/MAESTRO) needs 50-100 halves of
 a larger manifest trained for longer: hours on a CPU. With a GPU, ``--device cuda`` retrains there.
+
+``--libraries`` scores the field's implementations on the same reference model and the same
+halves (:mod:`benchmarks.lds_libraries`: kronfluence's EK-FAC and K-FAC, dattri's TRAK and
+DataInf), each cached in ``--state`` once computed. Every row carries a 95% confidence interval
+of its LDS by bootstrap over the generations (resampled with replacement, 2,000 draws, seeded).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +39,37 @@ from rich.table import Table
 from scipy.stats import spearmanr
 
 from accord.attribution.planted import BACKGROUND_PIECES
+from benchmarks.lds_libraries import LIBRARY_METHODS
 
 METHODS = ("trak", "tracin", "gradsim", "embedding")
+BOOTSTRAP = 2000
+
+
+def bootstrap_ci(per_output: list[float], draws: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """The 95% interval of the mean over outputs, by resampling the outputs with replacement."""
+    values = np.asarray(per_output, dtype=np.float64)
+    if len(values) < 2:
+        return (float("nan"), float("nan"))
+    picks = np.random.default_rng(seed).integers(0, len(values), size=(draws, len(values)))
+    means = values[picks].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _lds_row(name: str, tau: np.ndarray, mask_matrix: np.ndarray, actual: np.ndarray, seconds: float) -> dict[str, Any]:
+    """LDS of scores ``tau`` (items × queries) against the retrained halves' log-likelihoods."""
+    per_query = []
+    for qi in range(actual.shape[1]):
+        predicted = mask_matrix @ tau[:, qi]  # (J,)
+        rho = spearmanr(predicted, actual[:, qi]).statistic if len(mask_matrix) > 2 else float("nan")
+        per_query.append(float(rho) if np.isfinite(rho) else 0.0)
+    lo, hi = bootstrap_ci(per_query)
+    return {
+        "method": name,
+        "lds": float(np.mean(per_query)),
+        "ci95": [lo, hi],
+        "per_output": per_query,
+        "seconds": round(seconds, 1),
+    }
 
 
 def _train(planted: Any, keep: set[str] | None, folder: Path, steps: int, seed: int, device: str | None) -> Path:
@@ -55,6 +91,41 @@ def _train(planted: Any, keep: set[str] | None, folder: Path, steps: int, seed: 
     return folder
 
 
+def _library_rows(
+    state: Path,
+    reference: Path,
+    ctx: Any,
+    queries: Sequence[Any],
+    libraries: Sequence[str],
+    mask_matrix: np.ndarray,
+    actual: np.ndarray,
+    say: Callable[..., Any],
+) -> list[dict[str, Any]]:
+    """The field's libraries scored on the same reference model, cached per method in ``state``."""
+    from benchmarks.lds_libraries import library_scores
+
+    cache = state / "libraries"
+    cache.mkdir(exist_ok=True)
+    sequences = ctx.sequences()
+    valid = [i for i, seq in enumerate(sequences) if seq is not None]
+    todo = [m for m in libraries if not (cache / f"{m}.npz").is_file()]
+    if todo:
+        found = library_scores(reference, [sequences[i] for i in valid], [q.token_ids for q in queries], todo, say=say)
+        for name, (tau, seconds) in found.items():
+            full = np.zeros((len(sequences), len(queries)))
+            full[valid] = tau
+            if len(valid) < len(sequences):  # an item without a sequence sits at the typical level
+                full[[i for i in range(len(sequences)) if i not in set(valid)]] = np.median(tau, axis=0)
+            np.savez(cache / f"{name}.npz", tau=full, seconds=seconds)
+    rows = []
+    for name in libraries:
+        path = cache / f"{name}.npz"
+        if path.is_file():
+            saved = np.load(path)
+            rows.append(_lds_row(name, saved["tau"], mask_matrix, actual, float(saved["seconds"])))
+    return rows
+
+
 def run(
     state: Path,
     *,
@@ -65,6 +136,7 @@ def run(
     background: int = BACKGROUND_PIECES,
     device: str | None = None,
     console: Console | None = None,
+    libraries: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Bring ``state`` up to ``models`` halves and return the scores (see the module docstring)."""
     from accord.attribution.evaluate import query_loss
@@ -126,15 +198,14 @@ def run(
     rows = []
     for name in METHODS:
         method = get_method(name)
+        t0 = time.perf_counter()
         method.index(ctx)
-        per_query = []
-        for qi, q in enumerate(queries):
+        taus = []
+        for q in queries:
             raw = method.scores(ctx, q)
-            tau = raw.scores if isinstance(raw, Scored) else raw
-            predicted = mask_matrix @ tau  # (J,)
-            rho = spearmanr(predicted, actual[:, qi]).statistic if models > 2 else float("nan")
-            per_query.append(float(rho) if np.isfinite(rho) else 0.0)
-        rows.append({"method": name, "lds": float(np.mean(per_query)), "per_output": per_query})
+            taus.append(raw.scores if isinstance(raw, Scored) else raw)
+        rows.append(_lds_row(name, np.stack(taus, axis=1), mask_matrix, actual, time.perf_counter() - t0))
+    rows += _library_rows(state, reference, ctx, queries, libraries, mask_matrix, actual, say)
     return {
         "items": len(isrcs),
         "halves": models,
@@ -155,6 +226,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--background", type=int, default=BACKGROUND_PIECES, help="background pieces of the planted manifest"
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--libraries",
+        default="",
+        help="the field's methods to score beside ours (comma-separated; 'all': " + ", ".join(LIBRARY_METHODS) + ")",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)
     import torch
@@ -173,16 +249,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         background=args.background,
         device=args.device,
         console=console,
+        libraries=LIBRARY_METHODS if args.libraries == "all" else [m for m in args.libraries.split(",") if m],
     )
     t = Table(
         title=f"LDS over {result['halves']} halves of {result['items']} items, "
         f"{result['outputs']} generations ({result['label']})",
         title_justify="left",
     )
-    for col in ("method", "LDS (mean Spearman)", "min", "max"):
+    for col in ("method", "LDS (mean Spearman)", "95% CI (bootstrap)", "min", "max", "seconds"):
         t.add_column(col, justify="left" if col == "method" else "right")
     for r in result["rows"]:
-        t.add_row(r["method"], f"{r['lds']:.3f}", f"{min(r['per_output']):.3f}", f"{max(r['per_output']):.3f}")
+        lo, hi = r["ci95"]
+        t.add_row(
+            r["method"],
+            f"{r['lds']:.3f}",
+            f"{lo:.3f} .. {hi:.3f}",
+            f"{min(r['per_output']):.3f}",
+            f"{max(r['per_output']):.3f}",
+            f"{r['seconds']:.0f}",
+        )
     console.print(t)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
