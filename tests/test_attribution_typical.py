@@ -49,3 +49,24 @@ def test_typical_planted_items_separate_the_methods_where_outlier_canaries_did_n
     assert best - min(once) >= 0.3  # and the methods no longer all score the same
     # typical items are not outliers of content: the embedding does not find every one of them
     assert all(typical[("embedding", s)]["precision_at_1"] < 1.0 for s in STRENGTHS)
+
+
+def test_a_continuation_alone_keeps_the_conditions_and_drops_the_primed_bars() -> None:
+    from types import SimpleNamespace
+
+    from accord.attribution.evaluate import without_prime
+    from accord.attribution.guard.index import encode_midi
+    from accord.model.conditions import N_CONDITIONS
+    from accord.model.tokenizer import MusicTokenizer
+    from tests.test_studio import tune
+
+    tok = MusicTokenizer(styles=("reel",))
+    ids = tok.encode(tune(1, bars=6), style="reel")
+    loaded = SimpleNamespace(tokenizer=tok)
+    kept, midi = without_prime(loaded, ids, 2)  # type: ignore[arg-type]
+    assert kept[:N_CONDITIONS] == tuple(ids[:N_CONDITIONS])
+    assert kept[N_CONDITIONS:].count(tok.bar_id) == ids[N_CONDITIONS:].count(tok.bar_id) - 2
+    assert kept[N_CONDITIONS] == tok.bar_id and tuple(ids[-len(kept) + N_CONDITIONS :]) == kept[N_CONDITIONS:]
+    whole = sum(len(enc) for _, enc in encode_midi(tok.decode(ids)))
+    rest = sum(len(enc) for _, enc in encode_midi(midi))
+    assert rest == whole * 4 // 6  # two of six bars of quavers left out
