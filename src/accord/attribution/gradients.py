@@ -100,9 +100,20 @@ def members(model_dir: Path, max_members: int = 3) -> list[Member]:
     return out
 
 
-def load_member(member: Member, config: GPTConfig, device: torch.device) -> GPT:
-    """The member's network: its weights, with dropout on (and fixed by seed per sequence) for ensemble members."""
-    data = torch.load(member.path, map_location="cpu", weights_only=True)
+def load_member(
+    member: Member, config: GPTConfig, device: torch.device, loaded: dict[Path, dict[str, Any]] | None = None
+) -> GPT:
+    """The member's network: its weights, with dropout on (and fixed by seed per sequence) for ensemble members.
+
+    ``loaded``: checkpoints already read, by resolved path (read here and added when missing). The
+    dropout members share the final checkpoint's file, which is then read once, not once per member.
+    """
+    key = Path(member.path).resolve()
+    data = loaded.get(key) if loaded is not None else None
+    if data is None:
+        data = torch.load(member.path, map_location="cpu", weights_only=True)
+        if loaded is not None:
+            loaded[key] = data
     state = data["model"]
     dropout = DROPOUT if member.dropout_seed is not None else 0.0
     model = GPT(replace(config, dropout=dropout))
@@ -358,7 +369,8 @@ class QueryModels:
         ckpt = load_checkpoint(model_dir / FILENAME)
         config = GPTConfig(**ckpt["config"])
         self.members = features.members
-        self.models = [load_member(m, config, device) for m in self.members]
+        loaded = {(model_dir / FILENAME).resolve(): ckpt}  # the final weights, read once for every member using them
+        self.models = [load_member(m, config, device, loaded) for m in self.members]
         self.projector = Projector(
             n_params(self.models[0]), int(features.meta["k"]), int(features.meta["seed"]), device
         )
