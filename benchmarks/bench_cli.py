@@ -11,10 +11,16 @@ that prints one line. It imports nothing but Typer: the floor for a Typer CLI of
 path, settings, store, snapshot, policy and table, without a catalog to read).
 
 Each figure is the median of ``--runs`` cold processes (wall clock), with the CPU time they used
-(user + system, less sensitive to other load); the load average is printed beside them.
+(user + system, less sensitive to other load); the load average is printed beside them. Accord's
+package is byte-compiled first and ``PYTHONDONTWRITEBYTECODE`` is dropped from the children's
+environment: an installed Accord starts from its ``.pyc`` files (pip compiles them at install; an
+editable install writes them on first run). A development shell that sets that variable and has
+never written them compiles every Accord module from source on every start (~10% more instructions
+for ``accord check``, measured with Valgrind), which the earlier figures in docs/benchmarks.md included.
 
 ``accord generate`` (``--generate-runs``, 0 skips it) runs on a registry the demo builds in a
-temporary home (``accord demo --limit 3 --train-minutes 0.3 --pieces 0``: a few catalog pieces,
+temporary home, or in ``--home`` (kept for the next run; built there when it holds no model yet):
+(``accord demo --limit 3 --train-minutes 0.3 --pieces 0``: a few catalog pieces,
 a ``mini`` model trained for 18 s and approved, the guard's index built), 15 bars at
 120 bpm in 4/4 (30 s nominal; the rendered length is printed). One untimed generation first
 builds what a first generation builds once (the attribution index). Then:
@@ -33,6 +39,7 @@ builds what a first generation builds once (the attribution index). Then:
 from __future__ import annotations
 
 import argparse
+import compileall
 import inspect
 import json
 import os
@@ -51,6 +58,7 @@ import typer.main
 from rich.console import Console
 from rich.table import Table
 
+import accord
 from accord.cli import SUBCOMMANDS, app
 from accord.cli.lazy import LazyGroup, resolve
 
@@ -160,11 +168,17 @@ def _run(argv: list[str], env: dict[str, str], *, timeout: float = 1800) -> str:
     return done.stdout.decode()
 
 
+def _models(home: Path) -> list[str]:
+    folder = home / "models"
+    return sorted(p.name for p in folder.iterdir() if (p / "ckpt.pt").is_file()) if folder.is_dir() else []
+
+
 def generation_home(env: dict[str, str]) -> str:
-    """Build the demo registry in ``env``'s ACCORD_HOME; the id of its (approved) model."""
-    _run([*ACCORD, "demo", "--limit", "3", "--train-minutes", "0.3", "--pieces", "0", "--no-table"], env)
-    _run([*ACCORD, "creator", "add", CREATOR, "--plan", "pro", "--territory", "US"], env)
-    models = sorted(p.name for p in (Path(env["ACCORD_HOME"]) / "models").iterdir() if (p / "ckpt.pt").is_file())
+    """The demo registry in ``env``'s ACCORD_HOME (built unless a model is there); the id of its model."""
+    if not _models(Path(env["ACCORD_HOME"])):
+        _run([*ACCORD, "demo", "--limit", "3", "--train-minutes", "0.3", "--pieces", "0", "--no-table"], env)
+        _run([*ACCORD, "creator", "add", CREATOR, "--plan", "pro", "--territory", "US"], env)
+    models = _models(Path(env["ACCORD_HOME"]))
     if not models:
         msg = "the demo trained no model"
         raise RuntimeError(msg)
@@ -243,12 +257,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--generate-runs", type=int, default=3, help="cold accord generate runs and warm worker jobs (0: skip them)"
     )
+    parser.add_argument(
+        "--home", type=Path, default=None, help="ACCORD_HOME for the generation runs, kept (default: a temporary one)"
+    )
     args = parser.parse_args(argv)
     console = Console(width=160)
+    compileall.compile_dir(Path(accord.__file__).parent, quiet=1)  # as installed: every module has its .pyc
     with tempfile.TemporaryDirectory(prefix="accord-bench-cli-") as tmp:
         bare = Path(tmp) / "bare_accord.py"
         bare.write_text(bare_app(shape()), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_") and k != "PYTHONDONTWRITEBYTECODE"}
         env["ACCORD_HOME"] = str(Path(tmp) / "home")
         subprocess.run([*ACCORD, *CHECK], env=env, capture_output=True, check=False)  # create and migrate it once
         load_before = os.getloadavg()
@@ -258,7 +276,9 @@ def main(argv: list[str] | None = None) -> None:
             floor = timed([sys.executable, str(bare), *args_], args.runs, env)
             rows.append((label, ours, floor))
         python = timed([sys.executable, "-c", "pass"], args.runs, env)
-        generation = time_generation(args.generate_runs, env) if args.generate_runs > 0 else None
+        generation = None
+        if args.generate_runs > 0:
+            generation = time_generation(args.generate_runs, env | {"ACCORD_HOME": str(args.home or Path(tmp) / "gen")})
         load_after = os.getloadavg()
     table = Table(
         title=f"CLI start-up ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
