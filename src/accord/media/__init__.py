@@ -4,5 +4,5 @@
 * :mod:`accord.media.pianoroll`: MIDI to a piano-roll PNG;
 * :mod:`accord.media.features`: musical statistics of a MIDI file, and distances between sets.
 
-Submodules are imported on demand (matplotlib and symusic are heavy), never from here.
+Submodules are imported on demand (symusic and SciPy are heavy), never from here.
 """
