@@ -25,12 +25,14 @@ from accord.model.contracts import (
     ACCIDENTAL_SLACK,
     ALLOWED_KEYS,
     MAX_BARS,
+    METERS,
     check_request,
     expected_seconds,
     key_adherence,
     meters_of,
     style_accidentals,
     tempo_range,
+    vocabulary_meters,
 )
 from accord.model.sample import LoadedModel, generate, load_model
 from accord.model.tokenizer import MusicTokenizer, parse_midi
@@ -344,6 +346,7 @@ def test_the_cli_and_the_api_refuse_a_bad_style_key_or_tempo_and_write_nothing(
         (["--style", "techno"], "style"),
         (["--style", "reel", "--key", "H major"], "key"),
         (["--style", "reel", "--tempo", "5000"], "tempo_bpm"),
+        (["--style", "reel", "--meter", "7/8"], "meter"),
     ):
         result = runner.invoke(app, ["generate", "--model", model_id, "--creator", "ana", *args])
         assert result.exit_code == 2, result.output
@@ -358,6 +361,7 @@ def test_the_cli_and_the_api_refuse_a_bad_style_key_or_tempo_and_write_nothing(
             ({"style": "techno"}, "style"),
             ({"style": "reel", "key": "H major"}, "key"),
             ({"style": "reel", "tempo_bpm": 250}, "tempo_bpm"),  # inside the schema's 20-300, outside the catalog's
+            ({"style": "reel", "meter": "7/8"}, "meter"),
         ):
             r = c.post("/v1/generations", headers=auth, json={"model_id": model_id, "bars": 4, **body})
             assert r.status_code == 422, r.text
@@ -366,6 +370,59 @@ def test_the_cli_and_the_api_refuse_a_bad_style_key_or_tempo_and_write_nothing(
         assert c.get("/v1/jobs", headers=auth).json()["items"] == []  # nothing queued
         ok = c.post("/v1/generations", headers=auth, json={"model_id": model_id, "style": "reel", "bars": 4})
         assert ok.status_code == 202, ok.text
+        in_six = c.post("/v1/generations", headers=auth, json={"model_id": model_id, "style": "reel", "meter": "6/8"})
+        assert in_six.status_code == 202 and in_six.json()["params"]["prompt"]["meter"] == "6/8", in_six.text
+
+
+def test_every_metre_a_form_offers_is_one_the_model_has_a_token_for(contract_model: LoadedModel):
+    assert vocabulary_meters(contract_model.tokenizer) == METERS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_metre_asked_for_on_the_cli_the_portal_or_in_a_job_is_every_bar_s_metre(
+    settings: Any,
+    store: Any,
+    trained: dict[str, Any],  # noqa: F811
+) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.api.auth import create_key
+    from accord.cli import app
+    from accord.jobs.kinds import run_generation
+    from accord.jobs.queue import get_job
+    from accord.outputs import store as outputs
+    from accord.web.session import session_cookie_for
+
+    model_id = trained["model"].model_id
+    runner = CliRunner()
+    args = ["generate", "--model", model_id, "--creator", "ana", "--style", "reel", "--bars", "3", "--meter", "3/4"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    (made,) = outputs.list_outputs(store, creator_id="ana")
+    assert made.prompt["meter"] == "3/4" and made.credential["prompt"]["meter"] == "3/4"
+    midi = settings.outputs_dir / made.output_id / made.files["midi"]["name"]
+    assert meters_of(midi.read_bytes()) == [(3, 4)]
+
+    _, secret = create_key(store, role="creator", party_id="ana")
+    with TestClient(create_app(settings, store=store)) as c:
+        c.cookies.set("accord_session", session_cookie_for(secret, settings))
+        page = c.get("/portal/studio")
+        assert page.status_code == 200 and "<option>6/8</option>" in page.text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
+        form = {"csrf": csrf, "model": model_id, "style": "reel", "bars": "3", "seed": "1"}
+        refused = c.post("/portal/studio/generate", data={**form, "meter": "7/8"}, follow_redirects=False)
+        assert refused.status_code == 422 and "allowed: 3/8, 6/8" in refused.text
+        asked = c.post("/portal/studio/generate", data={**form, "meter": "6/8"}, follow_redirects=False)
+        assert asked.status_code == 303, asked.text
+    job = get_job(store, asked.headers["location"].rsplit("/", 1)[1])
+    assert job.params["prompt"]["meter"] == "6/8"
+    done = run_generation(store, settings, job)
+    (in_six,) = [o for o in outputs.list_outputs(store, creator_id="ana") if o.output_id == done["output_id"]]
+    assert meters_of((settings.outputs_dir / in_six.output_id / in_six.files["midi"]["name"]).read_bytes()) == [(6, 8)]
 
 
 def test_a_model_s_vocabulary_is_read_once_per_file_version_for_request_checks(

@@ -331,6 +331,7 @@ class GenerationIn(Strict):
     from_isrc: str | None = Field(default=None, max_length=15, description="Remix this recording (needs a licence).")
     prime_bars: int = Field(default=4, ge=1, le=32)
     temperature: float = Field(default=0.85, gt=0.0, le=5.0)
+    meter: str | None = Field(default=None, max_length=8, description='metre of every bar, e.g. "6/8"')
     creator_id: str | None = Field(default=None, max_length=64, description="Operator only: generate for a creator.")
 
 

@@ -107,6 +107,13 @@ def generate_cmd(
     creator: Annotated[str, typer.Option(help="The creator asking (see accord creator add).")] = "demo-creator",
     key: Annotated[str | None, typer.Option(help='Key, e.g. "D major".')] = None,
     tempo: Annotated[int | None, typer.Option(help="Tempo in BPM.")] = None,
+    meter: Annotated[
+        str | None,
+        typer.Option(
+            help="Every bar's metre, e.g. \"6/8\" (default: the style's most common); one the model has no token for "
+            "is refused with the list of those it has."
+        ),
+    ] = None,
     bars: Annotated[int, typer.Option(help="Length in bars.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same piece.")] = 0,
     from_isrc: Annotated[
@@ -122,7 +129,9 @@ def generate_cmd(
 
     store, settings = open_store(), get_settings()
     use_torch_threads(settings)
-    prompt = Prompt(style, key, tempo, bars, validate_isrc(from_isrc) if from_isrc else None, prime_bars, temperature)
+    prompt = Prompt(
+        style, key, tempo, bars, validate_isrc(from_isrc) if from_isrc else None, prime_bars, temperature, meter
+    )
     with progress_bar() as update:
         made = generate_output(
             store, settings, model_id=model, creator_id=creator, prompt=prompt, seed=seed, out_dir=out, progress=update

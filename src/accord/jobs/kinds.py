@@ -65,7 +65,14 @@ def run_generation(store: Store, settings: Settings, job: Job) -> dict[str, Any]
         return _already_made(store, earlier)
     p = params["prompt"]
     prompt = Prompt(
-        p["style"], p.get("key"), p.get("tempo_bpm"), p["bars"], p.get("from_isrc"), p["prime_bars"], p["temperature"]
+        p["style"],
+        p.get("key"),
+        p.get("tempo_bpm"),
+        p["bars"],
+        p.get("from_isrc"),
+        p["prime_bars"],
+        p["temperature"],
+        p.get("meter"),  # absent from jobs queued before a metre could be asked for
     )
     try:
         made = generate_output(

@@ -93,6 +93,17 @@ def tempo_range(tok: MusicTokenizer) -> tuple[float, float]:
     return round(low / TEMPO_SLACK, 1), round(high * TEMPO_SLACK, 1)
 
 
+TIME_SIGNATURE_RANGE: dict[int, tuple[int, ...]] = {8: (3, 6, 9, 12), 4: (1, 2, 3, 4, 5, 6), 2: (1, 2, 3, 4)}
+"""Denominator → numerators: the metres REMI has a ``TimeSig`` token for (the tokenizer's fixed
+configuration reads it from here): jigs' 6/8, slip jigs' 9/8, reels' 2/2, airs' 3/4 and their neighbours."""
+
+METERS = tuple(
+    f"{numerator}/{denominator}" for denominator, numerators in TIME_SIGNATURE_RANGE.items() for numerator in numerators
+)
+"""The metres a request may ask for, in vocabulary order (:func:`vocabulary_meters` of every model of this
+tokenizer format), listed where no model is read yet (the portal's form, help texts)."""
+
+
 def vocabulary_meters(tok: MusicTokenizer) -> tuple[str, ...]:
     """Every metre the tokenizer has a ``TimeSig`` token for, in vocabulary order."""
     return tuple(name.removeprefix("TimeSig_") for name in tok.remi.vocab if name.startswith("TimeSig_"))
@@ -143,6 +154,7 @@ def check_request_for_model(
     key: str | None = None,
     tempo_bpm: float | None = None,
     bars: int = 16,
+    meter: str | None = None,
 ) -> Request | None:
     """:func:`check_request` against the tokenizer saved with model ``model_id``, before any work is queued.
 
@@ -162,7 +174,7 @@ def check_request_for_model(
         if len(_TOKENIZERS) >= _TOKENIZER_CACHE:
             _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
         _TOKENIZERS[stamp] = tok
-    return check_request(tok, style=style, key=key, tempo_bpm=tempo_bpm, bars=bars)
+    return check_request(tok, style=style, key=key, tempo_bpm=tempo_bpm, bars=bars, meter=meter)
 
 
 _TOKENIZER_CACHE = 32

@@ -42,6 +42,7 @@ from accord.model.conditions import (
     style_slug,
     tempo_band,
 )
+from accord.model.contracts import TIME_SIGNATURE_RANGE
 
 FORMAT = "accord-tokenizer/1"
 FILENAME = "tokenizer.json"
@@ -56,7 +57,7 @@ MIDITOK_CONFIG: dict[str, Any] = {
     "one_token_stream_for_programs": True,
     "program_changes": False,  # Program before every note: any window decodes to the right instruments
     "use_time_signatures": True,  # jigs (6/8), reels (2/2) and airs (3/4) differ first of all in metre
-    "time_signature_range": {8: (3, 6, 9, 12), 4: (1, 2, 3, 4, 5, 6), 2: (1, 2, 3, 4)},
+    "time_signature_range": TIME_SIGNATURE_RANGE,  # the metres a request may ask for (contracts.METERS)
     "use_tempos": False,  # tempo is a condition (TEMPO_<band>) and is written into the decoded file
     "use_chords": False,
     "use_rests": False,

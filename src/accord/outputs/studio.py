@@ -112,6 +112,7 @@ class Prompt:
         from_isrc: continue or remix this catalog recording (needs its ``remix`` licence).
         prime_bars: bars of it to continue from.
         temperature: sampling temperature (0.85: measured best against the baselines, see docs).
+        meter: every bar's metre, e.g. ``"6/8"`` (``None``: the style's most common one in training).
     """
 
     style: str
@@ -121,6 +122,7 @@ class Prompt:
     from_isrc: str | None = None
     prime_bars: int = 4
     temperature: float = 0.85
+    meter: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +133,7 @@ class Prompt:
             "from": self.from_isrc,
             "prime_bars": self.prime_bars if self.from_isrc else None,
             "temperature": self.temperature,
+            "meter": self.meter,
         }
 
 
@@ -243,6 +246,7 @@ def _generate_past_the_guard(
             prime_midi=prime,
             prime_bars=prompt.prime_bars,
             temperature=prompt.temperature,
+            meter=prompt.meter,
         )
         step("generate", 1)
         t0 = time.perf_counter()
@@ -320,7 +324,14 @@ def generate_output(
     loaded = _load(model_dir(settings, model_id))  # the first time in a process: the checkpoint
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    check_request(loaded.tokenizer, style=prompt.style, key=prompt.key, tempo_bpm=prompt.tempo_bpm, bars=prompt.bars)
+    check_request(
+        loaded.tokenizer,
+        style=prompt.style,
+        key=prompt.key,
+        tempo_bpm=prompt.tempo_bpm,
+        bars=prompt.bars,
+        meter=prompt.meter,
+    )
     # the replication guard: candidates that copy a catalog work are never written out; another seed is tried
     piece, rendered, wav, guard_record = _generate_past_the_guard(
         store, settings, loaded, prompt, seed, prime, step, progress

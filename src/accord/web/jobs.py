@@ -31,6 +31,7 @@ def generation_params(creator_id: str, model_id: str, prompt: Prompt, seed: int)
             "from_isrc": prompt.from_isrc,
             "prime_bars": prompt.prime_bars,
             "temperature": prompt.temperature,
+            "meter": prompt.meter,
         },
     }
 

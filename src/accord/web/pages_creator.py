@@ -20,6 +20,7 @@ from accord.datasets import repository, service
 from accord.errors import NotFound, ValidationError
 from accord.licensing import LicensingPolicy
 from accord.model.conditions import TONICS
+from accord.model.contracts import METERS, check_request_for_model
 from accord.outputs import store as outputs
 from accord.outputs.plans import Refused, parse_plans
 from accord.outputs.studio import Prompt
@@ -72,6 +73,7 @@ def studio_page(request: Request, me: Creator, error: str = "") -> Response:
             "models": models,
             "styles": styles,
             "keys": KEYS,
+            "meters": METERS,
             "remixable": [(i, catalog.recordings[i].title) for i in remixable],
             "outputs": list(reversed(mine))[:10],
             "error": error,
@@ -88,6 +90,7 @@ def submit(
     style: Annotated[str, Form()],
     key: Annotated[str, Form()] = "",
     tempo: Annotated[str, Form()] = "",
+    meter: Annotated[str, Form()] = "",
     bars: Annotated[int, Form()] = 16,
     remix: Annotated[str, Form()] = "",
     seed: Annotated[str, Form()] = "",
@@ -108,7 +111,19 @@ def submit(
         tempo_bpm = int(tempo)
     if seed.strip() and not seed.strip().isdigit():
         raise ValidationError(f"seed: {seed!r} is not a whole number >= 0", field="seed", value=seed)
-    prompt = Prompt(style=style, key=key or None, tempo_bpm=tempo_bpm, bars=bars, from_isrc=remix or None)
+    # the rule the API and the generation itself apply (style, key, tempo, bars, metre against the model's vocabulary)
+    check_request_for_model(
+        settings_of(request).models_dir,
+        model,
+        style=style,
+        key=key or None,
+        tempo_bpm=tempo_bpm,
+        bars=bars,
+        meter=meter or None,
+    )
+    prompt = Prompt(
+        style=style, key=key or None, tempo_bpm=tempo_bpm, bars=bars, from_isrc=remix or None, meter=meter or None
+    )
     job = jobs.submit_generation(
         request, me.party_id, model, prompt, int(seed) if seed.strip() else secrets.randbelow(2**31)
     )

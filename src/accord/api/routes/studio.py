@@ -109,10 +109,16 @@ def submit_generation(
     another request: 409)."""
     creator_id = _creator_for(principal, body.creator_id)
     services.known_creator(store, creator_id)  # refuse an unknown creator now rather than in the worker
-    from accord.model.contracts import check_request_for_model  # a style, key or tempo the model cannot honour: 422
+    from accord.model.contracts import check_request_for_model  # a style, key, tempo or metre it cannot honour: 422
 
     check_request_for_model(
-        settings.models_dir, body.model_id, style=body.style, key=body.key, tempo_bpm=body.tempo_bpm, bars=body.bars
+        settings.models_dir,
+        body.model_id,
+        style=body.style,
+        key=body.key,
+        tempo_bpm=body.tempo_bpm,
+        bars=body.bars,
+        meter=body.meter,
     )
     prompt = body.model_dump(exclude={"model_id", "seed", "creator_id"})
     if prompt["from_isrc"]:
