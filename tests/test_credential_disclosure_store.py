@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -223,3 +224,34 @@ def test_an_output_stored_before_the_private_record_reads_as_it_always_has(store
     viewer = visibility.Party("C-1", visibility.CREATOR)
     assert visibility.attribution_for(viewer, stored, store.snapshot()) == full
     assert "P-INDIE" in visibility.credited_parties(stored)
+
+
+def test_a_guard_check_names_a_hidden_owners_recording_only_to_the_operator(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    from accord.registry.entities import Share
+    from tests.test_guard import N_TUNES, import_catalog, midi_bytes, tune
+
+    tunes = [midi_bytes(*tune(seed)) for seed in range(1, N_TUNES + 1)]
+    import_catalog(store, tmp_path / "delivery", [(f"Tune {i}", "midi", t) for i, t in enumerate(tunes, start=1)])
+    now = store.snapshot()
+    hush_party = replace(now.parties["P-LABEL"], party_id="P-HUSH", name="Hush Records", disclose=False)
+    third = replace(now.recordings["GBXYZ2600003"], shares=(Share("P-HUSH", 1_000_000),))
+    store.apply(ChangeSet(parties=(hush_party,), recordings=(third,)), actor="operator", action="test.hush")
+    keys = {
+        n: create_key(store, role=r, party_id=p)[1]
+        for n, r, p in (("ops", "operator", "ops"), ("ana", "creator", "ana"))
+    }
+    with TestClient(create_app(settings.model_copy(update={"guard_audio": False}), store=store)) as c:
+        seen = {
+            n: c.post("/v1/guard/checks", headers={"Authorization": f"Bearer {k}"}, files={"file": ("x.mid", tunes[2])})
+            for n, k in keys.items()
+        }
+    assert all(r.status_code == 200 and r.json()["status"] == "blocked" for r in seen.values())
+    assert seen["ops"].json()["closest"][0]["isrc"] == "GBXYZ2600003"
+    top = seen["ana"].json()["closest"][0]
+    assert top["isrc"] is None and top["title"] is None and len(top["commitment"]) == 64 and top["over_threshold"]
+    assert (
+        "GBXYZ2600003" not in seen["ana"].text and "Tune 3" not in seen["ana"].text and "Hush" not in seen["ana"].text
+    )
+    assert all(e["isrc"] and e["title"] for e in seen["ana"].json()["closest"][1:])  # the others stay named

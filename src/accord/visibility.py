@@ -265,6 +265,21 @@ def upload_attribution(
     return shown_attribution(viewer, contract, published.attribution, published.openings, catalog)
 
 
+def upload_guard(
+    viewer: Viewer, guard: Mapping[str, Any], catalog: Catalog, *, secret: bytes, sha256: str
+) -> dict[str, Any]:
+    """The guard's verdict on an uploaded file as ``viewer`` may see it: in full for the operator; for
+    anyone else, a match on a recording of a party that asked not to be named keeps its check, score and
+    threshold, its ISRC a commitment keyed to the file's SHA-256 and its title left out (as in a credential)."""
+    from accord.attribution.disclosure import Hidden, publish
+
+    if is_operator(viewer):
+        return dict(guard)
+    return publish(
+        {"status": "not_computed"}, guard, Hidden.of(catalog), secret=secret, output_id=f"upload:{sha256}"
+    ).guard
+
+
 def attribution_for(viewer: Viewer, output: Output, catalog: Catalog) -> dict[str, Any]:
     """An output's attribution as ``viewer`` may see it (:func:`shown_attribution`). The public form is
     the credential's, exactly as signed; an output stored before there was a private record shows its

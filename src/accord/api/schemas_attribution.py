@@ -13,8 +13,11 @@ class GuardEvidenceOut(BaseModel):
     """One catalog recording close to the checked piece (symbolic: bars and lines; audio: seconds and source)."""
 
     model_config = ConfigDict(extra="allow")
-    isrc: str
-    title: str
+    isrc: str | None = None
+    title: str | None = None
+    commitment: str | None = Field(
+        default=None, description="In place of isrc and title: a recording of a party that asked not to be named."
+    )
     check: Literal["symbolic", "audio"]
     score: float
     threshold: float

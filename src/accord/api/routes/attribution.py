@@ -82,7 +82,9 @@ def guard_check(
     recording its ISRC, title, score and the bars (or seconds) that match. The guard compares with
     the whole registry, so titles of recordings the caller has no standing on can appear: that is
     deliberate, since what a piece copies is the point of the check and catalog titles and ISRCs
-    are public identifiers (no shares, parties or licence terms are shown).
+    are public identifiers (no shares, parties or licence terms are shown) — except a recording of
+    a party that asked not to be named: its match keeps its check, score and threshold, and shows
+    a commitment in place of its ISRC and title (the operator sees it in full).
 
     MIDI gets the symbolic check (:func:`accord.attribution.guard.guard_output`); audio gets the
     audio fingerprint check and the symbolic check on the notes transcribed from it
@@ -102,7 +104,14 @@ def guard_check(
         verdict = check_audio(guard, data, transcribe=settings.guard_transcribe)
     digest = hashlib.sha256(data).hexdigest()
     record(request, principal, "guard.check", "upload", digest, file=name, kind=kind, status=verdict.status)
-    return GuardCheckOut.model_validate({"file": name, "kind": kind, "sha256": digest, **verdict.to_dict()})
+    shown = visibility.upload_guard(
+        principal,
+        verdict.to_dict(),
+        services.current_catalog(store),
+        secret=commitment_secret(ensure_operator_key(settings.home)[0]),
+        sha256=digest,
+    )
+    return GuardCheckOut.model_validate({"file": name, "kind": kind, "sha256": digest, **shown})
 
 
 @router.post("/attributions", response_model=AttributionOut, response_model_exclude_none=True)
