@@ -39,7 +39,9 @@ GENERATION_MODULES = (
     "accord.model.contracts",
     "accord.media.render",
     "accord.media.pianoroll",  # Pillow
-    "accord.attribution.guard",  # SciPy's signal processing (audio fingerprints)
+    "accord.attribution.guard",
+    "scipy.signal",  # the guard's audio fingerprint (resampling, STFT): ~0.5 s, imported by its first check
+    "scipy.ndimage",  # the fingerprint's peak picking
     "accord.attribution.service",
     "accord.provenance.certificates",
     "accord.provenance.credential",
