@@ -380,8 +380,10 @@ def generate_output(
         from accord.attribution.disclosure import Hidden, commitment_secret, named_isrcs, publish
 
         key, _ = ensure_operator_key(settings.home)
-        hidden = Hidden.of(store.snapshot(created, isrcs=named_isrcs(attribution, guard_record)))
-        published = publish(attribution, guard_record, hidden, secret=commitment_secret(key), output_id=output_id)
+        asked = prompt.to_dict()
+        hidden = Hidden.of(store.snapshot(created, isrcs=named_isrcs(attribution, guard_record, asked)))
+        secret = commitment_secret(key)
+        published = publish(attribution, guard_record, hidden, secret=secret, output_id=output_id, prompt=asked)
         timings["attribution"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -389,7 +391,7 @@ def generate_output(
             output_id=output_id,
             model_id=model_id,
             manifest_root=model.manifest_root,
-            prompt=prompt.to_dict(),
+            prompt=published.prompt,
             seed=seed,
             created=iso(created) or "",
             generator=f"Accord {__version__}",
