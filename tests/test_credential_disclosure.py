@@ -265,3 +265,13 @@ def test_property_public_form_keeps_sums_names_nothing_hidden_and_is_determinist
     assert named == [e for e in full["items"] if e["isrc"] in {x["isrc"] for x in named}]  # shown ones untouched
     if not hidden:
         assert public == full
+
+
+def test_a_remix_of_a_hidden_recording_names_its_source_in_the_credential_only_by_commitment() -> None:
+    cat, full = example()
+    hidden = Hidden.of(cat)
+    remix = publish(full, {}, hidden, secret=SECRET, output_id="O", prompt={"style": "reel", "from": isrc(1)})
+    assert remix.prompt["style"] == "reel" and remix.prompt["from"] != isrc(1)
+    assert next(o for o in remix.openings if o.kind == "prompt").commitment == remix.prompt["from"]
+    shown = publish(full, {}, hidden, secret=SECRET, output_id="O", prompt={"style": "reel", "from": isrc(0)})
+    assert shown.prompt == {"style": "reel", "from": isrc(0)}

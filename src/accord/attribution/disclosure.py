@@ -29,9 +29,10 @@ A commitment is the proofs' blinded value commitment (:mod:`accord.datasets.merk
 
 where ``secret`` is derived from the operator's signing key (:func:`commitment_secret`), and
 ``kind`` is the list the entry is in (``items``, ``works``, ``master``, ``publishing``,
-``guard``). Without the secret nobody can test a guessed ISRC or party id against a commitment
-(the ISRCs of the catalog are public, so a plain hash could be inverted by trying them all), and
-the kind and output make the same party's commitments in two lists or two outputs unlinkable.
+``guard``, or ``prompt`` for the recording a remix was made from). Without the secret nobody
+can test a guessed ISRC or party id against a commitment (the ISRCs of the catalog are public,
+so a plain hash could be inverted by trying them all), and the kind and output make the same
+party's commitments in two lists or two outputs unlinkable.
 The operator keeps each entry's **opening** (kind, value, blind) in the output's private record;
 a hidden party is given the openings of its own entries, and checks them with
 :func:`opens`.
@@ -44,7 +45,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from typing import Any
 
@@ -59,7 +60,7 @@ from accord.signing import OperatorKey
 PRIVATE_FORMAT = "accord-attribution-private/1"
 """The format of an output's private attribution record (the ``outputs.attribution`` column)."""
 
-KINDS = ("items", "works", "master", "publishing", "guard")
+KINDS = ("items", "works", "master", "publishing", "guard", "prompt")
 """What a commitment is to: one list of the contract, or the guard's evidence."""
 KEYS = {"items": "isrc", "works": "work_id", "master": "party_id", "publishing": "party_id", "guard": "isrc"}
 """The field a committed entry's value was in, by kind."""
@@ -184,6 +185,8 @@ class Published:
         openings: the opening of every commitment made, by commitment order.
         full_attribution: the attribution as computed (private: the operator, the royalty engine).
         full_guard: the guard record as computed (private).
+        prompt: the prompt as the credential shows it (a remix of a hidden recording names it by
+            commitment; the output's stored prompt keeps it).
     """
 
     attribution: dict[str, Any]
@@ -191,6 +194,7 @@ class Published:
     openings: tuple[Opening, ...]
     full_attribution: dict[str, Any]
     full_guard: dict[str, Any]
+    prompt: dict[str, Any] = field(default_factory=dict)
 
     def private_record(self) -> dict[str, Any]:
         """The output's private record (``outputs.attribution``): the full attribution and guard, and the openings."""
@@ -303,22 +307,35 @@ def public_guard(guard: Mapping[str, Any], hidden: Hidden, c: _Committer) -> dic
 
 
 def publish(
-    attribution: Mapping[str, Any], guard: Mapping[str, Any], hidden: Hidden, *, secret: bytes, output_id: str
+    attribution: Mapping[str, Any],
+    guard: Mapping[str, Any],
+    hidden: Hidden,
+    *,
+    secret: bytes,
+    output_id: str,
+    prompt: Mapping[str, Any] | None = None,
 ) -> Published:
-    """Split an output's attribution and guard record into their public forms and the private record.
+    """Split an output's attribution and guard record (and prompt) into their public forms and the private record.
 
     Deterministic: the same inputs give the same commitments (so a re-run job makes the same credential).
     """
     c = _Committer(secret, output_id)
     public = public_attribution(attribution, hidden, c)
     public_g = public_guard(guard, hidden, c)
+    shown_prompt = dict(prompt or {})
+    source = shown_prompt.get("from")
+    if isinstance(source, str) and hidden.hides("guard", source):  # a remix of a hidden recording
+        shown_prompt["from"] = c.commit("prompt", source)
     openings = tuple(c.openings[k] for k in sorted(c.openings))
-    return Published(public, public_g, openings, dict(attribution), dict(guard))
+    return Published(public, public_g, openings, dict(attribution), dict(guard), shown_prompt)
 
 
-def named_isrcs(attribution: Mapping[str, Any], guard: Mapping[str, Any]) -> frozenset[str]:
-    """The ISRCs an attribution and a guard record name (what the catalog must hold to decide what to hide)."""
-    found: set[str] = set()
+def named_isrcs(
+    attribution: Mapping[str, Any], guard: Mapping[str, Any], prompt: Mapping[str, Any] | None = None
+) -> frozenset[str]:
+    """The ISRCs an attribution, a guard record and a prompt name (what the catalog must hold to decide
+    what to hide)."""
+    found: set[str] = {prompt["from"]} if prompt and isinstance(prompt.get("from"), str) else set()
     for entry in _entries(attribution.get("items")):
         found.add(str(entry.get("isrc", "")))
     for entry in _entries(guard.get("closest")):
