@@ -315,6 +315,19 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterru
     assert resumed.final_val_loss == whole.final_val_loss
 
 
+def test_a_checkpoint_of_another_run_is_refused_naming_every_difference_and_nothing_is_trained(tmp_path, training_set):
+    from accord.errors import Conflict
+
+    manifest, loader, catalog, _ = training_set
+    train(manifest, loader, catalog, tmp_path, preset="tiny", steps=2, eval_every=1)
+    before = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    with pytest.raises(Conflict, match=r"cannot resume: its seed is 0, not 1; its lr is 0\.002, not 0\.001"):
+        train(manifest, loader, catalog, tmp_path, preset="tiny", steps=4, eval_every=1, seed=1, lr=1e-3)
+    after = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert after["step"] == before["step"] == 2
+    assert all(torch.equal(after["model"][k], v) for k, v in before["model"].items())
+
+
 def test_a_larger_step_budget_continues_a_finished_run(tmp_path, training_set):
     manifest, loader, catalog, _ = training_set
     first = train(manifest, loader, catalog, tmp_path, preset="tiny", steps=20, eval_every=10)
