@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from accord import visibility
 from accord.attribution.contract import PPM_WHOLE, TOP_N, attribution_problems
-from accord.attribution.disclosure import Hidden, Opening, opened_view, opens, publish
+from accord.attribution.disclosure import Hidden, Opening, named_isrcs, opened_view, opens, publish
 from accord.registry.entities import Catalog, PartyKind
 from tests import factories as f
 
@@ -260,6 +260,8 @@ def test_property_public_form_keeps_sums_names_nothing_hidden_and_is_determinist
     text = json.dumps(public).casefold()
     assert not [s for s in secrets_of(cat, hidden) if s.casefold() in text]
     assert publish(full, {}, Hidden.of(cat), secret=SECRET, output_id=output_id) == published
+    named_only = Hidden.of(cat, named_isrcs(full, {}))  # what the studio and the API look at
+    assert publish(full, {}, named_only, secret=SECRET, output_id=output_id) == published
     assert all(opens(o) for o in published.openings)
     named = [e for e in public["items"] if "isrc" in e]
     assert named == [e for e in full["items"] if e["isrc"] in {x["isrc"] for x in named}]  # shown ones untouched

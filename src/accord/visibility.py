@@ -257,11 +257,12 @@ def upload_attribution(
     """The attribution of an uploaded file (``accord attribute``, ``POST /v1/attributions``) as ``viewer``
     may see it (:func:`shown_attribution`); its commitments are keyed to the file's SHA-256 (``secret``:
     :func:`accord.attribution.disclosure.commitment_secret` of the operator's key)."""
-    from accord.attribution.disclosure import Hidden, publish
+    from accord.attribution.disclosure import Hidden, named_isrcs, publish
 
     if is_operator(viewer):
         return dict(contract)
-    published = publish(contract, {}, Hidden.of(catalog), secret=secret, output_id=f"upload:{sha256}")
+    hidden = Hidden.of(catalog, named_isrcs(contract, {}))  # only the recordings it names: fast on a large catalog
+    published = publish(contract, {}, hidden, secret=secret, output_id=f"upload:{sha256}")
     return shown_attribution(viewer, contract, published.attribution, published.openings, catalog)
 
 
@@ -271,13 +272,12 @@ def upload_guard(
     """The guard's verdict on an uploaded file as ``viewer`` may see it: in full for the operator; for
     anyone else, a match on a recording of a party that asked not to be named keeps its check, score and
     threshold, its ISRC a commitment keyed to the file's SHA-256 and its title left out (as in a credential)."""
-    from accord.attribution.disclosure import Hidden, publish
+    from accord.attribution.disclosure import Hidden, named_isrcs, publish
 
     if is_operator(viewer):
         return dict(guard)
-    return publish(
-        {"status": "not_computed"}, guard, Hidden.of(catalog), secret=secret, output_id=f"upload:{sha256}"
-    ).guard
+    hidden = Hidden.of(catalog, named_isrcs({}, guard))  # only the recordings it names: fast on a large catalog
+    return publish({"status": "not_computed"}, guard, hidden, secret=secret, output_id=f"upload:{sha256}").guard
 
 
 def attribution_for(viewer: Viewer, output: Output, catalog: Catalog) -> dict[str, Any]:

@@ -145,8 +145,17 @@ class Hidden:
     undisclosed: Undisclosed | None = None
 
     @classmethod
-    def of(cls, catalog: Catalog) -> Hidden:
-        """The hidden recordings, works and parties of ``catalog`` (parties with ``disclose`` false)."""
+    def of(cls, catalog: Catalog, isrcs: Iterable[str] | None = None) -> Hidden:
+        """The hidden recordings, works and parties of ``catalog`` (parties with ``disclose`` false).
+
+        ``isrcs``: only these recordings and their works are looked at (the ones an attribution names,
+        :func:`named_isrcs`), as ``Store.snapshot(isrcs=...)`` reads them: ~0.2 ms for ten recordings
+        where the whole of a 1,000-recording catalog takes a large part of a second.
+        """
+        if isrcs is not None:
+            recs = {i: catalog.recordings[i] for i in sorted(set(isrcs)) if i in catalog.recordings}
+            embodied = {w for r in recs.values() for w in r.works if w in catalog.works}
+            catalog = replace(catalog, recordings=recs, works={w: catalog.works[w] for w in sorted(embodied)})
         und = Undisclosed.of(catalog)
         recordings = set(und.recordings)
         recordings |= {i for i, r in catalog.recordings.items() if und.leaks(i) or und.leaks(r.title)}
