@@ -1,8 +1,9 @@
-"""The engine's result does not depend on how its work is cut: chunks, threads, sorted party ranges.
+"""The engine's result does not depend on how its work is cut: chunks, slices, threads, sorted parts.
 
-The owner levels run over chunks of recording rows side by side, and the lines are sorted in
-party ranges side by side (:mod:`accord.royalties.cascade`); whatever the cut, the run is the
-same, line for line. Two-child groups take a closed form in
+The inputs are coded in slices side by side (:mod:`accord.royalties.coding`), the attribution
+and owner levels run over chunks of rows side by side (:mod:`accord.royalties.cascade`), and
+sorts cut their keys in two parts sorted side by side (:mod:`accord.royalties.lines`); whatever
+the cut, the run is the same, line for line. Two-child groups take a closed form in
 :func:`accord.royalties.vectorised.allocate_groups`, equal to :func:`accord.money.allocate`.
 """
 
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.money import allocate
-from accord.royalties import cascade, lines
+from accord.royalties import cascade, coding, lines
 from accord.royalties.engine import compute
 from accord.royalties.inputs import build_inputs
 from accord.royalties.vectorised import allocate_groups
@@ -37,6 +38,7 @@ def test_a_run_cut_into_chunks_and_party_ranges_is_the_run_in_one_piece(
     with monkeypatch.context() as m:
         m.setattr(cascade, "CHUNK_ROWS", chunk)
         m.setattr(lines, "PARALLEL_SORT_MIN", 0)
+        m.setattr(coding, "SLICE_ROWS", chunk)
         cut = compute(inputs, [path], policy, threads=threads)
     assert cut.lines.equals(whole.lines)
     assert cut.suspense.equals(whole.suspense)

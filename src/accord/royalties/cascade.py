@@ -8,7 +8,7 @@ final lines are built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from itertools import pairwise
 
@@ -139,6 +139,15 @@ class _Attributed:
         }
 
 
+def _columns(tasks: Mapping[str, Callable[[], np.ndarray]], workers: int) -> dict[str, np.ndarray]:
+    """Each column's task run, ``workers`` at a time."""
+    return dict(zip(tasks, parallel(list(tasks.values()), workers), strict=True))
+
+
+def _concatenate(parts: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, I64)
+
+
 def _cross(live: np.ndarray, children: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every live parent has all ``children``."""
     counts = np.where(live, len(children), 0).astype(I64)
@@ -229,7 +238,7 @@ class Cascade:
         o_total = am["out_amount"]
         # in line order (less party, work, side), so the owner rows come out nearly in line order
         order = recording_order(self.rec, c, self.workers)
-        self.rec = {k: v[order] for k, v in self.rec.items()}
+        self.rec = _columns({k: partial(np.take, v, order) for k, v in self.rec.items()}, self.workers)
         self._down(reg, np.r_[im_amount, o_total][order])
 
     def _lose(self, reason: str, basis: str, mask: np.ndarray, total: np.ndarray, **keys: np.ndarray) -> None:
@@ -279,7 +288,7 @@ class Cascade:
             for cur, kept in part[2].items():
                 operator[cur] = operator.get(cur, 0) + kept
         self.operator = {str(c.cur[i].as_py()): v for i, v in sorted(operator.items())}
-        o = {k: np.concatenate([p[0][k] for p in parts]) if parts else np.zeros(0, I64) for k in OWNER_COLUMNS}
+        o = _columns({k: partial(_concatenate, [p[0][k] for p in parts]) for k in OWNER_COLUMNS}, self.workers)
         if len(reg.by_duration):
             o["amount"] = self._by_duration(o["r"], o["work"], o["side"], o["party"], o["agreement"], o["amount"])
             keep = np.flatnonzero(o["amount"] != 0)

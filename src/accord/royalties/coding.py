@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,17 @@ def parallel(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
         return [t() for t in tasks]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda t: t(), tasks))
+
+
+Column: TypeAlias = pa.Array | pa.ChunkedArray
+SLICE_ROWS = 1 << 20
+"""Rows per slice when a long column is hashed (distinct values, codes) in slices side by side."""
+
+
+def slices(column: Column, rows: int = 0) -> list[Column]:
+    """A column cut into slices of at most ``rows`` rows (:data:`SLICE_ROWS`; one, empty, for an empty column)."""
+    n, rows = len(column), rows or SLICE_ROWS
+    return [column.slice(lo, min(rows, n - lo)) for lo in range(0, n, rows)] or [column]
 
 
 def used_attribution(attribution: pa.Table, used: pa.Array | pa.ChunkedArray, workers: int) -> pa.Table:
@@ -66,19 +77,25 @@ class Codes:
     def build(
         cls, currencies: Sequence[str], usage: pa.Table, attribution: pa.Table, inputs: RunInputs, workers: int = 1
     ) -> Codes:
-        h = inputs.holders
-        isrcs = (attribution["isrc"], inputs.items["isrc"], inputs.sides["isrc"], inputs.works["isrc"], h["isrc"])
-        tasks: dict[str, Callable[[], pa.Array]] = {
-            "isrc": lambda: dictionary(*isrcs, extra=[""]),
-            "out": lambda: dictionary(usage["output_id"], extra=[""]),
-            "basis": lambda: dictionary(h["basis"], extra=BASES),
-            "model": lambda: dictionary(usage["model_id"], inputs.items["model_id"]),
-            "side": lambda: dictionary(inputs.sides["side"], inputs.works["side"], h["side"]),
-            "work": lambda: dictionary(inputs.works["work_id"], h["work_id"], extra=[""]),
-            "party": lambda: dictionary(h["party_id"], extra=[""]),
-            "agreement": lambda: dictionary(h["agreement_id"], extra=[""]),
+        h, items, sides, works = inputs.holders, inputs.items, inputs.sides, inputs.works
+        sources: dict[str, tuple[tuple[Column, ...], tuple[str, ...]]] = {
+            "isrc": ((attribution["isrc"], items["isrc"], sides["isrc"], works["isrc"], h["isrc"]), ("",)),
+            "out": ((usage["output_id"],), ("",)),
+            "basis": ((h["basis"],), BASES),
+            "model": ((usage["model_id"], items["model_id"]), ()),
+            "side": ((sides["side"], works["side"], h["side"]), ()),
+            "work": ((works["work_id"], h["work_id"]), ("",)),
+            "party": ((h["party_id"],), ("",)),
+            "agreement": ((h["agreement_id"],), ("",)),
         }
-        built = dict(zip(tasks, parallel(list(tasks.values()), workers), strict=True))
+        # the distinct values of each column, in slices side by side; then each kind's dictionary
+        parts = [(name, part) for name, (cols, _) in sources.items() for col in cols for part in slices(col)]
+        distinct = parallel([partial(pc.unique, part) for _, part in parts], workers)
+        tasks = [
+            partial(dictionary, *(d for (n, _), d in zip(parts, distinct, strict=True) if n == name), extra=extra)
+            for name, (_, extra) in sources.items()
+        ]
+        built = dict(zip(sources, parallel(tasks, workers), strict=True))
         return cls(cur=pa.array(sorted(currencies), pa.string()), **built)
 
     def code(self, name: str, value: str) -> int:
@@ -159,26 +176,37 @@ class Registry:
             t = inputs.durations
             return merge_rows(key(t, [("model_id", "model"), ("isrc", "isrc")]), {"ms": (col(t, "duration_ms"), most)})
 
-        def attributed() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            out, isrc = encode(attribution["output_id"], codes.out), encode(attribution["isrc"], codes.isrc)
-            weight = col(attribution, "weight")
-            pair = pack([out, isrc], [codes.size("out"), n["isrc"]])
-            shift = int(weight.max()).bit_length() if len(weight) else 0
-            # canonical order (output, isrc, weight): nothing depends on the table's row order
-            if len(pair) and int(pair.max()).bit_length() + shift <= 62 and int(weight.min()) >= 0:
-                both = (pair << shift) | weight
-                both.sort()  # a value sort (SIMD), read back: no argsort, no gathers
-                pair = both >> shift
-                return pair // n["isrc"], pair % n["isrc"], both & ((1 << shift) - 1)
-            order = np.lexsort((weight, pair))
-            return out[order], isrc[order], weight[order]
+        def attribution_codes(piece: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+            return encode(piece["output_id"], codes.out), encode(piece["isrc"], codes.isrc)
 
-        tasks: list[Callable[[], Any]] = [attributed, holders, items, sides, works, durations]
-        (a_out, a_isrc, a_weight), *grouped = parallel(tasks, workers)
-        g_holders, g_items, g_sides, g_works, g_durations = grouped
+        cuts = [*range(0, attribution.num_rows, SLICE_ROWS), attribution.num_rows]
+        pieces = [attribution.slice(lo, hi - lo) for lo, hi in pairwise(cuts) if lo < hi]
+        tasks: list[Callable[[], Any]] = [partial(attribution_codes, p) for p in pieces]
+        tasks += [holders, items, sides, works, durations]
+        done = parallel(tasks, workers)
+        coded, (g_holders, g_items, g_sides, g_works, g_durations) = done[: len(pieces)], done[len(pieces) :]
+        a_out = np.concatenate([o for o, _ in coded]) if coded else np.zeros(0, I64)
+        a_isrc = np.concatenate([i for _, i in coded]) if coded else np.zeros(0, I64)
+        a_weight = col(attribution, "weight")
+        a_out, a_isrc, a_weight = _canonical(a_out, a_isrc, a_weight, codes.size("out"), n["isrc"])
         method = {a.agreement_id: str(a.terms.training_pool_method) for a in inputs.agreements.values()}
         agreements = codes.agreement.to_pylist()
         by_duration = np.array(
             [i for i, aid in enumerate(agreements) if method.get(aid) == "pro_rata_duration"], dtype=I64
         )
         return cls(g_items, g_sides, g_works, g_holders, a_out, a_isrc, a_weight, g_durations, by_duration)
+
+
+def _canonical(
+    out: np.ndarray, isrc: np.ndarray, weight: np.ndarray, n_out: int, n_isrc: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The attribution rows (output and isrc codes, weight) sorted by all three (the table's order never counts)."""
+    pair = pack([out, isrc], [n_out, n_isrc])
+    shift = int(weight.max()).bit_length() if len(weight) else 0
+    if len(pair) and int(pair.max()).bit_length() + shift <= 62 and int(weight.min()) >= 0:
+        both = (pair << shift) | weight
+        both.sort()  # a value sort (SIMD), read back: no argsort, no gathers
+        pair = both >> shift
+        return pair // n_isrc, pair % n_isrc, both & ((1 << shift) - 1)
+    order = np.lexsort((weight, pair))
+    return out[order], isrc[order], weight[order]

@@ -116,7 +116,7 @@ def line_order(
     by (side, work, party); ``mixed``: :func:`mixed_parties`.
     """
     party = owner["party"]
-    order = argsort_int(party)
+    order = argsort_parallel(party, workers)
     odd = np.flatnonzero(mixed[party[order]]) if bool(mixed.any()) else np.zeros(0, I64)
     if len(odd):
         # these parties' rows, by the whole key (a work's rank orders its recording's works as
