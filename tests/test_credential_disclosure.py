@@ -277,3 +277,13 @@ def test_a_remix_of_a_hidden_recording_names_its_source_in_the_credential_only_b
     assert next(o for o in remix.openings if o.kind == "prompt").commitment == remix.prompt["from"]
     shown = publish(full, {}, hidden, secret=SECRET, output_id="O", prompt={"style": "reel", "from": isrc(0)})
     assert shown.prompt == {"style": "reel", "from": isrc(0)}
+
+
+def test_a_credentials_guard_accepts_committed_evidence_and_refuses_evidence_naming_nothing() -> None:
+    from accord.provenance.credential import guard_problems
+
+    base = {"status": "clear", "policy_version": "p", "threshold": 9.0, "audio_threshold": 20, "checks": ["symbolic"]}
+    evidence = {"check": "symbolic", "score": 2.0, "threshold": 9.0, "over_threshold": False}
+    assert guard_problems({**base, "closest": [{**evidence, "commitment": "ab" * 32}]}) == []
+    assert guard_problems({**base, "closest": [{**evidence, "commitment": "AB" * 32}]}) != []
+    assert guard_problems({**base, "closest": [evidence]}) != []

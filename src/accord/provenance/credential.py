@@ -155,7 +155,7 @@ def guard_problems(guard: Mapping[str, Any]) -> list[str]:
         for i, item in enumerate(closest):
             # a hidden recording's evidence names it by commitment only (accord.attribution.disclosure)
             ok = isinstance(item, Mapping) and all(k in item for k in ("check", "score", "threshold"))
-            ok = ok and (isinstance(item.get("isrc"), str) or _HEX64.fullmatch(str(item.get("commitment", ""))))
+            ok = ok and (isinstance(item.get("isrc"), str) or bool(_HEX64.fullmatch(str(item.get("commitment", "")))))
             if not ok:
                 problems.append(
                     f"credential.guard.closest[{i}]: {item!r} lacks isrc (or commitment), check, score or threshold"
