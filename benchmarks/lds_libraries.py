@@ -3,7 +3,8 @@
 * ``kronfluence`` (Grosse et al. 2023, EK-FAC influence functions; ``kronfluence==1.0.1``):
   ``kron-ekfac`` (eigenvalue-corrected Kronecker factors of every Linear layer) and ``kron-kfac``;
 * ``dattri`` (``dattri==0.3.0``): ``dattri-trak`` (TRAK on the final weights, its own random
-  projection) and ``dattri-datainf`` (DataInf's closed-form inverse-Hessian approximation).
+  projection to half as many dimensions as items, at most 2,048) and ``dattri-datainf``
+  (DataInf's closed-form inverse-Hessian approximation).
 
 Each adapter takes the reference model, the training examples and the queries as the same
 windows our own methods differentiate (:func:`accord.attribution.gradients.windows_of`, one
@@ -211,7 +212,10 @@ def library_scores(
         if name.startswith("kron-"):
             tau = kronfluence_scores(model_dir, train, query, strategy=name.removeprefix("kron-"))
         else:
-            tau = dattri_scores(model_dir, train, query, method=name.removeprefix("dattri-"))
+            # dattri's TRAK solves (ΦᵀΦ + λI) with an absolute λ (0 by default): with fewer items than
+            # projected dimensions ΦᵀΦ is singular, so the projection is kept below the item count
+            dims = min(2048, max(8, len(train[0]) // 2))
+            tau = dattri_scores(model_dir, train, query, method=name.removeprefix("dattri-"), proj_dim=dims)
         out[name] = (tau, time.perf_counter() - t0)
         say(f"  {name}: scored in {out[name][1]:.0f} s")
     return out
