@@ -9,7 +9,9 @@ Attribution (this package; the guard is :mod:`accord.attribution.guard`):
 ``influence``   TRAK, TracIn and gradient similarity over one stored feature index
 ``similarity``  a symbolic content embedding searched with FAISS
 ``service``     attribute an output or any MIDI file against a registered model's manifest
+``remix``       a continuation's or remix's bars taken from its source, credited to it directly
 ``evaluate``    planted canaries (precision@1, recall@10 against chance) and leave-top-k-out
+``typical``     the harder planted test: typical items at several strengths, precision and recall
 ``planted``     the tiny planted training set the tests and ``--planted`` use
 
 Names are imported lazily: ``import accord.attribution`` does not load PyTorch.
