@@ -66,9 +66,7 @@ DEFAULT_SCORING = Scoring(
 (1,556 pieces, 563 same-tune pairs; ``accord guard calibrate``, 2026-12-03)."""
 DEFAULT_NULLS = {
     "alignment": GumbelNull(lam=0.137129, a=0.899287, c=1.503941, notes=173552, samples=1556, d=-0.500223),
-    # policy format 5's exact run (each note's surprise in context): fitted on the 789 windows of the
-    # demo catalog's fitting half (accord guard evaluate's held-out calibration, 2026-12-03)
-    "exact run": GumbelNull(lam=0.156935, a=0.935813, c=1.104757, notes=173552, samples=789, d=-0.296432),
+    "exact run": GumbelNull(lam=0.156323, a=1.540327, c=1.078377, notes=173552, samples=400, d=-0.394337),
     "melody and bass": GumbelNull(lam=0.015735, a=-7.539904, c=1.352119, notes=173552, samples=439, d=-0.246361),
     "length": GumbelNull(lam=2.144726, a=1.307545, c=0.887752, notes=173552, samples=1556, d=-0.356033),
 }
