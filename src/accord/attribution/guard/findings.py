@@ -19,7 +19,12 @@ from accord.attribution.guard.align import Passage, align_many
 from accord.attribution.guard.index import SymbolicIndex, query_grams
 from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import NO_RHYTHM, Encoded, symbols
-from accord.attribution.guard.scoring import ExactRun, Scoring, exact_run, symbol_information
+from accord.attribution.guard.scoring import (
+    ExactRun,
+    Scoring,
+    exact_run,
+    symbol_information,
+)
 from accord.attribution.guard.significance import GumbelNull, combined_evalue
 
 _INFORMATION: dict[str, np.ndarray] = {}
