@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from accord.attribution.guard import Guard
 from accord.attribution.guard.lines import line_from_notes
-from accord.attribution.guard.ngrams import Encoded, encode, rhythm_classes
+from accord.attribution.guard.ngrams import Encoded, encode
 from accord.attribution.guard.policy import (
     DEFAULT_NULLS,
     POLICY_FORMAT,
@@ -23,7 +23,7 @@ from accord.attribution.guard.policy import (
     read_policy_file,
     save_policy,
 )
-from accord.attribution.guard.scoring import Scoring, conditional_information, exact_run, learn
+from accord.attribution.guard.scoring import Scoring, exact_run, learn
 from accord.attribution.guard.significance import EVIDENCE, GumbelNull, combined_evalue, fit_gumbel, significance
 from accord.errors import ValidationError
 from accord.registry.store import Store
@@ -113,31 +113,6 @@ def test_an_exact_run_survives_transposition_and_tempo_and_weighs_rare_symbols_m
     assert rarer is not None and rarer.information == pytest.approx(3 * run.information)
     unrelated = exact_run(_line(*tune(77, bars=4)), source, info)
     assert unrelated is None or unrelated.notes < 8
-
-
-def test_a_note_weighs_its_surprise_after_the_two_before_it_under_the_other_lines() -> None:
-    """A figure twenty lines share is predictable and weighs little; one only one line has weighs a
-    lot, however often that line repeats it (a line's own notes are left out of its model)."""
-    stock, rare = [60, 62, 64, 65, 67, 65, 64, 62] * 4, [60, 67, 61, 70, 58, 66, 59, 71] * 4
-    lines = [np.asarray(stock)] * 20 + [np.asarray(rare)]
-    onsets = np.arange(len(stock), dtype=np.float64) * 0.5
-    pitches = np.concatenate(lines).astype(np.int16)
-    rhythm = np.concatenate([rhythm_classes(onsets) for _ in lines])
-    starts = np.r_[0, np.cumsum([len(x) for x in lines])].astype(np.int64)
-    surprise = conditional_information(pitches, rhythm, starts)
-    assert surprise.shape == pitches.shape
-    assert np.all(surprise[starts[:-1]] == 0) and np.all(surprise[starts[:-1] + 1] == 0)  # no symbol yet
-    stock_bits = float(surprise[starts[0] + 4 : starts[1]].mean())
-    rare_bits = float(surprise[starts[20] + 4 : starts[21]].mean())
-    assert stock_bits < 0.5 and rare_bits > 8.0
-    # the rare line's exact run weighs its surprise: a copy of it is worth far more than a stock run
-    info = np.ones(49 * 16)
-    copy = _line([p + 3 for p in rare], [0.5] * len(rare))
-    rare_run = exact_run(copy, _line(rare, [0.5] * len(rare)), info, surprise[starts[20] + 2 : starts[21]])
-    stock_run = exact_run(
-        _line(stock, [0.5] * len(stock)), _line(stock, [0.5] * len(stock)), info, surprise[2 : starts[1]]
-    )
-    assert rare_run is not None and stock_run is not None and rare_run.information > 10 * stock_run.information
 
 
 def test_a_policy_keeps_its_nulls_and_scores_and_an_older_format_is_refused(settings: Settings) -> None:

@@ -19,12 +19,7 @@ from accord.attribution.guard.align import Passage, align_many
 from accord.attribution.guard.index import SymbolicIndex, query_grams
 from accord.attribution.guard.lines import LINE_KINDS
 from accord.attribution.guard.ngrams import NO_RHYTHM, Encoded, symbols
-from accord.attribution.guard.scoring import (
-    ExactRun,
-    Scoring,
-    exact_run,
-    symbol_information,
-)
+from accord.attribution.guard.scoring import ExactRun, Scoring, exact_run, symbol_information
 from accord.attribution.guard.significance import GumbelNull, combined_evalue
 
 _INFORMATION: dict[str, np.ndarray] = {}
@@ -85,7 +80,6 @@ def find(
 ) -> dict[int, Finding]:
     """Every retrieved catalog piece's :class:`Finding` (E-values not yet filled)."""
     info = information_of(index)
-    surprise = index.surprise  # each catalog note's information in context: what an exact run weighs
     # per piece: per query line kind, (passage, catalog entry); best alignment; best run
     by_line: dict[int, dict[str, tuple[Passage, int]]] = {}
     runs: dict[int, tuple[ExactRun, str]] = {}  # piece -> its best run and the query line it is in
@@ -100,8 +94,7 @@ def find(
                 mine = by_line.setdefault(piece, {})
                 if kind not in mine or passage.alignment > mine[kind][0].alignment:
                     mine[kind] = (passage, entry)
-            a, b = int(index.starts[entry]), int(index.starts[entry + 1])
-            run = exact_run(enc, line, info, surprise[a + 2 : b])  # symbol k is note k + 2
+            run = exact_run(enc, line, info)
             if run is not None and (piece not in runs or run.information > runs[piece][0].information):
                 runs[piece] = (run, kind)
     lengths = {kind: len(enc) for kind, enc in lines}

@@ -36,9 +36,8 @@ import numpy as np
 
 from accord.attribution.guard.lines import LINE_KINDS, extract_lines
 from accord.attribution.guard.ngrams import GRAM, SYMBOL_BITS, Encoded, encode, grams, grams_batch
-from accord.attribution.guard.scoring import conditional_information
 
-INDEX_VERSION = "guard-index/4"  # 4: each note's surprise in context (exact runs weigh it)
+INDEX_VERSION = "guard-index/3"
 STOP_FRACTION = 0.02  # grams in more than 2% of entries (and more than 50) are skipped at query time
 STOP_MIN_DF = 50
 
@@ -78,8 +77,6 @@ class SymbolicIndex:
         rarity: ``float32[N]`` per note: the highest idf of the n-grams covering it over
             ``log(entries)`` (1: a pattern found in this line only; near 0: in every line).
         key: the catalog hash the index was built for.
-        surprise: ``float32[N]`` per note: its information in context under the other lines
-            (:func:`~.scoring.conditional_information`), what a note of an exact run weighs.
     """
 
     pieces: tuple[CatalogPiece, ...]
@@ -97,7 +94,6 @@ class SymbolicIndex:
     rarity: np.ndarray
     key: str
     entry_metered: np.ndarray
-    surprise: np.ndarray
 
     @property
     def entries(self) -> int:
@@ -226,7 +222,6 @@ def index_from_arrays(
         rarity,
         key,
         np.ones(len(entry_piece), dtype=bool) if entry_metered is None else np.asarray(entry_metered, dtype=bool),
-        conditional_information(pitches, rhythm, starts).astype(np.float32),
     )
 
 
@@ -278,7 +273,6 @@ _ARRAYS = (
     "idf",
     "rarity",
     "entry_metered",
-    "surprise",
 )
 
 

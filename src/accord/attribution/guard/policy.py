@@ -35,12 +35,10 @@ from accord.attribution.guard.significance import GumbelNull
 from accord.errors import ValidationError
 from accord.settings import Settings
 
-POLICY_FORMAT = "accord-guard-policy/5"
-"""Format 5: the exact run is scored by its notes' information in context (a trigram model of the
-other catalog lines, :func:`~.scoring.conditional_information`; format 4: each symbol's catalog
-frequency alone), so its null is on another scale. Since format 4 the symbolic threshold is a
-significance (``−log10 E``) with the fitted nulls and the learnt substitution scores (format 3:
-bars of the catalog line; 1: notes); an older file must be recalibrated."""
+POLICY_FORMAT = "accord-guard-policy/4"
+"""Format 4: the symbolic threshold is a significance (``−log10 E``) with the fitted nulls and the
+learnt substitution scores (format 3: bars of the catalog line; 1: notes); an older file must be
+recalibrated."""
 DEFAULT_SYMBOLIC_THRESHOLD = 3.0
 """E = 0.001 (one chance match this good per thousand checked pieces), used until a catalog is
 calibrated."""
@@ -66,7 +64,7 @@ DEFAULT_SCORING = Scoring(
 (1,556 pieces, 563 same-tune pairs; ``accord guard calibrate``, 2026-12-03)."""
 DEFAULT_NULLS = {
     "alignment": GumbelNull(lam=0.137129, a=0.899287, c=1.503941, notes=173552, samples=1556, d=-0.500223),
-    "exact run": GumbelNull(lam=0.156323, a=1.540327, c=1.078377, notes=173552, samples=400, d=-0.394337),
+    "exact run": GumbelNull(lam=0.107074, a=-0.002842, c=1.162051, notes=173552, samples=1556, d=-0.174003),
     "melody and bass": GumbelNull(lam=0.015735, a=-7.539904, c=1.352119, notes=173552, samples=439, d=-0.246361),
     "length": GumbelNull(lam=2.144726, a=1.307545, c=0.887752, notes=173552, samples=1556, d=-0.356033),
 }
@@ -104,7 +102,7 @@ class GuardPolicy:
 
     @property
     def version(self) -> str:
-        """``guard-policy/5:<source>:<12 hex>``: names the exact thresholds, nulls, scores and their data."""
+        """``guard-policy/4:<source>:<12 hex>``: names the exact thresholds, nulls, scores and their data."""
         body = json.dumps(
             [
                 self.symbolic_threshold,
@@ -117,7 +115,7 @@ class GuardPolicy:
             ],
             sort_keys=True,
         )
-        return f"guard-policy/5:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+        return f"guard-policy/4:{self.source}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

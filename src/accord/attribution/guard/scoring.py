@@ -19,13 +19,9 @@ holds (the hand-set scores the guard used before: +1, +½ for the same pitch in 
 −½ otherwise, gap ¾).
 
 **Exact runs.** The longest run of consecutive notes whose interval *and* rhythm ratio both
-agree exactly (the symbols of :mod:`.ngrams`), scored by its information content: each note
-weighs ``−log2`` of its probability *after the two notes before it* under a model of the other
-catalog lines (:func:`conditional_information`), so eight stock scale steps in even quavers,
-each the catalog's usual next step, are worth less than eight notes of leaps and dotted
-rhythms, and so is a cadence every tune ends with, even where its single steps are rare. (Until
-policy format 5 each symbol weighed ``−log2`` of its catalog frequency alone,
-:func:`symbol_information`, which is still the query's *composition*.)
+agree exactly (the symbols of :mod:`.ngrams`), scored by its information content: each symbol
+weighs ``−log2`` of its frequency in the catalog, so eight stock scale steps in even quavers
+are worth less than eight notes of leaps and dotted rhythms.
 """
 
 from __future__ import annotations
@@ -113,69 +109,6 @@ def symbol_information(pitches: np.ndarray, rhythm: np.ndarray, starts: np.ndarr
     return -np.log2((counts + PSEUDOCOUNT) / (counts.sum() + PSEUDOCOUNT * SYMBOLS))
 
 
-CONTEXT_PRIOR = 4.0
-"""Pseudo-observations of the shorter context's estimate in each longer context's (Dirichlet
-smoothing of the symbol model below): a context seen a few times leans on the shorter one."""
-
-
-def _count(codes: np.ndarray, line: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """For each position, how often its ``codes`` value occurs at ``valid`` positions of the
-    *other* lines (0 where not valid): the catalog count with the position's own line left out."""
-    out = np.zeros(len(codes), dtype=np.float64)
-    if not valid.any():
-        return out
-    c, li = codes[valid], line[valid]
-    _, inv, total = np.unique(c, return_inverse=True, return_counts=True)
-    # one key per (code, line): codes stay under 784**3 and lines under ~10**6, well inside int64
-    _, inv_own, own = np.unique(c * (int(line[-1]) + 1) + li, return_inverse=True, return_counts=True)
-    out[valid] = total[inv] - own[inv_own]
-    return out
-
-
-def conditional_information(pitches: np.ndarray, rhythm: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """``float64[N]`` per note: ``−log2 P(symbol | the two symbols before it)`` under a model of
-    the catalog's *other* lines (0 where the note has no symbol or its rhythm is unknown).
-
-    What an exact run of notes is worth: a stock cadence or scale run is predictable from the
-    catalog (each step follows the last as in hundreds of tunes) and weighs little; a figure no
-    other line has weighs a lot — the n-gram's rarity by catalog frequency, counted note by note
-    so that a long run is the sum of its notes' surprise. The model is a trigram over the
-    symbols of :mod:`.ngrams`, smoothed towards the bigram and the unigram
-    (:data:`CONTEXT_PRIOR`), and each line's own notes are left out of its counts: otherwise a
-    figure only one tune has would be "predictable" from that very tune, and a copy of it would
-    weigh nothing.
-    """
-    total = len(pitches)
-    out = np.zeros(total, dtype=np.float64)
-    if total < 3:
-        return out
-    line = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
-    p = pitches.astype(np.int64)
-    sym = np.full(total, -1, dtype=np.int64)
-    interval = np.clip(p[1:] - p[:-1], -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
-    ratio = rhythm[1:].astype(np.int64) + MAX_RATIO_CLASS
-    same_line = line[1:] == line[:-1]
-    known = (rhythm[1:] != NO_RHYTHM) & same_line
-    sym[1:] = np.where(known, interval * (2 * MAX_RATIO_CLASS + 2) + ratio, -1)
-    s0 = sym
-    s1 = np.r_[-1, sym[:-1]]
-    s1[1:][~same_line] = -1
-    s2 = np.r_[-1, s1[:-1]]
-    s2[1:][~same_line] = -1
-    v1 = s0 >= 0
-    v2 = v1 & (s1 >= 0)
-    v3 = v2 & (s2 >= 0)
-    n_other = float(v1.sum()) - np.bincount(line[v1], minlength=len(starts) - 1)[line].astype(np.float64)
-    uni = (_count(s0, line, v1) + PSEUDOCOUNT) / (np.maximum(n_other, 0.0) + PSEUDOCOUNT * SYMBOLS)
-    ctx1 = _count(s1, line, v2)  # bigram contexts: symbols followed by a known symbol
-    bi = np.where(v2, (_count(s1 * SYMBOLS + s0, line, v2) + CONTEXT_PRIOR * uni) / (ctx1 + CONTEXT_PRIOR), uni)
-    ctx2 = _count(s2 * SYMBOLS + s1, line, v3)
-    tri_codes = (s2 * SYMBOLS + s1) * SYMBOLS + s0
-    tri = np.where(v3, (_count(tri_codes, line, v3) + CONTEXT_PRIOR * bi) / (ctx2 + CONTEXT_PRIOR), bi)
-    out[v1] = -np.log2(tri[v1])
-    return out
-
-
 @dataclass(frozen=True)
 class ExactRun:
     """The most informative run of notes two lines share exactly (intervals and rhythm).
@@ -193,15 +126,10 @@ class ExactRun:
     catalog_notes: tuple[int, int]
 
 
-def exact_run(
-    query: Encoded, catalog: Encoded, information: np.ndarray, weights: np.ndarray | None = None
-) -> ExactRun | None:
+def exact_run(query: Encoded, catalog: Encoded, information: np.ndarray) -> ExactRun | None:
     """The run of identical symbols with the most information (``None``: no symbol in common).
 
-    ``R[i, j] = (R[i−1, j−1] + info(c_j)) · [q_i = c_j]``, one row at a time. ``info(c_j)`` is the
-    symbol's ``information`` (``float64[SYMBOLS]``), or where ``weights`` is given the catalog
-    line's own per-note weight (one per symbol of the line: :func:`conditional_information` from
-    its third note on).
+    ``R[i, j] = (R[i−1, j−1] + info(c_j)) · [q_i = c_j]``, one row at a time.
     """
     sq, sc = symbols(query.pitches, query.rhythm), symbols(catalog.pitches, catalog.rhythm)
     if len(sq) == 0 or len(sc) == 0:
@@ -209,7 +137,7 @@ def exact_run(
     # a symbol with an unknown rhythm (a line's first notes) never counts as agreeing
     valid_q = query.rhythm[2:] != NO_RHYTHM
     valid_c = catalog.rhythm[2:] != NO_RHYTHM
-    weight = (information[sc] if weights is None else weights) * valid_c
+    weight = information[sc] * valid_c
     run = np.zeros(len(sc) + 1)
     length = np.zeros(len(sc) + 1, dtype=np.int64)
     best, at = 0.0, (0, 0, 0)
@@ -249,7 +177,6 @@ __all__ = [
     "ExactRun",
     "Scoring",
     "all_classes",
-    "conditional_information",
     "count_classes",
     "exact_run",
     "learn",
