@@ -5,7 +5,7 @@ output, side: unique per line). Rather than sorting every line by that whole key
 gets most of the order for free:
 
 1. before the owner levels, the recording rows are put in order by (currency, basis,
-   recording, model, output) (:func:`recording_order`: one sort of the recording rows, a third
+   recording, model, output) (:func:`recording_order`: one sort of the recording rows, under half
    as many as the lines), so the owner levels, which keep their parents' order, give the owner
    rows in that order, each recording row's owners by (side, work, party);
 2. a stable sort by party (:func:`~accord.royalties.vectorised.argsort_int`) then gives
