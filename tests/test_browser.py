@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mido
 import pytest
 from fastapi.testclient import TestClient
 from selenium.common.exceptions import StaleElementReferenceException
@@ -43,28 +42,10 @@ from accord.web.earnings import PeriodEarnings, bar_chart, money_text
 from accord.web.live import browser_missing, chromium, live_server
 from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 from tests.test_isolation import registry_settings
-from tests.test_studio import tiny_model
+from tests.test_studio import tiny_model, tune
 
 ALL_USES = ["train", "generate", "remix"]
 OPTED = "GBXYZ2600002"
-
-
-def tune(seed: int, bars: int = 8) -> bytes:
-    """A small reel: a D-major scale pattern that differs by seed."""
-    mid = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=500_000, time=0))
-    track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-    track.append(mido.Message("program_change", program=40, time=0))
-    scale = [62, 64, 66, 67, 69, 71, 73, 74]
-    for n in range(bars * 8):
-        pitch = scale[(n * (seed + 1) + n // 8) % len(scale)]
-        track.append(mido.Message("note_on", note=pitch, velocity=80, time=0))
-        track.append(mido.Message("note_off", note=pitch, velocity=0, time=240))
-    buf = io.BytesIO()
-    mid.save(file=buf)
-    return buf.getvalue()
 
 
 def seed_registry(store: Store, settings: Settings, folder: Path) -> dict[str, str]:
