@@ -61,6 +61,13 @@ def _run_inline(fn: Callable[[T], R], items: Sequence[T], on_done: DoneCallback 
     return results
 
 
+def check_chunksize(chunksize: int) -> None:
+    """Refuse a chunk size below one item, naming the field (every backend's :meth:`Executor.map`)."""
+    if chunksize < 1:
+        msg = f"chunksize={chunksize}: expected a positive number of items per task"
+        raise ValidationError(msg, field="chunksize", value=chunksize)
+
+
 def _run_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
     """Worker side of :class:`LocalPoolExecutor`: one round trip for a chunk of items."""
     return [fn(item) for item in chunk]
@@ -102,9 +109,7 @@ class LocalPoolExecutor:
         on_done: DoneCallback | None = None,
         chunksize: int = 1,
     ) -> list[R]:
-        if chunksize < 1:
-            msg = f"chunksize={chunksize}: expected a positive number of items per task"
-            raise ValidationError(msg, field="chunksize", value=chunksize)
+        check_chunksize(chunksize)
         total = len(items)
         if self.workers == 1 or total <= 1:  # a pool would only add start-up and pickling
             return _run_inline(fn, items, on_done)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import ray
 
 from accord.errors import ValidationError
-from accord.execution import DoneCallback, _run_chunk
+from accord.execution import DoneCallback, _run_chunk, check_chunksize
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,9 +91,7 @@ class RayExecutor:
         on_done: DoneCallback | None = None,
         chunksize: int = 1,
     ) -> list[R]:
-        if chunksize < 1:
-            msg = f"chunksize={chunksize}: expected a positive number of items per task"
-            raise ValidationError(msg, field="chunksize", value=chunksize)
+        check_chunksize(chunksize)
         total = len(items)
         if total == 0:
             return []
