@@ -222,10 +222,12 @@ def visible_outputs(viewer: Viewer, outputs: Iterable[Output], catalog: Catalog)
 
 
 def own_openings(viewer: Viewer, openings: Iterable[Opening], catalog: Catalog) -> list[Opening]:
-    """The openings a viewer is given: a rights holder that asked not to be named gets those of its own
-    entries (its holder lines, the recordings and works it has standing on); anyone else none."""
+    """The openings a viewer is given: a rights holder gets those of its own entries (its own holder lines,
+    and the recordings and works it has standing on, even where another party on them asked not to be
+    named: a party sees its own objects); anyone else none. Another hidden party's holder line stays a
+    commitment to everyone but that party and the operator."""
     party = catalog.parties.get(viewer.party_id)
-    if str(viewer.role) != RIGHTS_HOLDER or party is None or party.disclose:
+    if str(viewer.role) != RIGHTS_HOLDER or party is None:
         return []
     mine = standing_of(catalog, viewer.party_id)
     own = {"items": mine.recordings, "works": mine.works, "master": {party.party_id}, "publishing": {party.party_id}}
@@ -240,9 +242,10 @@ def shown_attribution(
     catalog: Catalog,
 ) -> dict[str, Any]:
     """An attribution as ``viewer`` may see it (one rule for outputs and uploads alike): the operator the
-    full record; a party that asked not to be named the public form with its own entries named again,
-    each with the opening of its commitment (:func:`accord.attribution.disclosure.opens`), other hidden
-    entries as commitments; everyone else the public form."""
+    full record; a rights holder the public form with its own entries named again (its holder line,
+    the recordings and works it has standing on), each with the opening of its commitment
+    (:func:`accord.attribution.disclosure.opens`), other hidden entries as commitments; everyone else
+    the public form."""
     from accord.attribution.disclosure import opened_view
 
     if is_operator(viewer):
