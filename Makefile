@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # Data goes where the `accord` command puts it (ACCORD_HOME, default ~/.accord): one default for
 # `make demo` and for the commands a newcomer runs next.
 
-.PHONY: help venv demo test lint format bench clean screenshots
+.PHONY: help venv demo test lint format bench attribution-libraries clean screenshots
 
 help:
 	@echo "make demo   - set up .venv and run the end-to-end demo (SQLite, local files, local process pool)"
@@ -47,6 +47,13 @@ format: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The field's attribution libraries, for `python -m benchmarks.lds --libraries` only: both pin
+# torchvision, which pulls another torch than 2.13.0, so they come without their dependencies,
+# with the small ones they import (benchmarks/lds_libraries.py).
+attribution-libraries: venv
+	$(BIN)/python -m pip install --quiet --no-deps kronfluence==1.0.1 dattri==0.3.0 \
+	  accelerate einops einconv opt_einsum safetensors psutil
 
 # The portal's main pages, per role, photographed by headless Chromium over a small seeded demo.
 screenshots: venv

@@ -14,7 +14,8 @@ cross-entropy (``kronfluence``'s training loss is the summed one it needs for it
 its Fisher is sampled from the model's own predictions, as its documentation asks).
 
 Installing: both libraries pin ``torchvision``, which pulls a newer ``torch`` than Accord's
-2.13.0; they are installed without their dependencies, with the small ones they import::
+2.13.0; ``make attribution-libraries`` installs them without their dependencies, with the small
+ones they import::
 
     pip install --no-deps kronfluence==1.0.1 dattri==0.3.0 accelerate einops einconv opt_einsum safetensors psutil
 
