@@ -273,12 +273,12 @@ def credit_remix(
 
 def source_midi_sha256(catalog: Catalog, isrc: str) -> str | None:
     """The MIDI file a continuation of ``isrc`` is primed from (``None``: it has none): the recording's
-    first MIDI file by hash, the choice :func:`accord.outputs.studio.check_may_generate` makes."""
+    MIDI file (:attr:`accord.registry.entities.Recording.midi`, as the studio primes from it)."""
     rec = catalog.recordings.get(isrc)
     if rec is None:
         msg = f"remix_of: {isrc} is not a recording of the registry"
         raise NotFound(msg)
-    midi = next((m for m in sorted(rec.media, key=lambda m: m.sha256) if m.kind == "midi"), None)
+    midi = rec.midi
     return None if midi is None else midi.sha256
 
 

@@ -342,7 +342,7 @@ def sources_for(
         rec = catalog.recordings[isrc]
         if isrc in in_manifest or style_slug(rec.genre or "") not in known:
             continue
-        midi_file = next((m for m in sorted(rec.media, key=lambda m: m.sha256) if m.kind == "midi"), None)
+        midi_file = rec.midi
         if midi_file is not None and store.media.has(midi_file.sha256):
             data = store.media.read_verified(midi_file.sha256)
             control.append(Source(isrc, rec.title, rec.genre, data, "control"))

@@ -195,7 +195,7 @@ def check_may_generate(store: Store, model_id: str, creator: Creator, prompt: Pr
         msg = f"remix of {prompt.from_isrc} refused in {creator.territory}: no remix licence holds. {why}"
         raise NotLicensed(msg)
     rec = catalog.recordings[prompt.from_isrc]
-    midi = next((m for m in sorted(rec.media, key=lambda m: m.sha256) if m.kind == "midi"), None)
+    midi = rec.midi
     if midi is None:
         msg = f"from: {prompt.from_isrc} has no MIDI file to continue from"
         raise ValidationError(msg, field="from", value=prompt.from_isrc)

@@ -178,6 +178,12 @@ class Recording:
     source: str = ""
     metadata: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def midi(self) -> MediaRef | None:
+        """The recording's MIDI file a continuation, a remix or the memorisation audit reads: its first
+        MIDI file by hash (``None``: it has none)."""
+        return next((m for m in sorted(self.media, key=lambda m: m.sha256) if m.kind == "midi"), None)
+
 
 @dataclass(frozen=True)
 class Territory:
