@@ -47,6 +47,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -80,6 +81,13 @@ def commitment_secret(key: OperatorKey) -> bytes:
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     return hmac.new(raw, b"accord-credential-commitments", sha256).digest()
+
+
+def operator_commitment_secret(home: Path) -> bytes:
+    """:func:`commitment_secret` of the operator key kept in ``home`` (created there if missing)."""
+    from accord.signing import ensure_operator_key
+
+    return commitment_secret(ensure_operator_key(home)[0])
 
 
 def entry_blind(secret: bytes, output_id: str, kind: str, value: str) -> bytes:

@@ -120,10 +120,9 @@ def _as_party(store: Any, settings: Any, party: str, contract: dict[str, Any], d
     import hashlib
 
     from accord import visibility
-    from accord.attribution.disclosure import commitment_secret
-    from accord.signing import ensure_operator_key
+    from accord.attribution.disclosure import operator_commitment_secret
 
-    secret = commitment_secret(ensure_operator_key(settings.home)[0])
+    secret = operator_commitment_secret(settings.home)
     return visibility.upload_attribution(
         visibility.Party(party), contract, store.snapshot(), secret=secret, sha256=hashlib.sha256(data).hexdigest()
     )

@@ -25,9 +25,8 @@ from accord.api.deps import Caller, SettingsDep, StoreDep, record
 from accord.api.jobs import JobQueue
 from accord.api.schemas import JobOut
 from accord.api.schemas_attribution import AttributionIndexIn, AttributionOut, GuardCheckOut
-from accord.attribution.disclosure import commitment_secret
+from accord.attribution.disclosure import operator_commitment_secret
 from accord.errors import NotFound, ValidationError
-from accord.signing import ensure_operator_key
 
 router = APIRouter(tags=["attribution"])
 
@@ -108,7 +107,7 @@ def guard_check(
         principal,
         verdict.to_dict(),
         services.current_catalog(store),
-        secret=commitment_secret(ensure_operator_key(settings.home)[0]),
+        secret=operator_commitment_secret(settings.home),
         sha256=digest,
     )
     return GuardCheckOut.model_validate({"file": name, "kind": kind, "sha256": digest, **shown})
@@ -154,7 +153,7 @@ def attribute(
         principal,
         result.to_credential(),
         services.current_catalog(store),
-        secret=commitment_secret(ensure_operator_key(settings.home)[0]),
+        secret=operator_commitment_secret(settings.home),
         sha256=digest,
     )
     record(
