@@ -15,6 +15,7 @@ from accord.attribution.contract import PPM_WHOLE, Attribution, ItemWeight, attr
 from accord.attribution.remix import REMIX_VERSION, Derived, credit_remix, derived_bars, output_bars
 from accord.registry.store import Store
 from accord.settings import Settings
+from tests.test_remix_guard import remix_catalog
 from tests.test_studio import tiny_model, tune
 
 SOURCE = "GBXYZ2600001"  # First Song: master P-LABEL 100%; work W-1, P-PUB 60% and P-PUB2 40%
@@ -79,7 +80,7 @@ def _influence(reliable: bool) -> Attribution:
 def test_remix_credit_keeps_every_sum_whole_and_pays_the_rest_by_influence_only_when_reliable(
     reliable: bool, store: Store, tmp_path: Path
 ) -> None:
-    _remix_catalog(store, tmp_path)
+    remix_catalog(store, tmp_path)
     catalog = store.snapshot()
     derived = Derived(SOURCE, (1, 2, 3, 4), 12)
     result = credit_remix(_influence(reliable), derived, influence_catalog=catalog, source_catalog=catalog)
@@ -104,26 +105,11 @@ def test_remix_credit_keeps_every_sum_whole_and_pays_the_rest_by_influence_only_
 
 
 def test_nothing_derived_leaves_the_influence_attribution_as_it_was(store: Store, tmp_path: Path) -> None:
-    _remix_catalog(store, tmp_path)
+    remix_catalog(store, tmp_path)
     influence = _influence(True)
     catalog = store.snapshot()
     result = credit_remix(influence, Derived(SOURCE, (), 12), influence_catalog=catalog, source_catalog=catalog)
     assert result.to_credential() == influence.to_credential()
-
-
-def _remix_catalog(store: Store, tmp_path: Path) -> None:
-    """The small catalog with train, generate and remix licences on both sides, reels on tune(1) and tune(2)."""
-    from accord.registry.importer import import_delivery
-    from tests.deliveries import catalog_agreement, small_catalog, write_delivery
-
-    doc = small_catalog()
-    doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
-    for agreement in doc["agreements"]:
-        agreement["uses"] = ["train", "generate", "remix"]
-    for rec in doc["recordings"]:
-        rec["genre"] = "reel"
-        rec["media"][0].pop("sha256", None)
-    import_delivery(store, write_delivery(tmp_path / "d", doc, {"media/a.mid": tune(1), "media/b.mid": tune(2)}))
 
 
 @pytest.fixture
@@ -135,7 +121,7 @@ def remix_model(
     from accord.outputs.plans import parse_plans
     from accord.signing import ensure_operator_key
 
-    _remix_catalog(store, tmp_path)
+    remix_catalog(store, tmp_path)
     key, _ = ensure_operator_key(settings.home)
     manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
     record, _ = tiny_model(store, settings, manifest.root, tmp_path_factory)

@@ -18,10 +18,8 @@ from tests.deliveries import catalog_agreement, small_catalog, write_delivery
 from tests.test_studio import tune
 
 
-@pytest.mark.slow
-def test_a_continuation_licensed_for_remix_is_not_blocked_as_a_copy_of_its_own_source(
-    store: Store, settings: Settings, tmp_path: Path
-) -> None:
+def remix_catalog(store: Store, tmp_path: Path) -> None:
+    """The small catalog with train, generate and remix licences on both sides, reels on tune(1) and tune(2)."""
     doc = small_catalog()
     doc["agreements"].append(catalog_agreement("AGR-P2", "P-PUB2", "publishing"))
     for agreement in doc["agreements"]:
@@ -30,6 +28,13 @@ def test_a_continuation_licensed_for_remix_is_not_blocked_as_a_copy_of_its_own_s
         rec["genre"] = "reel"
         rec["media"][0].pop("sha256", None)
     import_delivery(store, write_delivery(tmp_path / "d", doc, {"media/a.mid": tune(1), "media/b.mid": tune(2)}))
+
+
+@pytest.mark.slow
+def test_a_continuation_licensed_for_remix_is_not_blocked_as_a_copy_of_its_own_source(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    remix_catalog(store, tmp_path)
     key, _ = ensure_operator_key(settings.home)
     manifest, _, _ = service.build(store, key, use="train", as_of=store.clock(), territory="GB")
     record, _ = train_on_manifest(store, settings, manifest.root, preset="tiny", steps=12, seed=3)
