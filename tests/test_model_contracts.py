@@ -328,7 +328,6 @@ from tests.test_studio import trained  # noqa: E402,F401  (the fixture that trai
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_cli_and_the_api_refuse_a_bad_style_key_or_tempo_and_write_nothing(
     settings: Any,
     store: Any,
@@ -379,7 +378,6 @@ def test_every_metre_a_form_offers_is_one_the_model_has_a_token_for(contract_mod
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_metre_asked_for_on_the_cli_the_portal_or_in_a_job_is_every_bar_s_metre(
     settings: Any,
     store: Any,
