@@ -43,7 +43,6 @@ Everything here is pure (no SQL, no files).
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from hashlib import sha256
@@ -66,7 +65,6 @@ KINDS = ("items", "works", "master", "publishing", "guard", "prompt")
 KEYS = {"items": "isrc", "works": "work_id", "master": "party_id", "publishing": "party_id", "guard": "isrc"}
 """The field a committed entry's value was in, by kind."""
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _GUARD_KEPT = ("check", "score", "threshold", "over_threshold")
 """What a hidden recording's guard evidence keeps (its ISRC becomes a commitment; title, bars and source go)."""
 
@@ -94,11 +92,6 @@ def entry_blind(secret: bytes, output_id: str, kind: str, value: str) -> bytes:
     """The blinding value of one entry, domain-separated by output and kind."""
     message = b"\x00".join((b"accord-credential", output_id.encode(), kind.encode(), value.encode()))
     return hmac.new(secret, message, sha256).digest()
-
-
-def is_commitment(value: Any) -> bool:
-    """Whether ``value`` is a commitment's text (64 lower-case hex digits)."""
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
