@@ -215,6 +215,12 @@ class KeyKeeper:
         self.always = SCALES[mode] | frozenset(int(d) % 12 for d in extra_degrees)
         shares = style_accidentals(tok, style, mode)
         self.budget = {d: s * ACCIDENTAL_SLACK for d, s in shares.items() if d not in self.always}
+        # a note counts as :meth:`MusicTokenizer.note_pitches` counts it (a ``Pitch`` after a pitched
+        # ``Program``), so the budget is kept on the notes the piece will be measured by
+        self.program_of = {
+            i: int(name.removeprefix("Program_")) for name, i in tok.remi.vocab.items() if name.startswith("Program_")
+        }
+        self.program: int | None = None
         self.counts: Counter[int] = Counter()
         self.notes = 0
         self._biases: dict[frozenset[int], torch.Tensor] = {}
@@ -232,8 +238,11 @@ class KeyKeeper:
         return self._biases[allowed]
 
     def update(self, token: int) -> None:
+        if token in self.program_of:
+            self.program = self.program_of[token]
+            return
         degree = self.degree_of.get(token)
-        if degree is not None:
+        if degree is not None and self.program is not None and self.program >= 0:
             self.counts[degree] += 1
             self.notes += 1
 
