@@ -209,6 +209,43 @@ def test_training_windows_start_on_a_bar_after_the_conditions_and_are_filled_wit
     assert {i for i in dropped.flatten().tolist() if i >= tok.condition_offset} <= unknown
 
 
+def test_a_transposed_sample_moves_every_note_and_its_key_by_one_interval_and_nothing_else():
+    tok = MusicTokenizer.build(["reel", "air"])
+    ids = tok.encode(tune(2, MAJOR, bars=2, program=73, tempo=120.0), style="reel", key="D major")
+    piece = TokenizedPiece(
+        "ZZ",
+        "reel",
+        np.asarray(ids, dtype=np.int32),
+        np.flatnonzero(np.asarray(ids) == tok.bar_id),
+        "D major",
+        "catalog",
+        120.0,
+        frozenset({73}),
+    )
+    windows = Windows([piece], 64, tok)
+    plain, _ = windows.random_batch(batch_seed(3, 7), 16, condition_dropout=0.0)
+    again, _ = windows.random_batch(batch_seed(3, 7), 16, condition_dropout=0.0, transpose=0.0)
+    assert torch.equal(plain, again)  # no transposition asked: the same batch (old runs keep their hashes)
+    moved, targets = windows.random_batch(batch_seed(3, 7), 16, condition_dropout=0.0, transpose=1.0)
+    names = [[tok.token_name(i) for i in row] for row in moved.tolist()]
+    seen = set()
+    for before, after in zip(plain.tolist(), names, strict=True):
+        before_names = [tok.token_name(i) for i in before]
+        pitches = [(int(a[6:]), int(b[6:])) for a, b in zip(before_names, after, strict=True) if a.startswith("Pitch_")]
+        shifts = {b - a for a, b in pitches}
+        assert len(shifts) == 1  # one interval for the whole sample
+        k = shifts.pop()
+        assert -6 <= k <= 5
+        seen.add(k)
+        key_before = next(n for n in before_names if n.startswith("KEY_"))
+        key_after = next(n for n in after if n.startswith("KEY_"))
+        assert key_after == f"KEY_{TONICS[(2 + k) % 12]}_major" and key_before == "KEY_D_major"
+        others = [(a, b) for a, b in zip(before_names, after, strict=True) if not a.startswith(("Pitch_", "KEY_"))]
+        assert all(a == b for a, b in others)  # bars, positions, durations, programs untouched
+    assert len(seen) > 3  # the interval varies from sample to sample
+    assert (targets[:, :-1] == moved[:, 1:]).logical_or(targets[:, :-1] == -1).all()  # targets are the moved inputs
+
+
 # network --------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import torch
 
 from accord.datasets.loader import TrainingFile
 from accord.errors import ValidationError
-from accord.model.conditions import N_CONDITIONS, parse_key
+from accord.model.conditions import N_CONDITIONS, TONICS, parse_key
 from accord.model.tokenizer import MusicTokenizer
 from accord.registry.entities import Catalog
 
@@ -152,6 +152,7 @@ class Windows:
             slot = tokenizer.token_name(i).split("_", 1)[0]
             unknown_of[i] = tokenizer.token_id(f"{slot}_unknown")
         self.unknown_of = unknown_of
+        self.transposer = Transposer(tokenizer)
         starts = [(i, s) for i, p in enumerate(self.pieces) for s in (p.bar_starts.tolist() or [N_CONDITIONS])]
         self.starts = np.asarray(starts, dtype=np.int64)  # (N, 2): piece index, offset of a bar line
 
@@ -177,8 +178,10 @@ class Windows:
         *,
         rng: np.random.Generator | None = None,
         condition_dropout: float = 0.0,
+        transpose: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets (B, T); with ``rng``, samples are filled with random pieces and conditions dropped."""
+        """Inputs and targets (B, T); with ``rng``, samples are filled with random pieces, conditions
+        dropped, and each sample transposed with chance ``transpose`` (:class:`Transposer`)."""
         if rng is None:
             seqs = np.stack([self.sample(i, s) for i, s in rows])  # (B, T + 1)
         else:
@@ -187,17 +190,19 @@ class Windows:
             if condition_dropout > 0:
                 drop = (seqs >= self.condition_offset) & (rng.random(seqs.shape) < condition_dropout)
                 seqs = np.where(drop, self.unknown_of[np.where(drop, seqs, 0)], seqs)
+            if transpose > 0:
+                seqs = self.transposer.apply(seqs, rng, transpose)
         x = torch.from_numpy(seqs[:, :-1].copy())
         y = seqs[:, 1:].copy()
         y[(y >= self.condition_offset) | (y == self.pad_id)] = IGNORE  # conditions are given, never predicted
         return x, torch.from_numpy(y)
 
     def random_batch(
-        self, rng: np.random.Generator, batch_size: int, condition_dropout: float
+        self, rng: np.random.Generator, batch_size: int, condition_dropout: float, transpose: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         picks = rng.integers(0, len(self.starts), size=batch_size)
         rows = [(int(i), int(s)) for i, s in self.starts[picks]]
-        return self.batch(rows, rng=rng, condition_dropout=condition_dropout)
+        return self.batch(rows, rng=rng, condition_dropout=condition_dropout, transpose=transpose)
 
     def tiles(self, limit: int) -> list[tuple[int, int]]:
         """Up to ``limit`` non-overlapping windows, spread over the pieces in order (for validation)."""
@@ -211,6 +216,54 @@ class Windows:
                     next_free = s + body_len
         step = max(1, len(rows) // max(limit, 1))
         return rows[::step][:limit]
+
+
+class Transposer:
+    """Moves a training sample's pitched notes by one interval, and its key condition with them.
+
+    A tune in G is the same tune in A: shown transposed copies, a small model learns intervals
+    and scale degrees rather than each key's absolute pitches (the usual augmentation for
+    symbolic music). The interval is drawn from -6..+5 semitones, narrowed so that every note of
+    the sample stays in the vocabulary's pitch range; drum notes (``PitchDrum_*``), which name
+    sounds, not pitches, and every other token are left as they are, as is ``KEY_unknown``.
+    """
+
+    SPAN = range(-6, 6)
+
+    def __init__(self, tokenizer: MusicTokenizer) -> None:
+        names = [tokenizer.token_name(i) for i in range(tokenizer.vocab_size)]
+        ids = {name: i for i, name in enumerate(names)}
+        pitch = np.full(len(names), -1, dtype=np.int64)
+        for i, name in enumerate(names):
+            if name.startswith("Pitch_"):
+                pitch[i] = int(name.removeprefix("Pitch_"))
+        self.pitch = pitch
+        known = pitch[pitch >= 0]
+        self.low, self.high = (int(known.min()), int(known.max())) if len(known) else (0, -1)
+        self.tables: dict[int, np.ndarray] = {}
+        for k in self.SPAN:
+            table = np.arange(len(names), dtype=np.int64)
+            for i, name in enumerate(names):
+                if pitch[i] >= 0 and f"Pitch_{pitch[i] + k}" in ids:
+                    table[i] = ids[f"Pitch_{pitch[i] + k}"]
+                elif name.startswith("KEY_") and name != "KEY_unknown":
+                    tonic, mode = parse_key(name.removeprefix("KEY_").replace("_", " "))
+                    table[i] = ids.get(f"KEY_{TONICS[(tonic + k) % 12]}_{mode}", i)
+            self.tables[k] = table
+
+    def apply(self, seqs: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
+        """``seqs`` (B, T) with each row transposed with probability ``chance`` (a new array)."""
+        out = seqs.copy()
+        for row in range(len(out)):
+            if rng.random() >= chance:
+                continue
+            pitches = self.pitch[out[row]]
+            pitches = pitches[pitches >= 0]
+            low = max(self.SPAN.start, self.low - int(pitches.min())) if len(pitches) else self.SPAN.start
+            high = min(self.SPAN.stop - 1, self.high - int(pitches.max())) if len(pitches) else self.SPAN.stop - 1
+            if low <= high:
+                out[row] = self.tables[int(rng.integers(low, high + 1))][out[row]]
+        return out
 
 
 def batch_seed(seed: int, step: int) -> np.random.Generator:

@@ -71,6 +71,8 @@ class Hyperparameters:
         warmup_steps: linear warm-up from ~0 (capped at a tenth of a step budget).
         grad_clip: the gradient's global norm is clipped to this.
         condition_dropout: chance that each condition token is replaced by its ``*_unknown`` token.
+        transpose: chance that a training sample is transposed, key condition included, by an
+            interval that keeps its notes in range (:class:`~accord.model.data.Transposer`).
         val_fraction: share of pieces held out (whole, by ISRC hash).
         eval_every: steps between validation evaluations.
         eval_windows: validation windows per evaluation (fixed, non-overlapping).
@@ -89,6 +91,7 @@ class Hyperparameters:
     warmup_steps: int = 50
     grad_clip: float = 1.0
     condition_dropout: float = 0.1
+    transpose: float = 0.0
     val_fraction: float = 0.1
     eval_every: int = 50
     eval_windows: int = 64
@@ -436,7 +439,7 @@ def _step(
     dtype: torch.dtype,
 ) -> float:
     """One optimizer step on step ``step``'s batch (drawn from ``(seed, step)``); its training loss."""
-    x, y = windows.random_batch(batch_seed(hp.seed, step), hp.batch_size, hp.condition_dropout)
+    x, y = windows.random_batch(batch_seed(hp.seed, step), hp.batch_size, hp.condition_dropout, hp.transpose)
     x, y = x.to(device), y.to(device)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         _, loss = model(x, y)
