@@ -70,6 +70,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path)
         ("ACCORD_WORKERS", "many", "valid integer"),
         ("ACCORD_PLANS", '{"free": {"downloads_per_month": -1}}', "plan 'free' needs downloads_per_month"),
         ("ACCORD_PLANS", "{not json", "not valid JSON"),
+        ("ACCORD_EXECUTOR", "spark", "not a known executor; expected one of local, ray, serial"),
+        ("ACCORD_RAY_ADDRESS", "10.0.0.5", "not a Ray address; expected auto, ray://HOST:PORT"),
+        ("ACCORD_RAY_ADDRESS", "ray://head:port", "not a Ray address"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_its_variable_and_exit_2(

@@ -14,7 +14,7 @@ import ray
 
 from accord.attribution.guard.audio import AudioSource, fingerprint_all, fingerprint_source
 from accord.demo import build_demo_delivery
-from accord.errors import ValidationError
+from accord.errors import AccordError, ValidationError
 from accord.execution import EXECUTORS, LocalPoolExecutor, get_executor
 from accord.execution_ray import RayExecutor, start_ray
 from accord.media.fingerprint import SAMPLE_RATE, wav_bytes
@@ -49,8 +49,10 @@ def test_ray_is_a_registered_backend_chosen_by_accord_executor(
     assert isinstance(get_executor(workers=2), RayExecutor)
     monkeypatch.setenv("ACCORD_EXECUTOR", "local")
     assert isinstance(get_executor(workers=2), LocalPoolExecutor)
-    monkeypatch.setenv("ACCORD_EXECUTOR", "spark")
     with pytest.raises(ValidationError, match="executor='spark': not a known executor; expected one of"):
+        get_executor("spark", workers=2)
+    monkeypatch.setenv("ACCORD_EXECUTOR", "spark")  # refused where the settings are read, naming the variable
+    with pytest.raises(AccordError, match="ACCORD_EXECUTOR='spark': 'spark' is not a known executor; expected one of"):
         get_executor(workers=2)
 
 
@@ -81,7 +83,9 @@ def test_bad_arguments_are_refused_in_one_line(ray_cluster: None) -> None:
 
 
 def test_a_ray_address_that_is_neither_auto_nor_ray_client_is_refused() -> None:
-    with pytest.raises(ValidationError, match=r"ACCORD_RAY_ADDRESS='http://x:1': expected auto, ray://HOST:PORT"):
+    with pytest.raises(
+        ValidationError, match=r"ACCORD_RAY_ADDRESS='http://x:1': 'http://x:1' is not a Ray address; expected auto"
+    ):
         start_ray("http://x:1")
 
 

@@ -29,6 +29,7 @@ import ray
 
 from accord.errors import ValidationError
 from accord.execution import DoneCallback, _run_chunk, check_chunksize
+from accord.settings import check_ray_address
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,9 +47,12 @@ def start_ray(address: str = "", workers: int = 0) -> None:
     Does nothing when this process is connected already. A Ray started here has ``workers`` CPUs
     (0: one per core), no dashboard, no usage reporting, and logs only warnings and errors.
     """
-    if address and address != "auto" and not address.startswith("ray://"):
-        msg = f"ACCORD_RAY_ADDRESS={address!r}: expected auto, ray://HOST:PORT, or empty (a Ray on this machine)"
-        raise ValidationError(msg, field="ACCORD_RAY_ADDRESS", value=address)
+    try:
+        address = check_ray_address(address)
+    except ValueError as exc:  # the settings' own rule, for an address given in code
+        raise ValidationError(
+            f"ACCORD_RAY_ADDRESS={address!r}: {exc}", field="ACCORD_RAY_ADDRESS", value=address
+        ) from None
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network call home from a batch job

@@ -22,6 +22,17 @@ DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "post
 """URL schemes the registry can be opened with (the drivers Accord ships with)."""
 
 
+def check_ray_address(value: str) -> str:
+    """``value`` stripped, when it is a Ray address Accord connects to (``auto``, ``ray://HOST:PORT``,
+    or empty for a Ray on this machine); otherwise :class:`ValueError` saying what is expected."""
+    address = value.strip()
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address in ("", "auto") or (address.startswith("ray://") and host and port.isdigit()):
+        return address
+    msg = f"{address!r} is not a Ray address; expected auto, ray://HOST:PORT, or empty (a Ray on this machine)"
+    raise ValueError(msg)
+
+
 class Settings(BaseSettings):
     """Accord's configuration.
 
@@ -200,6 +211,22 @@ class Settings(BaseSettings):
                 msg = f"not a valid database URL ({why}); expected sqlite:///PATH or postgresql://USER@HOST/DB"
                 raise ValueError(msg) from None
         return value
+
+    @field_validator("executor")
+    @classmethod
+    def _a_known_executor(cls, value: str) -> str:
+        from accord.execution import EXECUTORS  # light: the backends import their engines when used
+
+        name = value.strip()
+        if name not in EXECUTORS:
+            msg = f"{name!r} is not a known executor; expected one of {', '.join(sorted(EXECUTORS))}"
+            raise ValueError(msg)
+        return name
+
+    @field_validator("ray_address")
+    @classmethod
+    def _a_ray_address(cls, value: str) -> str:
+        return check_ray_address(value)
 
     @field_validator("usage_url")
     @classmethod
