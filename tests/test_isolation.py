@@ -40,8 +40,17 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
+from accord.api import services
 from accord.api.app import create_app
-from accord.api.auth import CSRF_COOKIE, SESSION_COOKIE, create_key, csrf_token_for, session_cookie_for
+from accord.api.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Role,
+    authenticate,
+    create_key,
+    csrf_token_for,
+    session_cookie_for,
+)
 from accord.datasets import repository, service
 from accord.errors import NotFound
 from accord.identifiers import make_iswc
@@ -56,7 +65,7 @@ from accord.royalties.run import close_period, run_period
 from accord.royalties.usage import ingest_events
 from accord.settings import Settings
 from accord.signing import ensure_operator_key
-from accord.web import pages_creator, pages_operator, pages_rights, session
+from accord.web import pages_creator, pages_operator, pages_rights, session, views
 from tests import factories as f
 from tests.conftest import TickingClock
 from tests.deliveries import MIDI_A, write_delivery
@@ -713,3 +722,19 @@ def test_a_missing_media_file_is_named_by_its_hash_never_by_a_server_path(world:
     message = str(refused.value)
     assert wanted in message
     assert SERVER_PATH not in message and str(world.settings.home) not in message
+
+
+def test_the_api_and_the_portal_list_models_by_the_one_rule(world: World) -> None:
+    """``visibility.may_see_model`` (through ``services.model_shown``) decides the models listed to each
+    role, by the API and by the portal's model pages alike, and is what the world expects each to see."""
+    models = repository.list_models(world.store)
+    for role in ROLES:
+        principal = authenticate(world.store, world.keys[role])
+        shown = services.model_shown(world.store, principal)
+        by_rule = {m.model_id for m in models if shown(m)}
+        expected = {v for v, seen in world.values["model_id"] if role == "ops" or role in seen}
+        listed = world.client.get("/v1/models", headers=world.headers(role)).json()["items"]
+        assert by_rule == expected == {m["model_id"] for m in listed}, role
+        if principal.role is not Role.CREATOR:  # the portal's model pages are the rights holders' and the operator's
+            portal = {v.model.model_id for v in views.models_for(world.store, principal, world.store.clock())}
+            assert portal == by_rule, role

@@ -29,7 +29,7 @@ imports no face (no CLI, API or portal).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -130,9 +130,13 @@ def may_see_manifest(viewer: Viewer, manifest: Manifest) -> bool:
     return is_operator(viewer) or (str(viewer.role) == RIGHTS_HOLDER and viewer.party_id in manifest_parties(manifest))
 
 
-def may_see_model(viewer: Viewer, manifest: Manifest) -> bool:
-    """A model, by the manifest it was trained on."""
-    return str(viewer.role) == CREATOR or may_see_manifest(viewer, manifest)
+def may_see_model(viewer: Viewer, manifest: Manifest | Callable[[], Manifest]) -> bool:
+    """A model, by the manifest it was trained on: the operator and creators see every model, a rights
+    holder those whose manifest it may see. ``manifest`` may be a function that reads it: it is called
+    only when the answer depends on it (the API, the portal and the CLI list models by this rule)."""
+    if is_operator(viewer) or str(viewer.role) == CREATOR:
+        return True
+    return may_see_manifest(viewer, manifest() if callable(manifest) else manifest)
 
 
 # ---------------------------------------------------------------- outputs

@@ -10,7 +10,7 @@ Operations a role may never do are :class:`Forbidden` (403) before any object is
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -332,15 +332,27 @@ class ModelView:
     status: ModelStatus
 
 
+def model_shown(store: Store, principal: Principal) -> Callable[[ModelRecord], bool]:
+    """Whether ``principal`` may see a model, by :func:`accord.visibility.may_see_model` (the one rule
+    the API, the portal and the CLI apply), each manifest read at most once and only when it decides."""
+    decided: dict[str, bool] = {}
+
+    def shown(model: ModelRecord) -> bool:
+        root = model.manifest_root
+        if root not in decided:
+            decided[root] = visibility.may_see_model(principal, lambda: repository.load_manifest(store, root)[0])
+        return decided[root]
+
+    return shown
+
+
 def visible_models(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
-    """Operator and creators: every model; a rights holder: those trained on its catalog."""
+    """The models ``principal`` may see (:func:`model_shown`), with their status now."""
     stored = taint.current_statuses(store, at, lambda: service.audit(store, at).models)
     statuses = {s.model_id: s for s in stored}
-    roots = None if principal.role is not Role.RIGHTS_HOLDER else {r.root for r in visible_manifests(store, principal)}
+    shown = model_shown(store, principal)
     return [
-        ModelView(m, statuses[m.model_id])
-        for m in repository.list_models(store)
-        if m.model_id in statuses and (roots is None or m.manifest_root in roots)
+        ModelView(m, statuses[m.model_id]) for m in repository.list_models(store) if m.model_id in statuses and shown(m)
     ]
 
 

@@ -134,15 +134,15 @@ class ModelView:
 
 
 def models_for(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
-    """The models the principal may see (trained on a manifest :func:`accord.api.services.visible_manifests`
-    shows it: every one for the operator), with their status and the flags on its own items, from one audit."""
-    roots = {r.root for r in services.visible_manifests(store, principal)}
+    """The models the principal may see (:func:`accord.api.services.model_shown`, the API's rule), with
+    their status and the flags on its own items, from one audit."""
+    shown = services.model_shown(store, principal)
     report = service.audit(store, at)
     statuses = {s.model_id: s for s in report.models}
     audits = {a.root: a for a in report.manifests}
     out = []
     for model in repository.list_models(store):
-        if model.manifest_root not in roots or model.model_id not in statuses:
+        if model.model_id not in statuses or not shown(model):
             continue
         manifest = manifest_of(store, model.manifest_root)
         mine = tuple(i.isrc for i in manifest.items if principal.is_operator or principal.party_id in i.standing)
