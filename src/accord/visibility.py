@@ -326,11 +326,6 @@ def may_see_usage(viewer: Viewer, event: Mapping[str, Any]) -> bool:
     return is_operator(viewer) or (str(viewer.role) == CREATOR and event.get("creator_id") == viewer.party_id)
 
 
-def may_see_audit_event(viewer: Viewer) -> bool:
-    """The audit logs (API and registry): the operator's."""
-    return is_operator(viewer)
-
-
 # ---------------------------------------------------------------- naming other parties
 
 
