@@ -44,7 +44,7 @@ from accord.attribution.guard.audio import AudioSource, fingerprint_source
 from accord.execution import SerialExecutor
 from accord.execution_ray import RayExecutor, start_ray
 from accord.media.fingerprint import SAMPLE_RATE, wav_bytes
-from accord.royalties.engine import _usage, compute
+from accord.royalties.engine import compute, usage_totals
 from accord.royalties.partitioned import PartitionedScan
 from accord.royalties.policy import RoyaltyPolicy
 from benchmarks.bench_royalties import PERIOD, build_inputs, events_table
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             notes.append(
                 f"{n:,} events: {len(files)} day files, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB"
             )
-            base[f"scan {n}"] = timed(lambda files=files: _usage(files, policy, PERIOD, 0))
+            base[f"scan {n}"] = timed(lambda files=files: usage_totals(files, policy, PERIOD, 0))
             base[f"run {n}"] = timed(lambda files=files: compute(inputs, files, policy))
             for stage in ("scan", "run"):
                 sec = base[f"{stage} {n}"][0]

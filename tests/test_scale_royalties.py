@@ -78,7 +78,7 @@ def test_a_run_summed_per_day_partition_is_the_run_over_the_whole_log(
 
 
 def test_partials_merge_to_the_sums_whatever_order_they_come_in(tmp_path: Path) -> None:
-    from accord.royalties.engine import _usage
+    from accord.royalties.engine import usage_totals
     from accord.royalties.policy import RoyaltyPolicy
 
     events = [{"event_id": f"e{i}", "kind": "play", "output_id": f"O-{i % 3}", "model_id": "M-1"} for i in range(9)] + [
@@ -89,10 +89,10 @@ def test_partials_merge_to_the_sums_whatever_order_they_come_in(tmp_path: Path) 
         (tmp_path / f"day=2026-11-0{d + 1}").mkdir()
         files.append(log_file(events[d::3], tmp_path / f"day=2026-11-0{d + 1}"))
     policy = RoyaltyPolicy()
-    partials = [_usage([f], policy, PERIOD, 1) for f in files]
+    partials = [usage_totals([f], policy, PERIOD, 1) for f in files]
     usage, revenue = merge_partials(partials)
     again, _ = merge_partials(partials[::-1])
-    whole, whole_revenue = _usage(files, policy, PERIOD, 1)
+    whole, whole_revenue = usage_totals(files, policy, PERIOD, 1)
     assert usage.equals(again) and revenue == whole_revenue == {"EUR": 3 * 10**12 + 3}
     key = ["output_id", "model_id"]
     assert usage.equals(whole.sort_by([(k, "ascending") for k in key]))

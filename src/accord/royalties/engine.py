@@ -163,7 +163,9 @@ FROM ev JOIN kind_weights k USING (kind) WHERE ev.kind <> 'revenue' GROUP BY out
 _REVENUE_SQL = "SELECT currency, sum(amount)::BIGINT FROM ev WHERE kind = 'revenue' GROUP BY currency ORDER BY currency"
 
 
-def _usage(files: Sequence[Path], policy: RoyaltyPolicy, period: str, threads: int) -> tuple[pa.Table, dict[str, int]]:
+def usage_totals(
+    files: Sequence[Path], policy: RoyaltyPolicy, period: str, threads: int
+) -> tuple[pa.Table, dict[str, int]]:
     """Usage per (output, model) and revenue per currency, from the period's event files."""
     con = duckdb.connect()
     try:
@@ -201,11 +203,11 @@ def compute(
 ) -> RunResult:
     """Run the period: allocate its revenue down to each owner, deterministically.
 
-    ``scan`` replaces the usage step (:func:`_usage`, same arguments, same result): the scale-out
+    ``scan`` replaces the usage step (:func:`usage_totals`, same arguments, same result): the scale-out
     hook, where :mod:`accord.royalties.partitioned` sums the log's day partitions on a cluster.
     """
     workers = threads if threads > 0 else min(os.cpu_count() or 1, 8)
-    usage, revenue = (scan or _usage)(files, policy, inputs.period, threads)
+    usage, revenue = (scan or usage_totals)(files, policy, inputs.period, threads)
     attribution = used_attribution(inputs.attribution, usage["output_id"], workers)
     codes = Codes.build(list(revenue), usage, attribution, inputs, workers)
     reg = Registry.build(inputs, attribution, codes, workers)

@@ -4,7 +4,7 @@ Two kinds of work leave one machine here, both through :mod:`accord.execution` (
 ``ACCORD_EXECUTOR=ray``):
 
 * **The period's usage scan.** The engine's first step reads every event of the period and sums
-  usage units per (output, model) and revenue per currency (:func:`accord.royalties.engine._usage`).
+  usage units per (output, model) and revenue per currency (:func:`accord.royalties.engine.usage_totals`).
   Those are integer sums, so the scan splits by the log's day partitions (``day=YYYY-MM-DD``
   folders; small days grouped with their neighbours up to :data:`TASK_BYTES`): each group is summed
   on a worker, and the partial sums are added up here, exactly.
@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from accord.execution import DoneCallback, Executor, get_executor
 from accord.registry.store import Store
-from accord.royalties.engine import _usage
+from accord.royalties.engine import usage_totals
 from accord.royalties.policy import RoyaltyPolicy
 from accord.royalties.usage import IngestResult, KnownIds, ingest_table
 from accord.royalties.usage_checks import read_usage_file
@@ -78,7 +78,7 @@ def task_groups(partitions: Sequence[tuple[Path, ...]], task_bytes: int = TASK_B
 def scan_partition(job: tuple[tuple[Path, ...], RoyaltyPolicy, str]) -> tuple[pa.Table, dict[str, int]]:
     """One group of partitions: usage per (output, model) and revenue per currency (on a worker: one thread)."""
     files, policy, period = job
-    return _usage(list(files), policy, period, 1)
+    return usage_totals(list(files), policy, period, 1)
 
 
 def merge_partials(partials: Sequence[tuple[pa.Table, dict[str, int]]]) -> tuple[pa.Table, dict[str, int]]:
@@ -121,7 +121,7 @@ class PartitionedScan:
         """``(usage, revenue)`` as the engine's own scan returns them, from the partitions' sums."""
         groups = task_groups(day_partitions(files), self.task_bytes)
         if not groups:
-            return _usage([], policy, period, threads)
+            return usage_totals([], policy, period, threads)
         jobs = [(group, policy, period) for group in groups]
         return merge_partials(self.executor.map(scan_partition, jobs, on_done=self.on_done))
 
