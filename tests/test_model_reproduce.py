@@ -54,6 +54,21 @@ def test_the_same_steps_and_seed_give_the_same_weights_hash_and_the_card_says_ho
     assert "Weights sha256" in (tmp_path / "a" / "model_card.md").read_text()
 
 
+def test_the_demo_s_two_threads_and_transposition_give_the_same_weights_twice(tmp_path, training_set):
+    """The demo trains on two threads with half its samples transposed: still one model per machine kind."""
+    manifest, loader, catalog, _ = training_set
+    runs = [
+        train(manifest, loader, catalog, tmp_path / n, preset="tiny", steps=12, eval_every=6, threads=2, transpose=0.5)
+        for n in ("a", "b")
+    ]
+    assert runs[0].card["weights"]["sha256"] == runs[1].card["weights"]["sha256"]
+    assert runs[0].card["hyperparameters"]["transpose"] == 0.5 and runs[0].card["hyperparameters"]["threads"] == 2
+    plain = train(manifest, loader, catalog, tmp_path / "c", preset="tiny", steps=12, eval_every=6, threads=2)
+    assert plain.card["weights"]["sha256"] != runs[0].card["weights"]["sha256"]  # the transposition took part
+    with pytest.raises(ValidationError, match=r"transpose: -0\.1; expected a chance between 0 and 1"):
+        train(manifest, loader, catalog, tmp_path / "d", preset="tiny", steps=2, transpose=-0.1)
+
+
 def test_minutes_are_turned_into_steps_before_training_and_recorded(tmp_path, training_set):
     manifest, loader, catalog, _ = training_set
     events: list[dict] = []

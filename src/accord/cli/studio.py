@@ -49,6 +49,12 @@ def train_cmd(
     model_id: Annotated[
         str | None, typer.Option("--id", help="Model id (default: from preset, manifest, seed).")
     ] = None,
+    transpose: Annotated[
+        float,
+        typer.Option(
+            help="Chance (0-1) that a training sample is transposed, its key condition with it (the demo uses 0.5)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Train a model on a manifest (reading only its hash-checked files) and register it with its card."""
     store, settings = open_store(), get_settings()
@@ -76,6 +82,7 @@ def train_cmd(
             seed=seed,
             model_id=model_id,
             progress=update,
+            transpose=transpose,
         )
     card = record.card
     console.print(f"Model [bold]{record.model_id}[/] trained on manifest {record.manifest_root[:16]}…")
@@ -91,6 +98,7 @@ def train_cmd(
         "validation loss": card.get("final_val_loss"),
         "device": f"{card.get('hardware', {}).get('device')} {card.get('hardware', {}).get('dtype')}",
         "threads": card.get("hyperparameters", {}).get("threads"),
+        "transposed samples": card.get("hyperparameters", {}).get("transpose"),
         "budget": card.get("training", {}).get("budget"),
         "weights sha256": card.get("weights", {}).get("sha256"),
     }

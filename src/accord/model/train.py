@@ -176,6 +176,7 @@ def train(
     dtype: torch.dtype | None = None,
     threads: int | None = None,
     hyperparameters: Hyperparameters | None = None,
+    transpose: float = 0.0,
 ) -> TrainResult:
     """Train a model on ``manifest``'s files into ``out_dir``; continue from ``out_dir/ckpt.pt`` when resuming.
 
@@ -198,6 +199,7 @@ def train(
         steps=steps,
         minutes=minutes,
         threads=threads or 0,
+        transpose=transpose,
     )
     if hp.preset not in PRESETS:
         msg = f"preset: {hp.preset!r} is not one of {', '.join(PRESETS)}"
@@ -213,6 +215,9 @@ def train(
     if hp.minutes is not None and hp.minutes <= 0:
         msg = f"minutes: {hp.minutes}; expected a positive budget"
         raise ValidationError(msg, field="minutes", value=hp.minutes)
+    if not 0.0 <= hp.transpose <= 1.0:
+        msg = f"transpose: {hp.transpose}; expected a chance between 0 and 1"
+        raise ValidationError(msg, field="transpose", value=hp.transpose)
     if hp.threads < 0:
         msg = f"threads: {hp.threads}; expected 0 (this process's count) or more"
         raise ValidationError(msg, field="threads", value=hp.threads)

@@ -77,8 +77,13 @@ def train_on_manifest(
     model_id: str | None = None,
     actor: str = "operator",
     progress: Callable[[dict[str, Any]], None] | None = None,
+    threads: int | None = None,
+    transpose: float = 0.0,
 ) -> tuple[ModelRecord, Any]:
-    """Train a model reading only the manifest's files (hash-checked), then register it with its card."""
+    """Train a model reading only the manifest's files (hash-checked), then register it with its card.
+
+    ``threads`` (default: this process's PyTorch threads) and ``transpose`` are
+    :class:`~accord.model.train.Hyperparameters`' (both recorded in the card)."""
     from accord.model.train import train
 
     manifest, _ = repository.load_manifest(store, manifest_ref)
@@ -91,7 +96,17 @@ def train_on_manifest(
     loader = ManifestLoader(manifest, store.media)
     catalog = store.snapshot(manifest.header.as_of)
     result = train(
-        manifest, loader, catalog, out, preset=preset, minutes=minutes, steps=steps, seed=seed, progress=progress
+        manifest,
+        loader,
+        catalog,
+        out,
+        preset=preset,
+        minutes=minutes,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        threads=threads,
+        transpose=transpose,
     )
     card = dict(result.card)
     card["model_id"] = model_id
