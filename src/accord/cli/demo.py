@@ -32,8 +32,9 @@ from accord.timeutil import iso
 
 DEMO_LABEL = "P-KESTREL"  # has items in and out of the training set (a co-owner has not signed)
 DEMO_STEPS = 6000
-"""The demo model's budget: 6,000 steps of the mini preset on both cores (2 threads, fp32), ~16 min at the
-6.2 steps/s of the 2-core AMD EPYC measured on 2026-12-03, about what the 3,000 one-thread steps it replaced took."""
+"""The demo model's budget: 6,000 steps of the mini preset on both cores (2 threads, fp32), ~18 min at the
+5.5 steps/s of a fresh-clone demo on a quiet 2-core AMD EPYC (2026-12-03), a little more than the 3,000 one-thread
+steps it replaced took (~15 min there)."""
 
 
 def demo(
@@ -45,7 +46,7 @@ def demo(
         int,
         typer.Option(
             help="Steps to train the demo model (0: skip the model): a step count, not a time, so the model (and its "
-            "weights hash) is the same on any machine of this kind; ~16 min on a quiet 2-core machine in fp32."
+            "weights hash) is the same on any machine of this kind; ~18 min on a quiet 2-core machine in fp32."
         ),
     ] = DEMO_STEPS,
     train_minutes: Annotated[
