@@ -16,13 +16,14 @@ process.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from accord.errors import ValidationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -119,6 +120,11 @@ class LocalPoolExecutor:
         # "spawn", not Linux's default "fork": a process forked while PyTorch's or a progress bar's
         # threads hold a lock inherits that lock held forever (seen: the demo's fingerprint pool hung
         # after training). Spawned workers start clean and import what the task needs.
+        # imported here: the settings read this module's registry on every command (ACCORD_EXECUTOR),
+        # and a process pool's modules would add ~7 ms to each
+        import multiprocessing
+        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(starts)), mp_context=context) as pool:
             pending: dict[Future[list[R]], int] = {
