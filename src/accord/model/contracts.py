@@ -204,6 +204,7 @@ class KeyKeeper:
         style: str,
         *,
         extra_degrees: Iterable[int] = (),
+        program: int | None = None,
     ) -> None:
         tonic, mode = parse_key(key)
         self.vocab_size = vocab_size
@@ -216,11 +217,10 @@ class KeyKeeper:
         shares = style_accidentals(tok, style, mode)
         self.budget = {d: s * ACCIDENTAL_SLACK for d, s in shares.items() if d not in self.always}
         # a note counts as :meth:`MusicTokenizer.note_pitches` counts it (a ``Pitch`` after a pitched
-        # ``Program``), so the budget is kept on the notes the piece will be measured by
-        self.program_of = {
-            i: int(name.removeprefix("Program_")) for name, i in tok.remi.vocab.items() if name.startswith("Program_")
-        }
-        self.program: int | None = None
+        # ``Program``), so the budget is kept on the notes the piece will be measured by; ``program``:
+        # the instrument playing when the keeper starts (a prime's last)
+        self.program_of = tok.program_of
+        self.program = program
         self.counts: Counter[int] = Counter()
         self.notes = 0
         self._biases: dict[frozenset[int], torch.Tensor] = {}
@@ -238,8 +238,9 @@ class KeyKeeper:
         return self._biases[allowed]
 
     def update(self, token: int) -> None:
-        if token in self.program_of:
-            self.program = self.program_of[token]
+        program = self.program_of(token)
+        if program is not None:
+            self.program = program
             return
         degree = self.degree_of.get(token)
         if degree is not None and self.program is not None and self.program >= 0:

@@ -213,10 +213,18 @@ def generate(
     )
     meters.start(body, tok)
     in_key = (
-        KeyKeeper(tok, vocab, key, style, extra_degrees=_prime_degrees(tok, body, key)) if key and keep_key else None
+        KeyKeeper(
+            tok,
+            vocab,
+            key,
+            style,
+            extra_degrees=_prime_degrees(tok, body, key),
+            # a prime's last instrument carries on into the continuation
+            program=next((p for p in map(tok.program_of, reversed(body)) if p is not None), None),
+        )
+        if key and keep_key
+        else None
     )
-    if in_key is not None:  # a prime's last instrument carries on into the continuation
-        in_key.program = next((p for p in map(tok.program_of, reversed(body)) if p is not None), None)
     pitch_ids = torch.tensor(sorted(tok.pitch_token_ids(0, 127)), device=device)
     first_bar = only_token(vocab, bar).to(device)  # a body starts on a bar line, as every training piece does
     block = model.config.block_size
