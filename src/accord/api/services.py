@@ -332,15 +332,19 @@ class ModelView:
     status: ModelStatus
 
 
-def model_shown(store: Store, principal: Principal) -> Callable[[ModelRecord], bool]:
+def model_shown(
+    store: Store, principal: Principal, read: Callable[[str], Manifest] | None = None
+) -> Callable[[ModelRecord], bool]:
     """Whether ``principal`` may see a model, by :func:`accord.visibility.may_see_model` (the one rule
-    the API, the portal and the CLI apply), each manifest read at most once and only when it decides."""
+    the API, the portal and the CLI apply), each manifest read at most once and only when it decides;
+    ``read`` (root → manifest) lets a caller that reads the manifests anyway share its reads."""
     decided: dict[str, bool] = {}
+    load = read or (lambda root: repository.load_manifest(store, root)[0])
 
     def shown(model: ModelRecord) -> bool:
         root = model.manifest_root
         if root not in decided:
-            decided[root] = visibility.may_see_model(principal, lambda: repository.load_manifest(store, root)[0])
+            decided[root] = visibility.may_see_model(principal, lambda: load(root))
         return decided[root]
 
     return shown

@@ -136,7 +136,14 @@ class ModelView:
 def models_for(store: Store, principal: Principal, at: datetime) -> list[ModelView]:
     """The models the principal may see (:func:`accord.api.services.model_shown`, the API's rule), with
     their status and the flags on its own items, from one audit."""
-    shown = services.model_shown(store, principal)
+    manifests: dict[str, Manifest] = {}  # each read once, for the rule and for the view
+
+    def read(root: str) -> Manifest:
+        if root not in manifests:
+            manifests[root] = manifest_of(store, root)
+        return manifests[root]
+
+    shown = services.model_shown(store, principal, read)
     report = service.audit(store, at)
     statuses = {s.model_id: s for s in report.models}
     audits = {a.root: a for a in report.manifests}
@@ -144,7 +151,7 @@ def models_for(store: Store, principal: Principal, at: datetime) -> list[ModelVi
     for model in repository.list_models(store):
         if model.model_id not in statuses or not shown(model):
             continue
-        manifest = manifest_of(store, model.manifest_root)
+        manifest = read(model.manifest_root)
         mine = tuple(i.isrc for i in manifest.items if principal.is_operator or principal.party_id in i.standing)
         audit = audits.get(model.manifest_root)
         flags = tuple(f for f in (audit.flags if audit else ()) if f.isrc in set(mine))
