@@ -8,6 +8,7 @@ from a checkpoint draws exactly what an uninterrupted one would.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -152,12 +153,17 @@ class Windows:
             slot = tokenizer.token_name(i).split("_", 1)[0]
             unknown_of[i] = tokenizer.token_id(f"{slot}_unknown")
         self.unknown_of = unknown_of
-        self.transposer = Transposer(tokenizer)
+        self.tokenizer = tokenizer
         starts = [(i, s) for i, p in enumerate(self.pieces) for s in (p.bar_starts.tolist() or [N_CONDITIONS])]
         self.starts = np.asarray(starts, dtype=np.int64)  # (N, 2): piece index, offset of a bar line
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    @functools.cached_property
+    def transposer(self) -> Transposer:
+        """Built on first use: validation windows and runs without transposition never need one."""
+        return Transposer(self.tokenizer)
 
     def sample(self, piece: int, start: int, fill: Iterator[int] | None = None) -> np.ndarray:
         """One sample; pieces from ``fill`` follow the first one, or padding when ``fill`` is ``None``."""
@@ -240,15 +246,18 @@ class Transposer:
         self.pitch = pitch
         known = pitch[pitch >= 0]
         self.low, self.high = (int(known.min()), int(known.max())) if len(known) else (0, -1)
+        keys = {  # KEY_<tonic>_<mode> → (tonic, mode), parsed once
+            i: parse_key(name.removeprefix("KEY_").replace("_", " "))
+            for i, name in enumerate(names)
+            if name.startswith("KEY_") and name != "KEY_unknown"
+        }
         self.tables: dict[int, np.ndarray] = {}
         for k in self.SPAN:
             table = np.arange(len(names), dtype=np.int64)
-            for i, name in enumerate(names):
-                if pitch[i] >= 0 and f"Pitch_{pitch[i] + k}" in ids:
-                    table[i] = ids[f"Pitch_{pitch[i] + k}"]
-                elif name.startswith("KEY_") and name != "KEY_unknown":
-                    tonic, mode = parse_key(name.removeprefix("KEY_").replace("_", " "))
-                    table[i] = ids.get(f"KEY_{TONICS[(tonic + k) % 12]}_{mode}", i)
+            for i in np.flatnonzero(pitch >= 0):
+                table[i] = ids.get(f"Pitch_{pitch[i] + k}", i)
+            for i, (tonic, mode) in keys.items():
+                table[i] = ids.get(f"KEY_{TONICS[(tonic + k) % 12]}_{mode}", i)
             self.tables[k] = table
 
     def apply(self, seqs: np.ndarray, rng: np.random.Generator, chance: float) -> np.ndarray:
